@@ -1,0 +1,222 @@
+# poseforge: every target below is a real file with real prerequisites, so re-running a
+# finished target does nothing and touching a checkpoint redoes what depends on it.
+# Stages write to a temporary file and rename it, and make deletes a target whose recipe
+# failed (.DELETE_ON_ERROR): an interrupted run never leaves a target that looks done.
+
+MODEL ?= human-pose-estimation-0001
+CHECKPOINT ?=
+DATA ?= $(or $(POSEFORGE_DATA),$(HOME)/.cache/poseforge)
+COCO ?= $(DATA)/coco-mini
+BUILD ?= build
+
+VENV := .venv
+PF := $(VENV)/bin/poseforge
+STAMP := $(VENV)/.installed
+OUT := $(BUILD)/$(MODEL)
+OMZ_IR := $(DATA)/omz/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml
+
+.DELETE_ON_ERROR:
+.PHONY: all setup test lint checkpoint onnx simplify ir-fp32 ir-fp16 ir omz-int8 parity fetch clean
+.PHONY: validate report bench int8 gate baseline FORCE
+
+all: report
+
+# --- set-up -----------------------------------------------------------------------------
+# requirements.lock pins every package, transitive ones included (torch==2.13.0, CPU build).
+setup: $(STAMP)
+$(STAMP): pyproject.toml requirements.lock
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(VENV)/bin/pip check
+	touch $@
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check poseforge tests
+	$(VENV)/bin/ruff format --check poseforge tests
+
+test: lint
+	POSEFORGE_DATA=$(DATA) $(VENV)/bin/pytest -q
+
+fetch: $(STAMP)
+	$(PF) fetch all --data $(DATA)
+
+# --- checkpoint ---------------------------------------------------------------------------
+# The default model's weights are imported from the Open Model Zoo IR in the data directory
+# (fetched from the official URL when missing); any other model needs CHECKPOINT=.
+ifneq ($(CHECKPOINT),)
+$(OUT)/model.pth: $(CHECKPOINT) | $(STAMP)
+	$(PF) checkpoint --model $(MODEL) $(CHECKPOINT) -o $@
+$(CHECKPOINT):
+	@echo "poseforge: error: checkpoint not found: $@" >&2; exit 1
+else ifeq ($(MODEL),human-pose-estimation-0001)
+$(OUT)/model.pth: $(OMZ_IR) | $(STAMP)
+	$(PF) import-ir $(OMZ_IR) -o $@
+$(OMZ_IR): | $(STAMP)
+	$(PF) fetch omz --data $(DATA)
+else ifeq ($(MODEL),openpose-vgg19)
+# No trained weights exist for it here: a random-init checkpoint, for complexity and speed only.
+$(OUT)/model.pth: | $(STAMP)
+	$(PF) init --model $(MODEL) --seed 0 -o $@
+else
+$(OUT)/model.pth:
+	@echo "poseforge: error: MODEL=$(MODEL) needs CHECKPOINT=path/to/checkpoint.pth" >&2; exit 2
+endif
+
+# --- convert ------------------------------------------------------------------------------
+$(OUT)/model.onnx: $(OUT)/model.pth
+	$(PF) export $< -o $@
+
+$(OUT)/model.sim.onnx: $(OUT)/model.onnx
+	$(PF) simplify $< -o $@
+
+$(OUT)/ir/fp32/model.xml: $(OUT)/model.sim.onnx
+	$(PF) convert $< --precision fp32 -o $@
+
+$(OUT)/ir/fp16/model.xml: $(OUT)/model.sim.onnx
+	$(PF) convert $< --precision fp16 -o $@
+
+checkpoint: $(OUT)/model.pth
+onnx: $(OUT)/model.onnx
+simplify: $(OUT)/model.sim.onnx
+ir-fp32: $(OUT)/ir/fp32/model.xml
+ir-fp16: $(OUT)/ir/fp16/model.xml
+ir: ir-fp32 ir-fp16
+
+# The Open Model Zoo INT8 release, registered as the `omz-int8` reference artifact.
+$(OUT)/ir/omz-int8/model.xml: $(OMZ_IR) | $(STAMP)
+	$(PF) reference-ir $(OMZ_IR) -o $@
+omz-int8: $(OUT)/ir/omz-int8/model.xml
+
+parity: ir
+	$(PF) parity $(OUT) --images $(COCO)/val2017 $(if $(wildcard $(OMZ_IR)),$(if $(filter human-pose-estimation-0001,$(MODEL)),--omz-ir $(OMZ_IR)))
+
+# --- quantize ---------------------------------------------------------------------------------
+# INT8 with NNCF from the FP32 IR. CALIB is any folder of images (default: the COCO images,
+# which then overlap validation: the report says so); MAX_DROP switches on accuracy control.
+# The settings are a prerequisite too, so changing CALIB or MAX_DROP re-quantizes.
+CALIB ?= $(COCO)/val2017
+MAX_DROP ?=
+QUANTIZE_OPTS ?=
+INT8_SETTINGS := calib=$(CALIB) max_drop=$(MAX_DROP) opts=$(QUANTIZE_OPTS)
+
+$(OUT)/ir/int8/settings.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(INT8_SETTINGS)' | cmp -s - $@ || echo '$(INT8_SETTINGS)' > $@
+
+$(OUT)/ir/int8/model.xml: $(OUT)/ir/fp32/model.xml $(OUT)/ir/int8/settings.txt $(CALIB)
+	$(PF) quantize $< --calib $(CALIB) --coco $(COCO) $(if $(MAX_DROP),--max-drop $(MAX_DROP)) $(QUANTIZE_OPTS) -o $@
+int8: $(OUT)/ir/int8/model.xml
+
+# --- validate -----------------------------------------------------------------------------
+# One report per artifact and protocol; the speed of an artifact (deploy shape) is measured
+# once and shared by its two reports. Reports also depend on the decoder and pre-processing
+# code, so changing how poses are decoded re-validates everything.
+REPORTS_DIR := $(OUT)/reports
+ANNOTATIONS := $(COCO)/annotations/person_keypoints_val2017.json
+DECODER_SRC := $(wildcard poseforge/decode/*.py) poseforge/preprocess.py
+SPEED_SECONDS ?= 10
+
+ART_torch := $(OUT)/model.pth
+ART_onnx := $(OUT)/model.onnx
+ART_onnx-sim := $(OUT)/model.sim.onnx
+ART_ir-fp32 := $(OUT)/ir/fp32/model.xml
+ART_ir-fp16 := $(OUT)/ir/fp16/model.xml
+ART_ir-int8 := $(OUT)/ir/int8/model.xml
+ART_omz-int8 := $(OUT)/ir/omz-int8/model.xml
+
+ARTIFACTS := torch onnx onnx-sim ir-fp32 ir-fp16
+ifeq ($(MODEL),human-pose-estimation-0001)
+ARTIFACTS += omz-int8
+endif
+ARTIFACTS += ir-int8
+REPORTS := $(foreach a,$(ARTIFACTS),$(REPORTS_DIR)/$(a)-val.json $(REPORTS_DIR)/$(a)-deploy.json)
+
+SPEEDS := $(foreach a,$(ARTIFACTS),$(REPORTS_DIR)/speed/$(a).json)
+.SECONDARY: $(SPEEDS)  # keep them: they are real targets, not throw-away intermediates
+.SECONDEXPANSION:
+$(REPORTS_DIR)/speed/%.json: $$(ART_$$*) $(ANNOTATIONS) $(DECODER_SRC)
+	$(PF) speed $< --coco $(COCO) --seconds $(SPEED_SECONDS) -o $@
+
+$(REPORTS_DIR)/%-val.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
+	$(PF) validate $< --coco $(COCO) --protocol val --speed $(REPORTS_DIR)/speed/$*.json -o $@
+
+$(REPORTS_DIR)/%-deploy.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
+	$(PF) validate $< --coco $(COCO) --protocol deploy --speed $(REPORTS_DIR)/speed/$*.json -o $@
+
+validate: $(REPORTS)
+
+$(OUT)/report.md: $(REPORTS)
+	$(PF) report $(OUT) --coco $(COCO)
+report: $(OUT)/report.md
+
+# --- gate -----------------------------------------------------------------------------------
+# The committed baseline holds expected AP (with tolerances) per artifact and protocol, and the
+# speed ratios that matter. `make gate` fails on any regression; `make baseline` rewrites it on purpose.
+BASELINE ?= baselines/$(MODEL).json
+
+gate: $(REPORTS)
+	$(PF) gate $(OUT) --baseline $(BASELINE)
+
+baseline: $(REPORTS)
+	$(PF) baseline $(OUT) --baseline $(BASELINE)
+
+bench: ir-fp32
+	$(PF) bench $(OUT) --coco $(COCO)
+
+# --- bundle -------------------------------------------------------------------------------
+# $(DIST)/<model>-<precision>.tar.gz: the IR taking u8 BGR NHWC camera frames, and bundle.json with
+# the AP and speed of the IR's two reports (made by the validate rules above when missing).
+PRECISION ?= fp32
+DIST ?= dist
+BUNDLE_PRECISIONS := fp32 fp16 int8
+BUNDLE_SRC := $(wildcard poseforge/bundle/*.py)
+.PHONY: bundle
+
+$(DIST)/$(MODEL)-%.tar.gz: $(OUT)/ir/%/model.xml $(REPORTS_DIR)/ir-%-val.json $(REPORTS_DIR)/ir-%-deploy.json $(BUNDLE_SRC)
+	$(PF) bundle $< --reports $(REPORTS_DIR) -o $@
+
+ifneq ($(filter $(PRECISION),$(BUNDLE_PRECISIONS)),)
+bundle: $(DIST)/$(MODEL)-$(PRECISION).tar.gz
+else
+bundle:
+	@echo "poseforge: error: unknown PRECISION=$(PRECISION); choose one of $(BUNDLE_PRECISIONS)" >&2; exit 2
+endif
+
+# --- paper --------------------------------------------------------------------------------
+# Tables 2, 5 and 6 of the Lightweight OpenPose paper beside ours (not part of `all`). The
+# proposed network is the default model's IR FP32; the baseline (2-stage openpose-vgg19) and the
+# sweep (lightweight-openpose with 1..5 refinement stages, <model>-s<total stages>) are random-init
+# checkpoints, NOT trained, converted like any model. The INT8 IR joins when it has been built.
+HPE := $(BUILD)/human-pose-estimation-0001
+PAPER_DIR := $(BUILD)/paper
+PAPER_BASELINE := $(PAPER_DIR)/openpose-vgg19-s2/ir/fp32/model.xml
+PAPER_SWEEP := $(foreach n,2 3 4 5 6,$(PAPER_DIR)/lightweight-openpose-s$(n)/ir/fp32/model.xml)
+PAPER_INT8 := $(wildcard $(HPE)/ir/int8/model.xml)
+PAPER_STEPS := $(foreach d,$(patsubst %/ir/fp32/model.xml,%,$(PAPER_BASELINE) $(PAPER_SWEEP)),\
+	$(d)/model.pth $(d)/model.onnx $(d)/model.sim.onnx)
+.SECONDARY: $(PAPER_STEPS)  # real targets too, not throw-away intermediates
+.PHONY: paper
+
+$(BUILD)/paper.md: $(HPE)/ir/fp32/model.xml $(PAPER_BASELINE) $(PAPER_SWEEP) $(PAPER_INT8) $(wildcard poseforge/analysis/*.py)
+	$(PF) paper --proposed $< --baseline $(PAPER_BASELINE) --sweep $(PAPER_SWEEP) $(if $(PAPER_INT8),--int8 $(PAPER_INT8)) -o $@
+paper: $(BUILD)/paper.md
+
+$(PAPER_DIR)/lightweight-openpose-s%/model.pth: | $(STAMP)
+	$(PF) init --model lightweight-openpose --stages $* --seed 0 -o $@
+$(PAPER_DIR)/openpose-vgg19-s%/model.pth: | $(STAMP)
+	$(PF) init --model openpose-vgg19 --stages $* --seed 0 -o $@
+$(PAPER_DIR)/%/model.onnx: $(PAPER_DIR)/%/model.pth
+	$(PF) export $< -o $@
+$(PAPER_DIR)/%/model.sim.onnx: $(PAPER_DIR)/%/model.onnx
+	$(PF) simplify $< -o $@
+$(PAPER_DIR)/%/ir/fp32/model.xml: $(PAPER_DIR)/%/model.sim.onnx
+	$(PF) convert $< --precision fp32 -o $@
+
+ifneq ($(OUT),$(HPE))
+$(HPE)/ir/fp32/model.xml:
+	$(MAKE) --no-print-directory ir-fp32 MODEL=human-pose-estimation-0001
+endif
+
+clean:
+	rm -rf $(BUILD) dist

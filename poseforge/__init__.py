@@ -1,0 +1,3 @@
+"""poseforge: Lightweight OpenPose from checkpoint to fast, verified deployment artifacts."""
+
+__version__ = "0.1.0"

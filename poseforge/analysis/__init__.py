@@ -1,0 +1,1 @@
+"""Analysis of the networks themselves: complexity per part, and the paper's tables reproduced."""

@@ -1,0 +1,100 @@
+"""Several networks' speed measured in one run, interleaved, so that their ratios can be trusted.
+
+Speed on a shared machine drifts as other work comes and goes, so absolute numbers are only
+comparable within one run. Each round measures every network once, back to back
+(`network_speed`: LATENCY hint median, THROUGHPUT hint fps), and rounds repeat the sequence.
+A ratio is best taken within each round (both networks under the same conditions) and its
+median over rounds; an absolute figure is each network's best round, the least disturbed one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from poseforge.errors import PoseforgeError
+from poseforge.validate.speed import network_speed
+
+MAX_STRETCH = 3.0  # a heavy network gets at most this many times the throughput seconds
+MIN_ITERATIONS = 5
+
+
+@dataclass
+class Entry:
+    key: str
+    path: Path
+    cost: float = 1.0  # relative compute: heavier networks get fewer latency runs, more throughput time
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def budget(self, iterations: int, seconds: float) -> tuple[int, float]:
+        """Latency iterations and throughput seconds for this network, so that each measurement takes a
+        similar time and a slow network still completes enough frames."""
+        stretch = min(max(self.cost, 1.0), MAX_STRETCH)
+        return max(MIN_ITERATIONS, round(iterations / max(self.cost, 1.0))), seconds * stretch
+
+    def best(self) -> dict[str, Any]:
+        """The least disturbed round: lowest median latency, highest throughput (each independently),
+        and how far the rounds' median latencies spread (max / min - 1)."""
+        if not self.runs:
+            raise PoseforgeError(f"{self.key} has not been measured")
+        fastest = min(self.runs, key=lambda r: r["latency_ms"]["median"])
+        slowest = max(self.runs, key=lambda r: r["latency_ms"]["median"])
+        return {
+            "round_spread": slowest["latency_ms"]["median"] / fastest["latency_ms"]["median"] - 1,
+            "latency_ms": fastest["latency_ms"]["median"],
+            "latency_p90_ms": fastest["latency_ms"]["p90"],
+            "fps": 1e3 / fastest["latency_ms"]["median"],
+            "throughput_fps": max(r["throughput_fps"] for r in self.runs),
+            "latency_settings": fastest["latency_settings"],
+            "throughput_settings": self.runs[0]["throughput_settings"],
+        }
+
+
+def measure_interleaved(
+    entries: list[Entry],
+    shape: tuple[int, int, int, int],
+    threads: int | None = None,
+    iterations: int = 10,
+    seconds: float = 3.0,
+    rounds: int = 3,
+    report: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Measure every entry `rounds` times, interleaved, at `shape` with precision hint f32.
+
+    Fills each entry's `runs`; returns what the machine was doing around the measurement.
+    """
+    if rounds < 1 or iterations < 1 or seconds <= 0:
+        raise PoseforgeError("rounds, iterations and seconds must be positive")
+    load_before = _load()
+    for number in range(1, rounds + 1):
+        for entry in entries:
+            its, secs = entry.budget(iterations, seconds)
+            run = network_speed(entry.path, shape, "f32", threads, its, secs)
+            entry.runs.append(run)
+            if report:
+                report(
+                    f"round {number}/{rounds} {entry.key}: latency {run['latency_ms']['median']:.1f} ms "
+                    f"({1e3 / run['latency_ms']['median']:.2f} fps), throughput {run['throughput_fps']:.2f} fps"
+                )
+    return {"rounds": rounds, "load_average_before": load_before, "load_average_after": _load()}
+
+
+def round_ratios(slow: Entry, fast: Entry, metric: str = "fps") -> list[float]:
+    """fast / slow speed in each round: how far the rounds agree."""
+    ratios = []
+    for a, b in zip(slow.runs, fast.runs, strict=True):
+        if metric == "fps":
+            ratios.append(a["latency_ms"]["median"] / b["latency_ms"]["median"])
+        else:
+            ratios.append(b["throughput_fps"] / a["throughput_fps"])
+    return ratios
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None

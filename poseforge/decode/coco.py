@@ -1,0 +1,24 @@
+"""Poses as COCO keypoint results, the input pycocotools' loadRes expects."""
+
+from __future__ import annotations
+
+from .poses import Poses
+
+PERSON_CATEGORY_ID = 1
+
+
+def to_coco_results(poses: Poses, image_id: int) -> list[dict]:
+    """One results dict per person: 17 (x, y, score) triplets flattened, and the person score.
+
+    Missing keypoints are written as (0, 0, 0); COCO's OKS ignores the third value of a
+    detection, so the keypoint score is kept there for inspection.
+    """
+    return [
+        {
+            "image_id": int(image_id),
+            "category_id": PERSON_CATEGORY_ID,
+            "keypoints": [float(v) for v in coco.reshape(-1)],
+            "score": float(score),
+        }
+        for coco, score in zip(poses.coco, poses.scores, strict=True)
+    ]

@@ -1,0 +1,66 @@
+"""Reading OpenVINO IRs with checks, and compiling them with explicit, recorded settings.
+
+OpenVINO itself reads a .bin that is longer than its .xml needs without complaint, and on
+this CPU silently runs "FP32" models in bf16: both are made explicit here.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from poseforge.errors import PoseforgeError
+
+
+def check_ir_files(xml_path: str | Path) -> tuple[Path, Path]:
+    """Both files exist and the .bin holds exactly the bytes the .xml refers to."""
+    xml_path = Path(xml_path)
+    bin_path = xml_path.with_suffix(".bin")
+    if not xml_path.is_file():
+        raise PoseforgeError(f"OpenVINO IR not found: {xml_path}")
+    if not bin_path.is_file():
+        raise PoseforgeError(f"OpenVINO IR {xml_path} has no weights file {bin_path.name} beside it")
+    try:
+        root = ET.parse(xml_path).getroot()
+    except ET.ParseError as exc:
+        raise PoseforgeError(f"{xml_path} is not an OpenVINO IR xml ({exc})") from None
+    if root.tag != "net":
+        raise PoseforgeError(f"{xml_path} is not an OpenVINO IR xml (root element <{root.tag}>)")
+    needed = max(
+        (int(d.get("offset")) + int(d.get("size")) for d in root.iter("data") if d.get("offset") is not None),
+        default=0,
+    )
+    size = bin_path.stat().st_size
+    if size < needed:
+        raise PoseforgeError(f"{bin_path} is truncated: {size} bytes, its .xml refers to {needed}")
+    if size > needed:
+        raise PoseforgeError(
+            f"{bin_path} does not match {xml_path.name}: {size} bytes where the .xml refers to {needed}"
+        )
+    return xml_path, bin_path
+
+
+def read_ir(xml_path: str | Path, core: Any = None) -> Any:
+    """`ov.Model` from an IR, after `check_ir_files`."""
+    import openvino as ov
+
+    xml_path, bin_path = check_ir_files(xml_path)
+    core = core or ov.Core()
+    try:
+        return core.read_model(str(xml_path), str(bin_path))
+    except RuntimeError as exc:
+        reason = next((ln for ln in reversed(str(exc).splitlines()) if ln.strip()), "unknown error")
+        raise PoseforgeError(f"OpenVINO cannot read {xml_path}: {reason.strip()}") from None
+
+
+def compile_settings(
+    precision_hint: str | None, performance_hint: str = "LATENCY", threads: int | None = None
+) -> dict[str, str]:
+    """CPU plugin properties, spelled out so that they can be recorded with every measurement."""
+    config = {"PERFORMANCE_HINT": performance_hint}
+    if precision_hint:
+        config["INFERENCE_PRECISION_HINT"] = precision_hint
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = str(threads)
+    return config

@@ -1,0 +1,202 @@
+"""Checkpoints: reading a user's (upstream) checkpoint and the normalised one every stage starts from.
+
+The normalised checkpoint `model.pth` is a plain dict that loads with `weights_only=True`:
+  format, model, config, state_dict, normalization, metadata
+where `metadata` is the artifact metadata (see `poseforge.metadata`) that every later
+artifact inherits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import re
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from poseforge.errors import PoseforgeError
+from poseforge.fileio import atomic_output, sha256_file
+from poseforge.metadata import network_metadata
+from poseforge.models import DeployableNetwork, build_network, get_spec
+
+FORMAT = "poseforge.checkpoint/1"
+
+
+@dataclass
+class Checkpoint:
+    model: str
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    normalization: dict[str, list[float]]
+    metadata: dict[str, Any]
+
+    def network(self) -> nn.Module:
+        """The bare network (normalised input, every stage's outputs), in eval mode."""
+        net = build_network(self.model, self.config)
+        net.load_state_dict(self.state_dict)
+        return net.eval()
+
+    def deployable(self) -> DeployableNetwork:
+        """Raw BGR pixels in, last-stage (heatmaps, pafs) out, in eval mode."""
+        return DeployableNetwork(self.network(), self.normalization).eval()
+
+
+def torch_load(path: str | Path) -> Any:
+    """`torch.load(weights_only=True)` with one-line errors for the ways a file can be wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise PoseforgeError(f"checkpoint not found: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            # torch's message is a page of advice; keep the line that says what was refused.
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            detail = next((ln for ln in lines if ln.lower().startswith(("unsupported", "trying to load"))), lines[0])
+            raise PoseforgeError(
+                f"{path} holds objects that torch.load(weights_only=True) refuses to unpickle ({detail}); "
+                "refused for safety: re-save it with tensors and plain containers only"
+            ) from None
+        raise PoseforgeError(f"{path} is not a PyTorch checkpoint ({exc})") from None
+    except Exception as exc:  # the unpickler fails in many ways on a file that is not a checkpoint
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PoseforgeError(f"{path} is not a readable PyTorch checkpoint, truncated or corrupt ({reason})") from None
+
+
+def extract_state_dict(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
+    """The state_dict in an upstream training checkpoint, a bare state_dict or a poseforge checkpoint."""
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise PoseforgeError(f"{path} holds no state_dict (expected a dict of tensors, or one under 'state_dict')")
+    # A checkpoint saved from nn.DataParallel prefixes every key with "module.".
+    if all(k.startswith("module.") for k in obj):
+        obj = OrderedDict((k.removeprefix("module."), v) for k, v in obj.items())
+    return obj
+
+
+def infer_config(model: str, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Architecture options a checkpoint implies (the number of refinement stages)."""
+    stages = {int(m.group(1)) for k in state_dict if (m := re.match(r"refinement_stages\.(\d+)\.", k))}
+    config = dict(get_spec(model).default_config)
+    if "num_refinement_stages" in config:
+        config["num_refinement_stages"] = max(stages) + 1 if stages else 0
+    return config
+
+
+def check_state_dict(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Refuse missing, unexpected or mis-shaped keys, naming them."""
+
+    def names(keys: list[str]) -> str:
+        shown = ", ".join(keys[:4])
+        return shown + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    misshaped = [
+        f"{k} {tuple(given[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in given and tuple(given[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {names(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {names(unexpected)}")
+    if misshaped:
+        problems.append(f"{len(misshaped)} mis-shaped key(s): {names(misshaped)}")
+    if problems:
+        raise PoseforgeError(f"{path} does not fit the network: " + "; ".join(problems))
+
+
+def make_checkpoint(
+    model: str,
+    state_dict: dict[str, torch.Tensor],
+    source: dict[str, Any],
+    normalization: dict[str, list[float]] | None = None,
+    config: dict[str, Any] | None = None,
+) -> Checkpoint:
+    """Validate `state_dict` against the network and wrap it with its metadata."""
+    spec = get_spec(model)
+    config = config if config is not None else infer_config(model, state_dict)
+    expected = build_network(model, config).state_dict()
+    check_state_dict(expected, state_dict, source.get("file", model))
+    # Keep the network's own key order and dtypes: the checkpoint is then byte-stable.
+    state_dict = OrderedDict((k, state_dict[k].detach().to(v.dtype).clone()) for k, v in expected.items())
+    normalization = normalization or spec.normalization
+    meta = network_metadata(model, normalization, source, config)
+    return Checkpoint(model, config, state_dict, normalization, meta)
+
+
+def import_checkpoint(model: str, path: str | Path) -> Checkpoint:
+    """Read a user's PyTorch checkpoint (upstream training format or a bare state_dict)."""
+    state_dict = extract_state_dict(torch_load(path), path)
+    source = {"kind": "pytorch-checkpoint", "file": Path(path).name, "sha256": sha256_file(path)}
+    return make_checkpoint(model, state_dict, source)
+
+
+def random_checkpoint(model: str, seed: int = 0, config: dict[str, Any] | None = None) -> Checkpoint:
+    """Seeded random weights, NOT trained: for complexity and speed measurements only.
+
+    PyTorch's own initialisation, seeded (its uniform biases keep activations of order 0.01..1 even
+    through the 6-stage VGG network, clear of denormals that would slow a CPU down); BatchNorm gets
+    non-trivial statistics so that folding it is exercised.
+    """
+    config = {**get_spec(model).default_config, **(config or {})}
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        net = build_network(model, config)
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.1, 0.1)
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    state = net.state_dict()
+    digest = hashlib.sha256()
+    for key, tensor in state.items():
+        digest.update(key.encode())
+        digest.update(tensor.numpy().tobytes())
+    source = {
+        "kind": "random-init",
+        "trained": False,
+        "seed": seed,
+        "sha256": digest.hexdigest(),  # of the state_dict tensors, in order
+        "note": "random weights, not trained: for complexity and speed only, its outputs mean nothing",
+    }
+    return make_checkpoint(model, state, source, config=config)
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
+    payload = {
+        "format": FORMAT,
+        "model": ckpt.model,
+        "config": ckpt.config,
+        "state_dict": ckpt.state_dict,
+        "normalization": ckpt.normalization,
+        "metadata": ckpt.metadata,
+    }
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a normalised poseforge checkpoint (`model.pth`)."""
+    obj = torch_load(path)
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise PoseforgeError(
+            f"{path} is not a poseforge checkpoint (format {FORMAT}); "
+            "make one with `poseforge checkpoint` or `poseforge import-ir`"
+        )
+    ckpt = Checkpoint(obj["model"], obj["config"], obj["state_dict"], obj["normalization"], obj["metadata"])
+    check_state_dict(build_network(ckpt.model, ckpt.config).state_dict(), ckpt.state_dict, path)
+    return ckpt

@@ -1,0 +1,79 @@
+"""The two pre-processing protocols: how an image becomes a network input.
+
+- `val`: the upstream evaluation. Height 368, bicubic resize keeping the aspect ratio (on
+  float pixels, as upstream resizes its normalised float image), centre padding with grey
+  128 to a width that is a multiple of 8 (at least 368).
+- `deploy`: the artifact's deploy shape (256x456): letterbox, i.e. the largest bilinear
+  resize that fits, centred, grey 128 around it, on uint8 pixels as a camera pipeline does.
+
+Both return the padded BGR image (HWC) and the `Geometry` the decoder needs to map the
+network's output back to the original image. Only numpy and cv2: prediction uses it too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from poseforge.decode import Geometry
+from poseforge.keypoints import STRIDE
+
+PROTOCOLS = ("val", "deploy")
+VAL_HEIGHT = 368
+PAD_VALUE = 128.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    image: np.ndarray  # H x W x 3 BGR network input: float32 (val) or uint8 (deploy)
+    geometry: Geometry
+
+
+def prepare(image: np.ndarray, protocol: str, deploy_shape: tuple[int, int] = (256, 456)) -> Prepared:
+    """Resize and pad a BGR image (H x W x 3) according to `protocol`."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"expected a BGR image of shape HxWx3, got {image.shape}")
+    if protocol == "val":
+        return _prepare_val(image)
+    if protocol == "deploy":
+        return _prepare_deploy(image, deploy_shape)
+    raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+
+
+def _prepare_val(image: np.ndarray) -> Prepared:
+    h, w = image.shape[:2]
+    scale = VAL_HEIGHT / h
+    resized = cv2.resize(image.astype(np.float32), (0, 0), fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    rw = resized.shape[1]
+    height = math.ceil(VAL_HEIGHT / STRIDE) * STRIDE
+    width = math.ceil(max(rw, VAL_HEIGHT) / STRIDE) * STRIDE
+    return _pad_centred(resized, height, width, scale, scale, w, h)
+
+
+def _prepare_deploy(image: np.ndarray, deploy_shape: tuple[int, int]) -> Prepared:
+    h, w = image.shape[:2]
+    height, width = deploy_shape
+    scale = min(height / h, width / w)
+    size = (max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale))))
+    resized = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    # The exact per-axis scales of the rounded size, so that coordinates map back exactly.
+    return _pad_centred(resized, height, width, size[0] / w, size[1] / h, w, h)
+
+
+def _pad_centred(
+    resized: np.ndarray, height: int, width: int, scale_x: float, scale_y: float, w: int, h: int
+) -> Prepared:
+    rh, rw = resized.shape[:2]
+    top, left = (height - rh) // 2, (width - rw) // 2
+    padded = cv2.copyMakeBorder(
+        resized, top, height - rh - top, left, width - rw - left, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3
+    )
+    return Prepared(padded, Geometry(scale_x, scale_y, left, top, w, h))
+
+
+def to_nchw(image: np.ndarray) -> np.ndarray:
+    """HWC BGR image -> float32 [1, 3, H, W], the layout every exported artifact takes."""
+    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)

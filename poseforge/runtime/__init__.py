@@ -1,0 +1,141 @@
+"""One runner interface for every runtime: `run(batch) -> (heatmaps, pafs)` plus metadata.
+
+Validation, speed measurement, parity, quantization's AP function and prediction all run
+networks through these runners, so there is one code path to trust. A runner takes raw BGR
+pixels, float32 [N, 3, H, W], and returns the last stage's heatmaps [N, 19, H/8, W/8] and
+pafs [N, 38, H/8, W/8] as float32 numpy arrays.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from poseforge.errors import PoseforgeError
+
+Outputs = tuple[np.ndarray, np.ndarray]  # heatmaps, pafs
+
+
+class Runner(Protocol):
+    artifact: str  # torch, onnx, onnx-sim, ir-fp32, ir-fp16, ir-int8, omz-int8, ...
+    metadata: dict[str, Any]  # the artifact's own metadata
+    settings: dict[str, Any]  # runtime, version, threads, precision hint: recorded with results
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def fixed(self, shape: tuple[int, int, int, int], performance_hint: str | None = None) -> Runner:
+        """A runner for one static input shape, compiled for speed (where the runtime cares)."""
+        ...
+
+    def throughput(self, batch: np.ndarray, seconds: float) -> tuple[int, float]:
+        """Frames completed and seconds taken, keeping the runtime as busy as it can be."""
+        ...
+
+    def stream(self, items: Iterable[tuple[Any, np.ndarray]]) -> Iterator[tuple[Any, Outputs]]:
+        """Run `(key, batch)` items with inference of later items overlapping the caller's work
+        on earlier results (decoding); yields `(key, (heatmaps, pafs))`, not necessarily in order."""
+        ...
+
+
+def artifact_kind(path: str | Path) -> str:
+    """Which runtime opens `path`: torch (.pth), onnx (.onnx), openvino (.xml), bundle (.tar.gz)."""
+    name = Path(path).name
+    for suffix, kind in ((".pth", "torch"), (".onnx", "onnx"), (".xml", "openvino"), (".tar.gz", "bundle")):
+        if name.endswith(suffix):
+            return kind
+    raise PoseforgeError(
+        f"{path} is not an artifact poseforge runs (a .pth checkpoint, an .onnx file, an OpenVINO .xml "
+        "or a .tar.gz bundle)"
+    )
+
+
+def artifact_metadata(path: str | Path) -> dict[str, Any]:
+    """An artifact's poseforge metadata, read without compiling anything."""
+    kind = artifact_kind(path)
+    if kind == "torch":
+        from poseforge.models.checkpoint import load_checkpoint
+
+        return {**load_checkpoint(path).metadata, "artifact": "torch", "precision": "fp32"}
+    if kind == "onnx":
+        from poseforge.onnx_files import read_onnx
+
+        return read_onnx(path, load_external_data=False)[1]
+    if kind == "bundle":
+        from poseforge.runtime.bundle_runner import bundle_metadata
+
+        return bundle_metadata(path)
+    from poseforge.ir_files import read_ir
+    from poseforge.runtime.openvino_runner import ir_metadata
+
+    return ir_metadata(read_ir(path), path)
+
+
+def open_runner(
+    path: str | Path,
+    precision_hint: str | None = "f32",
+    threads: int | None = None,
+    performance_hint: str = "LATENCY",
+    shape: tuple[int, int, int, int] | None = None,
+) -> Runner:
+    """Open any artifact with the runtime its kind needs.
+
+    `precision_hint` applies to OpenVINO only ("f32" by default: this CPU would otherwise run
+    FP32 models in bf16); `threads` caps the runtime's threads (default: all cores); `shape`
+    fixes the input shape where the runtime compiles for it (default: dynamic H and W).
+    """
+    kind = artifact_kind(path)
+    if not Path(path).is_file():
+        raise PoseforgeError(f"artifact not found: {path}")
+    if kind == "torch":
+        from poseforge.runtime.torch_runner import TorchRunner
+
+        return TorchRunner(path, threads)
+    if kind == "onnx":
+        from poseforge.runtime.onnx_runner import OnnxRunner
+
+        return OnnxRunner(path, threads)
+    if kind == "bundle":
+        from poseforge.runtime.bundle_runner import BundleRunner
+
+        return BundleRunner(path, precision_hint, threads, performance_hint, shape)
+    from poseforge.runtime.openvino_runner import OpenVINORunner
+
+    return OpenVINORunner(path, precision_hint, threads, performance_hint, shape)
+
+
+def sequential_throughput(run: Callable[[np.ndarray], object], batch: np.ndarray, seconds: float) -> tuple[int, float]:
+    """One request after another: for runtimes whose one request already uses every core."""
+    frames, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or frames == 0:
+        run(batch)
+        frames += 1
+    return frames, elapsed
+
+
+def threaded_stream(
+    run: Callable[[np.ndarray], Outputs], items: Iterable[tuple[Any, np.ndarray]], depth: int = 1
+) -> Iterator[tuple[Any, Outputs]]:
+    """`Runner.stream` for runtimes that release the GIL while computing: one worker thread
+    runs the next `depth` items while the caller handles the current result."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer") as pool:
+        pending: deque = deque()
+        for key, batch in items:
+            pending.append((key, pool.submit(run, batch)))
+            if len(pending) > depth:
+                key_done, future = pending.popleft()
+                yield key_done, future.result()
+        while pending:
+            key_done, future = pending.popleft()
+            yield key_done, future.result()
+
+
+def check_batch(batch: np.ndarray) -> np.ndarray:
+    if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[2] % 8 or batch.shape[3] % 8:
+        raise PoseforgeError(f"network input must be [N, 3, H, W] with H and W multiples of 8, got {batch.shape}")
+    return np.ascontiguousarray(batch, dtype=np.float32)

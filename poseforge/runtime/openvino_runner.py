@@ -1,0 +1,146 @@
+"""OpenVINO runner (CPU plugin), with every compile setting spelled out and recorded.
+
+Any IR poseforge made or imported carries its metadata in rt_info, including the names of its
+heatmaps and pafs outputs: that is how the Open Model Zoo IR, whose outputs are named
+differently, runs through this same code. The input is made dynamic ([?, 3, ?, ?]) for
+accuracy runs over images of many sizes, and static for speed runs (`fixed`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openvino as ov
+
+from poseforge.errors import PoseforgeError
+from poseforge.ir_files import compile_settings, read_ir
+from poseforge.metadata import get_ir_metadata
+from poseforge.runtime import Outputs, check_batch
+
+
+def ir_metadata(model: Any, path: str | Path) -> dict[str, Any]:
+    meta = get_ir_metadata(model)
+    if meta is None:
+        raise PoseforgeError(
+            f"{path} carries no poseforge metadata (rt_info): convert it with `poseforge convert`, "
+            "or register an Open Model Zoo IR with `poseforge reference-ir`"
+        )
+    return meta
+
+
+class OpenVINORunner:
+    def __init__(
+        self,
+        path: str | Path,
+        precision_hint: str | None = "f32",
+        threads: int | None = None,
+        performance_hint: str = "LATENCY",
+        shape: tuple[int, int, int, int] | None = None,
+        core: Any = None,
+    ) -> None:
+        self.path: Path | None = Path(path)
+        self.core = core or ov.Core()
+        model = read_ir(path, self.core)
+        metadata = ir_metadata(model, path)
+        self._options = (precision_hint, threads, performance_hint)
+        model.reshape({metadata["input"]["name"]: list(shape) if shape else [-1, 3, -1, -1]})
+        config = compile_settings(precision_hint, performance_hint, threads)
+        self._attach(self.core.compile_model(model, "CPU", config), metadata)
+
+    @classmethod
+    def from_compiled(cls, compiled: Any, metadata: dict[str, Any]) -> OpenVINORunner:
+        """A runner around a model someone else compiled (NNCF's accuracy control does)."""
+        runner = cls.__new__(cls)
+        runner.path, runner.core, runner._options = None, None, (None, None, "LATENCY")
+        runner._attach(compiled, metadata)
+        return runner
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        metadata: dict[str, Any],
+        precision_hint: str | None = "f32",
+        shape: tuple[int, int, int, int] | None = None,
+    ) -> OpenVINORunner:
+        """A runner for an in-memory `ov.Model` (a copy is reshaped and compiled)."""
+        model = model.clone()
+        model.reshape({metadata["input"]["name"]: list(shape) if shape else [-1, 3, -1, -1]})
+        return cls.from_compiled(ov.Core().compile_model(model, "CPU", compile_settings(precision_hint)), metadata)
+
+    def _attach(self, compiled: Any, metadata: dict[str, Any]) -> None:
+        self.compiled, self.metadata = compiled, metadata
+        self.artifact = metadata.get("artifact", "ir")
+        self.input_name = metadata["input"]["name"]
+        self.outputs = [compiled.output(metadata["outputs"][k]["name"]) for k in ("heatmaps", "pafs")]
+        self.request = compiled.create_infer_request()
+        self.settings = {
+            "runtime": "openvino",
+            "version": ov.get_version(),
+            "device": "CPU",
+            "performance_hint": str(compiled.get_property("PERFORMANCE_HINT")),
+            "precision_hint": compiled.get_property("INFERENCE_PRECISION_HINT").to_string(),
+            "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
+            "streams": int(compiled.get_property("NUM_STREAMS")),
+            "optimal_requests": int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")),
+        }
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        result = self.request.infer({self.input_name: check_batch(batch)})
+        heatmaps, pafs = (np.array(result[out], dtype=np.float32, copy=True) for out in self.outputs)
+        return heatmaps, pafs
+
+    def throughput(self, batch: np.ndarray, seconds: float) -> tuple[int, float]:
+        """The plugin's optimal number of requests kept in flight for `seconds`."""
+        items = itertools.repeat((None, batch))
+        results = self.stream(items)
+        for _ in range(2 * self.settings["optimal_requests"]):  # warm every request once more
+            next(results)
+        frames, start = 0, time.perf_counter()
+        for _ in results:
+            frames += 1
+            if time.perf_counter() - start >= seconds:
+                break
+        elapsed = time.perf_counter() - start
+        results.close()
+        return frames, elapsed
+
+    def stream(self, items: Iterable[tuple[Any, np.ndarray]]) -> Iterator[tuple[Any, Outputs]]:
+        """An async queue of the plugin's optimal number of infer requests: frames N+1.. infer
+        while the caller decodes frame N. Results come back in submission order.
+
+        Requests are waited on from this thread rather than completed through Python
+        callbacks: a callback that OpenVINO runs on its own thread can still hold Python
+        objects when the interpreter exits, which aborts the process.
+        """
+        free = [self.compiled.create_infer_request() for _ in range(self.settings["optimal_requests"])]
+        pending: deque = deque()
+        try:
+            for key, batch in items:
+                if not free:
+                    yield self._finish(pending, free)
+                request = free.pop()
+                request.start_async({self.input_name: check_batch(batch)})
+                pending.append((request, key))
+            while pending:
+                yield self._finish(pending, free)
+        finally:
+            for request, _ in pending:
+                request.wait()
+
+    def _finish(self, pending: deque, free: list) -> tuple[Any, Outputs]:
+        request, key = pending.popleft()
+        request.wait()
+        outputs = tuple(np.array(request.get_tensor(out).data, dtype=np.float32, copy=True) for out in self.outputs)
+        free.append(request)
+        return key, outputs
+
+    def fixed(self, shape: tuple[int, int, int, int], performance_hint: str | None = None) -> OpenVINORunner:
+        precision_hint, threads, default_hint = self._options
+        return OpenVINORunner(self.path, precision_hint, threads, performance_hint or default_hint, shape, self.core)

@@ -1,0 +1,120 @@
+"""`poseforge bench`: the decoder's speed targets, as ratios measured in one run.
+
+1. The IR FP32's outputs for every image, under both protocols, computed once.
+2. Those same outputs decoded by poseforge's decoder and by the upstream procedure
+   (`reference_decoder`): time per image, and the AP each gets.
+3. The IR FP32's network latency and throughput, and end-to-end fps, at the deploy shape.
+Targets: val decode <= 10 ms and >= 10x faster than the reference; deploy decode <= 10% of
+the network latency; end-to-end >= 0.85 x network throughput.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from poseforge.decode import decode, to_coco_results
+from poseforge.errors import PoseforgeError
+from poseforge.preprocess import prepare, to_nchw
+from poseforge.runtime import open_runner
+from poseforge.validate.dataset import CocoKeypoints, read_image
+from poseforge.validate.reference_decoder import reference_decode
+from poseforge.validate.scoring import coco_keypoint_metrics
+from poseforge.validate.speed import measure_speed, summarize_ms
+
+
+def network_outputs(artifact: Path, images: list, protocol: str, deploy_shape: tuple[int, int]) -> list[tuple]:
+    """(image id, geometry, heatmaps, pafs) for every image, from one runner."""
+    shape = (1, 3, *deploy_shape) if protocol == "deploy" else None
+    runner = open_runner(artifact, "f32", shape=shape)
+    outputs = []
+    for image in images:
+        prepared = prepare(read_image(image.path), protocol, deploy_shape)
+        heatmaps, pafs = runner.run(to_nchw(prepared.image))
+        outputs.append((image.id, prepared.geometry, heatmaps[0], pafs[0]))
+    return outputs
+
+
+def time_decoder(decoder: Any, outputs: list[tuple], repeats: int = 3) -> tuple[dict[str, float], list[dict]]:
+    """Per-image decode time (best of `repeats` per image, to shed scheduler noise) and results."""
+    times, results = [], []
+    for image_id, geometry, heatmaps, pafs in outputs:
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            poses = decoder(heatmaps, pafs, geometry)
+            best = min(best, (time.perf_counter() - start) * 1e3)
+        times.append(best)
+        results.extend(to_coco_results(poses, image_id))
+    return summarize_ms(times), results
+
+
+def run_bench(model_dir: str | Path, coco: str | Path, limit: int | None = None, seconds: float = 10.0) -> dict:
+    from rich.table import Table
+
+    from poseforge.ui import console
+
+    artifact = Path(model_dir) / "ir" / "fp32" / "model.xml"
+    if not artifact.is_file():
+        raise PoseforgeError(f"bench needs the IR FP32 {artifact}: run `make ir-fp32` first")
+    dataset = CocoKeypoints(coco)
+    images = dataset.images(limit)
+    deploy_shape = tuple(open_runner(artifact).metadata["input"]["deploy_shape"])
+
+    figures: dict[str, Any] = {}
+    for protocol in ("val", "deploy"):
+        outputs = network_outputs(artifact, images, protocol, deploy_shape)
+        ours, our_results = time_decoder(decode, outputs)
+        ref, ref_results = time_decoder(reference_decode, outputs, repeats=1)
+        ids = [o[0] for o in outputs]
+        figures[protocol] = {
+            "ours_ms": ours,
+            "reference_ms": ref,
+            "speedup": ref["median"] / ours["median"],
+            "ap_ours": coco_keypoint_metrics(dataset.coco, our_results, ids)["ap"],
+            "ap_reference": coco_keypoint_metrics(dataset.coco, ref_results, ids)["ap"],
+        }
+    speed = measure_speed(artifact, images, deploy_shape, "f32", seconds=seconds)
+    figures["network"] = speed
+    decode_share = figures["deploy"]["ours_ms"]["median"] / speed["latency_ms"]["median"]
+    e2e_ratio = speed["e2e_fps"] / speed["throughput_fps"]
+
+    table = Table(title=f"decoder bench: {len(images)} images, IR FP32 outputs, precision hint f32, "
+                        f"{speed['throughput_settings']['threads']} threads")  # fmt: skip
+    for column in ("figure", "measured", "target", "holds"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+
+    def row(label: str, value: str, target: str, holds: bool | None) -> None:
+        table.add_row(label, value, target, "-" if holds is None else ("yes" if holds else "NO"))
+
+    for protocol in ("val", "deploy"):
+        f = figures[protocol]
+        row(
+            f"{protocol}: decode median / p90, ms",
+            f"{f['ours_ms']['median']:.2f} / {f['ours_ms']['p90']:.2f}",
+            "<= 10" if protocol == "val" else "",
+            f["ours_ms"]["median"] <= 10 if protocol == "val" else None,
+        )
+        row(
+            f"{protocol}: reference procedure median / p90, ms",
+            f"{f['reference_ms']['median']:.1f} / {f['reference_ms']['p90']:.1f}",
+            "",
+            None,
+        )
+        row(
+            f"{protocol}: speed-up over the reference",
+            f"{f['speedup']:.1f}x",
+            ">= 10x" if protocol == "val" else "",
+            f["speedup"] >= 10 if protocol == "val" else None,
+        )
+        row(f"{protocol}: AP ours / reference (same outputs)", f"{f['ap_ours']:.3f} / {f['ap_reference']:.3f}",
+            "ours >= reference", f["ap_ours"] >= f["ap_reference"])  # fmt: skip
+    row("deploy: network latency median, ms", f"{speed['latency_ms']['median']:.1f}", "", None)
+    row("deploy: decode / network latency", f"{decode_share:.3f}", "<= 0.10", decode_share <= 0.10)
+    row("network throughput, fps", f"{speed['throughput_fps']:.1f}", "", None)
+    row("end-to-end, fps", f"{speed['e2e_fps']:.1f}", "", None)
+    row("end-to-end / network throughput", f"{e2e_ratio:.3f}", ">= 0.85", e2e_ratio >= 0.85)
+    console().print(table)
+    figures["ratios"] = {"decode_over_latency": decode_share, "e2e_over_throughput": e2e_ratio}
+    return figures

@@ -1,0 +1,86 @@
+"""The `speed` and `validate` commands: the functions above, plus files and a summary line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from poseforge.errors import PoseforgeError
+from poseforge.fileio import sha256_file
+from poseforge.runtime import artifact_metadata
+from poseforge.validate.dataset import CocoKeypoints
+from poseforge.validate.speed import measure_speed
+from poseforge.validate.validate import validate_artifact, write_json
+
+SPEED_SCHEMA = "poseforge.speed/1"
+
+
+def speed_command(
+    artifact: str | Path,
+    coco: str | Path,
+    output: str | Path,
+    precision_hint: str | None = "f32",
+    threads: int | None = None,
+    iterations: int = 50,
+    seconds: float = 10.0,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    meta = artifact_metadata(artifact)
+    images = CocoKeypoints(coco).images(limit)
+    deploy_shape = tuple(meta["input"]["deploy_shape"])
+    speed = measure_speed(artifact, images, deploy_shape, precision_hint, threads, iterations, seconds)
+    block = {"schema": SPEED_SCHEMA, "artifact": meta["artifact"], "artifact_sha256": sha256_file(artifact), **speed}
+    write_json(output, block)
+    settings = speed["throughput_settings"]
+    print(
+        f"{meta['artifact']}: latency {speed['latency_ms']['median']:.1f} ms (p90 {speed['latency_ms']['p90']:.1f}), "
+        f"throughput {speed['throughput_fps']:.1f} fps, end-to-end {speed['e2e_fps']:.1f} fps, "
+        f"decode {speed['decode_deploy_ms']['median']:.2f} ms at {deploy_shape[0]}x{deploy_shape[1]}, "
+        f"{settings['threads']} threads, precision hint {settings['precision_hint']}"
+    )
+    return block
+
+
+def read_speed(path: str | Path, artifact: str | Path) -> dict[str, Any]:
+    """A speed block from `poseforge speed`, refused if it was measured on another artifact."""
+    try:
+        block = json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise PoseforgeError(f"cannot read speed file {path} ({exc})") from None
+    if block.get("schema") != SPEED_SCHEMA:
+        raise PoseforgeError(f"{path} is not a poseforge speed file")
+    if block.get("artifact_sha256") != sha256_file(artifact):
+        raise PoseforgeError(f"{path} was measured on another version of {artifact}: measure it again")
+    return block
+
+
+def validate_command(
+    artifact: str | Path,
+    coco: str | Path,
+    protocol: str,
+    output: str | Path | None = None,
+    limit: int | None = None,
+    skip_bad_images: bool = False,
+    precision_hint: str | None = "f32",
+    threads: int | None = None,
+    speed_file: str | Path | None = None,
+    measure: bool = True,
+    seconds: float = 10.0,
+) -> dict[str, Any]:
+    speed = read_speed(speed_file, artifact) if speed_file else None
+    report = validate_artifact(
+        artifact, coco, protocol, output, limit, skip_bad_images, precision_hint, threads, speed, measure, seconds
+    )
+    skipped = f", {len(report['skipped_images'])} bad image(s) skipped" if report["skipped_images"] else ""
+    speed_text = (
+        f", latency {report['latency_ms']['median']:.1f} ms, {report['throughput_fps']:.1f} fps, "
+        f"end-to-end {report['e2e_fps']:.1f} fps"
+        if report["latency_ms"]
+        else ""
+    )
+    print(
+        f"{report['artifact']} {protocol}: AP {report['ap']:.3f} (AP50 {report['ap50']:.3f}, AR {report['ar']:.3f}) "
+        f"on {report['images']} images{skipped}, decode {report['decode_ms']:.2f} ms{speed_text}"
+    )
+    return report

@@ -1,0 +1,62 @@
+"""Shared fixtures: the real assets (through POSEFORGE_DATA) and artifacts built once by make."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from poseforge.fetch import data_dir
+
+REPO = Path(__file__).resolve().parents[1]
+OMZ_XML = "omz/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml"
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    """The data directory with the real assets; tests need them, they are never downloaded here."""
+    root = data_dir()
+    needed = [OMZ_XML, "coco-mini/annotations/person_keypoints_val2017.json", "upstream/lwop_random_golden.npz"]
+    missing = [rel for rel in needed if not (root / rel).is_file()]
+    if missing:
+        pytest.fail(f"POSEFORGE_DATA={root} lacks {missing}: point it at the assets (e.g. ../shared/assets)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def coco_images(assets: Path) -> list[Path]:
+    return sorted((assets / "coco-mini" / "val2017").glob("*.jpg"))
+
+
+def run_make(*targets: str, **variables: str) -> subprocess.CompletedProcess:
+    args = ["make", "--no-print-directory", "-C", str(REPO), *targets, *(f"{k}={v}" for k, v in variables.items())]
+    return subprocess.run(args, capture_output=True, text=True, timeout=900)
+
+
+def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """The installed CLI in a fresh process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "poseforge.cli", *args], capture_output=True, text=True, timeout=600, **kwargs
+    )
+
+
+@pytest.fixture(scope="session")
+def lwop_build(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
+    """`make ir` for the upstream architecture with the random-weight upstream checkpoint."""
+    build = tmp_path_factory.mktemp("build")
+    ckpt = assets / "upstream" / "lwop_random_checkpoint.pth"
+    result = run_make("ir", MODEL="lightweight-openpose", CHECKPOINT=str(ckpt), BUILD=str(build), DATA=str(assets))
+    assert result.returncode == 0, result.stderr
+    return build / "lightweight-openpose"
+
+
+@pytest.fixture(scope="session")
+def omz_build(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
+    """`make ir omz-int8` for the default model: weights imported from the Open Model Zoo IR,
+    and that IR registered as the omz-int8 reference artifact."""
+    build = tmp_path_factory.mktemp("build")
+    result = run_make("ir", "omz-int8", BUILD=str(build), DATA=str(assets))
+    assert result.returncode == 0, result.stderr
+    return build / "human-pose-estimation-0001"

@@ -1,0 +1,140 @@
+"""The convert stage end to end, as `make ir` runs it: files, interfaces, metadata, parity."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from poseforge.convert.onnx_export import OPSET
+from poseforge.convert.parity import TOLERANCES, find_artifacts, parity, parity_inputs, violations
+from poseforge.ir_files import read_ir
+from poseforge.metadata import get_ir_metadata, get_onnx_metadata
+from poseforge.runtime import open_runner
+from tests.conftest import OMZ_XML, run_cli, run_make
+
+FILES = ("model.pth", "model.onnx", "model.sim.onnx", "ir/fp32/model.xml", "ir/fp32/model.bin",
+         "ir/fp16/model.xml", "ir/fp16/model.bin")  # fmt: skip
+
+
+def make_vars(build_dir: Path, assets: Path) -> dict[str, str]:
+    variables = {"BUILD": str(build_dir.parent), "DATA": str(assets), "MODEL": build_dir.name}
+    if build_dir.name == "lightweight-openpose":
+        variables["CHECKPOINT"] = str(assets / "upstream" / "lwop_random_checkpoint.pth")
+    return variables
+
+
+@pytest.mark.parametrize("build", ["lwop_build", "omz_build"])
+def test_make_ir_writes_every_artifact_and_rerunning_does_nothing(
+    build: str, request: pytest.FixtureRequest, assets: Path
+) -> None:
+    out: Path = request.getfixturevalue(build)
+    assert all((out / rel).is_file() for rel in FILES)
+    assert not list(out.rglob("*.tmp*")), "temporary files left behind"
+    variables = make_vars(out, assets)
+    assert run_make("-q", "ir", **variables).returncode == 0  # everything up to date
+    rerun = run_make("ir", **variables)
+    assert rerun.returncode == 0 and "poseforge" not in rerun.stdout
+    # A newer checkpoint makes everything downstream out of date (restored afterwards).
+    pth = out / "model.pth"
+    stat = pth.stat()
+    os.utime(pth, (stat.st_atime, time.time() + 60))
+    try:
+        dry = run_make("-n", "ir", **variables)
+        assert all(f"{step} " in dry.stdout for step in ("export", "simplify", "convert"))
+    finally:
+        os.utime(pth, (stat.st_atime, stat.st_mtime))
+
+
+@pytest.mark.parametrize("build", ["lwop_build", "omz_build"])
+def test_onnx_artifacts_keep_the_promised_interface(build: str, request: pytest.FixtureRequest) -> None:
+    out: Path = request.getfixturevalue(build)
+    for name, artifact in (("model.onnx", "onnx"), ("model.sim.onnx", "onnx-sim")):
+        model = onnx.load(str(out / name))
+        onnx.checker.check_model(model, full_check=True)
+        assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [OPSET]
+        (data,) = model.graph.input
+        dims = [d.dim_value or d.dim_param for d in data.type.tensor_type.shape.dim]
+        assert data.name == "data" and dims == [1, 3, "height", "width"]
+        assert [o.name for o in model.graph.output] == ["heatmaps", "pafs"]
+        meta = get_onnx_metadata(model)
+        assert meta["artifact"] == artifact and meta["model"] == out.name
+        assert_network_metadata(meta)
+
+
+@pytest.mark.parametrize("build", ["lwop_build", "omz_build"])
+def test_ir_artifacts_keep_the_promised_interface(build: str, request: pytest.FixtureRequest) -> None:
+    out: Path = request.getfixturevalue(build)
+    sizes = {}
+    for precision in ("fp32", "fp16"):
+        xml = out / "ir" / precision / "model.xml"
+        model = read_ir(xml)
+        (data,) = model.inputs
+        assert data.get_any_name() == "data" and str(data.get_partial_shape()) == "[1,3,?,?]"
+        assert [o.get_any_name() for o in model.outputs] == ["heatmaps", "pafs"]
+        meta = get_ir_metadata(model)
+        assert meta["artifact"] == f"ir-{precision}" and meta["precision"] == precision
+        assert_network_metadata(meta)
+        sizes[precision] = xml.with_suffix(".bin").stat().st_size
+    assert 0.45 < sizes["fp16"] / sizes["fp32"] < 0.55  # FP16 halves the weights
+
+
+def assert_network_metadata(meta: dict) -> None:
+    assert meta["input"]["deploy_shape"] == [256, 456] and meta["input"]["color_order"] == "BGR"
+    assert len(meta["normalization"]["scale"]) == 3 and len(meta["normalization"]["shift"]) == 3
+    assert meta["outputs"]["heatmaps"]["channels"] == 19 and meta["outputs"]["pafs"]["channels"] == 38
+    assert len(meta["keypoints"]["keypoint_names"]) == 18 and len(meta["keypoints"]["limb_paf_channels"]) == 19
+    assert len(meta["source"]["sha256"]) == 64
+    assert {"torch", "onnx", "openvino", "numpy"} <= meta["versions"].keys()
+
+
+def test_lwop_ir_fp32_reproduces_the_golden_outputs(lwop_build: Path, assets: Path) -> None:
+    """Done-when check: the upstream golden input fed as raw pixels through the FP32 IR."""
+    golden = np.load(assets / "upstream" / "lwop_random_golden.npz")
+    heatmaps, pafs = open_runner(lwop_build / "ir" / "fp32" / "model.xml").run(golden["input"] * 256 + 128)
+    assert np.abs(heatmaps - golden["stage1_heatmaps"]).max() <= 1e-4
+    assert np.abs(pafs - golden["stage1_pafs"]).max() <= 1e-4
+
+
+@pytest.mark.parametrize("build", ["lwop_build", "omz_build"])
+def test_every_artifact_agrees_with_torch(
+    build: str, request: pytest.FixtureRequest, assets: Path, coco_images: list[Path]
+) -> None:
+    out: Path = request.getfixturevalue(build)
+    golden = np.load(assets / "upstream" / "lwop_random_golden.npz")["input"] * 256 + 128
+    inputs = parity_inputs(coco_images[:4], golden)
+    table = parity(find_artifacts(out), inputs)
+    assert set(table) == set(TOLERANCES)
+    assert violations(table) == []
+    assert table["ir-fp16"].worst() > table["ir-fp32"].worst()  # FP16 really is a different artifact
+
+
+def test_parity_command_prints_the_table(omz_build: Path, assets: Path) -> None:
+    result = run_cli("parity", str(omz_build), "--images", str(assets / "coco-mini" / "val2017"), "--limit", "2",
+                     "--omz-ir", str(assets / OMZ_XML))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for label in ("onnx-sim", "ir-fp16", "omz fp32 reference", "omz int8 release"):
+        assert label in result.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_export_leaves_no_target(lwop_build: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    target = tmp_path / "model.onnx"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "poseforge.cli", "export", str(lwop_build / "model.pth"), "-o", str(target)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(4)  # inside the exporter by now
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not target.exists()
+    if sig == signal.SIGINT:  # handled: the temporary is removed too
+        assert list(tmp_path.iterdir()) == []

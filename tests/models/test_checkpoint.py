@@ -1,0 +1,121 @@
+"""Checkpoint loading: every way a file can be wrong gives a one-line error and writes nothing."""
+
+from __future__ import annotations
+
+import pickle
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+import torch
+
+from poseforge.errors import PoseforgeError
+from poseforge.models.checkpoint import import_checkpoint, load_checkpoint, save_checkpoint
+from tests.conftest import run_cli
+
+MODEL = "lightweight-openpose"
+
+
+@pytest.fixture(scope="module")
+def upstream(assets: Path) -> Path:
+    return assets / "upstream" / "lwop_random_checkpoint.pth"
+
+
+@pytest.fixture(scope="module")
+def state_dict(upstream: Path) -> OrderedDict:
+    return torch.load(upstream, weights_only=True)["state_dict"]
+
+
+class Payload:
+    """Unpickling this would run code of ours: weights_only=True must refuse it."""
+
+    def __reduce__(self):
+        return (print, ("this must not run",))
+
+
+def expect_error(path: Path, match: str, tmp_path: Path) -> None:
+    with pytest.raises(PoseforgeError, match=match):
+        import_checkpoint(MODEL, path)
+    out = tmp_path / "out" / "model.pth"
+    result = run_cli("checkpoint", "--model", MODEL, str(path), "-o", str(out))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("poseforge: error:"), result.stderr
+    assert not out.parent.exists() or not any(out.parent.iterdir()), "a failed stage wrote something"
+
+
+def test_missing_checkpoint(tmp_path: Path) -> None:
+    expect_error(tmp_path / "absent.pth", "checkpoint not found", tmp_path)
+
+
+def test_truncated_checkpoint(upstream: Path, tmp_path: Path) -> None:
+    path = tmp_path / "truncated.pth"
+    path.write_bytes(upstream.read_bytes()[:100_000])
+    expect_error(path, "truncated or corrupt", tmp_path)
+
+
+def test_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "notes.pth"
+    path.write_text("these are not weights\n")
+    expect_error(path, "not a (readable )?PyTorch checkpoint", tmp_path)
+
+
+def test_pickle_that_weights_only_refuses(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {}, "payload": Payload()}, path, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    expect_error(path, r"weights_only=True\) refuses", tmp_path)
+    assert "this must not run" not in capfd.readouterr().out
+
+
+def test_missing_unexpected_and_misshaped_keys_are_named(state_dict: OrderedDict, tmp_path: Path) -> None:
+    broken = OrderedDict(state_dict)
+    del broken["cpm.align.0.weight"]
+    broken["extra.layer.weight"] = torch.zeros(3)
+    broken["initial_stage.heatmaps.1.0.bias"] = torch.zeros(17)
+    path = tmp_path / "broken.pth"
+    torch.save({"state_dict": broken}, path)
+    with pytest.raises(PoseforgeError) as info:
+        import_checkpoint(MODEL, path)
+    message = str(info.value)
+    assert "missing key(s): cpm.align.0.weight" in message
+    assert "unexpected key(s): extra.layer.weight" in message
+    assert "initial_stage.heatmaps.1.0.bias (17,) != (19,)" in message
+    expect_error(path, "does not fit the network", tmp_path)
+
+
+def test_state_dict_without_a_dict(tmp_path: Path) -> None:
+    path = tmp_path / "list.pth"
+    torch.save([torch.zeros(1)], path)
+    expect_error(path, "holds no state_dict", tmp_path)
+
+
+def test_unknown_model(upstream: Path, tmp_path: Path) -> None:
+    with pytest.raises(PoseforgeError, match="unknown model 'resnet'"):
+        import_checkpoint("resnet", upstream)
+    result = run_cli("checkpoint", "--model", "resnet", str(upstream), "-o", str(tmp_path / "m.pth"))
+    assert result.returncode != 0 and "unknown model 'resnet'; known models:" in result.stderr
+
+
+def test_bare_and_dataparallel_state_dicts_load(state_dict: OrderedDict, tmp_path: Path) -> None:
+    bare, parallel = tmp_path / "bare.pth", tmp_path / "parallel.pth"
+    torch.save(state_dict, bare)
+    torch.save({"state_dict": OrderedDict((f"module.{k}", v) for k, v in state_dict.items())}, parallel)
+    for path in (bare, parallel):
+        ckpt = import_checkpoint(MODEL, path)
+        assert all(torch.equal(ckpt.state_dict[k], v) for k, v in state_dict.items())
+
+
+def test_normalised_checkpoint_round_trips_and_loads_weights_only(upstream: Path, tmp_path: Path) -> None:
+    ckpt = import_checkpoint(MODEL, upstream)
+    path = save_checkpoint(ckpt, tmp_path / "model.pth")
+    assert torch.load(path, weights_only=True)["format"] == "poseforge.checkpoint/1"
+    again = load_checkpoint(path)
+    assert again.metadata == ckpt.metadata and again.config == {"num_refinement_stages": 1}
+    assert all(torch.equal(again.state_dict[k], v) for k, v in ckpt.state_dict.items())
+    assert again.metadata["source"]["sha256"] == ckpt.metadata["source"]["sha256"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pth"]  # no temporary left behind
+
+
+def test_an_upstream_checkpoint_is_not_a_normalised_one(upstream: Path) -> None:
+    with pytest.raises(PoseforgeError, match="is not a poseforge checkpoint"):
+        load_checkpoint(upstream)

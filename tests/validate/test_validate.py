@@ -1,0 +1,113 @@
+"""The validate stage on the real network and coco-mini: the issue's accuracy targets, and the
+report every later stage (report.md, the gate, bundles) reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from poseforge.validate.report import write_report
+from poseforge.validate.validate import read_report, validate_artifact
+from tests.conftest import run_cli
+
+ARTIFACTS = {
+    "torch": "model.pth",
+    "onnx": "model.onnx",
+    "onnx-sim": "model.sim.onnx",
+    "ir-fp32": "ir/fp32/model.xml",
+    "ir-fp16": "ir/fp16/model.xml",
+    "omz-int8": "ir/omz-int8/model.xml",
+}
+
+
+@pytest.fixture(scope="module")
+def val_reports(omz_build: Path, assets: Path) -> dict[str, dict]:
+    """Every artifact under the val protocol (accuracy only: speed has its own command)."""
+    return {
+        name: validate_artifact(
+            omz_build / rel, assets / "coco-mini", "val", omz_build / "reports" / f"{name}-val.json", measure=False
+        )
+        for name, rel in ARTIFACTS.items()
+    }
+
+
+def test_reference_release_reaches_the_upstream_figure(val_reports: dict[str, dict]) -> None:
+    """omz-int8, val protocol: AP >= 0.432, the upstream procedure's figure on the same artifact."""
+    assert val_reports["omz-int8"]["ap"] >= 0.432
+    assert val_reports["omz-int8"]["images"] == 79
+
+
+def test_runtimes_agree_and_fp32_beats_its_int8_source(val_reports: dict[str, dict]) -> None:
+    aps = {name: r["ap"] for name, r in val_reports.items()}
+    same_network = [aps[n] for n in ("torch", "onnx", "onnx-sim", "ir-fp32")]
+    assert max(same_network) - min(same_network) <= 0.002, aps
+    assert abs(aps["ir-fp16"] - aps["ir-fp32"]) <= 0.005, aps
+    assert aps["ir-fp32"] >= aps["omz-int8"], aps  # imported FP32 at least as accurate as the INT8 release
+
+
+def test_report_fields_and_results_file(val_reports: dict[str, dict], omz_build: Path) -> None:
+    report = read_report(omz_build / "reports" / "ir-fp32-val.json")
+    fields = ("artifact", "model", "protocol", "images", "ap", "ap50", "ap75", "ar", "latency_ms", "throughput_fps",
+              "decode_ms", "e2e_fps", "threads", "precision_hint", "machine", "versions")  # fmt: skip
+    for key in fields:
+        assert key in report, key
+    assert report["precision_hint"] == "f32" and report["threads"] >= 1
+    assert {"cpu", "cores", "isa"} <= report["machine"].keys()
+    results = json.loads(Path(report["results_file"]).read_text())
+    assert results and {"image_id", "category_id", "keypoints", "score"} == results[0].keys()
+    assert len(results[0]["keypoints"]) == 51
+
+
+def test_deploy_protocol_with_speed(omz_build: Path, assets: Path) -> None:
+    report = validate_artifact(
+        omz_build / ARTIFACTS["ir-fp32"], assets / "coco-mini", "deploy",
+        omz_build / "reports" / "ir-fp32-deploy.json", speed_seconds=1.0,
+    )  # fmt: skip
+    assert report["protocol"] == "deploy" and 0.2 < report["ap"] < report_ap(omz_build, "ir-fp32", "val") + 0.05
+    assert report["latency_ms"]["median"] > 0 and report["latency_ms"]["p90"] >= report["latency_ms"]["median"]
+    assert report["throughput_fps"] > 0 and report["e2e_fps"] > 0 and report["decode_ms"] > 0
+    assert report["speed"]["throughput_settings"]["performance_hint"] == "THROUGHPUT"
+    assert report["speed"]["latency_settings"]["performance_hint"] == "LATENCY"
+
+
+def report_ap(build: Path, artifact: str, protocol: str) -> float:
+    return read_report(build / "reports" / f"{artifact}-{protocol}.json")["ap"]
+
+
+def test_report_md_and_png(val_reports: dict[str, dict], omz_build: Path, assets: Path) -> None:
+    written = write_report(omz_build, assets / "coco-mini")
+    assert [p.name for p in written] == ["report.md", "report.png", "report-example.png"]
+    text = (omz_build / "report.md").read_text()
+    header = (
+        "| artifact | protocol | AP | AP50 | AR | latency ms (median / p90) | fps | decode ms | e2e fps | size MB |"
+    )
+    assert header in text
+    for name in ARTIFACTS:
+        assert f"| {name} | val |" in text
+    assert (omz_build / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (omz_build / "report-example.png").stat().st_size > 10_000
+
+
+def test_validate_refuses_the_wrong_kind_of_artifact(tmp_path: Path, assets: Path) -> None:
+    for name, content in (("weights.txt", "x"), ("model.xml", "<net/>"), ("model.pth", "not torch")):
+        path = tmp_path / name
+        path.write_text(content)
+        result = run_cli("validate", str(path), "--coco", str(assets / "coco-mini"), "--protocol", "val")
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("poseforge: error:") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_bad_image_stops_the_run_or_is_counted(omz_build: Path, small_coco: Path, tmp_path: Path) -> None:
+    bad = sorted((small_coco / "val2017").iterdir())[0]
+    bad.write_bytes(b"not a jpeg")
+    artifact = str(omz_build / ARTIFACTS["omz-int8"])
+    out = tmp_path / "r.json"
+    result = run_cli("validate", artifact, "--coco", str(small_coco), "--protocol", "val", "--no-speed", "-o", str(out))
+    assert result.returncode == 1 and bad.name in result.stderr and not out.exists()
+    result = run_cli("validate", artifact, "--coco", str(small_coco), "--protocol", "val", "--no-speed", "-o",
+                     str(out), "--skip-bad-images")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["skipped_images"] == [bad.name] and report["images"] == 2
