@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from poseforge.errors import PoseforgeError
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -72,3 +78,28 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """JSON, written atomically; numpy scalars become plain numbers."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def read_json(path: str | Path, schema: str, kind: str) -> dict[str, Any]:
+    """A poseforge JSON document of `schema`; one-line errors for missing, malformed or foreign files."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise PoseforgeError(f"{kind} not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PoseforgeError(f"{path} is not a valid {kind} ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        raise PoseforgeError(f"{path} is not a poseforge {kind} ({schema})")
+    return data

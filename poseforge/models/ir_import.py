@@ -243,6 +243,17 @@ def probe_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return rng.uniform(0, 255, size=shape).round().astype(np.float32)
 
 
+def release_source(xml_path: str | Path) -> dict[str, Any]:
+    """Where the weights came from, for the metadata: the release's files and their licence."""
+    return {
+        "kind": "openvino-ir",
+        "file": Path(xml_path).name,
+        "sha256": sha256_file(xml_path),
+        "bin_sha256": sha256_file(Path(xml_path).with_suffix(".bin")),
+        "license": "Apache-2.0, Open Model Zoo (Intel)",
+    }
+
+
 def import_ir(xml_path: str | Path) -> Checkpoint:
     """Read, check, dequantize and verify; return the checkpoint of the imported network."""
     ov_model = read_ir(xml_path)
@@ -250,14 +261,7 @@ def import_ir(xml_path: str | Path) -> Checkpoint:
     state = read_weights(ov_model, net)
     normalization = read_normalization(ov_model)
     output_names(ov_model)
-    source = {
-        "kind": "openvino-ir",
-        "file": Path(xml_path).name,
-        "sha256": sha256_file(xml_path),
-        "bin_sha256": sha256_file(Path(xml_path).with_suffix(".bin")),
-        "license": "Apache-2.0, Open Model Zoo (Intel)",
-    }
-    ckpt = make_checkpoint(MODEL, state, source, normalization)
+    ckpt = make_checkpoint(MODEL, state, release_source(xml_path), normalization)
     verify_against_ir(ckpt, ov_model)
     return ckpt
 
@@ -297,14 +301,8 @@ def register_reference_ir(xml_path: str | Path, output: str | Path) -> Path:
     read_weights(ov_model, build_network(MODEL))  # the topology check: it is the expected network
     names = output_names(ov_model)
     shape = [int(d) for d in ov_model.input(0).get_shape()]
-    source = {
-        "kind": "openvino-ir",
-        "file": Path(xml_path).name,
-        "sha256": sha256_file(xml_path),
-        "bin_sha256": sha256_file(Path(xml_path).with_suffix(".bin")),
-        "license": "Apache-2.0, Open Model Zoo (Intel)",
-    }
-    meta = network_metadata(MODEL, read_normalization(ov_model), source, deploy_shape=(shape[2], shape[3]))
+    normalization = read_normalization(ov_model)
+    meta = network_metadata(MODEL, normalization, release_source(xml_path), deploy_shape=(shape[2], shape[3]))
     meta["input"].update(name=ov_model.input(0).get_any_name(), shape=shape)
     for key, name in names.items():
         meta["outputs"][key]["name"] = name

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import sha256_file
+from poseforge.fileio import read_json, sha256_file, write_json
 from poseforge.runtime import artifact_metadata
 from poseforge.validate.dataset import CocoKeypoints
 from poseforge.validate.speed import measure_speed
-from poseforge.validate.validate import validate_artifact, write_json
+from poseforge.validate.validate import validate_artifact
 
 SPEED_SCHEMA = "poseforge.speed/1"
 
@@ -44,12 +43,7 @@ def speed_command(
 
 def read_speed(path: str | Path, artifact: str | Path) -> dict[str, Any]:
     """A speed block from `poseforge speed`, refused if it was measured on another artifact."""
-    try:
-        block = json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError) as exc:
-        raise PoseforgeError(f"cannot read speed file {path} ({exc})") from None
-    if block.get("schema") != SPEED_SCHEMA:
-        raise PoseforgeError(f"{path} is not a poseforge speed file")
+    block = read_json(path, SPEED_SCHEMA, "speed file")
     if block.get("artifact_sha256") != sha256_file(artifact):
         raise PoseforgeError(f"{path} was measured on another version of {artifact}: measure it again")
     return block

@@ -11,15 +11,15 @@ annotation file than the baseline's is a failure, never a pass.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from poseforge.errors import PoseforgeError
-from poseforge.validate.validate import SCHEMA as REPORT_SCHEMA
-from poseforge.validate.validate import write_json
+from poseforge.fileio import read_json, write_json
+from poseforge.preprocess import PROTOCOLS
+from poseforge.validate.validate import read_report
 
 SCHEMA = "poseforge.baseline/1"
 AP_TOLERANCE = 0.005  # same artifact, another machine: kernels and threads move AP by a few 1e-3
@@ -51,16 +51,14 @@ class Check:
 
 
 def read_reports(model_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """Reports keyed by (artifact, protocol); unreadable ones raise (the gate fails closed)."""
+    """Reports keyed by (artifact, protocol) as their file names say (`<artifact>-<protocol>.json`),
+    so that a report whose content disagrees is caught; unreadable ones raise (fail closed)."""
     reports = {}
     for path in sorted((Path(model_dir) / "reports").glob("*.json")):
-        try:
-            report = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise PoseforgeError(f"{path} is not valid JSON ({exc}): the gate cannot pass") from None
-        if report.get("schema") != REPORT_SCHEMA:
-            raise PoseforgeError(f"{path} is not a poseforge report: the gate cannot pass")
-        reports[(report["artifact"], report["protocol"])] = report
+        artifact, _, protocol = path.stem.rpartition("-")
+        if protocol not in PROTOCOLS:
+            raise PoseforgeError(f"{path} is not named <artifact>-<protocol>.json: the gate cannot pass")
+        reports[(artifact, protocol)] = read_report(path)
     return reports
 
 
@@ -98,7 +96,9 @@ def check_accuracy(baseline: dict[str, Any], reports: dict[tuple[str, str], dict
                 continue
             ap = report.get("ap")
             problem = None
-            if report.get("protocol") != protocol:
+            if report.get("artifact") != artifact:
+                problem = f"artifact {report.get('artifact')}"
+            elif report.get("protocol") != protocol:
                 problem = f"protocol {report.get('protocol')}"
             elif report.get("images") != expect["images"]:
                 problem = f"{report.get('images')} images, baseline {expect['images']}"
@@ -138,15 +138,7 @@ def check_ratios(baseline: dict[str, Any], reports: dict[tuple[str, str], dict[s
 
 
 def read_baseline(path: str | Path) -> dict[str, Any]:
-    try:
-        baseline = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise PoseforgeError(f"baseline not found: {path} (write one with `make baseline`)") from None
-    except json.JSONDecodeError as exc:
-        raise PoseforgeError(f"{path} is not valid JSON ({exc})") from None
-    if baseline.get("schema") != SCHEMA:
-        raise PoseforgeError(f"{path} is not a poseforge baseline ({SCHEMA})")
-    return baseline
+    return read_json(path, SCHEMA, "baseline")
 
 
 def run_gate(model_dir: str | Path, baseline_path: str | Path) -> list[Check]:

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from poseforge.decode import DecoderParams
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_output, sha256_file
+from poseforge.fileio import read_json, sha256_file, write_json
 from poseforge.metadata import toolchain_versions
 from poseforge.preprocess import PROTOCOLS
 from poseforge.runtime import Runner, open_runner
@@ -143,24 +140,5 @@ def _pick(block: dict[str, Any] | None, key: str, fields: tuple[str, ...]) -> di
     return {f: block[key][f] for f in fields} if block else None
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def read_report(path: str | Path) -> dict[str, Any]:
-    try:
-        report = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise PoseforgeError(f"report not found: {path}") from None
-    except json.JSONDecodeError as exc:
-        raise PoseforgeError(f"{path} is not a valid report ({exc})") from None
-    if report.get("schema") != SCHEMA:
-        raise PoseforgeError(f"{path} is not a poseforge report ({SCHEMA})")
-    return report
+    return read_json(path, SCHEMA, "report")

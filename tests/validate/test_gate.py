@@ -90,6 +90,7 @@ def test_a_better_report_passes_and_says_so(model_dir: Path) -> None:
         ({"ap": math.nan}, "AP nan"),
         ({"images": LIMIT - 1}, f"{LIMIT - 1} images, baseline {LIMIT}"),
         ({"protocol": "deploy"}, "protocol deploy"),
+        ({"artifact": "ir-fp16"}, "artifact ir-fp16"),
         ({"dataset__annotations_sha256": "0" * 64}, "other annotations"),
     ],
 )
