@@ -373,15 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset-size", type=int, default=300, help="calibration images (default 300, or all if fewer)")
     p.add_argument("--preset", choices=("performance", "mixed"), default="performance",
                    help="NNCF preset (default %(default)s: symmetric activations, the faster kernels)")  # fmt: skip
-    p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=True,
-                   help="NNCF fast bias correction (default on) or the full one")  # fmt: skip
+    p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=False,
+                   help="NNCF's fast bias correction, not the full one (default: full, measured better)")  # fmt: skip
     p.add_argument("--range-estimator", default="minmax",
                    choices=("minmax", "nncf-default", "mean_minmax", "median_minmax", "mean_no_outliers_minmax"),
                    help="activation range estimator (default minmax: NNCF's mean of per-image extremes clips "
                         "the heatmap peaks on person-free images)")  # fmt: skip
     p.add_argument("--ignored-scope", action="append", default=[], metavar="KIND:VALUE",
                    help="keep in floating point: name:LAYER, pattern:REGEX or type:OPTYPE (repeatable)")  # fmt: skip
-    p.add_argument("--ignore-heads", action="store_true", help="keep the two output convolutions in floating point")
+    p.add_argument("--ignore-heads", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the two output convolutions in floating point (default: yes)")  # fmt: skip
     p.add_argument("--max-drop", type=float, help="accuracy control: maximum absolute COCO AP drop, e.g. 0.005")
     p.add_argument("--validation-limit", type=int, help="accuracy control: validate on the first N images only")
     p = command(

@@ -46,12 +46,24 @@ class OpenVINORunner:
     ) -> None:
         self.path: Path | None = Path(path)
         self.core = core or ov.Core()
-        model = read_ir(path, self.core)
-        metadata = ir_metadata(model, path)
+        model, metadata = self._read(self.path)
         self._options = (precision_hint, threads, performance_hint)
-        model.reshape({metadata["input"]["name"]: list(shape) if shape else [-1, 3, -1, -1]})
+        model.reshape({metadata["input"]["name"]: self._input_shape(shape)})
         config = compile_settings(precision_hint, performance_hint, threads)
         self._attach(self.core.compile_model(model, "CPU", config), metadata)
+
+    def _read(self, path: Path) -> tuple[Any, dict[str, Any]]:
+        """The ov.Model to compile and its poseforge metadata."""
+        model = read_ir(path, self.core)
+        return model, ir_metadata(model, path)
+
+    def _input_shape(self, shape: tuple[int, int, int, int] | None) -> list[int]:
+        """The compiled input shape for a network input `shape` (NCHW; None: dynamic N, H, W)."""
+        return list(shape) if shape else [-1, 3, -1, -1]
+
+    def _input(self, batch: np.ndarray) -> np.ndarray:
+        """What the compiled model is fed for a float32 NCHW raw-pixel batch."""
+        return check_batch(batch)
 
     @classmethod
     def from_compiled(cls, compiled: Any, metadata: dict[str, Any]) -> OpenVINORunner:
@@ -92,7 +104,7 @@ class OpenVINORunner:
         }
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        result = self.request.infer({self.input_name: check_batch(batch)})
+        result = self.request.infer({self.input_name: self._input(batch)})
         heatmaps, pafs = (np.array(result[out], dtype=np.float32, copy=True) for out in self.outputs)
         return heatmaps, pafs
 
@@ -126,7 +138,7 @@ class OpenVINORunner:
                 if not free:
                     yield self._finish(pending, free)
                 request = free.pop()
-                request.start_async({self.input_name: check_batch(batch)})
+                request.start_async({self.input_name: self._input(batch)})
                 pending.append((request, key))
             while pending:
                 yield self._finish(pending, free)
@@ -143,4 +155,4 @@ class OpenVINORunner:
 
     def fixed(self, shape: tuple[int, int, int, int], performance_hint: str | None = None) -> OpenVINORunner:
         precision_hint, threads, default_hint = self._options
-        return OpenVINORunner(self.path, precision_hint, threads, performance_hint or default_hint, shape, self.core)
+        return type(self)(self.path, precision_hint, threads, performance_hint or default_hint, shape, self.core)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from poseforge.background import read_ahead
 from poseforge.errors import PoseforgeError
 
 ANNOTATIONS = "annotations/person_keypoints_val2017.json"
@@ -93,42 +92,19 @@ def read_image(path: Path) -> np.ndarray:
 def prefetch(
     images: list[CocoImage], prepare: Callable[[np.ndarray], Any], skip_bad: bool = False
 ) -> Iterator[tuple[CocoImage, Any]]:
-    """Yield `(image, prepare(pixels))` with reading and preparing done ahead in a thread.
+    """Yield `(image, prepare(pixels))`, read and prepared a few images ahead in a thread.
 
     A bad image stops the run with its name; with `skip_bad` it is yielded with None in
     place of its data, so the caller can count and report it.
     """
-    out: queue.Queue = queue.Queue(maxsize=PREFETCH)
-    stop = threading.Event()
 
-    def work() -> None:
-        try:
-            for image in images:
-                if stop.is_set():
-                    return
-                try:
-                    item = (image, prepare(read_image(image.path)))
-                except PoseforgeError as exc:
-                    if not skip_bad:
-                        out.put(exc)
-                        return
-                    item = (image, None)
-                out.put(item)
-        except BaseException as exc:  # surfaced in the consumer
-            out.put(exc)
-            return
-        out.put(None)
+    def items() -> Iterator[tuple[CocoImage, Any]]:
+        for image in images:
+            try:
+                yield image, prepare(read_image(image.path))
+            except PoseforgeError:
+                if not skip_bad:
+                    raise
+                yield image, None
 
-    thread = threading.Thread(target=work, name="prefetch", daemon=True)
-    thread.start()
-    try:
-        while (item := out.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        with contextlib.suppress(queue.Empty):
-            while True:  # unblock the worker if it waits on a full queue
-                out.get_nowait()
-        thread.join(timeout=5)
+    return read_ahead(items(), PREFETCH)

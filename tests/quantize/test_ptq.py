@@ -44,6 +44,8 @@ def test_default_settings_keep_ap_within_one_point(default_int8: tuple[Path, dic
     path, record = default_int8
     assert int8_ap(path, coco) >= fp32_ap - 0.010
     assert record["heatmap_peak_retention"] > 0.95
+    heads = {"refinement_stages.0.heatmaps.1.0/Conv", "refinement_stages.0.pafs.1.0/Conv"}
+    assert heads <= set(record["float_layers"])  # the default keeps the output heads in float
 
 
 def test_int8_metadata_records_settings_calibration_and_overlap(default_int8: tuple[Path, dict], coco: Path) -> None:
@@ -52,6 +54,7 @@ def test_int8_metadata_records_settings_calibration_and_overlap(default_int8: tu
     assert meta["artifact"] == "ir-int8" and meta["precision"] == "int8"
     q = meta["quantization"]
     assert q["settings"]["range_estimator"] == "minmax" and q["settings"]["preset"] == "performance"
+    assert q["settings"]["fast_bias_correction"] is False and q["settings"]["ignore_heads"] is True
     assert q["calibration"]["images"] == 79 and len(q["calibration"]["sha256"]) == 64
     assert q["tool"].startswith("nncf ")
     assert any("overlap" in note for note in meta["notes"])
@@ -62,21 +65,21 @@ def test_int8_metadata_records_settings_calibration_and_overlap(default_int8: tu
 def test_nncf_defaults_collapse_and_the_checks_catch_it(
     omz_build: Path, coco: Path, fp32_ap: float, tmp_path: Path
 ) -> None:
-    """The known trap: NNCF's default range estimator clips heatmap peaks. Cosine would not show
-    it; peak retention and AP do."""
+    """The known trap: NNCF's defaults (mean of per-image ranges, fast bias correction, every layer
+    quantized) clip the heatmap peaks. Cosine would not show it; peak retention and AP do."""
     out = tmp_path / "model.xml"
-    settings = QuantizeSettings(range_estimator="nncf-default")
+    settings = QuantizeSettings(range_estimator="nncf-default", fast_bias_correction=True, ignore_heads=False)
     record = quantize_ir(omz_build / "ir" / "fp32" / "model.xml", out, coco / "val2017", settings, coco_dir=coco)
     assert record["heatmap_peak_retention"] < 0.9
     assert int8_ap(out, coco) < fp32_ap - 0.03
 
 
-def test_ignore_heads_keeps_the_output_convolutions_in_float(omz_build: Path, coco: Path, tmp_path: Path) -> None:
-    settings = QuantizeSettings(ignore_heads=True, subset_size=8)
+def test_heads_can_be_quantized_too(omz_build: Path, coco: Path, tmp_path: Path) -> None:
+    settings = QuantizeSettings(ignore_heads=False, fast_bias_correction=True, subset_size=8)
     out = tmp_path / "model.xml"
     record = quantize_ir(omz_build / "ir" / "fp32" / "model.xml", out, coco / "val2017", settings)
     heads = {"refinement_stages.0.heatmaps.1.0/Conv", "refinement_stages.0.pafs.1.0/Conv"}
-    assert heads <= set(record["float_layers"])
+    assert not heads & set(record["float_layers"])
     assert record["calibration"]["images"] == 8
 
 

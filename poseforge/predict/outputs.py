@@ -1,0 +1,80 @@
+"""What predict writes into its output folder: drawn images or a drawn video, and two JSON files.
+
+    poses.json      COCO keypoint results ([{image_id, category_id, keypoints, score}, ...])
+    predict.json    what was run on what: bundle, input, image ids, skipped frames, fps
+    <image names>   each input image with the skeletons drawn, or
+    <video stem>.mp4  the video with the skeletons drawn (MPEG-4 Part 2, the codec OpenCV always has)
+
+The folder is written under a temporary name and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from poseforge.errors import PoseforgeError
+
+POSES = "poses.json"
+SUMMARY = "predict.json"
+SCHEMA = "poseforge.predict/1"
+VIDEO_FOURCC = "mp4v"
+
+
+def make_public(directory: Path) -> None:
+    """The usual folder mode (the temporary folder it is written in starts private, 0700)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    directory.chmod(0o777 & ~mask)
+
+
+def check_output(output: str | Path) -> Path:
+    """Refuse to replace anything but an empty folder or an earlier predict output."""
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / SUMMARY).is_file())):
+        raise PoseforgeError(f"{output} exists and is not an earlier predict output: choose another -o")
+    return output
+
+
+class ImageWriter:
+    """Each drawn image under its input file name."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.files: list[str] = []
+
+    def write(self, name: str, image: np.ndarray) -> None:
+        if not cv2.imwrite(str(self.directory / name), image):
+            raise PoseforgeError(f"cannot write {name}: OpenCV cannot encode this image format")
+        self.files.append(name)
+
+    def close(self) -> None:
+        pass
+
+
+class VideoWriter:
+    """The drawn frames as one video at the input's frame rate, opened at the first frame's size."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self.files = [path.name]
+        self.writer: Any = None
+        self.size: tuple[int, int] = (0, 0)
+
+    def write(self, name: str, image: np.ndarray) -> None:
+        if self.writer is None:
+            self.size = (image.shape[1], image.shape[0])
+            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), self.fps, self.size)
+            if not self.writer.isOpened():
+                raise PoseforgeError(f"cannot write {self.path.name}: OpenCV has no {VIDEO_FOURCC} video encoder")
+        if (image.shape[1], image.shape[0]) != self.size:  # a video's frames share one size
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        self.writer.write(image)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()

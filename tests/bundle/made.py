@@ -1,0 +1,43 @@
+"""The fp32 bundle made once per test session by `make bundle`, shared by tests/bundle and tests/predict.
+
+The IR chain is copied from the session's `omz_build` (mtimes kept, so make sees it up to
+date) into a build of its own: make then validates the IR (both protocols, 1 s of speed) and
+bundles it, without touching the reports other tests write into `omz_build`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_make
+
+MODEL = "human-pose-estimation-0001"
+CHAIN = ("model.pth", "model.onnx", "model.sim.onnx", "ir/fp32/model.xml", "ir/fp32/model.bin")
+
+
+@dataclass(frozen=True)
+class Made:
+    build: Path  # BUILD=
+    dist: Path  # DIST=
+    model_dir: Path  # BUILD/<model>
+    bundle: Path  # DIST/<model>-fp32.tar.gz
+
+    def make(self, *targets: str, assets: Path, **variables: str):
+        return run_make(*targets, BUILD=str(self.build), DIST=str(self.dist), DATA=str(assets), SPEED_SECONDS="1",
+                        **variables)  # fmt: skip
+
+
+def made_bundle(tmp_path_factory: pytest.TempPathFactory, omz_build: Path, assets: Path) -> Made:
+    root = tmp_path_factory.getbasetemp() / "made-bundle"
+    made = Made(root / "build", root / "dist", root / "build" / MODEL, root / "dist" / f"{MODEL}-fp32.tar.gz")
+    if not made.bundle.is_file():
+        for rel in CHAIN:
+            (made.model_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(omz_build / rel, made.model_dir / rel)
+        result = made.make("bundle", assets=assets)
+        assert result.returncode == 0, result.stderr
+    return made

@@ -1,0 +1,90 @@
+"""`make bundle` / `poseforge bundle`: a real file with real prerequisites, and clear refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+from poseforge.fileio import sha256_file
+from tests.bundle.made import Made
+from tests.conftest import run_cli, run_make
+
+
+def manifest_of(bundle: Path) -> dict:
+    with tarfile.open(bundle) as tar:
+        return json.loads(tar.extractfile("bundle.json").read())
+
+
+def test_the_tarball_holds_the_network_and_its_manifest(made: Made) -> None:
+    with tarfile.open(made.bundle) as tar:
+        assert sorted(tar.getnames()) == ["bundle.json", "model.bin", "model.xml"]
+    manifest = manifest_of(made.bundle)
+    ir = made.model_dir / "ir" / "fp32" / "model.xml"
+    assert manifest["source_ir"] == {"artifact": "ir-fp32", "file": "model.xml", "sha256": sha256_file(ir)}
+    for protocol in ("val", "deploy"):  # the numbers come from the reports make wrote for this IR
+        report = json.loads((made.model_dir / "reports" / f"ir-fp32-{protocol}.json").read_text())
+        assert manifest["measured"][protocol]["ap"] == report["ap"]
+        assert manifest["measured"][protocol]["machine"] == report["machine"]
+    speed = manifest["measured"]["speed"]
+    assert speed["throughput_fps"] == report["throughput_fps"] and speed["precision_hint"] == "f32"
+    assert speed["shape"] == [1, 3, 256, 456] and speed["machine"]["cores"] >= 1
+
+
+def test_rerunning_does_nothing_and_a_newer_report_rebuilds_the_same_bytes(made: Made, assets: Path) -> None:
+    before = made.bundle.stat().st_mtime_ns
+    data = made.bundle.read_bytes()
+    result = made.make("bundle", assets=assets)
+    assert result.returncode == 0, result.stderr
+    assert "poseforge bundle" not in result.stdout and made.bundle.stat().st_mtime_ns == before
+
+    report = made.model_dir / "reports" / "ir-fp32-deploy.json"
+    newer = made.bundle.stat().st_mtime + 5
+    os.utime(report, (newer, newer))
+    result = made.make("bundle", assets=assets)
+    assert result.returncode == 0, result.stderr
+    assert "poseforge bundle" in result.stdout and "poseforge validate" not in result.stdout
+    assert made.bundle.read_bytes() == data  # reproducible: no time or owner inside
+
+
+def test_unknown_precision_is_a_clear_error(made: Made, assets: Path) -> None:
+    result = made.make("bundle", assets=assets, PRECISION="fp64")
+    assert result.returncode != 0
+    assert "poseforge: error: unknown PRECISION=fp64; choose one of fp32 fp16 int8" in result.stderr
+    assert not (made.dist / "human-pose-estimation-0001-fp64.tar.gz").exists()
+
+
+def test_the_cli_refuses_an_ir_that_is_not_a_bundle_precision(omz_build: Path, tmp_path: Path) -> None:
+    out = tmp_path / "omz.tar.gz"
+    result = run_cli("bundle", str(omz_build / "ir" / "omz-int8" / "model.xml"), "--reports", str(tmp_path),
+                     "-o", str(out))  # fmt: skip
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "bundles are made of ir-fp32, ir-fp16 or ir-int8" in result.stderr and not out.exists()
+
+
+def test_a_missing_or_stale_report_is_a_clear_error(made: Made, tmp_path: Path) -> None:
+    ir = made.model_dir / "ir" / "fp32" / "model.xml"
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    shutil.copy(made.model_dir / "reports" / "ir-fp32-val.json", reports)
+    out = tmp_path / "b.tar.gz"
+    result = run_cli("bundle", str(ir), "--reports", str(reports), "-o", str(out))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "missing deploy report of ir-fp32" in result.stderr and "ir-fp32-deploy.json" in result.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == [reports]  # no temporary left either
+
+    deploy = json.loads((made.model_dir / "reports" / "ir-fp32-deploy.json").read_text())
+    deploy["artifact_sha256"] = "0" * 64  # measured on some other IR
+    (reports / "ir-fp32-deploy.json").write_text(json.dumps(deploy))
+    result = run_cli("bundle", str(ir), "--reports", str(reports), "-o", str(out))
+    assert result.returncode == 1 and "measured on another version" in result.stderr and not out.exists()
+
+
+def test_make_runs_the_recipe_for_a_missing_bundle_only(made: Made, assets: Path) -> None:
+    dry = run_make("-n", "bundle", BUILD=str(made.build), DIST=str(made.dist), DATA=str(assets), PRECISION="fp16")
+    assert dry.returncode == 0, dry.stderr
+    # fp16 has neither an IR nor reports in this build: make would convert, measure, validate, then bundle.
+    commands = [line.split()[1] for line in dry.stdout.splitlines() if line.startswith(".venv/bin/poseforge")]
+    assert commands == ["convert", "speed", "validate", "validate", "bundle"], dry.stdout

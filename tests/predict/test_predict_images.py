@@ -1,0 +1,111 @@
+"""`poseforge predict` on images: drawn copies, poses.json that COCO scores, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+
+from poseforge.validate.dataset import load_coco
+from poseforge.validate.scoring import coco_keypoint_metrics
+from poseforge.validate.validate import read_report
+from tests.bundle.made import Made
+from tests.conftest import run_cli
+
+ANNOTATIONS = "coco-mini/annotations/person_keypoints_val2017.json"
+
+
+def test_a_folder_of_coco_images(made: Made, assets: Path, tmp_path: Path) -> None:
+    images = assets / "coco-mini" / "val2017"
+    out = tmp_path / "out"
+    result = run_cli("predict", str(made.bundle), str(images), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert " fps end to end " in result.stdout and "precision hint f32" in result.stdout
+
+    names = sorted(p.name for p in images.glob("*.jpg"))
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, "poses.json", "predict.json"])
+    for name in names[:3]:  # drawn at the original size, and drawn on
+        original, drawn = cv2.imread(str(images / name)), cv2.imread(str(out / name))
+        assert drawn.shape == original.shape
+    summary = json.loads((out / "predict.json").read_text())
+    assert summary["kind"] == "folder" and summary["frames"] == 79 and summary["fps"] > 0
+    assert summary["runtime"]["input"] == "uint8 NHWC" and summary["runtime"]["precision_hint"] == "f32"
+    assert [i["image_id"] for i in summary["images"]] == [int(n[:-4]) for n in names]  # COCO ids from names
+
+    # The deploy protocol with the shared decoder: poses.json scores what validate scored for the IR.
+    coco = load_coco(assets / ANNOTATIONS)
+    poses = json.loads((out / "poses.json").read_text())
+    assert sum(i["people"] for i in summary["images"]) == len(poses) == summary["people"]
+    ap = coco_keypoint_metrics(coco, poses, sorted(coco.getImgIds()))["ap"]
+    assert abs(ap - read_report(made.model_dir / "reports" / "ir-fp32-deploy.json")["ap"]) <= 0.002
+
+
+def test_names_that_are_not_numbers_get_indices(made: Made, coco_images: list[Path], tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for source, name in zip(coco_images[:3], ("b.jpg", "a.png", "000000000139.jpg"), strict=True):
+        cv2.imwrite(str(folder / name), cv2.imread(str(source)))
+    (folder / "notes.txt").write_text("not an image: ignored")
+    out = tmp_path / "out"
+    result = run_cli("predict", str(made.bundle), str(folder), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "predict.json").read_text())
+    assert [(i["name"], i["image_id"]) for i in summary["images"]] == [
+        ("000000000139.jpg", 0), ("a.png", 1), ("b.jpg", 2)
+    ]  # fmt: skip
+    assert (out / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not (out / "notes.txt").exists()
+
+
+def test_a_single_image(made: Made, coco_images: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli("predict", str(made.bundle), str(coco_images[0]), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "predict.json").read_text())
+    assert summary["kind"] == "image" and summary["images"][0]["image_id"] == int(coco_images[0].stem)
+    assert (out / coco_images[0].name).is_file()
+
+
+def test_a_corrupt_image_is_named_and_nothing_is_written(made: Made, coco_images: list[Path], tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for source in coco_images[:3]:
+        shutil.copy(source, folder)
+    bad = folder / "000000000999.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    out = tmp_path / "out"
+    result = run_cli("predict", str(made.bundle), str(folder), "-o", str(out))
+    assert result.returncode == 1 and f"poseforge: error: cannot read image {bad.name}" in result.stderr
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+    result = run_cli("predict", str(made.bundle), str(folder), "-o", str(out), "--skip-bad")
+    assert result.returncode == 0, result.stderr
+    assert "1 skipped" in result.stdout
+    summary = json.loads((out / "predict.json").read_text())
+    assert summary["skipped"] == [bad.name] and summary["frames"] == 3 and not (out / bad.name).exists()
+
+
+def test_an_output_folder_that_is_not_ours_is_left_alone(made: Made, coco_images: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    result = run_cli("predict", str(made.bundle), str(coco_images[0]), "-o", str(out))
+    assert result.returncode == 1 and "is not an earlier predict output" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"]
+
+    (out / "thesis.tex").unlink()  # an empty folder, then an earlier predict output, are replaced
+    for _ in range(2):
+        result = run_cli("predict", str(made.bundle), str(coco_images[0]), "-o", str(out))
+        assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted([coco_images[0].name, "poses.json", "predict.json"])
+
+
+def test_predict_takes_only_bundles_and_known_inputs(made: Made, omz_build: Path, tmp_path: Path) -> None:
+    ir = omz_build / "ir" / "fp32" / "model.xml"
+    result = run_cli("predict", str(ir), str(tmp_path), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1 and "is not a bundle" in result.stderr
+    (tmp_path / "notes.txt").write_text("x")
+    result = run_cli("predict", str(made.bundle), str(tmp_path / "notes.txt"), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1 and "notes.txt is neither an image" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "out").exists()

@@ -1,0 +1,88 @@
+"""`poseforge predict` on video: a drawn video frame for frame, poses by frame index, bad frames named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.bundle.made import Made
+from tests.conftest import run_cli
+
+SIZE = (640, 480)
+
+
+def write_video(path: Path, images: list[Path], fourcc: str, fps: float = 10.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, SIZE)
+    assert writer.isOpened()
+    for image in images:
+        writer.write(cv2.resize(cv2.imread(str(image)), SIZE))
+    writer.release()
+    return path
+
+
+def frames_of(path: Path) -> tuple[int, float, tuple[int, int]]:
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return count, fps, size
+
+
+@pytest.fixture
+def clip(tmp_path: Path, coco_images: list[Path]) -> Path:
+    return write_video(tmp_path / "clip.mp4", coco_images[:24], "mp4v", fps=12.0)
+
+
+def test_a_video_is_drawn_frame_for_frame(made: Made, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli("predict", str(made.bundle), str(clip), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "in 24 frames" in result.stdout and " fps end to end " in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["clip.mp4", "poses.json", "predict.json"]
+    assert frames_of(out / "clip.mp4") == (24, 12.0, SIZE)
+    summary = json.loads((out / "predict.json").read_text())
+    assert summary["kind"] == "video" and summary["frames"] == 24 and summary["video_fps"] == 12.0
+    assert summary["fps"] > 0 and summary["runtime"]["optimal_requests"] >= 1
+    poses = json.loads((out / "poses.json").read_text())
+    assert poses and {p["image_id"] for p in poses} <= set(range(24)) and len(poses) == summary["people"]
+    assert all(len(p["keypoints"]) == 51 for p in poses)
+
+
+def corrupt_frame(path: Path, index: int) -> None:
+    """Wipe the start of one frame's JPEG in a Motion-JPEG AVI: that frame no longer decodes."""
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 2) if data[i : i + 3] == b"\xff\xd8\xff"]
+    data[starts[index] : starts[index] + 4000] = bytes(4000)
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupt_frame_is_named(made: Made, coco_images: list[Path], tmp_path: Path) -> None:
+    video = write_video(tmp_path / "cam.avi", coco_images[:12], "MJPG")
+    corrupt_frame(video, 7)
+    out = tmp_path / "out"
+    result = run_cli("predict", str(made.bundle), str(video), "-o", str(out))
+    assert result.returncode == 1
+    assert "poseforge: error: video cam.avi: cannot decode frame 7 (of 12" in result.stderr, result.stderr
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cam.avi"]
+
+    result = run_cli("predict", str(made.bundle), str(video), "-o", str(out), "--skip-bad")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "predict.json").read_text())
+    assert summary["skipped"] == ["frame 7"] and summary["frames"] == 11
+    assert frames_of(out / "cam.mp4")[0] == 11
+    assert 7 not in {p["image_id"] for p in json.loads((out / "poses.json").read_text())}
+
+
+def test_a_file_that_is_no_video_is_a_clear_error(made: Made, tmp_path: Path) -> None:
+    fake = tmp_path / "holiday.mp4"
+    fake.write_bytes(b"\x00\x00\x00\x18ftypmp42 but nothing after")
+    result = run_cli("predict", str(made.bundle), str(fake), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1 and "holiday.mp4" in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("poseforge: error:")
+    assert not (tmp_path / "out").exists()
