@@ -24,15 +24,15 @@ from poseforge.validate.validate import read_report
 SCHEMA = "poseforge.baseline/1"
 AP_TOLERANCE = 0.005  # same artifact, another machine: kernels and threads move AP by a few 1e-3
 INT8_AP_TOLERANCE = 0.010  # INT8 kernels differ more across ISAs (VNNI or not)
-RATIO_TOLERANCE = 0.25  # relative: speed ratios are noisy on a shared 2-core machine
-
-# name -> (numerator, denominator, which direction is better, human description)
-RATIOS: dict[str, tuple[str, str, str, str]] = {
-    "int8_over_fp32_throughput": ("ir-int8:throughput_fps", "ir-fp32:throughput_fps", "higher",
+# name -> (numerator, denominator, which direction is better, default relative tolerance, description).
+# Tolerances follow each ratio's noise on a shared 2-core machine: a decode time of ~1 ms
+# against a 50 ms latency moves by tens of percent from run to run, so only a doubling fails.
+RATIOS: dict[str, tuple[str, str, str, float, str]] = {
+    "int8_over_fp32_throughput": ("ir-int8:throughput_fps", "ir-fp32:throughput_fps", "higher", 0.25,
                                   "INT8 network throughput / FP32 network throughput (deploy shape)"),
-    "decode_over_latency": ("ir-fp32:decode_deploy_ms", "ir-fp32:latency_median_ms", "lower",
+    "decode_over_latency": ("ir-fp32:decode_deploy_ms", "ir-fp32:latency_median_ms", "lower", 1.0,
                             "decode time / FP32 network latency (deploy shape)"),
-    "e2e_over_throughput": ("ir-fp32:e2e_fps", "ir-fp32:throughput_fps", "higher",
+    "e2e_over_throughput": ("ir-fp32:e2e_fps", "ir-fp32:throughput_fps", "higher", 0.15,
                             "end-to-end fps / FP32 network throughput"),
 }  # fmt: skip
 
@@ -77,7 +77,7 @@ def speed_value(reports: dict[tuple[str, str], dict[str, Any]], key: str) -> flo
 
 
 def ratio_values(reports: dict[tuple[str, str], dict[str, Any]]) -> dict[str, float]:
-    return {name: speed_value(reports, num) / speed_value(reports, den) for name, (num, den, _, _) in RATIOS.items()}
+    return {name: speed_value(reports, num) / speed_value(reports, den) for name, (num, den, *_) in RATIOS.items()}
 
 
 def _finite(value: Any) -> bool:
@@ -169,8 +169,8 @@ def make_baseline(model_dir: str | Path, previous: dict[str, Any] | None = None)
     ratios = {}
     for name, value in ratio_values(reports).items():
         if _finite(value):
-            _, _, better, description = RATIOS[name]
-            tolerance = old_ratios.get(name, {}).get("tolerance", RATIO_TOLERANCE)
+            _, _, better, default, description = RATIOS[name]
+            tolerance = old_ratios.get(name, {}).get("tolerance", default)
             ratios[name] = {"expected": round(value, 4), "tolerance": tolerance, "better": better,
                             "description": description}  # fmt: skip
     return {
