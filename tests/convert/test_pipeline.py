@@ -131,7 +131,12 @@ def test_an_interrupted_export_leaves_no_target(lwop_build: Path, tmp_path: Path
         [sys.executable, "-m", "poseforge.cli", "export", str(lwop_build / "model.pth"), "-o", str(target)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(4)  # inside the exporter by now
+    # Interrupt once the stage is writing: its temporary file exists (the export itself then
+    # takes seconds more), so the signal always lands mid-write.
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".model.*.tmp.onnx")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the export ended before it could be interrupted"
     proc.send_signal(sig)
     proc.wait(timeout=60)
     assert proc.returncode != 0
