@@ -7,6 +7,7 @@ Heavy libraries (torch, openvino, nncf) are imported inside the commands that us
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -428,8 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so stages remove their temporary files.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         args.func(args)
     except PoseforgeError as exc:
