@@ -131,7 +131,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
 def _cmd_bench(args: argparse.Namespace) -> None:
     from poseforge.validate.bench import run_bench
 
-    run_bench(args.model_dir, args.coco, args.limit, args.seconds)
+    run_bench(args.model_dir, args.coco, args.limit, args.seconds, args.rounds, args.output)
 
 
 def _cmd_init(args: argparse.Namespace) -> None:
@@ -313,14 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coco", help="COCO directory, for the example image with decoded skeletons")
 
     p = command(
-        "bench", _cmd_bench, "decoder speed against the reference procedure, measured ratios",
+        "bench", _cmd_bench, "the speed targets as ratios measured in one run (decoder, end-to-end, INT8)",
         "Decode the same network outputs with poseforge's decoder and with the upstream procedure "
-        "(full-size bicubic upsampling then extraction), both protocols, and compare decode time with "
-        "the IR FP32 network latency and end-to-end with network throughput. Prints measured ratios.",
+        "(full-size bicubic upsampling then extraction), both protocols; compare decode time with the IR "
+        "FP32 network latency and end-to-end with network throughput; measure the INT8 IR against the FP32 "
+        "IR and Intel's release in interleaved rounds. Prints measured ratios; -o writes them for the gate.",
     )  # fmt: skip
-    p.add_argument("model_dir", help="build/<model> (uses its IR FP32)")
+    p.add_argument("model_dir", help="build/<model> (uses its IRs: fp32, and int8 and omz-int8 when present)")
     p.add_argument("--coco", required=True, help="COCO directory")
     p.add_argument("--limit", type=int, help="only the first N images")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the INT8 comparison (default 3)")
+    p.add_argument("-o", "--output", help="bench JSON to write (build/<model>/bench.json, read by the gate)")
     p.add_argument("--seconds", type=float, default=10.0, help="throughput and end-to-end time (default 10)")
     p = command(
         "init", _cmd_init, "write a random-init model.pth (NOT trained: for complexity and speed only)",

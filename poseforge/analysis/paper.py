@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from poseforge.analysis.complexity import PAPER_INPUT, count
-from poseforge.analysis.speedrun import Entry, measure_interleaved, round_ratios
 from poseforge.analysis.tables import PAPER, PAPER_PARAMS, PAPER_SPEED, Row, matched_convention, table2, table5
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output
+from poseforge.validate.speedrun import Entry, measure_interleaved, round_ratios
 
 SPEED_INPUT = (256, 456)  # height, width: the paper's 456x256
 LIGHTWEIGHT = ("lightweight-openpose", "human-pose-estimation-0001")

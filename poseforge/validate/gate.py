@@ -24,17 +24,17 @@ from poseforge.validate.validate import read_report
 SCHEMA = "poseforge.baseline/1"
 AP_TOLERANCE = 0.005  # same artifact, another machine: kernels and threads move AP by a few 1e-3
 INT8_AP_TOLERANCE = 0.010  # INT8 kernels differ more across ISAs (VNNI or not)
-# name -> (numerator, denominator, which direction is better, default relative tolerance, description).
-# Tolerances follow each ratio's noise on a shared 2-core machine: a decode time of ~1 ms
-# against a 50 ms latency moves by tens of percent from run to run, so only a doubling fails.
-RATIOS: dict[str, tuple[str, str, str, float, str]] = {
-    "int8_over_fp32_throughput": ("ir-int8:throughput_fps", "ir-fp32:throughput_fps", "higher", 0.25,
-                                  "INT8 network throughput / FP32 network throughput (deploy shape)"),
-    "decode_over_latency": ("ir-fp32:decode_deploy_ms", "ir-fp32:latency_median_ms", "lower", 1.0,
-                            "decode time / FP32 network latency (deploy shape)"),
-    "e2e_over_throughput": ("ir-fp32:e2e_fps", "ir-fp32:throughput_fps", "higher", 0.15,
-                            "end-to-end fps / FP32 network throughput"),
-}  # fmt: skip
+# The ratios come from `bench.json` (`poseforge bench`: measured in one run, INT8 against FP32
+# in interleaved rounds). name -> (which direction is better, default relative tolerance, meaning).
+# Tolerances follow each ratio's noise on a shared 2-core machine: a decode time of ~1 ms against
+# a 50 ms latency moves by tens of percent from run to run, so only a doubling fails.
+RATIOS: dict[str, tuple[str, float, str]] = {
+    "int8_over_fp32_throughput": ("higher", 0.25, "INT8 / FP32 network throughput (deploy shape, interleaved)"),
+    "int8_over_omz_throughput": ("higher", 0.15, "INT8 / Intel's INT8 release throughput (interleaved)"),
+    "decode_over_latency": ("lower", 1.0, "decode time / FP32 network latency (deploy shape)"),
+    "e2e_over_throughput": ("higher", 0.15, "end-to-end fps / FP32 network throughput"),
+}
+BENCH = "bench.json"
 
 
 @dataclass
@@ -62,22 +62,16 @@ def read_reports(model_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]
     return reports
 
 
-def speed_value(reports: dict[tuple[str, str], dict[str, Any]], key: str) -> float:
-    """`artifact:field` from the artifact's deploy report speed block (NaN when absent)."""
-    artifact, field = key.split(":")
-    report = reports.get((artifact, "deploy")) or {}
-    speed = report.get("speed") or {}
-    value = {
-        "throughput_fps": speed.get("throughput_fps"),
-        "e2e_fps": speed.get("e2e_fps"),
-        "latency_median_ms": (speed.get("latency_ms") or {}).get("median"),
-        "decode_deploy_ms": (speed.get("decode_deploy_ms") or {}).get("median"),
-    }[field]
-    return float(value) if value is not None else math.nan
+def read_bench(model_dir: str | Path) -> dict[str, Any] | None:
+    """The model's bench.json, or None when there is none (its ratio checks then fail)."""
+    from poseforge.validate.bench import SCHEMA as BENCH_SCHEMA
+
+    path = Path(model_dir) / BENCH
+    return read_json(path, BENCH_SCHEMA, "bench file") if path.is_file() else None
 
 
-def ratio_values(reports: dict[tuple[str, str], dict[str, Any]]) -> dict[str, float]:
-    return {name: speed_value(reports, num) / speed_value(reports, den) for name, (num, den, *_) in RATIOS.items()}
+def ratio_values(bench: dict[str, Any] | None) -> dict[str, float]:
+    return {name: float(value) for name, value in (bench or {}).get("ratios", {}).items() if name in RATIOS}
 
 
 def _finite(value: Any) -> bool:
@@ -120,14 +114,15 @@ def check_accuracy(baseline: dict[str, Any], reports: dict[tuple[str, str], dict
     return checks
 
 
-def check_ratios(baseline: dict[str, Any], reports: dict[tuple[str, str], dict[str, Any]]) -> list[Check]:
+def check_ratios(baseline: dict[str, Any], bench: dict[str, Any] | None) -> list[Check]:
     checks = []
-    measured = ratio_values(reports)
+    measured = ratio_values(bench)
     for name, expect in baseline["ratios"].items():
         value = measured.get(name, math.nan)
         label = f"{name} ({'higher' if expect['better'] == 'higher' else 'lower'} is better)"
         if not _finite(value):
-            checks.append(Check(label, f"{expect['expected']:.3f}", "missing or NaN", "-", "FAIL"))
+            missing = "no bench.json" if bench is None else "missing or NaN"
+            checks.append(Check(label, f"{expect['expected']:.3f}", missing, "-", "FAIL"))
             continue
         change = value / expect["expected"] - 1
         worse = -change if expect["better"] == "higher" else change
@@ -146,7 +141,7 @@ def run_gate(model_dir: str | Path, baseline_path: str | Path) -> list[Check]:
     reports = read_reports(model_dir)
     if not reports:
         raise PoseforgeError(f"no reports in {Path(model_dir) / 'reports'}: the gate cannot pass")
-    return check_accuracy(baseline, reports) + check_ratios(baseline, reports)
+    return check_accuracy(baseline, reports) + check_ratios(baseline, read_bench(model_dir))
 
 
 def make_baseline(model_dir: str | Path, previous: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -166,10 +161,13 @@ def make_baseline(model_dir: str | Path, previous: dict[str, Any] | None = None)
         accuracy.setdefault(artifact, {})[protocol] = {
             "ap": round(report["ap"], 4), "tolerance": tolerance, "images": report["images"],
         }  # fmt: skip
+    bench = read_bench(model_dir)
+    if bench is None:
+        raise PoseforgeError(f"no {Path(model_dir) / BENCH}: run `make bench` first (the speed ratios come from it)")
     ratios = {}
-    for name, value in ratio_values(reports).items():
+    for name, value in ratio_values(bench).items():
         if _finite(value):
-            _, _, better, default, description = RATIOS[name]
+            better, default, description = RATIOS[name]
             tolerance = old_ratios.get(name, {}).get("tolerance", default)
             ratios[name] = {"expected": round(value, 4), "tolerance": tolerance, "better": better,
                             "description": description}  # fmt: skip

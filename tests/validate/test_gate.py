@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from poseforge.quantize.ptq import QuantizeSettings, quantize_ir
+from poseforge.validate.bench import run_bench
 from poseforge.validate.gate import read_baseline, run_gate, write_baseline
 from poseforge.validate.validate import validate_artifact
 from tests.conftest import run_cli
@@ -21,12 +22,14 @@ LIMIT = 12  # images: enough for real AP figures, quick to run
 def reports_dir(omz_build: Path, assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory whose reports/ come from real runs of an FP32 and an INT8 IR."""
     model_dir = tmp_path_factory.mktemp("gate") / "human-pose-estimation-0001"
+    shutil.copytree(omz_build / "ir" / "fp32", model_dir / "ir" / "fp32")
     int8 = model_dir / "ir" / "int8" / "model.xml"
-    quantize_ir(omz_build / "ir/fp32/model.xml", int8, assets / "coco-mini/val2017", QuantizeSettings(subset_size=8))
-    for name, path in (("ir-fp32", omz_build / "ir/fp32/model.xml"), ("ir-int8", int8)):
+    quantize_ir(model_dir / "ir/fp32/model.xml", int8, assets / "coco-mini/val2017", QuantizeSettings(subset_size=8))
+    for name, path in (("ir-fp32", model_dir / "ir/fp32/model.xml"), ("ir-int8", int8)):
         for protocol in ("val", "deploy"):
             validate_artifact(path, assets / "coco-mini", protocol, model_dir / "reports" / f"{name}-{protocol}.json",
-                              limit=LIMIT, speed_seconds=1.0)  # fmt: skip
+                              limit=LIMIT, measure=False)  # fmt: skip
+    run_bench(model_dir, assets / "coco-mini", limit=LIMIT, seconds=1.0, rounds=1, output=model_dir / "bench.json")
     return model_dir
 
 
@@ -35,12 +38,14 @@ def model_dir(reports_dir: Path, tmp_path: Path) -> Path:
     """A fresh copy per test, with a baseline written from its own reports."""
     copy = tmp_path / "human-pose-estimation-0001"
     shutil.copytree(reports_dir / "reports", copy / "reports")
+    shutil.copy(reports_dir / "bench.json", copy / "bench.json")
     write_baseline(copy, tmp_path / "baseline.json")
     return copy
 
 
 def edit_report(model_dir: Path, name: str, **changes) -> None:
-    path = model_dir / "reports" / f"{name}.json"
+    """Change fields of reports/<name>.json (or of bench.json for name "bench"); a__b is a["b"]."""
+    path = model_dir / "bench.json" if name == "bench" else model_dir / "reports" / f"{name}.json"
     report = json.loads(path.read_text())
     for key, value in changes.items():
         target = report
@@ -75,7 +80,7 @@ def test_a_worse_report_turns_the_gate_red(model_dir: Path) -> None:
 
 
 def test_a_slower_int8_fails_the_speed_ratio(model_dir: Path) -> None:
-    edit_report(model_dir, "ir-int8-deploy", speed__throughput_fps=lambda fps: fps * 0.5)
+    edit_report(model_dir, "bench", ratios__int8_over_fp32_throughput=lambda ratio: ratio * 0.5)
     assert verdicts(model_dir)["int8_over_fp32_throughput (higher is better)"] == "FAIL"
 
 
@@ -103,9 +108,13 @@ def test_the_gate_fails_closed(model_dir: Path, change: dict, expected: str) -> 
 
 def test_a_missing_report_fails(model_dir: Path) -> None:
     (model_dir / "reports" / "ir-fp32-deploy.json").unlink()
-    result = verdicts(model_dir)
-    assert result["ir-fp32 deploy AP"] == "FAIL"
-    assert result["e2e_over_throughput (higher is better)"] == "FAIL"  # its speed is gone too
+    assert verdicts(model_dir)["ir-fp32 deploy AP"] == "FAIL"
+
+
+def test_a_missing_bench_fails_every_ratio(model_dir: Path) -> None:
+    (model_dir / "bench.json").unlink()
+    checks = [c for c in run_gate(model_dir, model_dir.parent / "baseline.json") if "better)" in c.name]
+    assert len(checks) == 3 and all(c.verdict == "FAIL" and c.measured == "no bench.json" for c in checks)
 
 
 def test_missing_baseline_and_no_reports_are_errors(model_dir: Path, tmp_path: Path) -> None:
