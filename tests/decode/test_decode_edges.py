@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from poseforge.decode import DecoderParams, Geometry, Poses, decode
-
-from .synthetic import keypoint_ap, make_scene, render_maps
+from tests.decode.synthetic import keypoint_ap, make_scene, render_maps
 
 GEOMETRY = Geometry(scale_x=1.0, scale_y=1.0, pad_left=0.0, pad_top=0.0, image_width=80, image_height=48)
 

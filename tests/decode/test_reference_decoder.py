@@ -5,8 +5,7 @@ import pytest
 
 from poseforge.decode import Geometry, decode
 from poseforge.validate.reference_decoder import extract_keypoints, reference_decode, to_image_size
-
-from .synthetic import Scene, keypoint_ap, make_scene
+from tests.decode.synthetic import Scene, keypoint_ap, make_scene
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from poseforge.decode import DecoderParams, decode
-
-from .synthetic import Scene, keypoint_ap, make_scene
+from tests.decode.synthetic import Scene, keypoint_ap, make_scene
 
 PEOPLE_PER_SCENE = [1, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30]
 

@@ -3,8 +3,7 @@
 import numpy as np
 
 from poseforge.keypoints import LIMB_PAF_CHANNELS, LIMBS
-
-from .synthetic import SIGMA, make_scene, render_maps
+from tests.decode.synthetic import SIGMA, make_scene, render_maps
 
 
 def test_heatmap_gaussian_at_cell_centres_max_over_people_and_background() -> None:
