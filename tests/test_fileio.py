@@ -41,6 +41,7 @@ def test_atomic_directory(tmp_path: Path) -> None:
     with atomic_directory(target) as tmp:
         (tmp / "a").write_text("x")
     assert (target / "a").read_text() == "x"
+    assert target.stat().st_mode & 0o055  # listable by others, not mkdtemp's 0700
 
 
 def test_sha256_file(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ The folder is written under a temporary name and renamed into place when complet
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,6 @@ POSES = "poses.json"
 SUMMARY = "predict.json"
 SCHEMA = "poseforge.predict/1"
 VIDEO_FOURCC = "mp4v"
-
-
-def make_public(directory: Path) -> None:
-    """The usual folder mode (the temporary folder it is written in starts private, 0700)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    directory.chmod(0o777 & ~mask)
 
 
 def check_output(output: str | Path) -> Path:

@@ -29,7 +29,6 @@ from poseforge.predict.outputs import (
     ImageWriter,
     VideoWriter,
     check_output,
-    make_public,
 )
 from poseforge.predict.sources import ImageSource, VideoSource, open_source
 from poseforge.preprocess import prepare
@@ -78,7 +77,6 @@ def predict(
             yield (frame, pixels, prepared.geometry), prepared.image[None]
 
     with atomic_directory(output) as tmp, progress() as bar:
-        make_public(tmp)
         writer = _writer(source, tmp)
         try:
             task = bar.add_task(f"predict {source.name}", total=source.total)
