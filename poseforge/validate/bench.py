@@ -25,7 +25,7 @@ from poseforge.errors import PoseforgeError
 from poseforge.fileio import write_json
 from poseforge.metadata import toolchain_versions
 from poseforge.preprocess import prepare, to_nchw
-from poseforge.runtime import open_runner
+from poseforge.runtime import artifact_metadata, open_runner
 from poseforge.validate.dataset import CocoKeypoints, read_image
 from poseforge.validate.machine import machine_info
 from poseforge.validate.reference_decoder import reference_decode
@@ -96,7 +96,8 @@ def run_bench(
         raise PoseforgeError(f"bench needs the IR FP32 {artifact}: run `make ir-fp32` first")
     dataset = CocoKeypoints(coco)
     images = dataset.images(limit)
-    deploy_shape = tuple(open_runner(artifact).metadata["input"]["deploy_shape"])
+    meta = artifact_metadata(artifact)  # read, not compiled: the measurements compile their own
+    deploy_shape = tuple(meta["input"]["deploy_shape"])
 
     figures: dict[str, Any] = {}
     for protocol in ("val", "deploy"):
@@ -161,7 +162,7 @@ def run_bench(
     ratios = {"decode_over_latency": decode_share, "e2e_over_throughput": e2e_ratio, **int8.get("ratios", {})}
     result = {
         "schema": SCHEMA,
-        "model": open_runner(artifact).metadata["model"],
+        "model": meta["model"],
         "images": len(images),
         "ratios": ratios,
         "figures": figures,
