@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from poseforge.bundle.archive import MANIFEST, write_archive
 from poseforge.bundle.camera import camera_input_model
 from poseforge.bundle.manifest import NETWORK_FILES, PRECISIONS, PROTOCOLS, bundle_manifest, file_entry
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import sha256_file
+from poseforge.fileio import sha256_file, write_json
 
 SUFFIX = ".tar.gz"
 
@@ -48,7 +47,7 @@ def build_bundle(ir_xml: str | Path, reports_dir: str | Path, output: str | Path
         ov.save_model(camera_model, str(work_dir / "model.xml"), compress_to_fp16=False)  # weights as they are
         files = {name: file_entry(work_dir / name) for name in NETWORK_FILES}
         manifest = bundle_manifest(camera_meta, source_ir, reports, files)
-        (work_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        write_json(work_dir / MANIFEST, manifest)
         write_archive(output, {name: work_dir / name for name in (*NETWORK_FILES, MANIFEST)})
     return manifest
 
