@@ -5,10 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from poseforge.fetch import data_dir
+
+if TYPE_CHECKING:
+    from tests.bundle.made import Made
 
 REPO = Path(__file__).resolve().parents[1]
 OMZ_XML = "omz/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml"
@@ -60,3 +64,11 @@ def omz_build(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
     result = run_make("ir", "omz-int8", BUILD=str(build), DATA=str(assets))
     assert result.returncode == 0, result.stderr
     return build / "human-pose-estimation-0001"
+
+
+@pytest.fixture(scope="session")
+def made(tmp_path_factory: pytest.TempPathFactory, omz_build: Path, assets: Path) -> Made:
+    """The fp32 bundle `make bundle` writes, made once for tests/bundle and tests/predict."""
+    from tests.bundle.made import made_bundle  # imported here: made.py imports run_make from this file
+
+    return made_bundle(tmp_path_factory, omz_build, assets)

@@ -1,4 +1,4 @@
-"""The fp32 bundle made once per test session by `make bundle`, shared by tests/bundle and tests/predict.
+"""The fp32 bundle made once per test session by `make bundle` (the `made` fixture in tests/conftest.py).
 
 The IR chain is copied from the session's `omz_build` (mtimes kept, so make sees it up to
 date) into a build of its own: make then validates the IR (both protocols, 1 s of speed) and
