@@ -46,6 +46,29 @@ def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
+# Installed before anything else is imported: an import of a blocked package fails as if it were
+# not installed, and is recorded in `attempts`, so that a guarded optional import is seen too.
+_BLOCKER = """
+import sys
+BLOCKED = set({blocked!r})
+attempts = []
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            attempts.append(name)
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+        return None
+sys.meta_path.insert(0, Blocker())
+"""
+
+
+def run_blocked(blocked: tuple[str, ...], body: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the Python `body` in a fresh interpreter where the `blocked` packages cannot be imported;
+    the body sees `BLOCKED` (a set) and `attempts` (the blocked imports it tried)."""
+    code = _BLOCKER.format(blocked=tuple(sorted(blocked))) + body
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture(scope="session")
 def lwop_build(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
     """`make ir` for the upstream architecture with the random-weight upstream checkpoint."""

@@ -1,11 +1,10 @@
 """poseforge.decode must run on NumPy alone: no cv2, scipy, torch or any other package."""
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import poseforge.decode
+from tests.conftest import run_blocked
 
 DECODE_DIR = Path(poseforge.decode.__file__).parent
 ALLOWED_ROOTS = {"__future__", "collections", "dataclasses", "functools", "itertools", "math", "numpy"}
@@ -29,18 +28,8 @@ def test_decode_sources_import_only_numpy_the_stdlib_and_the_schema() -> None:
                 assert name in ALLOWED_MODULES or name.split(".")[0] in ALLOWED_ROOTS, f"{path.name} imports {name}"
 
 
-_BLOCKED_RUN = r"""
-import importlib.abc, sys
-
-BLOCKED = {"cv2", "scipy", "torch", "openvino", "onnx", "onnxruntime", "pycocotools", "matplotlib"}
-
-class Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"blocked import of {name}")
-        return None
-
-sys.meta_path.insert(0, Blocker())
+BLOCKED = ("cv2", "scipy", "torch", "openvino", "onnx", "onnxruntime", "pycocotools", "matplotlib")
+_DECODE = r"""
 import numpy as np
 from poseforge.decode import DecoderParams, Geometry, Poses, decode, to_coco_results
 
@@ -57,9 +46,7 @@ print("\n".join(loaded))
 
 
 def test_decode_runs_with_other_packages_blocked() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _BLOCKED_RUN], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = run_blocked(BLOCKED, _DECODE, timeout=60)
     assert result.returncode == 0, result.stderr
     loaded = set(result.stdout.split())
     # Nothing but the decoder, the schema and (if it exists) the package itself was imported.
