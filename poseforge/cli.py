@@ -190,10 +190,11 @@ def _cmd_bundle(args: argparse.Namespace) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
-    from poseforge.predict import predict_command
+    from poseforge.predict import predict, summary_line
 
-    predict_command(args.bundle, args.input, args.output, _precision_hint(args.precision_hint), args.threads,
-                    args.skip_bad)  # fmt: skip
+    summary = predict(args.bundle, args.input, args.output, _precision_hint(args.precision_hint), args.threads,
+                      args.skip_bad)  # fmt: skip
+    print(summary_line(args.output, summary))
 
 
 def build_parser() -> argparse.ArgumentParser:

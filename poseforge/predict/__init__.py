@@ -5,6 +5,6 @@
 Needs only openvino, numpy and opencv (and rich for the progress bar): no torch, onnx or nncf.
 """
 
-from .pipeline import predict, predict_command
+from .pipeline import predict, summary_line
 
-__all__ = ["predict", "predict_command"]
+__all__ = ["predict", "summary_line"]

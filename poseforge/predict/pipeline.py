@@ -144,21 +144,13 @@ def _summary(
     return summary
 
 
-def predict_command(
-    bundle: str | Path,
-    input_path: str | Path,
-    output: str | Path,
-    precision_hint: str | None = "f32",
-    threads: int | None = None,
-    skip_bad: bool = False,
-) -> dict[str, Any]:
-    summary = predict(bundle, input_path, output, precision_hint, threads, skip_bad)
+def summary_line(output: str | Path, summary: dict[str, Any]) -> str:
+    """The one line the CLI prints when predict has written `output`."""
     runtime = summary["runtime"]
     unit = "frames" if summary["kind"] == "video" else "images"
     skipped = f", {len(summary['skipped'])} skipped (undecodable)" if summary["skipped"] else ""
-    print(
+    return (
         f"wrote {output}: {summary['people']} people in {summary['frames']} {unit}{skipped}; "
         f"{summary['fps']:.1f} fps end to end (read, letterbox, infer, decode, draw, write) with "
         f"{runtime['threads']} threads, {runtime['streams']} streams, precision hint {runtime['precision_hint']}"
     )
-    return summary
