@@ -6,7 +6,7 @@
 MODEL ?= human-pose-estimation-0001
 CHECKPOINT ?=
 DATA ?= $(or $(POSEFORGE_DATA),$(HOME)/.cache/poseforge)
-COCO ?= $(DATA)/coco-mini
+COCO ?= $(DATA)/coco-val
 BUILD ?= build
 
 VENV := .venv
@@ -18,6 +18,7 @@ OMZ_IR := $(DATA)/omz/human-pose-estimation-0001/FP16-INT8/human-pose-estimation
 .DELETE_ON_ERROR:
 .PHONY: all setup test lint checkpoint onnx simplify ir-fp32 ir-fp16 ir omz-int8 parity fetch clean
 .PHONY: validate report bench int8 gate baseline FORCE
+FORCE:
 
 all: report bench
 
@@ -92,20 +93,34 @@ parity: ir
 	$(PF) parity $(OUT) --images $(COCO)/val2017 $(if $(wildcard $(OMZ_IR)),$(if $(filter human-pose-estimation-0001,$(MODEL)),--omz-ir $(OMZ_IR)))
 
 # --- quantize ---------------------------------------------------------------------------------
-# INT8 with NNCF from the FP32 IR. CALIB is any folder of images (default: the COCO images,
-# which then overlap validation: the report says so); MAX_DROP switches on accuracy control.
-# The settings are a prerequisite too, so changing CALIB or MAX_DROP re-quantizes.
-CALIB ?= $(COCO)/val2017
+# INT8 with NNCF from the FP32 IR, calibrated on CALIB (default: train2017 images, disjoint from
+# the val2017 images validation scores; quantize refuses an overlap). MAX_DROP switches on
+# accuracy control, QUANTIZE_OPTS passes other `poseforge quantize` options. The settings an
+# INT8 IR was made with are recorded beside it (settings.mk): a later make without them keeps
+# them; a make with other settings re-quantizes, and says so.
+INT8_STAMP := $(OUT)/ir/int8/settings.mk
+-include $(INT8_STAMP)
+ifdef RECORDED_INT8
+CALIB ?= $(RECORDED_CALIB)
+MAX_DROP ?= $(RECORDED_MAX_DROP)
+QUANTIZE_OPTS ?= $(RECORDED_QUANTIZE_OPTS)
+else
+CALIB ?= $(DATA)/coco-calib/train2017
 MAX_DROP ?=
 QUANTIZE_OPTS ?=
+endif
 INT8_SETTINGS := calib=$(CALIB) max_drop=$(MAX_DROP) opts=$(QUANTIZE_OPTS)
+ifdef RECORDED_INT8
+ifneq ($(INT8_SETTINGS),$(RECORDED_INT8))
+INT8_CHANGED := FORCE
+$(info poseforge: INT8 settings changed: [$(RECORDED_INT8)] -> [$(INT8_SETTINGS)]: the INT8 IR is made again)
+endif
+endif
 
-$(OUT)/ir/int8/settings.txt: FORCE
-	@mkdir -p $(@D)
-	@echo '$(INT8_SETTINGS)' | cmp -s - $@ || echo '$(INT8_SETTINGS)' > $@
-
-$(OUT)/ir/int8/model.xml: $(OUT)/ir/fp32/model.xml $(OUT)/ir/int8/settings.txt $(CALIB)
+$(OUT)/ir/int8/model.xml: $(OUT)/ir/fp32/model.xml $(CALIB) $(INT8_CHANGED)
 	$(PF) quantize $< --calib $(CALIB) --coco $(COCO) $(if $(MAX_DROP),--max-drop $(MAX_DROP)) $(QUANTIZE_OPTS) -o $@
+	@printf 'RECORDED_INT8 := %s\nRECORDED_CALIB := %s\nRECORDED_MAX_DROP := %s\nRECORDED_QUANTIZE_OPTS := %s\n' \
+		'$(INT8_SETTINGS)' '$(CALIB)' '$(MAX_DROP)' '$(QUANTIZE_OPTS)' > $(INT8_STAMP).tmp && mv $(INT8_STAMP).tmp $(INT8_STAMP)
 int8: $(OUT)/ir/int8/model.xml
 
 # --- validate -----------------------------------------------------------------------------

@@ -7,11 +7,16 @@ Heavy libraries (torch, openvino, nncf) are imported inside the commands that us
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from poseforge.artifacts import PROTOCOLS
+from poseforge.documents import MAX_REFINEMENT_STAGES
 from poseforge.errors import PoseforgeError
 
 DESCRIPTION = """\
@@ -25,6 +30,32 @@ The pipeline is a chain of files; each subcommand reads files and writes one:
   parity                  prints how closely every artifact follows the checkpoint
 Data (weights, COCO) is found in --data, else $POSEFORGE_DATA, else ~/.cache/poseforge.
 """
+
+
+def _number(kind: type, low: float, high: float = math.inf, above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite `kind` in [low, high] (`above`: > low), else a one-line usage error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value) or value < low or value > high or (above and value == low):
+            bound = f"> {low:g}" if above else f">= {low:g}"
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: expected {bound}" + (f" and <= {high:g}" if high < math.inf else "")
+            )
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+POSITIVE_INT = _number(int, 1, 1_000_000)
+THREADS = _number(int, 1, 1024)
+SECONDS = _number(float, 0, 24 * 3600, above=True)
+SEED = _number(int, 0, 2**32 - 1)
+STAGES = _number(int, 1, MAX_REFINEMENT_STAGES + 1)
 
 
 def _cmd_checkpoint(args: argparse.Namespace) -> None:
@@ -80,16 +111,15 @@ def _cmd_parity(args: argparse.Namespace) -> None:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> None:
-    from poseforge.fetch import data_dir, fetch_coco_mini, fetch_omz, verify_data
+    from poseforge.fetch import ALL, data_dir, fetch, verify_data
 
-    if args.what in ("omz", "all"):
-        fetch_omz(args.data)
-    if args.what in ("coco-mini", "all"):
-        fetch_coco_mini(args.data)
+    names = ALL if args.what == "all" else (args.what,)
+    for name in names:
+        fetch(name, args.data)
     problems = verify_data(args.data)
     if problems:
         raise PoseforgeError(f"{len(problems)} file(s) differ from the official ones: " + "; ".join(problems[:3]))
-    print(f"data directory {data_dir(args.data)}: {args.what} present, sha256 verified")
+    print(f"data directory {data_dir(args.data)}: {', '.join(names)} present, sha256 verified")
 
 
 def _precision_hint(value: str) -> str | None:
@@ -124,7 +154,7 @@ def _cmd_validate(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     from poseforge.validate.report import write_report
 
-    for path in write_report(args.model_dir, args.coco):
+    for path in write_report(args.model_dir, args.coco, args.allow_subset):
         print(f"wrote {path}")
 
 
@@ -173,20 +203,22 @@ def _cmd_quantize(args: argparse.Namespace) -> None:
 def _cmd_gate(args: argparse.Namespace) -> None:
     from poseforge.validate.gate_commands import gate_command
 
-    if not gate_command(args.model_dir, args.baseline):
-        raise PoseforgeError(f"accuracy gate failed against {args.baseline}: see the table")
+    failed = gate_command(args.model_dir, args.baseline, args.allow_subset)
+    if failed:
+        shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+        raise PoseforgeError(f"accuracy gate failed against {args.baseline}: {shown} (causes in the table)")
 
 
 def _cmd_baseline(args: argparse.Namespace) -> None:
     from poseforge.validate.gate_commands import baseline_command
 
-    baseline_command(args.model_dir, args.baseline)
+    baseline_command(args.model_dir, args.baseline, args.allow_subset)
 
 
 def _cmd_bundle(args: argparse.Namespace) -> None:
     from poseforge.bundle.build import bundle_command
 
-    bundle_command(args.ir, args.reports, args.output)
+    bundle_command(args.ir, args.reports, args.output, args.allow_subset, args.allow_untrained)
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
@@ -198,13 +230,12 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="poseforge", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog="poseforge", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     from poseforge import __version__
 
     parser.add_argument("--version", action="version", version=f"poseforge {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--debug", action="store_true", help=f"print the traceback of a failure (or {DEBUG_ENV}=1)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, func: Callable, help: str, description: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=description or help)
@@ -252,13 +283,34 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("model_dir", help="build/<model>")
     p.add_argument("--images", help="folder of images to compare on (e.g. $POSEFORGE_DATA/coco-mini/val2017)")
-    p.add_argument("--limit", type=int, default=8, help="images to use (default: %(default)s)")
+    p.add_argument("--limit", type=POSITIVE_INT, default=8, help="images to use (default: %(default)s)")
     p.add_argument("--golden", help="npz with an `input` tensor normalised as (x-128)/256 (upstream fixture)")
     p.add_argument("--omz-ir", help="also compare with this Open Model Zoo INT8 IR and its FP32 reference")
 
-    p = command("fetch", _cmd_fetch, "download missing data from official URLs (sha256-checked)")
-    p.add_argument("what", nargs="?", choices=("omz", "coco-mini", "all"), default="all")
+    p = command(
+        "fetch", _cmd_fetch, "download missing data from official URLs (sha256-checked)",
+        "Download what is missing into the data directory from the official URLs: resumable, sha256-checked,\n"
+        "renamed into place only once complete. Files already there are checked and kept. Offline, each\n"
+        "missing file is named with where to put it. WHAT is one of:\n"
+        "  omz         Open Model Zoo FP16-INT8 IR of human-pose-estimation-0001 (xml + bin, 4.6 MB)\n"
+        "  coco-mini   79 val2017 images + keypoint annotations (13 MB, + the 253 MB annotations zip)\n"
+        "  coco-val    138 val2017 images, 266 people with keypoints (22 MB, + the annotations zip)\n"
+        "  coco-calib  367 train2017 images for INT8 calibration, no annotations (59 MB)\n"
+        "  val2017     the full val2017, 5,000 images + keypoint annotations (816 MB zip + the annotations\n"
+        "              zip, 1.9 GB on disk with both zips); use it as --coco DATA/val2017\n"
+        "  all         omz, coco-mini, coco-val and coco-calib (default; not val2017)\n"
+        "The annotations of coco-mini and coco-val are cut by image id from the official\n"
+        "annotations_trainval2017.zip (kept in DATA/downloads/). An interrupted download leaves FILE.part,\n"
+        "which the next run resumes.",
+    )  # fmt: skip
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("what", nargs="?", choices=("omz", "coco-mini", "coco-val", "coco-calib", "val2017", "all"),
+                   default="all", help="what to fetch (see above; default: %(default)s)")  # fmt: skip
     p.add_argument("--data", help="data directory (default: $POSEFORGE_DATA or ~/.cache/poseforge)")
+
+    def allow_subset(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--allow-subset", action="store_true",
+                       help="accept reports on a subset of the image set (--limit, skipped images)")  # fmt: skip
 
     def speed_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -267,8 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
             choices=("f32", "bf16", "f16", "default"),
             help="OpenVINO INFERENCE_PRECISION_HINT (default f32; 'default' lets this CPU pick bf16)",
         )
-        p.add_argument("--threads", type=int, help="runtime threads (default: all cores)")
-        p.add_argument("--seconds", type=float, default=10.0, help="throughput and end-to-end time (default 10)")
+        p.add_argument("--threads", type=THREADS, help="runtime threads (default: all cores)")
+        p.add_argument("--seconds", type=SECONDS, default=10.0, help="throughput and end-to-end time (default 10)")
 
     p = command(
         "reference-ir", _cmd_reference_ir, "register the Open Model Zoo INT8 IR as the omz-int8 artifact",
@@ -288,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="model.pth, an .onnx file or an IR .xml")
     p.add_argument("--coco", required=True, help="COCO directory (annotations/ and val2017/)")
     p.add_argument("-o", "--output", required=True, help="speed JSON to write")
-    p.add_argument("--iterations", type=int, default=50, help="latency iterations after warm-up (default 50)")
-    p.add_argument("--limit", type=int, help="use only the first N images for the end-to-end loop")
+    p.add_argument("--iterations", type=POSITIVE_INT, default=50, help="latency iterations after warm-up (default 50)")
+    p.add_argument("--limit", type=POSITIVE_INT, help="use only the first N images for the end-to-end loop")
     speed_options(p)
 
     p = command(
@@ -301,8 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("artifact", help="model.pth, an .onnx file or an IR .xml")
     p.add_argument("--coco", required=True, help="COCO directory (annotations/person_keypoints_val2017.json, val2017/)")
-    p.add_argument("--protocol", choices=("val", "deploy"), required=True)
-    p.add_argument("--limit", type=int, help="only the first N images (by id)")
+    p.add_argument("--protocol", choices=PROTOCOLS, required=True)
+    p.add_argument("--limit", type=POSITIVE_INT, help="only the first N images (by id): a subset report, which "
+                   "report, baseline, bundle and gate refuse unless --allow-subset; needs -o")  # fmt: skip
     p.add_argument("--skip-bad-images", action="store_true", help="count undecodable images instead of stopping")
     p.add_argument("--speed", help="speed JSON from `poseforge speed` to include instead of measuring")
     p.add_argument("--no-speed", action="store_true", help="accuracy only")
@@ -312,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("report", _cmd_report, "write report.md and report.png from a model's reports")
     p.add_argument("model_dir", help="build/<model> (reads its reports/*.json)")
     p.add_argument("--coco", help="COCO directory, for the example image with decoded skeletons")
+    allow_subset(p)
 
     p = command(
         "bench", _cmd_bench, "the speed targets as ratios measured in one run (decoder, end-to-end, INT8)",
@@ -322,10 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("model_dir", help="build/<model> (uses its IRs: fp32, and int8 and omz-int8 when present)")
     p.add_argument("--coco", required=True, help="COCO directory")
-    p.add_argument("--limit", type=int, help="only the first N images")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the INT8 comparison (default 3)")
+    p.add_argument("--limit", type=POSITIVE_INT, help="only the first N images")
+    p.add_argument("--rounds", type=_number(int, 1, 100), default=3,
+                   help="interleaved rounds of the INT8 comparison (default 3)")  # fmt: skip
     p.add_argument("-o", "--output", help="bench JSON to write (build/<model>/bench.json, read by the gate)")
-    p.add_argument("--seconds", type=float, default=10.0, help="throughput and end-to-end time (default 10)")
+    p.add_argument("--seconds", type=SECONDS, default=10.0, help="throughput and end-to-end time (default 10)")
     p = command(
         "init", _cmd_init, "write a random-init model.pth (NOT trained: for complexity and speed only)",
         "Build the network with seeded random weights (He-normal convolutions) and write the normalised "
@@ -333,8 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
         "The only way to get openpose-vgg19 weights here.",
     )  # fmt: skip
     p.add_argument("--model", required=True, help="network name, e.g. openpose-vgg19, lightweight-openpose")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--stages", type=int, help="total stages, initial + refinement, as the paper counts them")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--stages", type=STAGES, help="total stages, initial + refinement, as the paper counts them")
     p.add_argument("-o", "--output", required=True, help="checkpoint to write (model.pth)")
 
     p = command(
@@ -345,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("model", help="network name: lightweight-openpose, human-pose-estimation-0001, openpose-vgg19")
     p.add_argument("--input", default="368x368", help="input HxW (default %(default)s, the paper's tables)")
-    p.add_argument("--stages", type=int, help="total stages, initial + refinement (default: the model's own)")
+    p.add_argument("--stages", type=STAGES, help="total stages, initial + refinement (default: the model's own)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = command(
@@ -359,10 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", required=True, help="IR FP32 of the 2-stage openpose-vgg19")
     p.add_argument("--sweep", nargs="*", default=[], help="IRs FP32 of lightweight-openpose with 1..5 refinements")
     p.add_argument("--int8", help="INT8 IR of the lightweight network, when built")
-    p.add_argument("--threads", type=int, help="runtime threads for every network (default: all cores)")
-    p.add_argument("--iterations", type=int, default=10, help="latency iterations per round (default 10)")
-    p.add_argument("--seconds", type=float, default=3.0, help="throughput seconds per round (default 3)")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (default 3)")
+    p.add_argument("--threads", type=THREADS, help="runtime threads for every network (default: all cores)")
+    p.add_argument("--iterations", type=POSITIVE_INT, default=10, help="latency iterations per round (default 10)")
+    p.add_argument("--seconds", type=SECONDS, default=3.0, help="throughput seconds per round (default 3)")
+    p.add_argument("--rounds", type=_number(int, 1, 100), default=3, help="interleaved measurement rounds (default 3)")
     p.add_argument("-o", "--output", required=True, help="report to write (paper.md)")
     p = command(
         "quantize", _cmd_quantize, "INT8 IR from the FP32 IR with NNCF (optionally accuracy-controlled)",
@@ -398,10 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("model_dir", help="build/<model> (reads its reports/*.json)")
     p.add_argument("--baseline", required=True, help="baselines/<model>.json")
+    allow_subset(p)
 
     p = command("baseline", _cmd_baseline, "rewrite the baseline from the latest reports, showing what changed")
     p.add_argument("model_dir", help="build/<model> (reads its reports/*.json)")
     p.add_argument("--baseline", required=True, help="baselines/<model>.json to write")
+    allow_subset(p)
 
     p = command(
         "bundle", _cmd_bundle, "package an IR with its reports as a deployment bundle (.tar.gz)",
@@ -413,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ir", help="IR .xml: ir/fp32, ir/fp16 or ir/int8 (build/<model>/ir/<precision>/model.xml)")
     p.add_argument("--reports", required=True, help="folder with the IR's validate reports (build/<model>/reports)")
     p.add_argument("-o", "--output", required=True, help="bundle to write (dist/<model>-<precision>.tar.gz)")
+    allow_subset(p)
+    p.add_argument("--allow-untrained", action="store_true",
+                   help="bundle a random-init or untrained network (val AP below 0.01) anyway")  # fmt: skip
 
     p = command(
         "predict", _cmd_predict, "draw and write the poses a bundle finds in an image, a folder or a video",
@@ -429,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "predict.json) instead of stopping")  # fmt: skip
     p.add_argument("--precision-hint", default="f32", choices=("f32", "bf16", "f16", "default"),
                    help="OpenVINO INFERENCE_PRECISION_HINT (default f32; 'default': the CPU's choice)")  # fmt: skip
-    p.add_argument("--threads", type=int, help="runtime threads (default: all cores)")
+    p.add_argument("--threads", type=THREADS, help="runtime threads (default: all cores)")
     return parser
 
 
@@ -438,18 +498,73 @@ def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as the one line every poseforge failure is."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"poseforge: error: {self.prog.removeprefix('poseforge').strip() or 'usage'}: {message} "
+              f"(see {self.prog} --help)", file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)
+
+
+DEBUG_ENV = "POSEFORGE_DEBUG"
+
+
+def _unexpected(exc: BaseException, command: str) -> str:
+    """One line for an exception that no stage turned into a PoseforgeError."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{command}: {exc.strerror or exc} ({exc.filename})"
+    if isinstance(exc, MemoryError):
+        return f"{command}: out of memory"
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = lines[-1][:300] if lines else ""
+    return f"{command}: {type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+_INPUTS = ("source", "checkpoint", "ir", "artifact", "bundle", "input", "calib")
+
+
+def check_output_is_not_an_input(args: argparse.Namespace) -> None:
+    """`-o` may not name a file the command reads (an IR's .bin included): it would be replaced."""
+    output = getattr(args, "output", None)
+    if not output:
+        return
+    out = Path(output).resolve()
+    for name in _INPUTS:
+        value = getattr(args, name, None)
+        if value and out in {Path(value).resolve(), Path(value).resolve().with_suffix(".bin")}:
+            raise PoseforgeError(f"-o {output} is the command's own input {value}: choose another output")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if threading_main():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
+        check_output_is_not_an_input(args)
         args.func(args)
     except PoseforgeError as exc:
+        if debug:
+            traceback.print_exc()
         print(f"poseforge: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("poseforge: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the last line of defence: one line, never a traceback unless asked
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else f" (--debug or {DEBUG_ENV}=1 shows where)"
+        print(f"poseforge: error: {_unexpected(exc, args.command)}{hint}", file=sys.stderr)
+        return 1
     return 0
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

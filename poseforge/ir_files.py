@@ -12,6 +12,15 @@ from typing import Any
 
 from poseforge.errors import PoseforgeError
 
+MAX_XML_BYTES = 64 << 20  # a network's graph; its weights are in the .bin
+MAX_BIN_BYTES = 8 << 30
+
+
+def _offset(value: str | None, what: str, xml_path: Path) -> int:
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 15:
+        raise PoseforgeError(f"{xml_path} is not a valid OpenVINO IR: a weight {what} of {str(value)[:20]!r}")
+    return int(value)
+
 
 def check_ir_files(xml_path: str | Path) -> tuple[Path, Path]:
     """Both files exist and the .bin holds exactly the bytes the .xml refers to."""
@@ -21,17 +30,25 @@ def check_ir_files(xml_path: str | Path) -> tuple[Path, Path]:
         raise PoseforgeError(f"OpenVINO IR not found: {xml_path}")
     if not bin_path.is_file():
         raise PoseforgeError(f"OpenVINO IR {xml_path} has no weights file {bin_path.name} beside it")
+    if xml_path.stat().st_size > MAX_XML_BYTES:
+        raise PoseforgeError(f"{xml_path} is larger than any network graph ({MAX_XML_BYTES} bytes at most)")
+    size = bin_path.stat().st_size
+    if size > MAX_BIN_BYTES:
+        raise PoseforgeError(f"{bin_path} is larger than any pose network's weights ({MAX_BIN_BYTES} bytes at most)")
     try:
-        root = ET.parse(xml_path).getroot()
+        root = ET.parse(xml_path).getroot()  # expat: no external entities, entity expansion bounded
     except ET.ParseError as exc:
         raise PoseforgeError(f"{xml_path} is not an OpenVINO IR xml ({exc})") from None
     if root.tag != "net":
         raise PoseforgeError(f"{xml_path} is not an OpenVINO IR xml (root element <{root.tag}>)")
     needed = max(
-        (int(d.get("offset")) + int(d.get("size")) for d in root.iter("data") if d.get("offset") is not None),
+        (
+            _offset(d.get("offset"), "offset", xml_path) + _offset(d.get("size"), "size", xml_path)
+            for d in root.iter("data")
+            if d.get("offset") is not None
+        ),
         default=0,
     )
-    size = bin_path.stat().st_size
     if size < needed:
         raise PoseforgeError(f"{bin_path} is truncated: {size} bytes, its .xml refers to {needed}")
     if size > needed:
@@ -49,7 +66,7 @@ def read_ir(xml_path: str | Path, core: Any = None) -> Any:
     core = core or ov.Core()
     try:
         return core.read_model(str(xml_path), str(bin_path))
-    except RuntimeError as exc:
+    except Exception as exc:  # OpenVINO raises RuntimeError and others on a graph it cannot read
         reason = next((ln for ln in reversed(str(exc).splitlines()) if ln.strip()), "unknown error")
         raise PoseforgeError(f"OpenVINO cannot read {xml_path}: {reason.strip()}") from None
 

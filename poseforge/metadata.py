@@ -14,12 +14,14 @@ import platform
 from importlib import metadata as importlib_metadata
 from typing import Any
 
+from poseforge.artifacts import DEPLOY_SHAPE
+from poseforge.documents import METADATA, check_document, loads
 from poseforge.keypoints import NUM_HEATMAPS, NUM_PAFS, STRIDE, schema_metadata
 
 FORMAT_VERSION = 1
 ONNX_KEY = "poseforge"
 IR_KEY = ("poseforge", "metadata")
-DEPLOY_SHAPE = (256, 456)  # height, width: the network's native camera input
+MAX_METADATA_BYTES = 4 << 20
 
 _TOOLCHAIN = ("poseforge", "torch", "onnx", "onnxscript", "onnxsim", "onnxruntime", "openvino", "nncf", "numpy")
 
@@ -97,10 +99,19 @@ def set_onnx_metadata(model_proto: Any, meta: dict[str, Any]) -> None:
     model_proto.metadata_props.add(key=ONNX_KEY, value=json.dumps(meta, sort_keys=True))
 
 
-def get_onnx_metadata(model_proto: Any) -> dict[str, Any] | None:
+def read_metadata(text: str, where: Any) -> dict[str, Any]:
+    """Metadata JSON found inside a model, parsed within limits and checked (`documents.METADATA`)."""
+    from poseforge.errors import PoseforgeError
+
+    if len(text) > MAX_METADATA_BYTES:
+        raise PoseforgeError(f"{where}: poseforge metadata of {len(text)} bytes is larger than any poseforge writes")
+    return check_document(loads(text, "poseforge metadata", where), METADATA, where)
+
+
+def get_onnx_metadata(model_proto: Any, where: Any = "the ONNX model") -> dict[str, Any] | None:
     for prop in model_proto.metadata_props:
         if prop.key == ONNX_KEY:
-            return json.loads(prop.value)
+            return read_metadata(prop.value, where)
     return None
 
 
@@ -108,7 +119,7 @@ def set_ir_metadata(ov_model: Any, meta: dict[str, Any]) -> None:
     ov_model.set_rt_info(json.dumps(meta, sort_keys=True), list(IR_KEY))
 
 
-def get_ir_metadata(ov_model: Any) -> dict[str, Any] | None:
+def get_ir_metadata(ov_model: Any, where: Any = "the IR") -> dict[str, Any] | None:
     if not ov_model.has_rt_info(list(IR_KEY)):
         return None
-    return json.loads(ov_model.get_rt_info(list(IR_KEY)).astype(str))
+    return read_metadata(ov_model.get_rt_info(list(IR_KEY)).astype(str), where)

@@ -22,11 +22,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from poseforge.artifacts import DEPLOY_SHAPE, PROTOCOLS
 from poseforge.decode import Geometry
+from poseforge.images import check_frame
 from poseforge.keypoints import STRIDE
 
-PROTOCOLS = ("val", "deploy")
 VAL_HEIGHT = 368
+# A very wide image under `val` keeps this width (its height then falls below 368): the
+# network's input stays bounded whatever the image.
+MAX_VAL_WIDTH = 2048
 PAD_VALUE = 128.0
 
 
@@ -36,12 +40,9 @@ class Prepared:
     geometry: Geometry
 
 
-def prepare(image: np.ndarray, protocol: str, deploy_shape: tuple[int, int] = (256, 456)) -> Prepared:
-    """Resize and pad a BGR image (H x W x 3) according to `protocol`."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"expected a BGR image of shape HxWx3, got {image.shape}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"expected uint8 pixels, got {image.dtype}")
+def prepare(image: np.ndarray, protocol: str, deploy_shape: tuple[int, int] = DEPLOY_SHAPE) -> Prepared:
+    """Resize and pad a BGR image (H x W x 3, uint8, within poseforge.images' bounds) by `protocol`."""
+    check_frame(image, "the image")
     if protocol == "val":
         return _prepare_val(image)
     if protocol == "deploy":
@@ -51,7 +52,7 @@ def prepare(image: np.ndarray, protocol: str, deploy_shape: tuple[int, int] = (2
 
 def _prepare_val(image: np.ndarray) -> Prepared:
     h, w = image.shape[:2]
-    scale = VAL_HEIGHT / h
+    scale = min(VAL_HEIGHT / h, MAX_VAL_WIDTH / w)
     resized = cv2.resize(image, (0, 0), fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)  # rounds, saturates
     rw = resized.shape[1]
     height = math.ceil(VAL_HEIGHT / STRIDE) * STRIDE

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
+import random
+import re
+import stat
+import sys
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +93,388 @@ def test_data_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert fetch.data_dir("/elsewhere") == Path("/elsewhere")
     monkeypatch.delenv("POSEFORGE_DATA")
     assert fetch.data_dir() == Path.home() / ".cache" / "poseforge"
+
+
+# -- resumable downloads over HTTP (a server on 127.0.0.1 in the test) ---------------------------------------
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several reads, so an interruption falls mid-file
+
+
+class _RangeServer(http.server.ThreadingHTTPServer):
+    """Serves PAYLOAD at any path; honours `Range: bytes=N-` unless told not to; the first requests can be cut
+    after a number of bytes (the connection closes, as when a network drops)."""
+
+    def __init__(self, honour_range: bool = True, cut_after: tuple[int, ...] = ()) -> None:
+        super().__init__(("127.0.0.1", 0), _RangeHandler)
+        self.honour_range = honour_range
+        self.cut_after = list(cut_after)
+        self.ranges: list[str | None] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/file.bin"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that stops reading is expected here
+            super().handle_error(request, client_address)
+
+
+class _RangeHandler(http.server.BaseHTTPRequestHandler):
+    server: _RangeServer
+
+    def do_GET(self) -> None:
+        asked = self.headers.get("Range")
+        self.server.ranges.append(asked)
+        start = 0
+        if asked and self.server.honour_range:
+            start = int(re.fullmatch(r"bytes=(\d+)-", asked).group(1))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+        else:
+            self.send_response(200)
+        body = PAYLOAD[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        cut = self.server.cut_after.pop(0) if self.server.cut_after else None
+        self.wfile.write(body if cut is None else body[:cut])
+        self.close_connection = cut is not None
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., _RangeServer]]:
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    servers: list[_RangeServer] = []
+
+    def start(**kwargs: object) -> _RangeServer:
+        server = _RangeServer(**kwargs)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+GOOD = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def test_interrupted_download_resumes_with_a_range_request(tmp_path: Path, serve: Callable[..., _RangeServer]) -> None:
+    server = serve(cut_after=(300_000,))
+    dest = tmp_path / "downloads" / "file.bin"
+    with pytest.raises(PoseforgeError, match=r"300000 bytes are kept in .*file\.bin\.part: run again to resume"):
+        download(server.url, dest, GOOD, progress=False, size=len(PAYLOAD))
+    assert not dest.exists() and (tmp_path / "downloads" / "file.bin.part").stat().st_size == 300_000
+    assert download(server.url, dest, GOOD, progress=False, size=len(PAYLOAD)).read_bytes() == PAYLOAD
+    assert server.ranges == [None, "bytes=300000-"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["file.bin"]
+
+
+def test_a_server_ignoring_range_restarts_cleanly(tmp_path: Path, serve: Callable[..., _RangeServer]) -> None:
+    server = serve(honour_range=False)
+    dest = tmp_path / "file.bin"
+    (tmp_path / "file.bin.part").write_bytes(b"stale bytes of an earlier attempt")
+    assert download(server.url, dest, GOOD, progress=False).read_bytes() == PAYLOAD  # 200: written from the start
+    assert server.ranges == ["bytes=33-"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
+
+
+def test_wrong_sha256_or_size_over_http_leaves_nothing(tmp_path: Path, serve: Callable[..., _RangeServer]) -> None:
+    server = serve()
+    with pytest.raises(PoseforgeError, match="refused, nothing written"):
+        download(server.url, tmp_path / "file.bin", "f" * 64, progress=False)
+    with pytest.raises(PoseforgeError, match=f"offers {len(PAYLOAD)} bytes, expected 10: refused"):
+        download(server.url, tmp_path / "file.bin", GOOD, progress=False, size=10)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_with_a_progress_bar(tmp_path: Path, serve: Callable[..., _RangeServer]) -> None:
+    server = serve()
+    assert download(server.url, tmp_path / "file.bin", GOOD, progress=True).read_bytes() == PAYLOAD
+
+
+# -- the packaged manifests against the real assets ----------------------------------------------------------
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_coco_val_manifest_matches_the_assets(assets: Path) -> None:
+    manifest = fetch.load_manifest("coco-val")
+    folder = assets / "coco-val" / "val2017"
+    images = manifest["images"]
+    assert len(images) == 138 and {p.name for p in folder.glob("*.jpg")} == {i["file_name"] for i in images}
+    for image in images:
+        path = folder / image["file_name"]
+        assert (path.stat().st_size, _sha(path)) == (image["size"], image["sha256"]), path
+    annotations = assets / "coco-val" / manifest["annotations_file"]
+    full = json.loads(annotations.read_text())
+    assert {i["file_name"]: i["id"] for i in full["images"]} == {i["file_name"]: i["id"] for i in images}
+    assert len(full["annotations"]) == manifest["num_annotations"] == 442
+    assert sum(a["num_keypoints"] > 0 for a in full["annotations"]) == manifest["num_keypoint_annotations"] == 266
+    assert _sha(annotations) == manifest["annotations_sha256"]
+    mini = {i["id"] for i in fetch.coco_mini_manifest()["images"]}
+    assert mini < {i["id"] for i in images}  # all of coco-mini, and more
+
+
+def _official_order(full: dict[str, Any]) -> dict[str, Any]:
+    """The same annotations in another order, as in the official file: top-level keys info, licenses, images,
+    annotations, categories; images and annotations not sorted."""
+    rng = random.Random(0)
+    images, annotations = list(full["images"]), list(full["annotations"])
+    rng.shuffle(images)
+    rng.shuffle(annotations)
+    keys = ("info", "licenses", "images", "annotations", "categories")
+    return {k: {"images": images, "annotations": annotations}.get(k, full[k]) for k in keys}
+
+
+def test_the_coco_val_cut_is_byte_reproducible(assets: Path) -> None:
+    manifest = fetch.load_manifest("coco-val")
+    raw = (assets / "coco-val" / manifest["annotations_file"]).read_bytes()
+    ids = [i["id"] for i in manifest["images"]]
+    assert json.dumps(cut_annotations(json.loads(raw), ids)).encode() == raw  # the asset is itself such a cut
+    shuffled = cut_annotations(_official_order(json.loads(raw)), ids, by_id=True)
+    assert json.dumps(shuffled).encode() == raw  # whatever the order of the source
+
+
+def test_coco_calib_manifest_matches_the_assets(assets: Path) -> None:
+    manifest = fetch.load_manifest("coco-calib")
+    folder = assets / "coco-calib" / "train2017"
+    images = manifest["images"]
+    assert len(images) == 367 and {p.name for p in folder.glob("*.jpg")} == {i["file_name"] for i in images}
+    for image in images:
+        path = folder / image["file_name"]
+        assert (path.stat().st_size, _sha(path)) == (image["size"], image["sha256"]), path
+        assert image["id"] == int(path.stem)
+    assert manifest["image_url"] == "http://images.cocodataset.org/train2017/{file_name}"
+    assert not {i["id"] for i in images} & {i["id"] for i in fetch.load_manifest("coco-val")["images"]}
+    assert "annotations_file" not in manifest
+
+
+# -- fetching image sets (file:// URLs into the assets) ------------------------------------------------------
+
+
+def _zip_json(path: Path, member: str, content: dict[str, Any]) -> fetch.RemoteFile:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(member, json.dumps(content))
+    return fetch.RemoteFile("downloads/annotations_trainval2017.zip", path.as_uri(), _sha(path), path.stat().st_size)
+
+
+@pytest.fixture
+def annotations_zip(assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> fetch.RemoteFile:
+    """A stand-in for annotations_trainval2017.zip: the coco-val annotations in the official file's order."""
+    full = json.loads((assets / "coco-val" / "annotations" / "person_keypoints_val2017.json").read_text())
+    remote = _zip_json(tmp_path / "annotations_trainval2017.zip", fetch.VAL2017_MEMBER, _official_order(full))
+    monkeypatch.setattr(fetch, "ANNOTATIONS_ZIP", remote)
+    return remote
+
+
+@pytest.mark.parametrize(("name", "folder"), [("coco-val", "val2017"), ("coco-calib", "train2017")])
+def test_fetch_image_set_reproduces_the_assets(
+    name: str, folder: str, assets: Path, tmp_path: Path, annotations_zip: fetch.RemoteFile
+) -> None:
+    data = tmp_path / "data"
+    source = (assets / name / folder).as_uri() + "/{file_name}"
+    root = fetch.fetch_image_set(name, data, image_url=source, progress=False)
+    assert root == data / name
+    expected = sorted(p.relative_to(assets / name) for p in (assets / name).rglob("*") if p.is_file())
+    assert sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file()) == expected
+    for rel in expected:
+        assert (root / rel).read_bytes() == (assets / name / rel).read_bytes(), rel
+    # Present files are checked and kept: a second run needs no network at all.
+    assert fetch.fetch_image_set(name, data, image_url=OFFLINE_URL + "/{file_name}", progress=False) == root
+    assert fetch.verify_data(data) == []
+    victim = next((root / folder).glob("*.jpg"))
+    victim.write_bytes(b"not the official image")
+    with pytest.raises(PoseforgeError, match=f"1 {name} image.* differ from the official ones.*delete them"):
+        fetch.fetch_image_set(name, data, image_url=source, progress=False)
+    assert victim.read_bytes() == b"not the official image"  # never replaced
+
+
+def test_a_cut_that_differs_from_the_manifest_is_refused(
+    assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = json.loads((assets / "coco-val" / "annotations" / "person_keypoints_val2017.json").read_text())
+    full["annotations"][0]["area"] += 1.0  # same count, other bytes
+    remote = _zip_json(tmp_path / "other.zip", fetch.VAL2017_MEMBER, full)
+    monkeypatch.setattr(fetch, "ANNOTATIONS_ZIP", remote)
+    data = tmp_path / "data"
+    source = (assets / "coco-val" / "val2017").as_uri() + "/{file_name}"
+    with pytest.raises(PoseforgeError, match=r"annotations cut from .* have sha256 \w+, expected \w+: refused"):
+        fetch.fetch_image_set("coco-val", data, image_url=source, progress=False)
+    assert not (data / "coco-val" / "annotations").exists()
+
+
+def test_an_offline_image_set_fails_after_a_few_attempts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    attempts = []
+    real = fetch._download
+    monkeypatch.setattr(fetch, "_download", lambda url, *args: attempts.append(url) or real(url, *args))
+    with pytest.raises(PoseforgeError) as info:
+        fetch.fetch_image_set("coco-calib", tmp_path, image_url="http://127.0.0.1:9/{file_name}", progress=False)
+    assert str(info.value).startswith(f"367 of 367 coco-calib images are missing from {tmp_path / 'coco-calib'}")
+    assert "coco_calib.json" in str(info.value)
+    assert len(attempts) <= fetch.MAX_FAILURES + fetch.IMAGE_WORKERS
+    lines = capsys.readouterr().err.splitlines()
+    assert 1 <= len(lines) <= fetch.MAX_FAILURES
+    assert all(line.startswith("poseforge: cannot download http://127.0.0.1:9/") for line in lines)
+    assert all("put that file at" in line and "(sha256 " in line for line in lines)
+    assert not (tmp_path / "coco-calib" / "train2017").exists() or not any((tmp_path / "coco-calib").rglob("*.jpg"))
+
+
+def test_fetch_command_offline_summarises_a_large_set(tmp_path: Path) -> None:
+    dead = "http://127.0.0.1:9"
+    env = {"POSEFORGE_DATA": str(tmp_path), "PATH": "/usr/bin:/bin", "HTTP_PROXY": dead, "HTTPS_PROXY": dead}
+    result = run_cli("fetch", "coco-calib", env=env)
+    assert result.returncode == 1
+    *failures, summary = result.stderr.strip().splitlines()
+    assert 1 <= len(failures) <= fetch.MAX_FAILURES
+    assert all(
+        line.startswith("poseforge: cannot download http://images.cocodataset.org/train2017/") for line in failures
+    )
+    assert summary.startswith("poseforge: error: 367 of 367 coco-calib images are missing from")
+
+
+def test_fetch_help_lists_every_choice() -> None:
+    result = run_cli("fetch", "--help")
+    assert result.returncode == 0
+    for name in (*fetch.SETS, "all"):
+        assert re.search(rf"^  {name} +\S.*\d", result.stdout, re.MULTILINE), name  # one line, with a size
+    assert "val2017" not in fetch.ALL
+
+
+# -- the full val2017: safe unpacking -------------------------------------------------------------------------
+
+
+def _image_zip(path: Path, members: dict[str, bytes], folder_entry: bool = True) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        if folder_entry:
+            zf.writestr(zipfile.ZipInfo("val2017/"), b"")
+        for name, content in members.items():
+            zf.writestr(name, content)
+    return path
+
+
+IMAGES = {f"val2017/{i:012d}.jpg": f"jpeg {i}".encode() * 100 for i in (139, 285, 632)}
+
+
+def test_unpack_images_writes_plain_images_and_keeps_identical_ones(tmp_path: Path) -> None:
+    archive = _image_zip(tmp_path / "val2017.zip", IMAGES)
+    dest = tmp_path / "out" / "val2017"
+    sums = fetch.unpack_images(archive, dest, "val2017", expected=3, progress=False)
+    assert sums == {Path(n).name: hashlib.sha256(c).hexdigest() for n, c in IMAGES.items()}
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == {Path(n).name: c for n, c in IMAGES.items()}
+    assert fetch.unpack_images(archive, dest, "val2017", expected=3, progress=False) == sums
+    (dest / "000000000139.jpg").write_bytes(b"mine")
+    with pytest.raises(PoseforgeError, match=r"000000000139\.jpg has sha256 .*delete it to unpack it again"):
+        fetch.unpack_images(archive, dest, "val2017", progress=False)
+    assert (dest / "000000000139.jpg").read_bytes() == b"mine"
+    with pytest.raises(PoseforgeError, match="holds 3 val2017 images, expected 5000: refused"):
+        fetch.unpack_images(archive, tmp_path / "other", "val2017", expected=5000, progress=False)
+
+
+def _symlink(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+@pytest.mark.parametrize(
+    ("member", "why"),
+    [
+        ("../x.jpg", r"leaves the folder \(\.\.\)"),
+        ("val2017/../../x.jpg", r"leaves the folder \(\.\.\)"),
+        ("/etc/x.jpg", "is an absolute path"),
+        ("C:/x.jpg", "is an absolute path"),
+        (_symlink("val2017/000000000001.jpg"), "is a symbolic link"),
+        ("val2017/sub/x.jpg", "is not a plain val2017/<name>.jpg image"),
+        ("val2017/.hidden.jpg", "is not a plain val2017/<name>.jpg image"),
+        ("val2017/readme.txt", "is not a plain val2017/<name>.jpg image"),
+        ("val2017/000000000139.jpg", "appears twice"),
+    ],
+)
+def test_unpack_images_refuses_unsafe_members(tmp_path: Path, member: str | zipfile.ZipInfo, why: str) -> None:
+    archive = tmp_path / "evil.zip"
+    _image_zip(archive, IMAGES)
+    with (
+        pytest.warns(UserWarning, match="Duplicate name") if member == "val2017/000000000139.jpg" else nullcontext(),
+        zipfile.ZipFile(archive, "a") as zf,
+    ):
+        zf.writestr(member, b"/etc/passwd")
+    dest = tmp_path / "out" / "val2017"
+    with pytest.raises(PoseforgeError, match=f"evil.zip: member .* {why}: refused, nothing unpacked"):
+        fetch.unpack_images(archive, dest, "val2017", progress=False)
+    assert not dest.exists() and not (tmp_path / "x.jpg").exists()
+
+
+def test_unpack_images_refuses_oversized_members(tmp_path: Path) -> None:
+    archive = _image_zip(tmp_path / "big.zip", IMAGES)
+    with pytest.raises(PoseforgeError, match="is 800 bytes, over the 100 allowed for one image"):
+        fetch.unpack_images(archive, tmp_path / "out", "val2017", max_member=100, progress=False)
+    with pytest.raises(PoseforgeError, match="unpacks to more than 2000 bytes: refused, nothing unpacked"):
+        fetch.unpack_images(archive, tmp_path / "out", "val2017", max_total=2000, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def tiny_val2017(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Stand-ins for val2017.zip and annotations_trainval2017.zip: three images, four people (two with keypoints)."""
+    names = [Path(n).name for n in IMAGES]
+    images = [{"file_name": n, "id": int(Path(n).stem)} for n in names]
+    annotations = [
+        {"id": k, "image_id": images[k % 3]["id"], "num_keypoints": [0, 5, 0, 17][k], "category_id": 1}
+        for k in range(4)
+    ]
+    full = {"info": {}, "licenses": [], "images": images, "annotations": annotations, "categories": []}
+    monkeypatch.setattr(fetch, "ANNOTATIONS_ZIP", _zip_json(tmp_path / "ann.zip", fetch.VAL2017_MEMBER, full))
+    archive = _image_zip(tmp_path / "val.zip", IMAGES)
+    remote = fetch.RemoteFile("downloads/val2017.zip", archive.as_uri(), _sha(archive), archive.stat().st_size)
+    monkeypatch.setattr(fetch, "VAL2017_ZIP", remote)
+    monkeypatch.setattr(fetch, "VAL2017_COUNTS", fetch.Val2017Counts(3, 4, 2))
+    return tmp_path / "data"
+
+
+def test_fetch_val2017_lays_it_out_for_coco(tiny_val2017: Path) -> None:
+    root = fetch.fetch_val2017(tiny_val2017, progress=False)
+    assert root == tiny_val2017 / "val2017"
+    assert sorted(p.name for p in (root / "val2017").iterdir()) == sorted(Path(n).name for n in IMAGES)
+    member = zipfile.ZipFile(tiny_val2017.parent / "ann.zip").read(fetch.VAL2017_MEMBER)
+    assert (root / "annotations" / "person_keypoints_val2017.json").read_bytes() == member  # verbatim
+    sums = dict(reversed(line.split("  ")) for line in (root / "SHA256SUMS").read_text().splitlines())
+    assert set(sums) == {f"val2017/{Path(n).name}" for n in IMAGES} | {fetch.VAL2017_MEMBER}
+    assert all(_sha(root / rel) == sha for rel, sha in sums.items())
+    # A missing file is unpacked again (the zips are still there), the others are kept.
+    (root / "val2017" / "000000000632.jpg").unlink()
+    assert fetch.fetch_val2017(tiny_val2017, progress=False) == root
+    assert all(_sha(root / rel) == sha for rel, sha in sums.items())
+    # Later runs check the files against SHA256SUMS and need neither the zips nor the network.
+    for archive in (tiny_val2017 / "downloads").iterdir():
+        archive.unlink()
+    assert fetch.fetch_val2017(tiny_val2017, progress=False) == root
+    (root / "val2017" / "000000000285.jpg").write_bytes(b"changed")
+    with pytest.raises(PoseforgeError, match=r"000000000285\.jpg has sha256 .*delete it to unpack it again"):
+        fetch.fetch_val2017(tiny_val2017, progress=False)
+
+
+def test_fetch_val2017_checks_the_annotation_counts(tiny_val2017: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch, "VAL2017_COUNTS", fetch.Val2017Counts(3, 11004, 6352))
+    with pytest.raises(PoseforgeError, match="has 3 images, 4 annotations, 2 with keypoints; expected 3, 11004, 6352"):
+        fetch.fetch_val2017(tiny_val2017, progress=False)
+    assert not (tiny_val2017 / "val2017" / "annotations").exists()
+    assert not (tiny_val2017 / "val2017" / "SHA256SUMS").exists()
+
+
+def test_the_official_zips_are_pinned() -> None:
+    assert fetch.VAL2017_ZIP.url == "http://images.cocodataset.org/zips/val2017.zip"
+    assert (fetch.VAL2017_ZIP.size, fetch.ANNOTATIONS_ZIP.size) == (815585330, 252907541)
+    assert re.fullmatch("[0-9a-f]{64}", fetch.VAL2017_ZIP.sha256) and re.fullmatch(
+        "[0-9a-f]{64}", fetch.ANNOTATIONS_ZIP.sha256
+    )

@@ -9,6 +9,6 @@ A bundle holds model.xml and model.bin (an IR taking u8 BGR NHWC frames) and bun
 
 from .archive import Bundle, open_bundle
 from .build import build_bundle
-from .manifest import PRECISIONS, SCHEMA, decoder_params
+from .manifest import SCHEMA, decoder_params
 
-__all__ = ["PRECISIONS", "SCHEMA", "Bundle", "build_bundle", "decoder_params", "open_bundle"]
+__all__ = ["SCHEMA", "Bundle", "build_bundle", "decoder_params", "open_bundle"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 import shutil
 import tarfile
@@ -23,6 +22,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from poseforge.documents import BUNDLE, loads
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output
 
@@ -147,10 +147,10 @@ def _copy(source: io.BufferedReader, target: Path) -> str:
 def _read_manifest(path: Path, directory: Path, digests: dict[str, str]) -> dict[str, Any]:
     if MANIFEST not in digests:
         raise PoseforgeError(f"bundle {path.name} has no {MANIFEST}")
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PoseforgeError(f"bundle {path.name}: {MANIFEST} is not valid JSON ({exc})") from None
+    raw = (directory / MANIFEST).read_bytes()
+    if len(raw) > BUNDLE.max_bytes:
+        raise PoseforgeError(f"bundle {path.name}: {MANIFEST} is larger than any bundle's ({BUNDLE.max_bytes} bytes)")
+    manifest = loads(raw, "JSON document", f"bundle {path.name}: {MANIFEST}")
     if not isinstance(manifest, dict):
         raise PoseforgeError(f"bundle {path.name}: {MANIFEST} is not a JSON object")
     return manifest

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from poseforge.artifacts import BUNDLE_PRECISIONS, PROTOCOLS, artifact_digest
 from poseforge.bundle.archive import MANIFEST, write_archive
 from poseforge.bundle.camera import camera_input_model
-from poseforge.bundle.manifest import NETWORK_FILES, PRECISIONS, PROTOCOLS, bundle_manifest, file_entry
+from poseforge.bundle.manifest import NETWORK_FILES, bundle_manifest, file_entry
+from poseforge.documents import BUNDLE, write_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import sha256_file, write_json
+from poseforge.fileio import claim, scratch_directory
 
 SUFFIX = ".tar.gz"
 
 
-def build_bundle(ir_xml: str | Path, reports_dir: str | Path, output: str | Path) -> dict[str, Any]:
+# Below this val AP a network has not learnt to find people: a random-init one scores 0.
+UNTRAINED_AP = 0.01
+
+
+def build_bundle(
+    ir_xml: str | Path,
+    reports_dir: str | Path,
+    output: str | Path,
+    allow_subset: bool = False,
+    allow_untrained: bool = False,
+) -> dict[str, Any]:
     """Write the bundle of `ir_xml` to `output` (atomically); return its bundle.json.
 
     The reports are `<reports_dir>/<artifact>-{val,deploy}.json` as `poseforge validate`
-    writes them, with speed, measured on exactly this IR (checked by sha256).
+    writes them, with speed, measured on exactly this IR (its .xml and .bin, checked by
+    sha256) and on the full image set (a subset only with `allow_subset`). An untrained
+    network (random-init metadata, or a val AP below UNTRAINED_AP) needs `allow_untrained`.
     """
     import openvino as ov
 
@@ -29,30 +42,46 @@ def build_bundle(ir_xml: str | Path, reports_dir: str | Path, output: str | Path
     ir_xml, output = Path(ir_xml), Path(output)
     if not output.name.endswith(SUFFIX):
         raise PoseforgeError(f"a bundle is a {SUFFIX} file: {output}")
+    claim(output)  # refused before any work if it is not ours to replace
     model = read_ir(ir_xml)
     meta = ir_metadata(model, ir_xml)
     precision, artifact = meta.get("precision"), meta.get("artifact")
-    if precision not in PRECISIONS or artifact != f"ir-{precision}":
+    if precision not in BUNDLE_PRECISIONS or artifact != f"ir-{precision}":
         raise PoseforgeError(
             f"{ir_xml} is {artifact} (precision {precision}): bundles are made of ir-fp32, ir-fp16 or ir-int8"
         )
-    ir_sha256 = sha256_file(ir_xml)
-    reports = {p: _load_report(Path(reports_dir), artifact, p, ir_xml, ir_sha256) for p in PROTOCOLS}
+    ir_sha256 = artifact_digest(ir_xml)
+    reports = {p: _load_report(Path(reports_dir), artifact, p, ir_xml, ir_sha256, allow_subset) for p in PROTOCOLS}
+    if reports["val"]["dataset"]["image_ids_sha256"] != reports["deploy"]["dataset"]["image_ids_sha256"]:
+        raise PoseforgeError(f"the val and deploy reports of {artifact} were measured on different images")
+    if not allow_untrained:
+        _refuse_untrained(meta, reports["val"], ir_xml)
     camera_model, camera_meta = camera_input_model(model, meta)
     source_ir = {"artifact": artifact, "file": ir_xml.name, "sha256": ir_sha256}
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".bundle.", dir=output.parent) as work:
-        work_dir = Path(work)
+    with scratch_directory(output) as work_dir:
         ov.save_model(camera_model, str(work_dir / "model.xml"), compress_to_fp16=False)  # weights as they are
         files = {name: file_entry(work_dir / name) for name in NETWORK_FILES}
         manifest = bundle_manifest(camera_meta, source_ir, reports, files)
-        write_json(work_dir / MANIFEST, manifest)
+        write_document(work_dir / MANIFEST, BUNDLE, manifest)
         write_archive(output, {name: work_dir / name for name in (*NETWORK_FILES, MANIFEST)})
     return manifest
 
 
-def _load_report(reports_dir: Path, artifact: str, protocol: str, ir_xml: Path, ir_sha256: str) -> dict[str, Any]:
+def _refuse_untrained(meta: dict[str, Any], val: dict[str, Any], ir_xml: Path) -> None:
+    source = meta.get("source") or {}
+    if source.get("trained") is False or source.get("kind") == "random-init":
+        raise PoseforgeError(f"{ir_xml} holds random-init weights (NOT trained): not bundled (--allow-untrained)")
+    if val["ap"] < UNTRAINED_AP:
+        raise PoseforgeError(
+            f"{ir_xml} scores val AP {val['ap']:.3f} on {val['dataset']['name']}: an untrained or broken network, "
+            "not bundled (--allow-untrained)"
+        )
+
+
+def _load_report(
+    reports_dir: Path, artifact: str, protocol: str, ir_xml: Path, ir_sha256: str, allow_subset: bool
+) -> dict[str, Any]:
     from poseforge.validate.validate import read_report  # build side only: predict never gets here
 
     path = reports_dir / f"{artifact}-{protocol}.json"
@@ -64,15 +93,28 @@ def _load_report(reports_dir: Path, artifact: str, protocol: str, ir_xml: Path, 
     report = read_report(path)
     if report.get("artifact") != artifact or report.get("protocol") != protocol:
         raise PoseforgeError(f"{path} is the {report.get('protocol')} report of {report.get('artifact')}")
-    if report.get("artifact_sha256") != ir_sha256:
-        raise PoseforgeError(f"{path} was measured on another version of {ir_xml}: validate it again")
+    if report["artifact_sha256"] != ir_sha256:
+        raise PoseforgeError(
+            f"{path} was measured on another version of {ir_xml} (its .xml or .bin): validate it again"
+        )
+    if report["subset"] and not allow_subset:
+        raise PoseforgeError(
+            f"{path} is on a subset ({report['images']} of {report['dataset']['images_total']} images): "
+            "a bundle attests full-set figures (--allow-subset to bundle it anyway)"
+        )
     if not report.get("speed"):
         raise PoseforgeError(f"{path} has no speed: validate with --speed FILE from `poseforge speed`")
     return report
 
 
-def bundle_command(ir_xml: str | Path, reports_dir: str | Path, output: str | Path) -> dict[str, Any]:
-    manifest = build_bundle(ir_xml, reports_dir, output)
+def bundle_command(
+    ir_xml: str | Path,
+    reports_dir: str | Path,
+    output: str | Path,
+    allow_subset: bool = False,
+    allow_untrained: bool = False,
+) -> dict[str, Any]:
+    manifest = build_bundle(ir_xml, reports_dir, output, allow_subset, allow_untrained)
     measured, (height, width) = manifest["measured"], manifest["input"]["deploy_shape"]
     print(
         f"wrote {output}: {manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] "

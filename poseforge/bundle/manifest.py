@@ -10,16 +10,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from poseforge.artifacts import PROTOCOLS
 from poseforge.decode import DecoderParams
+from poseforge.documents import BUNDLE, check_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file
 from poseforge.metadata import toolchain_versions
 
-SCHEMA = "poseforge.bundle/1"
-PRECISIONS = ("fp32", "fp16", "int8")
-PROTOCOLS = ("val", "deploy")  # the validate protocols a bundle carries the AP of
+SCHEMA = BUNDLE.schema
 NETWORK_FILES = ("model.xml", "model.bin")
-_REQUIRED = ("schema", "model", "precision", "input", "normalization", "outputs", "keypoints", "decoder", "files")
 
 
 def file_entry(path: Path) -> dict[str, Any]:
@@ -117,18 +116,11 @@ def _source(source: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_manifest(manifest: dict[str, Any], path: str | Path) -> None:
-    """Refuse a bundle.json this poseforge cannot read."""
+    """Refuse a bundle.json this poseforge cannot read or should not trust (documents.BUNDLE:
+    deploy shape, decoder parameters and file entries within their bounds)."""
     name = Path(path).name
-    if manifest.get("schema") != SCHEMA:
-        raise PoseforgeError(f"bundle {name}: schema {manifest.get('schema')!r} is not {SCHEMA!r}")
-    missing = [key for key in _REQUIRED if key not in manifest]
-    if missing:
-        raise PoseforgeError(f"bundle {name}: bundle.json lacks {', '.join(missing)}")
+    check_document(manifest, BUNDLE, f"bundle {name}")
     files = manifest["files"]
-    if not isinstance(files, dict) or not all(
-        isinstance(entry, dict) and isinstance(entry.get("sha256"), str) for entry in files.values()
-    ):
-        raise PoseforgeError(f"bundle {name}: bundle.json 'files' is not a map of name -> {{sha256, bytes}}")
     if sorted(files) != sorted(NETWORK_FILES):  # schema 1 bundles hold the network and nothing else
         raise PoseforgeError(
             f"bundle {name}: bundle.json lists {', '.join(sorted(files)) or 'no files'}, "
@@ -137,11 +129,7 @@ def check_manifest(manifest: dict[str, Any], path: str | Path) -> None:
 
 
 def decoder_params(manifest: dict[str, Any]) -> DecoderParams:
-    """The bundle's decoder defaults as DecoderParams; unknown knobs are refused, not ignored."""
-    known = {f.name for f in dataclasses.fields(DecoderParams)}
-    unknown = sorted(set(manifest["decoder"]) - known)
-    if unknown:
-        raise PoseforgeError(f"bundle decoder parameters unknown to this poseforge: {', '.join(unknown)}")
+    """The bundle's decoder defaults (checked by check_manifest) as DecoderParams."""
     try:
         return DecoderParams(**manifest["decoder"])
     except (TypeError, ValueError) as exc:

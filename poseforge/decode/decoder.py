@@ -15,6 +15,10 @@ from .peaks import fit_gaussian_peaks, local_maxima, suppress_close
 from .poses import Poses
 from .resample import upsample_cubic
 
+# The strongest peaks of one keypoint type that are grouped: far more people than any image
+# holds, and a bound on the limb scoring's memory (candidates of a pair x PAF samples).
+MAX_PEAKS_PER_TYPE = 128
+
 
 def _checked(name: str, maps: np.ndarray, channels: int) -> np.ndarray:
     maps = np.asarray(maps)
@@ -65,12 +69,17 @@ def _find_candidates(heatmaps: np.ndarray, geometry: Geometry, params: DecoderPa
 
     # local_maxima returns the peaks ordered by channel, so each keypoint type is a slice.
     bounds = np.searchsorted(kind, np.arange(NUM_KEYPOINTS + 1))
-    keep = [
-        lo + suppress_close(image_xy[lo:hi], score[lo:hi], params.peak_suppression_radius)
-        for lo, hi in pairwise(bounds)
-    ]
+    keep = [_strongest(image_xy, score, lo, hi, params.peak_suppression_radius) for lo, hi in pairwise(bounds)]
     keep_arr = np.concatenate(keep)
     return _Candidates(grid_xy[keep_arr], image_xy[keep_arr], score[keep_arr], kind[keep_arr])
+
+
+def _strongest(image_xy: np.ndarray, score: np.ndarray, lo: int, hi: int, radius: float) -> np.ndarray:
+    """The peaks of one type (slice lo:hi) kept by suppression, strongest first, at most
+    MAX_PEAKS_PER_TYPE. Suppression is by stronger peaks only, so cutting the weakest first
+    (which also bounds its pairwise distances) changes nothing among those kept."""
+    top = lo + np.argsort(-score[lo:hi], kind="stable")[: 8 * MAX_PEAKS_PER_TYPE]
+    return top[suppress_close(image_xy[top], score[top], radius)][:MAX_PEAKS_PER_TYPE]
 
 
 def _ranking_score(score: np.ndarray, count: np.ndarray) -> np.ndarray:

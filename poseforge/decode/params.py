@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+MAX_PAF_SAMPLES = 100
+MAX_UPSAMPLE = 8
+
 
 @dataclass(frozen=True)
 class DecoderParams:
@@ -41,16 +44,33 @@ class DecoderParams:
     refine_peaks: bool = True
 
     def __post_init__(self) -> None:
+        # Bounds are what a decoder can sensibly be asked (and what bounds its memory and time):
+        # bundle.json and --decoder overrides arrive here, so nothing outside them gets through.
+        for name, kind in (("paf_samples", int), ("min_keypoints", int), ("upsample_factor", int)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        if not isinstance(self.refine_peaks, bool):
+            raise ValueError(f"refine_peaks must be true or false, got {self.refine_peaks!r}")
+        for name in ("heatmap_threshold", "peak_suppression_radius", "min_paf_score", "min_paf_success_ratio",
+                     "min_mean_score"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         # The peak test treats outside the map as zero, which needs a positive threshold.
-        if not (math.isfinite(self.heatmap_threshold) and self.heatmap_threshold > 0):
-            raise ValueError(f"heatmap_threshold must be positive, got {self.heatmap_threshold}")
-        if not self.peak_suppression_radius >= 0:
-            raise ValueError(f"peak_suppression_radius must be >= 0, got {self.peak_suppression_radius}")
-        if self.paf_samples < 2:
-            raise ValueError(f"paf_samples must be at least 2 (both ends), got {self.paf_samples}")
+        if not 0 < self.heatmap_threshold <= 1:
+            raise ValueError(f"heatmap_threshold must be in (0, 1], got {self.heatmap_threshold}")
+        if not 0 <= self.peak_suppression_radius <= 1000:
+            raise ValueError(f"peak_suppression_radius must be in [0, 1000] pixels, got {self.peak_suppression_radius}")
+        if not 2 <= self.paf_samples <= MAX_PAF_SAMPLES:
+            raise ValueError(f"paf_samples must be in [2, {MAX_PAF_SAMPLES}] (both ends), got {self.paf_samples}")
+        if not -1 <= self.min_paf_score <= 1:
+            raise ValueError(f"min_paf_score must be in [-1, 1], got {self.min_paf_score}")
         if not 0 <= self.min_paf_success_ratio < 1:
             raise ValueError(f"min_paf_success_ratio must be in [0, 1), got {self.min_paf_success_ratio}")
-        if self.min_keypoints < 2:
-            raise ValueError(f"min_keypoints must be at least 2 (one limb), got {self.min_keypoints}")
-        if self.upsample_factor < 1:
-            raise ValueError(f"upsample_factor must be at least 1, got {self.upsample_factor}")
+        if not 2 <= self.min_keypoints <= 18:
+            raise ValueError(f"min_keypoints must be in [2, 18] (one limb at least), got {self.min_keypoints}")
+        if not 0 <= self.min_mean_score <= 100:
+            raise ValueError(f"min_mean_score must be in [0, 100], got {self.min_mean_score}")
+        if not 1 <= self.upsample_factor <= MAX_UPSAMPLE:
+            raise ValueError(f"upsample_factor must be in [1, {MAX_UPSAMPLE}], got {self.upsample_factor}")

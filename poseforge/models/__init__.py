@@ -70,9 +70,24 @@ def get_spec(name: str) -> ModelSpec:
         raise PoseforgeError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
 
 
-def build_network(name: str, config: dict | None = None) -> nn.Module:
+def check_config(name: str, config: dict | None, where: object = "the checkpoint") -> dict:
+    """The network's options, bounded before anything is built (documents.CONFIG)."""
+    from poseforge.documents import CONFIG, FieldError
+
     spec = get_spec(name)
-    return spec.builder(**{**spec.default_config, **(config or {})})
+    config = {**spec.default_config, **(config or {})}
+    unknown = sorted(set(config) - set(spec.default_config))
+    if unknown:
+        raise PoseforgeError(f"{where}: unknown option(s) {', '.join(map(str, unknown))} for {name}")
+    try:
+        CONFIG(config, "config")
+    except FieldError as exc:
+        raise PoseforgeError(f"{where}: {exc}") from None
+    return config
+
+
+def build_network(name: str, config: dict | None = None) -> nn.Module:
+    return get_spec(name).builder(**check_config(name, config))
 
 
 class DeployableNetwork(nn.Module):

@@ -9,6 +9,7 @@ artifact inherits.
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 import re
 import warnings
@@ -20,10 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from poseforge.documents import MAX_REFINEMENT_STAGES, METADATA, NORMALIZATION, FieldError, check_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
 from poseforge.metadata import network_metadata
-from poseforge.models import DeployableNetwork, build_network, get_spec
+from poseforge.models import DeployableNetwork, build_network, check_config, get_spec
 
 FORMAT = "poseforge.checkpoint/1"
 
@@ -83,13 +85,26 @@ def extract_state_dict(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def infer_config(model: str, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Architecture options a checkpoint implies (the number of refinement stages)."""
-    stages = {int(m.group(1)) for k in state_dict if (m := re.match(r"refinement_stages\.(\d+)\.", k))}
+def infer_config(model: str, state_dict: dict[str, torch.Tensor], where: object = "the checkpoint") -> dict[str, Any]:
+    """Architecture options a checkpoint implies (the number of refinement stages), bounded
+    (documents.MAX_REFINEMENT_STAGES) before any network is built from them."""
+    stages = {int(m.group(1)) for k in state_dict if (m := re.match(r"refinement_stages\.(\d{1,6})\.", k))}
     config = dict(get_spec(model).default_config)
     if "num_refinement_stages" in config:
         config["num_refinement_stages"] = max(stages) + 1 if stages else 0
+        if config["num_refinement_stages"] > MAX_REFINEMENT_STAGES:
+            raise PoseforgeError(
+                f"{where} holds keys of refinement stage {max(stages)}: more than the "
+                f"{MAX_REFINEMENT_STAGES} refinement stages any OpenPose network has; refused"
+            )
     return config
+
+
+def check_finite(state_dict: dict[str, torch.Tensor], where: object) -> None:
+    """Refuse NaN or inf weights: a network built from them computes nothing meaningful."""
+    for key, tensor in state_dict.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise PoseforgeError(f"{where}: {key} holds non-finite values (NaN or inf): refused")
 
 
 def check_state_dict(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], path: str | Path) -> None:
@@ -126,9 +141,11 @@ def make_checkpoint(
 ) -> Checkpoint:
     """Validate `state_dict` against the network and wrap it with its metadata."""
     spec = get_spec(model)
-    config = config if config is not None else infer_config(model, state_dict)
+    where = source.get("file", model)
+    config = config if config is not None else infer_config(model, state_dict, where)
     expected = build_network(model, config).state_dict()
-    check_state_dict(expected, state_dict, source.get("file", model))
+    check_state_dict(expected, state_dict, where)
+    check_finite(state_dict, where)
     # Keep the network's own key order and dtypes: the checkpoint is then byte-stable.
     state_dict = OrderedDict((k, state_dict[k].detach().to(v.dtype).clone()) for k, v in expected.items())
     normalization = normalization or spec.normalization
@@ -184,8 +201,12 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         "normalization": ckpt.normalization,
         "metadata": ckpt.metadata,
     }
+    # Saved through a buffer: torch names the zip's records after a file's name, so saving to
+    # the temporary file would make every rebuild's bytes differ.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getvalue())
     return Path(path)
 
 
@@ -197,6 +218,24 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             f"{path} is not a poseforge checkpoint (format {FORMAT}); "
             "make one with `poseforge checkpoint` or `poseforge import-ir`"
         )
-    ckpt = Checkpoint(obj["model"], obj["config"], obj["state_dict"], obj["normalization"], obj["metadata"])
-    check_state_dict(build_network(ckpt.model, ckpt.config).state_dict(), ckpt.state_dict, path)
+    missing = [k for k in ("model", "config", "state_dict", "normalization", "metadata") if k not in obj]
+    if missing:
+        raise PoseforgeError(f"{path} is not a complete poseforge checkpoint: no {', '.join(missing)}")
+    if not isinstance(obj["model"], str) or not isinstance(obj["config"], dict):
+        raise PoseforgeError(f"{path}: its model name or config is malformed")
+    get_spec(obj["model"])
+    state_dict = obj["state_dict"]
+    if not isinstance(state_dict, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
+    ):
+        raise PoseforgeError(f"{path}: its state_dict is not a map of names to tensors")
+    try:
+        NORMALIZATION(obj["normalization"], "normalization")
+    except FieldError as exc:
+        raise PoseforgeError(f"{path}: {exc}") from None
+    check_document(obj["metadata"], METADATA, path)
+    ckpt = Checkpoint(obj["model"], obj["config"], state_dict, obj["normalization"], obj["metadata"])
+    check_state_dict(build_network(ckpt.model, check_config(ckpt.model, ckpt.config, path)).state_dict(),
+                     state_dict, path)  # fmt: skip
+    check_finite(state_dict, path)
     return ckpt

@@ -16,20 +16,18 @@ from typing import Any
 import cv2
 import numpy as np
 
+from poseforge.documents import PREDICT, read_document
 from poseforge.errors import PoseforgeError
 
 POSES = "poses.json"
 SUMMARY = "predict.json"
-SCHEMA = "poseforge.predict/1"
+SCHEMA = PREDICT.schema
 VIDEO_FOURCC = "mp4v"
 
 
-def check_output(output: str | Path) -> Path:
-    """Refuse to replace anything but an empty folder or an earlier predict output."""
-    output = Path(output)
-    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / SUMMARY).is_file())):
-        raise PoseforgeError(f"{output} exists and is not an earlier predict output: choose another -o")
-    return output
+def read_summary(path: Path) -> dict[str, Any]:
+    """An earlier predict.json: what tells poseforge that a folder is its own output to replace."""
+    return read_document(path, PREDICT)
 
 
 class ImageWriter:
@@ -40,8 +38,10 @@ class ImageWriter:
         self.files: list[str] = []
 
     def write(self, name: str, image: np.ndarray) -> None:
-        if not cv2.imwrite(str(self.directory / name), image):
+        ok, encoded = cv2.imencode(Path(name).suffix, image)
+        if not ok:
             raise PoseforgeError(f"cannot write {name}: OpenCV cannot encode this image format")
+        (self.directory / name).write_bytes(encoded.tobytes())  # an OSError (disk full) is not lost
         self.files.append(name)
 
     def close(self) -> None:

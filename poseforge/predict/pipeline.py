@@ -19,17 +19,11 @@ import numpy as np
 from poseforge.background import read_ahead
 from poseforge.bundle import decoder_params, open_bundle
 from poseforge.decode import decode, to_coco_results
+from poseforge.documents import PREDICT, RESULTS, write_document
 from poseforge.draw import draw_poses
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_directory, sha256_file, write_json
-from poseforge.predict.outputs import (
-    POSES,
-    SCHEMA,
-    SUMMARY,
-    ImageWriter,
-    VideoWriter,
-    check_output,
-)
+from poseforge.fileio import check_earlier_output, check_output_place, output_directory, sha256_file
+from poseforge.predict.outputs import POSES, SCHEMA, SUMMARY, ImageWriter, VideoWriter, read_summary
 from poseforge.predict.sources import ImageSource, VideoSource, open_source
 from poseforge.preprocess import prepare
 from poseforge.runtime import artifact_kind
@@ -56,7 +50,10 @@ def predict(
     if artifact_kind(bundle) != "bundle":
         raise PoseforgeError(f"{bundle} is not a bundle: predict takes the .tar.gz of `poseforge bundle`")
     source = open_source(input_path)
-    output = check_output(output)
+    output = Path(output)
+    check_output_place(output, [input_path, bundle])  # refused before the network is compiled
+    if output.exists() or output.is_symlink():
+        check_earlier_output(output, SUMMARY, read_summary)
     with open_bundle(bundle) as verified:  # refuses a bad bundle before anything is compiled
         deploy_shape = tuple(verified.manifest["input"]["deploy_shape"])
         params = decoder_params(verified.manifest)
@@ -76,7 +73,7 @@ def predict(
             prepared = prepare(pixels, "deploy", deploy_shape)  # in the read-ahead thread
             yield (frame, pixels, prepared.geometry), prepared.image[None]
 
-    with atomic_directory(output) as tmp, progress() as bar:
+    with output_directory(output, SUMMARY, read_summary, [input_path, bundle]) as tmp, progress() as bar:
         writer = _writer(source, tmp)
         try:
             task = bar.add_task(f"predict {source.name}", total=source.total)
@@ -96,8 +93,8 @@ def predict(
             raise PoseforgeError(f"{source.name}: no frame could be read")
         counts = {"frames": frames, "people": len(results), "seconds": seconds}
         summary = _summary(bundle, runner, source, output, writer.files, counts, per_image, skipped)
-        write_json(tmp / POSES, results)
-        write_json(tmp / SUMMARY, summary)
+        write_document(tmp / POSES, RESULTS, results)
+        write_document(tmp / SUMMARY, PREDICT, summary)
     return summary
 
 
@@ -135,6 +132,7 @@ def _summary(
         "image_id": IMAGE_ID_RULE["video" if video else "image"],
         "poses": POSES,
         "drawn": files,
+        "files": sorted([*files, POSES]),  # everything in the folder but predict.json: what a rerun may replace
         "output": str(output),
     }
     if video:

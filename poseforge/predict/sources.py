@@ -18,10 +18,13 @@ import cv2
 import numpy as np
 
 from poseforge.errors import PoseforgeError
+from poseforge.images import IMAGE_SUFFIXES, check_frame, image_files, read_image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 DEFAULT_FPS = 25.0  # when a video does not say
+# This many undecodable frames in a row end a video (its header may claim any number of frames
+# more): a truncated file, not a few corrupt frames to skip.
+MAX_BAD_RUN = 50
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,12 @@ class ImageSource:
 
     def frames(self, skip_bad: bool = False) -> Iterator[tuple[Frame, np.ndarray | None]]:
         for frame, path in zip(self.frames_info, self.paths, strict=True):
-            pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if pixels is None and not skip_bad:
-                raise PoseforgeError(f"cannot read image {path.name}: unreadable or not an image ({path})")
+            try:
+                pixels = read_image(path)
+            except PoseforgeError:
+                if not skip_bad:
+                    raise
+                pixels = None
             yield frame, pixels
 
 
@@ -69,9 +75,16 @@ class VideoSource:
     def frames(self, skip_bad: bool = False) -> Iterator[tuple[Frame, np.ndarray | None]]:
         capture = cv2.VideoCapture(str(self.path))
         try:
-            index = 0
+            index, bad_run = 0, 0
             while True:
                 ok, pixels = capture.read()
+                if ok:
+                    try:
+                        check_frame(pixels, f"video {self.name} frame {index}")
+                    except PoseforgeError:
+                        if not skip_bad:
+                            raise
+                        ok, pixels = False, None
                 if not ok:
                     # The end, unless the video says it has more frames: then this one is
                     # corrupt (later ones may still decode) or the file is truncated.
@@ -82,7 +95,12 @@ class VideoSource:
                             f"video {self.name}: cannot decode frame {index} (of {self.total} it says it has): "
                             "corrupt or truncated; --skip-bad goes on without it"
                         )
+                    bad_run += 1
+                    if bad_run >= MAX_BAD_RUN:
+                        return  # truncated: the frames it claims beyond here are not there
                     pixels = None
+                else:
+                    bad_run = 0
                 yield Frame(index, index, f"frame {index}"), pixels
                 index += 1
         finally:
@@ -99,7 +117,7 @@ def image_ids(stems: list[str]) -> list[int]:
 def open_source(path: str | Path) -> ImageSource | VideoSource:
     path = Path(path)
     if path.is_dir():
-        paths = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        paths = image_files(path)
         if not paths:
             raise PoseforgeError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         return ImageSource(path, paths, "folder")

@@ -135,6 +135,22 @@ def threaded_stream(
             yield key_done, future.result()
 
 
+def checked_outputs(heatmaps: np.ndarray, pafs: np.ndarray, artifact: str) -> Outputs:
+    """The network's outputs, refused (one line) if they are not 19 + 38 finite maps."""
+    if heatmaps.ndim != 4 or heatmaps.shape[1] != 19 or pafs.ndim != 4 or pafs.shape[1] != 38:
+        raise PoseforgeError(f"{artifact} returned maps of shapes {heatmaps.shape} and {pafs.shape}, not 19 + 38 maps")
+    if not (np.isfinite(heatmaps).all() and np.isfinite(pafs).all()):
+        raise PoseforgeError(f"{artifact} returned non-finite maps (NaN or inf): its weights or input are broken")
+    return heatmaps, pafs
+
+
+def runtime_error(exc: BaseException, what: str) -> PoseforgeError:
+    """A runtime library's exception as one line: its last meaningful line of text."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.strip().startswith("[")]
+    reason = lines[-1] if lines else type(exc).__name__
+    return PoseforgeError(f"{what}: {reason[:300]}")
+
+
 def check_batch(batch: np.ndarray) -> np.ndarray:
     if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[2] % 8 or batch.shape[3] % 8:
         raise PoseforgeError(f"network input must be [N, 3, H, W] with H and W multiples of 8, got {batch.shape}")

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from poseforge.onnx_files import read_onnx
-from poseforge.runtime import Outputs, check_batch, sequential_throughput, threaded_stream
+from poseforge.runtime import (
+    Outputs,
+    check_batch,
+    checked_outputs,
+    runtime_error,
+    sequential_throughput,
+    threaded_stream,
+)
 
 
 class OnnxRunner:
@@ -22,7 +29,10 @@ class OnnxRunner:
         # Explicit, so that the thread count is known and recorded (onnxruntime's own default
         # is the number of physical cores).
         options.intra_op_num_threads = threads or os.cpu_count() or 1
-        self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own exception types
+            raise runtime_error(exc, f"onnxruntime cannot load {path}") from None
         self.artifact = meta.get("artifact", "onnx")
         self.metadata = meta
         self.settings = {
@@ -33,8 +43,12 @@ class OnnxRunner:
         }
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        heatmaps, pafs = self.session.run(["heatmaps", "pafs"], {"data": check_batch(batch)})
-        return heatmaps, pafs
+        data = check_batch(batch)
+        try:
+            heatmaps, pafs = self.session.run(["heatmaps", "pafs"], {"data": data})
+        except Exception as exc:
+            raise runtime_error(exc, f"onnxruntime cannot run {self.artifact} on input {data.shape}") from None
+        return checked_outputs(heatmaps, pafs, self.artifact)
 
     def fixed(self, shape: tuple[int, int, int, int], performance_hint: str | None = None) -> OnnxRunner:
         return self  # no shape-specialised compilation to gain

@@ -21,11 +21,11 @@ import openvino as ov
 from poseforge.errors import PoseforgeError
 from poseforge.ir_files import compile_settings, read_ir
 from poseforge.metadata import get_ir_metadata
-from poseforge.runtime import Outputs, check_batch
+from poseforge.runtime import Outputs, check_batch, checked_outputs, runtime_error
 
 
 def ir_metadata(model: Any, path: str | Path) -> dict[str, Any]:
-    meta = get_ir_metadata(model)
+    meta = get_ir_metadata(model, path)
     if meta is None:
         raise PoseforgeError(
             f"{path} carries no poseforge metadata (rt_info): convert it with `poseforge convert`, "
@@ -48,9 +48,14 @@ class OpenVINORunner:
         self.core = core or ov.Core()
         model, metadata = self._read(self.path)
         self._options = (precision_hint, threads, performance_hint)
-        model.reshape({metadata["input"]["name"]: self._input_shape(shape)})
-        config = compile_settings(precision_hint, performance_hint, threads)
-        self._attach(self.core.compile_model(model, "CPU", config), metadata)
+        try:
+            model.reshape({metadata["input"]["name"]: self._input_shape(shape)})
+            compiled = self.core.compile_model(
+                model, "CPU", compile_settings(precision_hint, performance_hint, threads)
+            )
+        except Exception as exc:  # OpenVINO raises RuntimeError and others
+            raise runtime_error(exc, f"OpenVINO cannot compile {path}") from None
+        self._attach(compiled, metadata)
 
     def _read(self, path: Path) -> tuple[Any, dict[str, Any]]:
         """The ov.Model to compile and its poseforge metadata."""
@@ -90,7 +95,14 @@ class OpenVINORunner:
         self.compiled, self.metadata = compiled, metadata
         self.artifact = metadata.get("artifact", "ir")
         self.input_name = metadata["input"]["name"]
-        self.outputs = [compiled.output(metadata["outputs"][k]["name"]) for k in ("heatmaps", "pafs")]
+        try:
+            self.outputs = [compiled.output(metadata["outputs"][k]["name"]) for k in ("heatmaps", "pafs")]
+        except RuntimeError:
+            names = sorted(n for out in compiled.outputs for n in out.get_names())
+            raise PoseforgeError(
+                f"{self.path or 'the IR'} has no outputs {metadata['outputs']['heatmaps']['name']!r} and "
+                f"{metadata['outputs']['pafs']['name']!r} as its metadata says (it has {', '.join(names)[:200]})"
+            ) from None
         self.request = compiled.create_infer_request()
         self.settings = {
             "runtime": "openvino",
@@ -104,9 +116,13 @@ class OpenVINORunner:
         }
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        result = self.request.infer({self.input_name: self._input(batch)})
+        data = self._input(batch)
+        try:
+            result = self.request.infer({self.input_name: data})
+        except Exception as exc:
+            raise runtime_error(exc, f"OpenVINO cannot run {self.artifact} on input {data.shape}") from None
         heatmaps, pafs = (np.array(result[out], dtype=np.float32, copy=True) for out in self.outputs)
-        return heatmaps, pafs
+        return checked_outputs(heatmaps, pafs, self.artifact)
 
     def throughput(self, batch: np.ndarray, seconds: float) -> tuple[int, float]:
         """The plugin's optimal number of requests kept in flight for `seconds`."""
@@ -138,7 +154,12 @@ class OpenVINORunner:
                 if not free:
                     yield self._finish(pending, free)
                 request = free.pop()
-                request.start_async({self.input_name: self._input(batch)})
+                data = self._input(batch)
+                try:
+                    request.start_async({self.input_name: data})
+                except Exception as exc:
+                    free.append(request)
+                    raise runtime_error(exc, f"OpenVINO cannot run {self.artifact} on input {data.shape}") from None
                 pending.append((request, key))
             while pending:
                 yield self._finish(pending, free)
@@ -148,10 +169,13 @@ class OpenVINORunner:
 
     def _finish(self, pending: deque, free: list) -> tuple[Any, Outputs]:
         request, key = pending.popleft()
-        request.wait()
-        outputs = tuple(np.array(request.get_tensor(out).data, dtype=np.float32, copy=True) for out in self.outputs)
+        try:
+            request.wait()
+        except Exception as exc:
+            raise runtime_error(exc, f"OpenVINO failed running {self.artifact}") from None
+        heatmaps, pafs = (np.array(request.get_tensor(out).data, dtype=np.float32, copy=True) for out in self.outputs)
         free.append(request)
-        return key, outputs
+        return key, checked_outputs(heatmaps, pafs, self.artifact)
 
     def fixed(self, shape: tuple[int, int, int, int], performance_hint: str | None = None) -> OpenVINORunner:
         precision_hint, threads, default_hint = self._options

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from poseforge.models.checkpoint import load_checkpoint
-from poseforge.runtime import Outputs, check_batch, sequential_throughput, threaded_stream
+from poseforge.runtime import Outputs, check_batch, checked_outputs, sequential_throughput, threaded_stream
 
 
 class TorchRunner:
@@ -31,7 +31,7 @@ class TorchRunner:
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with torch.inference_mode():
             heatmaps, pafs = self.net(torch.from_numpy(check_batch(batch)))
-        return heatmaps.numpy(), pafs.numpy()
+        return checked_outputs(heatmaps.numpy(), pafs.numpy(), self.artifact)
 
     def fixed(self, shape: tuple[int, int, int, int], performance_hint: str | None = None) -> TorchRunner:
         return self  # no shape-specialised compilation to gain

@@ -21,19 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from poseforge.decode import decode, to_coco_results
+from poseforge.documents import BENCH, write_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import write_json
+from poseforge.images import read_image
 from poseforge.metadata import toolchain_versions
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.runtime import artifact_metadata, open_runner
-from poseforge.validate.dataset import CocoKeypoints, read_image
+from poseforge.validate.dataset import CocoKeypoints
 from poseforge.validate.machine import machine_info
 from poseforge.validate.reference_decoder import reference_decode
 from poseforge.validate.scoring import coco_keypoint_metrics
 from poseforge.validate.speed import measure_speed, summarize_ms
 from poseforge.validate.speedrun import Entry, measure_interleaved, round_ratios
 
-SCHEMA = "poseforge.bench/1"
+SCHEMA = BENCH.schema
 INT8_COMPARISON = {"ir-fp32": "ir/fp32/model.xml", "ir-int8": "ir/int8/model.xml", "omz-int8": "ir/omz-int8/model.xml"}
 
 
@@ -164,6 +165,7 @@ def run_bench(
         "schema": SCHEMA,
         "model": meta["model"],
         "images": len(images),
+        "dataset": dataset.provenance([image.id for image in images], limit),
         "ratios": ratios,
         "figures": figures,
         "precision_hint": "f32",
@@ -173,5 +175,6 @@ def run_bench(
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if output:
-        write_json(output, result)
+        write_document(output, BENCH, result)
+        print(f"wrote {output}")
     return result

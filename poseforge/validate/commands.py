@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from poseforge.artifacts import artifact_digest
+from poseforge.documents import SPEED, read_document, write_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import read_json, sha256_file, write_json
 from poseforge.runtime import artifact_metadata
 from poseforge.validate.dataset import CocoKeypoints
 from poseforge.validate.speed import measure_speed
-from poseforge.validate.validate import validate_artifact
-
-SPEED_SCHEMA = "poseforge.speed/1"
+from poseforge.validate.validate import default_report_path, validate_artifact
 
 
 def speed_command(
@@ -29,11 +28,17 @@ def speed_command(
     images = CocoKeypoints(coco).images(limit)
     deploy_shape = tuple(meta["input"]["deploy_shape"])
     speed = measure_speed(artifact, images, deploy_shape, precision_hint, threads, iterations, seconds)
-    block = {"schema": SPEED_SCHEMA, "artifact": meta["artifact"], "artifact_sha256": sha256_file(artifact), **speed}
-    write_json(output, block)
+    block = {
+        "schema": SPEED.schema,
+        "artifact": meta["artifact"],
+        "artifact_sha256": artifact_digest(artifact),
+        **speed,
+    }
+    write_document(output, SPEED, block)
     settings = speed["throughput_settings"]
     print(
-        f"{meta['artifact']}: latency {speed['latency_ms']['median']:.1f} ms (p90 {speed['latency_ms']['p90']:.1f}), "
+        f"wrote {output}: {meta['artifact']} latency {speed['latency_ms']['median']:.1f} ms "
+        f"(p90 {speed['latency_ms']['p90']:.1f}), "
         f"throughput {speed['throughput_fps']:.1f} fps, end-to-end {speed['e2e_fps']:.1f} fps, "
         f"decode {speed['decode_deploy_ms']['median']:.2f} ms at {deploy_shape[0]}x{deploy_shape[1]}, "
         f"{settings['threads']} threads, precision hint {settings['precision_hint']}"
@@ -43,8 +48,8 @@ def speed_command(
 
 def read_speed(path: str | Path, artifact: str | Path) -> dict[str, Any]:
     """A speed block from `poseforge speed`, refused if it was measured on another artifact."""
-    block = read_json(path, SPEED_SCHEMA, "speed file")
-    if block.get("artifact_sha256") != sha256_file(artifact):
+    block = read_document(path, SPEED)
+    if block["artifact_sha256"] != artifact_digest(artifact):
         raise PoseforgeError(f"{path} was measured on another version of {artifact}: measure it again")
     return block
 
@@ -63,6 +68,7 @@ def validate_command(
     seconds: float = 10.0,
 ) -> dict[str, Any]:
     speed = read_speed(speed_file, artifact) if speed_file else None
+    output = output or default_report_path(artifact_metadata(artifact), protocol)
     report = validate_artifact(
         artifact, coco, protocol, output, limit, skip_bad_images, precision_hint, threads, speed, measure, seconds
     )
@@ -74,7 +80,8 @@ def validate_command(
         else ""
     )
     print(
-        f"{report['artifact']} {protocol}: AP {report['ap']:.3f} (AP50 {report['ap50']:.3f}, AR {report['ar']:.3f}) "
+        f"wrote {output}: {report['artifact']} {protocol}: AP {report['ap']:.3f} "
+        f"(AP50 {report['ap50']:.3f}, AR {report['ar']:.3f}) "
         f"on {report['images']} images{skipped}, decode {report['decode_ms']:.2f} ms{speed_text}"
     )
     return report

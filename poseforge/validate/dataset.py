@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from poseforge.background import read_ahead
+from poseforge.documents import COCO_ANNOTATIONS, read_document
 from poseforge.errors import PoseforgeError
+from poseforge.fileio import sha256_file, sha256_text
+from poseforge.images import read_image
 
 ANNOTATIONS = "annotations/person_keypoints_val2017.json"
 IMAGES = "val2017"
@@ -48,6 +49,29 @@ class CocoKeypoints:
             raise PoseforgeError(f"COCO image folder not found: {self.images_dir}")
         self.coco = load_coco(self.annotations)
 
+    @property
+    def name(self) -> str:
+        """The image set's name: its folder's (coco-val, coco-mini, val2017, ...)."""
+        return self.root.resolve().name
+
+    def people(self, image_ids: list[int]) -> int:
+        """Annotated people (non-crowd, with keypoints) on these images: what an AP is measured on."""
+        return sum(
+            1 for i in image_ids for a in self.coco.imgToAnns.get(i, []) if a["num_keypoints"] > 0 and not a["iscrowd"]
+        )
+
+    def provenance(self, image_ids: list[int], limit: int | None = None) -> dict[str, Any]:
+        """What a measurement on `image_ids` was made on: the set, its annotations, which images."""
+        return {
+            "name": self.name,
+            "annotations": str(self.annotations),
+            "annotations_sha256": sha256_file(self.annotations),
+            "image_ids_sha256": sha256_text(",".join(map(str, sorted(image_ids)))),
+            "images_total": len(self.coco.imgs),
+            "people": self.people(image_ids),
+            "limit": limit,
+        }
+
     def images(self, limit: int | None = None) -> list[CocoImage]:
         """Images in id order; with `limit`, the first `limit` of them."""
         ids = sorted(self.coco.getImgIds())[: limit if limit else None]
@@ -59,19 +83,31 @@ class CocoKeypoints:
 
 
 def load_coco(path: Path) -> Any:
-    """pycocotools COCO from an annotation file, with one-line errors for malformed files."""
+    """pycocotools COCO from an annotation file, checked (documents.COCO_ANNOTATIONS): one-line
+    errors for malformed files, which pycocotools itself would take and mis-score."""
     from pycocotools.coco import COCO
 
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PoseforgeError(f"{path} is not valid JSON ({exc})") from None
-    missing = [k for k in ("images", "annotations", "categories") if not isinstance(data.get(k), list)]
-    if missing:
-        raise PoseforgeError(f"{path} is not a COCO annotation file: no {', '.join(missing)} list")
+    data = read_document(path, COCO_ANNOTATIONS)
     person = [c for c in data["categories"] if c.get("name") == "person"]
-    if not person or len(person[0].get("keypoints", [])) != 17:
+    if len(person) != 1 or len(person[0].get("keypoints") or []) != 17:
         raise PoseforgeError(f"{path} has no 'person' category with 17 keypoints: not person_keypoints")
+    ids = [image["id"] for image in data["images"]]
+    if len(set(ids)) != len(ids):
+        raise PoseforgeError(f"{path}: image ids are not unique")
+    names = [image["file_name"] for image in data["images"]]
+    if len(set(names)) != len(names) or any(n in (".", "..") for n in names):
+        raise PoseforgeError(f"{path}: image file names are not distinct plain names")
+    known = set(ids)
+    stray = next((a for a in data["annotations"] if a["image_id"] not in known), None)
+    if stray is not None:
+        raise PoseforgeError(f"{path}: an annotation refers to image {stray['image_id']}, which is not listed")
+    for ann in data["annotations"]:
+        visibility = ann["keypoints"][2::3]
+        if any(v not in (0, 1, 2) for v in visibility) or sum(v > 0 for v in visibility) != ann["num_keypoints"]:
+            raise PoseforgeError(
+                f"{path}: annotation {ann.get('id', '?')} of image {ann['image_id']} has keypoint visibilities "
+                "that are not 0, 1, 2 or do not add up to its num_keypoints"
+            )
     coco = COCO()
     coco.dataset = data
     try:
@@ -80,13 +116,6 @@ def load_coco(path: Path) -> Any:
     except (KeyError, TypeError) as exc:
         raise PoseforgeError(f"{path} has a malformed annotation or image entry ({exc!r})") from None
     return coco
-
-
-def read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise PoseforgeError(f"cannot read image {path.name}: missing, unreadable or not an image ({path})")
-    return image
 
 
 def prefetch(

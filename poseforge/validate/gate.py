@@ -1,40 +1,47 @@
 """The accuracy regression gate: the latest reports against a committed baseline.
 
-The baseline (`baselines/<model>.json`) holds, for every artifact and protocol, the expected
-AP with a tolerance, and the speed ratios that matter with a relative tolerance. Ratios, not
-absolute fps: machines differ, ratios measured in one run on one machine travel.
+The baseline (`baselines/<model>.json`, documents.BASELINE) holds, for every artifact and
+protocol, the expected AP with a tolerance, and the speed ratios that matter with a relative
+tolerance. Ratios, not absolute fps: machines differ, ratios measured in one run travel.
 
-The gate fails closed: a missing report, a NaN, a different image count, protocol or
-annotation file than the baseline's is a failure, never a pass.
+The gate is closed by construction: it passes only on checks that were made. Every document
+is read through its declared schema (no NaN, no boolean AP, no empty section); a missing
+report, a report on a subset, on other images or annotations, of another model, or of
+another version of the artifact than the one in the model folder is a FAIL with its reason,
+never a pass. A FAIL row also says what differs from the baseline's provenance.
+
+The tolerances make this a deterministic regression check on one fixed image set (the same
+inputs give the same AP); they are not a claim about AP on the population of images.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from poseforge.artifacts import BY_NAME, PROTOCOLS, artifact_digest
+from poseforge.documents import BASELINE, BENCH, read_document, write_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import read_json, write_json
-from poseforge.preprocess import PROTOCOLS
 from poseforge.validate.validate import read_report
 
-SCHEMA = "poseforge.baseline/1"
-AP_TOLERANCE = 0.005  # same artifact, another machine: kernels and threads move AP by a few 1e-3
-INT8_AP_TOLERANCE = 0.010  # INT8 kernels differ more across ISAs (VNNI or not)
-# The ratios come from `bench.json` (`poseforge bench`: measured in one run, INT8 against FP32
-# in interleaved rounds). name -> (which direction is better, default relative tolerance, meaning).
-# Tolerances follow each ratio's noise on a shared 2-core machine: a decode time of ~1 ms against
-# a 50 ms latency moves by tens of percent from run to run, so only a doubling fails.
+SCHEMA = BASELINE.schema
+# name -> (which direction is better, default relative tolerance, meaning). The ratios come from
+# bench.json (measured in one run, INT8 against FP32 in interleaved rounds). Tolerances follow each
+# ratio's noise on a shared 2-core machine: a decode time of about a millisecond against a network
+# latency of tens moves by tens of percent from run to run, so only a doubling fails.
 RATIOS: dict[str, tuple[str, float, str]] = {
     "int8_over_fp32_throughput": ("higher", 0.25, "INT8 / FP32 network throughput (deploy shape, interleaved)"),
     "int8_over_omz_throughput": ("higher", 0.15, "INT8 / Intel's INT8 release throughput (interleaved)"),
     "decode_over_latency": ("lower", 1.0, "decode time / FP32 network latency (deploy shape)"),
     "e2e_over_throughput": ("higher", 0.15, "end-to-end fps / FP32 network throughput"),
 }
-BENCH = "bench.json"
+BENCH_FILE = "bench.json"
+CLAIM = (
+    "a deterministic regression check on one fixed image set (same inputs, same AP): its tolerances are "
+    "not a population claim; the report's intervals say how sure an AP is"
+)
 
 
 @dataclass
@@ -44,137 +51,231 @@ class Check:
     measured: str
     delta: str
     verdict: str  # "pass", "FAIL", "better" (pass, worth a new baseline), "new" (not in the baseline)
+    causes: list[str] = field(default_factory=list)  # for a FAIL: what differs from the baseline
 
     @property
     def failed(self) -> bool:
         return self.verdict == "FAIL"
 
 
-def read_reports(model_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
+def read_reports(model_dir: str | Path) -> dict[tuple[str, str], tuple[Path, dict[str, Any]]]:
     """Reports keyed by (artifact, protocol) as their file names say (`<artifact>-<protocol>.json`),
-    so that a report whose content disagrees is caught; unreadable ones raise (fail closed)."""
+    so that a report whose content disagrees is caught; an unreadable one raises (fail closed)."""
     reports = {}
     for path in sorted((Path(model_dir) / "reports").glob("*.json")):
         artifact, _, protocol = path.stem.rpartition("-")
-        if protocol not in PROTOCOLS:
+        if protocol not in PROTOCOLS or not artifact:
             raise PoseforgeError(f"{path} is not named <artifact>-<protocol>.json: the gate cannot pass")
-        reports[(artifact, protocol)] = read_report(path)
+        reports[(artifact, protocol)] = (path, read_report(path))
     return reports
 
 
 def read_bench(model_dir: str | Path) -> dict[str, Any] | None:
     """The model's bench.json, or None when there is none (its ratio checks then fail)."""
-    from poseforge.validate.bench import SCHEMA as BENCH_SCHEMA
-
-    path = Path(model_dir) / BENCH
-    return read_json(path, BENCH_SCHEMA, "bench file") if path.is_file() else None
+    path = Path(model_dir) / BENCH_FILE
+    return read_document(path, BENCH) if path.is_file() else None
 
 
-def ratio_values(bench: dict[str, Any] | None) -> dict[str, float]:
-    return {name: float(value) for name, value in (bench or {}).get("ratios", {}).items() if name in RATIOS}
+def read_baseline(path: str | Path) -> dict[str, Any]:
+    return read_document(path, BASELINE)
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
+def provenance(report: dict[str, Any]) -> dict[str, Any]:
+    """What decides a report's AP besides the network's quality: recorded in the baseline, and
+    compared with it when an AP fails."""
+    versions = report["versions"]
+    return {
+        "artifact_sha256": report["artifact_sha256"],
+        "images": report["dataset"]["image_ids_sha256"],
+        "annotations_sha256": report["dataset"]["annotations_sha256"],
+        "decoder": report["decoder"],
+        "calibration": (report.get("provenance") or {}).get("calibration"),
+        "precision_hint": report["precision_hint"],
+        "versions": {k: versions[k] for k in ("openvino", "torch", "onnxruntime", "nncf") if k in versions},
+    }
 
 
-def check_accuracy(baseline: dict[str, Any], reports: dict[tuple[str, str], dict[str, Any]]) -> list[Check]:
+def provenance_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+    if not before:
+        return ["the baseline records no provenance for this entry"]
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        if before.get(key) != after.get(key):
+            if key == "calibration":
+                old, new = before.get(key) or {}, after.get(key) or {}
+                changes.append(
+                    f"calibration {old.get('folder', '-')} ({str(old.get('sha256', '-'))[:12]}) -> "
+                    f"{new.get('folder', '-')} ({str(new.get('sha256', '-'))[:12]})"
+                )
+            elif key in ("decoder", "versions"):
+                old, new = before.get(key) or {}, after.get(key) or {}
+                diff = [f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(old.keys() | new.keys())
+                        if old.get(k) != new.get(k)]  # fmt: skip
+                changes.append(f"{key}: {', '.join(diff)}")
+            else:
+                changes.append(f"{key} {str(before.get(key))[:12]} -> {str(after.get(key))[:12]}")
+    return changes or ["nothing recorded differs: the artifact itself got worse"]
+
+
+def report_problem(
+    baseline: dict[str, Any], artifact: str, protocol: str, path: Path, report: dict[str, Any], model_dir: Path,
+    allow_subset: bool = False,
+) -> str | None:  # fmt: skip
+    """Why this report cannot be compared with the baseline (a FAIL), or None."""
+    dataset, expected = report["dataset"], baseline["dataset"]
+    if report["model"] != baseline["model"]:
+        return f"report of model {report['model']}, baseline of {baseline['model']}"
+    if report["artifact"] != artifact or report["protocol"] != protocol:
+        return f"{path.name} holds the {report['protocol']} report of {report['artifact']}"
+    if report["subset"] and not allow_subset:
+        return f"a subset: {report['images']} of {dataset['images_total']} images"
+    if dataset["annotations_sha256"] != expected["annotations_sha256"]:
+        return f"other annotations ({dataset['name']}, sha256 {dataset['annotations_sha256'][:12]})"
+    if dataset["image_ids_sha256"] != expected["image_ids_sha256"] or report["images"] != expected["images"]:
+        return f"other images: {report['images']} of {dataset['name']}, baseline {expected['images']}"
+    known = BY_NAME.get(artifact)
+    if known is not None:
+        current = model_dir / known.file
+        if not current.is_file():
+            return f"{current} is missing: nothing to vouch for"
+        if artifact_digest(current) != report["artifact_sha256"]:
+            return f"stale: measured on another version of {current}"
+    return None
+
+
+def check_accuracy(
+    baseline: dict[str, Any],
+    reports: dict[tuple[str, str], tuple[Path, dict[str, Any]]],
+    model_dir: Path,
+    allow_subset: bool = False,
+) -> list[Check]:
     checks = []
-    annotations = baseline["dataset"]["annotations_sha256"]
     for artifact, protocols in baseline["accuracy"].items():
         for protocol, expect in protocols.items():
-            name = f"{artifact} {protocol} AP"
-            report = reports.get((artifact, protocol))
-            if report is None:
-                checks.append(Check(name, f"{expect['ap']:.4f}", "missing report", "-", "FAIL"))
+            name, wanted = f"{artifact} {protocol} AP", f"{expect['ap']:.4f} ± {expect['tolerance']}"
+            if (artifact, protocol) not in reports:
+                checks.append(
+                    Check(name, wanted, "missing report", "-", "FAIL", [f"no reports/{artifact}-{protocol}.json"])
+                )
                 continue
-            ap = report.get("ap")
-            problem = None
-            if report.get("artifact") != artifact:
-                problem = f"artifact {report.get('artifact')}"
-            elif report.get("protocol") != protocol:
-                problem = f"protocol {report.get('protocol')}"
-            elif report.get("images") != expect["images"]:
-                problem = f"{report.get('images')} images, baseline {expect['images']}"
-            elif (report.get("dataset") or {}).get("annotations_sha256") != annotations:
-                problem = "other annotations"
-            elif not _finite(ap):
-                problem = f"AP {ap}"
+            path, report = reports[(artifact, protocol)]
+            problem = report_problem(baseline, artifact, protocol, path, report, model_dir, allow_subset)
             if problem:
-                checks.append(Check(name, f"{expect['ap']:.4f}", problem, "-", "FAIL"))
+                checks.append(Check(name, wanted, "not comparable", "-", "FAIL", [problem]))
                 continue
-            delta = ap - expect["ap"]
+            delta = report["ap"] - expect["ap"]
             verdict = "FAIL" if delta < -expect["tolerance"] else "better" if delta > expect["tolerance"] else "pass"
-            checks.append(Check(name, f"{expect['ap']:.4f} ± {expect['tolerance']}", f"{ap:.4f}", f"{delta:+.4f}",
-                                verdict))  # fmt: skip
+            causes = provenance_changes(expect.get("provenance"), provenance(report)) if verdict == "FAIL" else []
+            checks.append(Check(name, wanted, f"{report['ap']:.4f}", f"{delta:+.4f}", verdict, causes))
     listed = {(a, p) for a, protocols in baseline["accuracy"].items() for p in protocols}
     for artifact, protocol in sorted(set(reports) - listed):
-        ap = reports[(artifact, protocol)].get("ap")
-        checks.append(Check(f"{artifact} {protocol} AP", "not in baseline", f"{ap:.4f}", "-", "new"))
+        path, report = reports[(artifact, protocol)]
+        if report["model"] != baseline["model"]:
+            checks.append(Check(f"{artifact} {protocol} AP", "-", "not comparable", "-", "FAIL",
+                                [f"{path.name} is a report of model {report['model']}"]))  # fmt: skip
+        else:
+            checks.append(Check(f"{artifact} {protocol} AP", "not in baseline", f"{report['ap']:.4f}", "-", "new"))
     return checks
 
 
 def check_ratios(baseline: dict[str, Any], bench: dict[str, Any] | None) -> list[Check]:
     checks = []
-    measured = ratio_values(bench)
     for name, expect in baseline["ratios"].items():
-        value = measured.get(name, math.nan)
-        label = f"{name} ({'higher' if expect['better'] == 'higher' else 'lower'} is better)"
-        if not _finite(value):
-            missing = "no bench.json" if bench is None else "missing or NaN"
-            checks.append(Check(label, f"{expect['expected']:.3f}", missing, "-", "FAIL"))
+        label = f"{name} ({expect['better']} is better)"
+        wanted = f"{expect['expected']:.3f} ± {expect['tolerance']:.0%}"
+        if bench is None:
+            checks.append(Check(label, wanted, "no bench.json", "-", "FAIL", [f"no {BENCH_FILE}: run `make bench`"]))
             continue
+        if bench["model"] != baseline["model"]:
+            checks.append(Check(label, wanted, "not comparable", "-", "FAIL",
+                                [f"bench of model {bench['model']}, baseline of {baseline['model']}"]))  # fmt: skip
+            continue
+        if name not in bench["ratios"]:
+            checks.append(Check(label, wanted, "not measured", "-", "FAIL", [f"{BENCH_FILE} has no {name}"]))
+            continue
+        value = bench["ratios"][name]
         change = value / expect["expected"] - 1
         worse = -change if expect["better"] == "higher" else change
         verdict = "FAIL" if worse > expect["tolerance"] else "better" if -worse > expect["tolerance"] else "pass"
-        checks.append(Check(label, f"{expect['expected']:.3f} ± {expect['tolerance']:.0%}", f"{value:.3f}",
-                            f"{change:+.1%}", verdict))  # fmt: skip
+        causes = [f"machine {bench['machine'].get('cpu')}"] if verdict == "FAIL" else []
+        checks.append(Check(label, wanted, f"{value:.3f}", f"{change:+.1%}", verdict, causes))
     return checks
 
 
-def read_baseline(path: str | Path) -> dict[str, Any]:
-    return read_json(path, SCHEMA, "baseline")
-
-
-def run_gate(model_dir: str | Path, baseline_path: str | Path) -> list[Check]:
+def run_gate(model_dir: str | Path, baseline_path: str | Path, allow_subset: bool = False) -> list[Check]:
     baseline = read_baseline(baseline_path)
     reports = read_reports(model_dir)
     if not reports:
         raise PoseforgeError(f"no reports in {Path(model_dir) / 'reports'}: the gate cannot pass")
-    return check_accuracy(baseline, reports) + check_ratios(baseline, read_bench(model_dir))
+    accuracy = check_accuracy(baseline, reports, Path(model_dir), allow_subset)
+    return accuracy + check_ratios(baseline, read_bench(model_dir))
 
 
-def make_baseline(model_dir: str | Path, previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A baseline from the current reports, keeping the tolerances of `previous` where it has them."""
+def comparable_reports(
+    model_dir: str | Path, allow_subset: bool = False
+) -> list[tuple[str, str, Path, dict[str, Any]]]:
+    """(artifact, protocol, path, report) of one model on one image set; refuses subsets (unless
+    `allow_subset`), mixed models and mixed image sets, saying which report differs."""
     reports = read_reports(model_dir)
     if not reports:
         raise PoseforgeError(f"no reports in {Path(model_dir) / 'reports'}: run `make validate` first")
-    first = next(iter(reports.values()))
+    rows = [(a, p, path, r) for (a, p), (path, r) in sorted(reports.items())]
+    first = rows[0][3]
+    for _, _, path, report in rows:
+        if report["subset"] and not allow_subset:
+            raise PoseforgeError(
+                f"{path} is on a subset ({report['images']} of {report['dataset']['images_total']} images): "
+                "refused (--allow-subset to use it anyway)"
+            )
+        if report["model"] != first["model"]:
+            raise PoseforgeError(f"{path} is a report of {report['model']}, not {first['model']}: mixed models")
+        if report["dataset"]["image_ids_sha256"] != first["dataset"]["image_ids_sha256"]:
+            raise PoseforgeError(
+                f"{path} was measured on other images ({report['images']} of {report['dataset']['name']}) than "
+                f"{rows[0][2].name} ({first['images']} of {first['dataset']['name']}): mixed image sets"
+            )
+    return rows
+
+
+def make_baseline(
+    model_dir: str | Path, previous: dict[str, Any] | None = None, allow_subset: bool = False
+) -> dict[str, Any]:
+    """A baseline from the current reports, keeping the tolerances of `previous` where it has them."""
+    rows = comparable_reports(model_dir, allow_subset)
+    first = rows[0][3]
     old_accuracy = (previous or {}).get("accuracy", {})
     old_ratios = (previous or {}).get("ratios", {})
     accuracy: dict[str, dict[str, Any]] = {}
-    for (artifact, protocol), report in sorted(reports.items()):
-        if not _finite(report.get("ap")):
-            raise PoseforgeError(f"{artifact} {protocol} has AP {report.get('ap')}: not a baseline")
-        default = INT8_AP_TOLERANCE if "int8" in artifact else AP_TOLERANCE
+    for artifact, protocol, _, report in rows:
+        default = BY_NAME[artifact].ap_tolerance if artifact in BY_NAME else BY_NAME["ir-int8"].ap_tolerance
         tolerance = old_accuracy.get(artifact, {}).get(protocol, {}).get("tolerance", default)
         accuracy.setdefault(artifact, {})[protocol] = {
             "ap": round(report["ap"], 4), "tolerance": tolerance, "images": report["images"],
+            "provenance": provenance(report),
         }  # fmt: skip
     bench = read_bench(model_dir)
     if bench is None:
-        raise PoseforgeError(f"no {Path(model_dir) / BENCH}: run `make bench` first (the speed ratios come from it)")
+        raise PoseforgeError(
+            f"no {Path(model_dir) / BENCH_FILE}: run `make bench` first (the speed ratios come from it)"
+        )
     ratios = {}
-    for name, value in ratio_values(bench).items():
-        if _finite(value):
-            better, default, description = RATIOS[name]
-            tolerance = old_ratios.get(name, {}).get("tolerance", default)
-            ratios[name] = {"expected": round(value, 4), "tolerance": tolerance, "better": better,
-                            "description": description}  # fmt: skip
+    for name, value in bench["ratios"].items():
+        better, default, description = RATIOS[name]
+        tolerance = old_ratios.get(name, {}).get("tolerance", default)
+        ratios[name] = {"expected": round(value, 4), "tolerance": tolerance, "better": better,
+                        "description": description}  # fmt: skip
+    dataset = first["dataset"]
     return {
         "schema": SCHEMA,
         "model": first["model"],
-        "dataset": {"annotations_sha256": first["dataset"]["annotations_sha256"], "images": first["images"]},
+        "claim": CLAIM,
+        "dataset": {
+            "name": dataset["name"],
+            "annotations_sha256": dataset["annotations_sha256"],
+            "image_ids_sha256": dataset["image_ids_sha256"],
+            "images": first["images"],
+            "people": dataset["people"],
+        },
         "accuracy": accuracy,
         "ratios": ratios,
         "measured_on": {
@@ -196,6 +297,7 @@ def baseline_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tu
         out = {f"{a} {p} AP": f"{e['ap']:.4f} ± {e['tolerance']}" for a, ps in baseline["accuracy"].items()
                for p, e in ps.items()}  # fmt: skip
         out.update({name: f"{e['expected']:.3f} ± {e['tolerance']:.0%}" for name, e in baseline["ratios"].items()})
+        out["image set"] = f"{baseline['dataset'].get('name', '?')} ({baseline['dataset']['images']} images)"
         return out
 
     before, after = flat(old), flat(new)
@@ -203,8 +305,15 @@ def baseline_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tu
             if before.get(k) != after.get(k)]  # fmt: skip
 
 
-def write_baseline(model_dir: str | Path, path: str | Path) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
-    previous = read_baseline(path) if Path(path).is_file() else None
-    baseline = make_baseline(model_dir, previous)
-    write_json(path, baseline)
+def write_baseline(
+    model_dir: str | Path, path: str | Path, allow_subset: bool = False
+) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    previous = None
+    if Path(path).is_file():
+        try:
+            previous = read_baseline(path)
+        except PoseforgeError:  # an older schema or a broken file: rewritten with default tolerances
+            previous = None
+    baseline = make_baseline(model_dir, previous, allow_subset)
+    write_document(path, BASELINE, baseline)
     return baseline, baseline_changes(previous, baseline)

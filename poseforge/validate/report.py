@@ -5,27 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from poseforge import __version__
+from poseforge.artifacts import PROTOCOLS, order
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_output
-from poseforge.validate.validate import read_report
+from poseforge.fileio import MARKDOWN_MARK, atomic_output
+from poseforge.validate.gate import comparable_reports
 
-ARTIFACT_ORDER = ("torch", "onnx", "onnx-sim", "ir-fp32", "ir-fp16", "ir-int8", "omz-int8")
-PROTOCOL_ORDER = ("val", "deploy")
+PNG_METADATA = {"Software": f"poseforge {__version__}"}  # the mark that lets a rerun replace the file
 
 
-def load_reports(model_dir: str | Path) -> list[dict[str, Any]]:
-    """Every report in `model_dir/reports`, in pipeline order."""
-    paths = sorted((Path(model_dir) / "reports").glob("*.json"))
-    reports = [read_report(p) for p in paths]
-    if not reports:
-        raise PoseforgeError(f"no reports in {Path(model_dir) / 'reports'}: run `make validate` first")
-
-    def order(r: dict[str, Any]) -> tuple:
-        a = r["artifact"]
-        return (ARTIFACT_ORDER.index(a) if a in ARTIFACT_ORDER else len(ARTIFACT_ORDER), a,
-                PROTOCOL_ORDER.index(r["protocol"]))  # fmt: skip
-
-    return sorted(reports, key=order)
+def load_reports(model_dir: str | Path, allow_subset: bool = False) -> list[dict[str, Any]]:
+    """Every report in `model_dir/reports` (one model, one image set), in pipeline order."""
+    reports = [report for _, _, _, report in comparable_reports(model_dir, allow_subset)]
+    return sorted(reports, key=lambda r: (order(r["artifact"]), r["artifact"], PROTOCOLS.index(r["protocol"])))
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -72,7 +64,15 @@ def markdown(reports: list[dict[str, Any]], model: str) -> str:
                for r in reports if r["skipped_images"]]  # fmt: skip
     if notes or skipped:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes + skipped]
-    lines += ["", "![AP against fps](report.png)", "", "![decoded skeletons](report-example.png)", ""]
+    lines += [
+        "",
+        "![AP against fps](report.png)",
+        "",
+        "![decoded skeletons](report-example.png)",
+        "",
+        MARKDOWN_MARK,
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -98,7 +98,7 @@ def plot(reports: list[dict[str, Any]], path: Path, model: str) -> None:
     ax.legend()
     fig.tight_layout()
     with atomic_output(path) as tmp:
-        fig.savefig(tmp)
+        fig.savefig(tmp, metadata=PNG_METADATA)
     plt.close(fig)
 
 
@@ -108,9 +108,10 @@ def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Pat
 
     from poseforge.decode import decode
     from poseforge.draw import draw_poses
+    from poseforge.images import read_image
     from poseforge.preprocess import prepare, to_nchw
     from poseforge.runtime import open_runner
-    from poseforge.validate.dataset import CocoKeypoints, read_image
+    from poseforge.validate.dataset import CocoKeypoints
 
     dataset = CocoKeypoints(coco_dir)
     counts = {i: sum(a.get("num_keypoints", 0) > 0 for a in dataset.coco.imgToAnns[i]) for i in dataset.coco.imgs}
@@ -121,13 +122,29 @@ def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Pat
     prepared = prepare(pixels, "val")
     heatmaps, pafs = runner.run(to_nchw(prepared.image))
     drawing = draw_poses(pixels, decode(heatmaps[0], pafs[0], prepared.geometry))
+    ok, encoded = cv2.imencode(".png", drawing)
+    if not ok:
+        raise PoseforgeError(f"cannot encode {path} as PNG")
     with atomic_output(path) as tmp:
-        cv2.imwrite(str(tmp), drawing)
+        tmp.write_bytes(png_with_text(encoded.tobytes(), PNG_METADATA))
 
 
-def write_report(model_dir: str | Path, coco_dir: str | Path | None = None) -> list[Path]:
+def png_with_text(png: bytes, text: dict[str, str]) -> bytes:
+    """A PNG with tEXt chunks added after its header chunk (IHDR), as matplotlib's metadata writes them."""
+    import struct
+    import zlib
+
+    ihdr_end = 8 + 8 + struct.unpack(">I", png[8:12])[0] + 4  # signature, length + type, data, crc
+    chunks = b""
+    for key, value in text.items():
+        body = b"tEXt" + key.encode("latin-1") + b"\0" + value.encode("latin-1")
+        chunks += struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    return png[:ihdr_end] + chunks + png[ihdr_end:]
+
+
+def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allow_subset: bool = False) -> list[Path]:
     model_dir = Path(model_dir)
-    reports = load_reports(model_dir)
+    reports = load_reports(model_dir, allow_subset)
     model = reports[0]["model"]
     written = [model_dir / "report.md", model_dir / "report.png"]
     with atomic_output(written[0]) as tmp:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
+from poseforge.artifacts import PROTOCOLS, artifact_digest, artifact_size_mb
 from poseforge.decode import DecoderParams
+from poseforge.documents import REPORT, RESULTS, check_document, read_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import read_json, sha256_file, write_json
+from poseforge.fileio import atomic_outputs, json_text, sha256_file
 from poseforge.metadata import toolchain_versions
-from poseforge.preprocess import PROTOCOLS
 from poseforge.runtime import Runner, open_runner
 from poseforge.ui import progress
 from poseforge.validate.dataset import CocoImage, CocoKeypoints
@@ -24,7 +27,7 @@ from poseforge.validate.machine import machine_info
 from poseforge.validate.scoring import coco_keypoint_metrics
 from poseforge.validate.speed import measure_speed, summarize_ms
 
-SCHEMA = "poseforge.report/1"
+SCHEMA = REPORT.schema
 
 
 def coco_ap(
@@ -38,12 +41,6 @@ def coco_ap(
     deploy_shape = tuple(runner.metadata["input"]["deploy_shape"])
     loop = run_loop(runner, images, protocol, deploy_shape, params)
     return coco_keypoint_metrics(dataset.coco, loop.results, loop.image_ids)
-
-
-def artifact_files(path: str | Path) -> list[Path]:
-    """The files an artifact consists of (an IR is its .xml and .bin)."""
-    path = Path(path)
-    return [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
 
 
 def report_paths(report: str | Path) -> tuple[Path, Path]:
@@ -78,6 +75,11 @@ def validate_artifact(
     images = dataset.images(limit)
     if not images:
         raise PoseforgeError(f"{dataset.annotations} lists no images")
+    if output is None and len(images) < len(dataset.coco.imgs):
+        raise PoseforgeError(
+            f"--limit {limit} validates {len(images)} of {len(dataset.coco.imgs)} images: a partial report "
+            "needs its own -o, so that it never takes the place of a full one"
+        )
     probe = open_runner(artifact, precision_hint, threads, "THROUGHPUT")
     deploy_shape = tuple(probe.metadata["input"]["deploy_shape"])
     runner = probe if protocol == "val" else probe.fixed((1, 3, *deploy_shape))
@@ -99,6 +101,9 @@ def validate_artifact(
         "model": meta.get("model"),
         "protocol": protocol,
         "images": len(loop.image_ids),
+        # Fewer images than the set holds (--limit, skipped bad images): refused by report,
+        # baseline, bundle and gate unless they are told it is wanted.
+        "subset": len(loop.image_ids) < len(dataset.coco.imgs),
         "skipped_images": loop.skipped,
         **{k: v for k, v in metrics.items() if k != "summary"},
         "latency_ms": _pick(speed, "latency_ms", ("median", "p90")),
@@ -114,26 +119,42 @@ def validate_artifact(
         "speed": speed,
         "validation_fps": loop.fps,
         "artifact_file": str(artifact),
-        "artifact_sha256": sha256_file(artifact),
-        "size_mb": sum(p.stat().st_size for p in artifact_files(artifact)) / 1e6,
+        "artifact_sha256": artifact_digest(artifact),
+        "size_mb": artifact_size_mb(artifact),
         "precision": meta.get("precision"),
-        "dataset": {
-            "annotations": str(dataset.annotations),
-            "annotations_sha256": sha256_file(dataset.annotations),
-            "images_listed": len(images),
-        },
+        "dataset": dataset.provenance(loop.image_ids, limit),
         "decoder": dataclasses.asdict(params),
         "coco_summary": metrics["summary"],
         "notes": list(meta.get("notes", [])),
+        "provenance": {
+            "calibration": (meta.get("quantization") or {}).get("calibration"),
+            "weights_sha256": (meta.get("source") or {}).get("sha256"),
+            "trained": (meta.get("source") or {}).get("trained", True),
+        },
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    if output is None:
-        output = Path("build") / str(report["model"]) / "reports" / f"{name}-{protocol}.json"
-    report_path, results_path = report_paths(output)
-    report["results_file"] = str(results_path)
-    write_json(results_path, loop.results)
-    write_json(report_path, report)
+    write_report_pair(output or default_report_path(meta, protocol), report, loop.results)
     return report
+
+
+def default_report_path(meta: dict[str, Any], protocol: str) -> Path:
+    """Where make keeps an artifact's full report: build/<model>/reports/<artifact>-<protocol>.json."""
+    return Path("build") / str(meta.get("model")) / "reports" / f"{meta.get('artifact')}-{protocol}.json"
+
+
+def write_report_pair(output: str | Path, report: dict[str, Any], results: list[dict]) -> tuple[Path, Path]:
+    """The report and its pycocotools results as one unit: both written, then renamed results
+    first, report last; the report names its results file and its sha256."""
+    report_path, results_path = report_paths(output)
+    results_text = json_text(results)
+    report["results_file"] = str(results_path)
+    report["results_sha256"] = hashlib.sha256(results_text.encode()).hexdigest()
+    report_text = json_text(report)
+    check_document(json.loads(report_text), REPORT, report_path)  # never write what a reader refuses
+    with atomic_outputs(results_path, report_path) as (results_tmp, report_tmp):
+        results_tmp.write_text(results_text)
+        report_tmp.write_text(report_text)
+    return report_path, results_path
 
 
 def _pick(block: dict[str, Any] | None, key: str, fields: tuple[str, ...]) -> dict[str, float] | None:
@@ -141,4 +162,16 @@ def _pick(block: dict[str, Any] | None, key: str, fields: tuple[str, ...]) -> di
 
 
 def read_report(path: str | Path) -> dict[str, Any]:
-    return read_json(path, SCHEMA, "report")
+    return read_document(path, REPORT)
+
+
+def read_results(report: dict[str, Any], report_path: str | Path) -> list[dict]:
+    """The pycocotools results a report names, refused unless they are the ones it was made with."""
+    results_path = Path(report["results_file"])
+    if not results_path.is_absolute() and not results_path.is_file():  # reports moved with their folder
+        results_path = report_paths(report_path)[1]
+    if not results_path.is_file():
+        raise PoseforgeError(f"{report_path} names results {results_path}, which do not exist")
+    if sha256_file(results_path) != report["results_sha256"]:
+        raise PoseforgeError(f"{results_path} is not the results {report_path} was made with (sha256 differs)")
+    return read_document(results_path, RESULTS)

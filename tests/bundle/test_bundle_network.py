@@ -11,13 +11,13 @@ import pytest
 
 from poseforge.bundle import SCHEMA, open_bundle
 from poseforge.decode import DecoderParams
+from poseforge.images import read_image
 from poseforge.ir_files import read_ir
 from poseforge.keypoints import KEYPOINT_NAMES, LIMB_PAF_CHANNELS, LIMBS, SKELETON
 from poseforge.metadata import get_ir_metadata
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.runtime import artifact_kind, artifact_metadata, open_runner
 from poseforge.runtime.bundle_runner import camera_batch
-from poseforge.validate.dataset import read_image
 from poseforge.validate.validate import read_report
 from tests.bundle.made import Made
 from tests.conftest import run_cli

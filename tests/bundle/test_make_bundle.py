@@ -8,7 +8,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from poseforge.fileio import sha256_file
+from poseforge.artifacts import artifact_digest
 from tests.bundle.made import Made
 from tests.conftest import run_cli, run_make
 
@@ -23,7 +23,7 @@ def test_the_tarball_holds_the_network_and_its_manifest(made: Made) -> None:
         assert sorted(tar.getnames()) == ["bundle.json", "model.bin", "model.xml"]
     manifest = manifest_of(made.bundle)
     ir = made.model_dir / "ir" / "fp32" / "model.xml"
-    assert manifest["source_ir"] == {"artifact": "ir-fp32", "file": "model.xml", "sha256": sha256_file(ir)}
+    assert manifest["source_ir"] == {"artifact": "ir-fp32", "file": "model.xml", "sha256": artifact_digest(ir)}
     for protocol in ("val", "deploy"):  # the numbers come from the reports make wrote for this IR
         report = json.loads((made.model_dir / "reports" / f"ir-fp32-{protocol}.json").read_text())
         assert manifest["measured"][protocol]["ap"] == report["ap"]

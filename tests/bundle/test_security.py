@@ -71,7 +71,10 @@ CASES: dict[str, tuple[Callable[[list[Member]], list[Member]], str]] = {
     "missing file": (lambda ms: replace(ms, "model.bin", None), "model.bin is listed in bundle.json but missing"),
     "extra file": (lambda ms: [*ms, entry("sitecustomize.py", HOOK)], "unexpected file 'sitecustomize.py'"),
     "extra file listed with its hash": (
-        lambda ms: [*with_manifest(ms, lambda j: j["files"].update(run={"sha256": "0" * 64})), entry("run", HOOK)],
+        lambda ms: [
+            *with_manifest(ms, lambda j: j["files"].update(run={"sha256": "0" * 64, "bytes": 1})),
+            entry("run", HOOK),
+        ],
         "bundle.json lists model.bin, model.xml, run",
     ),
     "absolute path": (lambda ms: [*ms, entry(str(MARKER), HOOK)], "has an absolute path"),
@@ -91,10 +94,13 @@ CASES: dict[str, tuple[Callable[[list[Member]], list[Member]], str]] = {
     "duplicate member": (lambda ms: [*ms, ms[-1]], "appears twice"),
     "thousands of members": (lambda ms: [*ms, *(entry(f"f{i}") for i in range(1000))], "more than 16 members"),
     "no manifest": (lambda ms: replace(ms, "bundle.json", None), "has no bundle.json"),
-    "manifest not json": (lambda ms: replace(ms, "bundle.json", entry("bundle.json", b"{nope")), "not valid JSON"),
+    "manifest not json": (
+        lambda ms: replace(ms, "bundle.json", entry("bundle.json", b"{nope")),
+        "bundle.json is not a valid JSON document",
+    ),
     "other schema": (
         lambda ms: with_manifest(ms, lambda j: j.update(schema="poseforge.bundle/2")),
-        "schema 'poseforge.bundle/2' is not 'poseforge.bundle/1'",
+        "is not a poseforge bundle.json (poseforge.bundle/1): schema 'poseforge.bundle/2'",
     ),
 }
 

@@ -91,7 +91,7 @@ def test_an_output_folder_that_is_not_ours_is_left_alone(made: Made, coco_images
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
     result = run_cli("predict", str(made.bundle), str(coco_images[0]), "-o", str(out))
-    assert result.returncode == 1 and "is not an earlier predict output" in result.stderr
+    assert result.returncode == 1 and "is not an earlier poseforge output" in result.stderr
     assert [p.name for p in out.iterdir()] == ["thesis.tex"]
 
     (out / "thesis.tex").unlink()  # an empty folder, then an earlier predict output, are replaced

@@ -38,4 +38,6 @@ def test_the_blocker_blocks(tmp_path: Path) -> None:
     """The check above can fail: the same blocker stops a command that needs torch."""
     argv = ["info", "lightweight-openpose"]
     result = run_blocked(BLOCKED, CLI.format(argv=argv))
-    assert result.returncode != 0 and "blocked by the test" in result.stderr
+    assert result.returncode == 0 and "blocked by the test" in result.stderr  # one error line, code 1:
+    assert json.loads(result.stdout.strip().splitlines()[-1])["code"] == 1
+    assert "torch" in json.loads(result.stdout.strip().splitlines()[-1])["attempts"]

@@ -26,8 +26,8 @@ def test_missing_annotations_and_images(tmp_path: Path, small_coco: Path) -> Non
 @pytest.mark.parametrize(
     ("content", "match"),
     [
-        ("{not json", "is not valid JSON"),
-        ('{"images": [], "annotations": []}', "no categories list"),
+        ("{not json", "is not a valid COCO annotation file"),
+        ('{"images": [], "annotations": []}', "field categories: missing"),
         ('{"images": [], "annotations": [], "categories": [{"id": 1, "name": "dog"}]}', "no 'person' category"),
     ],
 )
@@ -41,7 +41,27 @@ def test_malformed_annotation_entry(small_coco: Path) -> None:
     data = json.loads(annotations(small_coco).read_text())
     del data["annotations"][0]["image_id"]
     annotations(small_coco).write_text(json.dumps(data))
-    with pytest.raises(PoseforgeError, match="malformed annotation"):
+    with pytest.raises(PoseforgeError, match=r"field annotations\[0\]\.image_id: missing"):
+        CocoKeypoints(small_coco)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda d: d["annotations"][0].update(keypoints=[1.0, 2.0]), r"keypoints: a list of 2 entries"),
+        (lambda d: d["annotations"][0].update(num_keypoints=True), "expected an integer, got boolean"),
+        (lambda d: d["annotations"][0]["keypoints"].__setitem__(2, 7), "visibilities"),
+        (lambda d: d["images"][0].update(file_name="../../etc/passwd"), "file_name"),
+        (lambda d: d["images"].append(dict(d["images"][0])), "image ids are not unique"),
+        (lambda d: d["annotations"][0].update(image_id=10**9), "not listed"),
+        (lambda d: d["images"][0].update(width=-5), r"images\[0\]\.width"),
+    ],
+)
+def test_hostile_annotations_are_refused_by_field(small_coco: Path, edit, match: str) -> None:
+    data = json.loads(annotations(small_coco).read_text())
+    edit(data)
+    annotations(small_coco).write_text(json.dumps(data))
+    with pytest.raises(PoseforgeError, match=match):
         CocoKeypoints(small_coco)
 
 

@@ -1,0 +1,126 @@
+"""The artifacts poseforge makes and the protocols it validates them under, defined once.
+
+    for a in artifacts_for(model): a.name, a.file, a.runtime, a.precision, a.parity_tolerance
+    artifact_digest("build/<model>/ir/fp32/model.xml")   # covers model.xml AND model.bin
+
+Parity, validate, bench, report, the gate, bundles, the CLI's choices and the tests read
+this table; a test checks the Makefile's artifact list against it. Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from poseforge.errors import PoseforgeError
+
+DEFAULT_MODEL = "human-pose-estimation-0001"
+DEPLOY_SHAPE = (256, 456)  # height, width: the network's native camera input
+PROTOCOLS = ("val", "deploy")
+# The gate's default AP tolerance: same artifact, another machine moves AP by a few 1e-3
+# (kernels, threads); INT8 kernels differ more across ISAs (VNNI or not).
+AP_TOLERANCE = 0.005
+INT8_AP_TOLERANCE = 0.010
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    file: str  # under build/<model>
+    runtime: str  # torch, onnxruntime, openvino
+    precision: str  # fp32, fp16, int8
+    parity_tolerance: float | None  # largest max-abs difference from torch; None: not a conversion of it
+    ap_tolerance: float
+    bundle: bool = False  # can be packed into a deployment bundle
+    model: str | None = None  # exists for this model only
+
+    @property
+    def bundle_name(self) -> str:
+        return f"bundle-{self.precision}"
+
+
+# In report order: the checkpoint, its conversions, then the quantized networks.
+ARTIFACTS: tuple[Artifact, ...] = (
+    Artifact("torch", "model.pth", "torch", "fp32", None, AP_TOLERANCE),
+    Artifact("onnx", "model.onnx", "onnxruntime", "fp32", 1e-4, AP_TOLERANCE),
+    Artifact("onnx-sim", "model.sim.onnx", "onnxruntime", "fp32", 1e-4, AP_TOLERANCE),
+    Artifact("ir-fp32", "ir/fp32/model.xml", "openvino", "fp32", 1e-4, AP_TOLERANCE, bundle=True),
+    Artifact("ir-fp16", "ir/fp16/model.xml", "openvino", "fp16", 2e-2, AP_TOLERANCE, bundle=True),
+    Artifact("ir-int8", "ir/int8/model.xml", "openvino", "int8", None, INT8_AP_TOLERANCE, bundle=True),
+    Artifact("omz-int8", "ir/omz-int8/model.xml", "openvino", "int8", None, INT8_AP_TOLERANCE, model=DEFAULT_MODEL),
+)
+BY_NAME = {a.name: a for a in ARTIFACTS}
+BUNDLE_PRECISIONS = tuple(a.precision for a in ARTIFACTS if a.bundle)
+REFERENCE = "ir-fp32"  # what other artifacts' AP is compared with (paired differences)
+
+
+def artifact(name: str) -> Artifact:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise PoseforgeError(f"unknown artifact {name!r}; known: {', '.join(BY_NAME)}") from None
+
+
+def artifacts_for(model: str) -> list[Artifact]:
+    return [a for a in ARTIFACTS if a.model in (None, model)]
+
+
+def order(name: str) -> int:
+    """Report position of an artifact name (bundles after their IR, unknown names last)."""
+    base = name.replace("bundle-", "ir-")
+    return ARTIFACTS.index(BY_NAME[base]) if base in BY_NAME else len(ARTIFACTS)
+
+
+def artifact_files(path: str | Path) -> list[Path]:
+    """Every file an artifact consists of: an IR is its .xml and .bin, an ONNX file may have
+    external data beside it, anything else is one file."""
+    path = Path(path)
+    if path.suffix == ".xml":
+        return [path, path.with_suffix(".bin")]
+    if path.suffix == ".onnx":
+        return [path, *_onnx_external_files(path)]
+    return [path]
+
+
+def _onnx_external_files(path: Path) -> list[Path]:
+    try:
+        import onnx
+    except ImportError:  # the deployment install has no onnx and runs no ONNX files
+        return []
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # an unreadable file: its reader says why
+        return []
+    names = sorted(
+        {
+            entry.value
+            for tensor in model.graph.initializer
+            if tensor.data_location == onnx.TensorProto.EXTERNAL
+            for entry in tensor.external_data
+            if entry.key == "location"
+        }
+    )
+    for name in names:
+        if Path(name).name != name:
+            raise PoseforgeError(f"{path} refers to external data {name!r} outside its folder: refused")
+    return [path.parent / name for name in names]
+
+
+def artifact_digest(path: str | Path) -> str:
+    """sha256 attesting every file of an artifact: the file's own sha256 for a one-file
+    artifact, else the sha256 of the lines `<name>:<sha256>` of its files in order."""
+    from poseforge.fileio import sha256_file
+
+    files = artifact_files(path)
+    for file in files:
+        if not file.is_file():
+            raise PoseforgeError(f"{file} is missing: the artifact {path} is incomplete")
+    if len(files) == 1:
+        return sha256_file(files[0])
+    lines = "".join(f"{file.name}:{sha256_file(file)}\n" for file in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def artifact_size_mb(path: str | Path) -> float:
+    return sum(p.stat().st_size for p in artifact_files(path)) / 1e6

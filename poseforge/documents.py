@@ -1,0 +1,576 @@
+"""Every JSON document poseforge reads or writes, declared once, with its safe reader.
+
+    report = read_document(path, REPORT)     # parsed within limits, checked, or PoseforgeError
+    write_document(path, REPORT, report)     # checked the same way, then written atomically
+
+Parsing is bounded (file size, nesting depth, digits of an integer; NaN and Infinity are not
+JSON and are refused), and each document's shape is declared below with a handful of small
+checkers: a field that is missing, of the wrong type or out of range is an error naming the
+file and the field (`reports/ir-int8-val.json: field accuracy.ir-fp32.val.ap: ...`). A writer
+checks what it writes against the same declaration, so poseforge never writes a document
+that it would refuse to read. Standard library only: every part of poseforge may import it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from poseforge.errors import PoseforgeError
+
+MAX_DEPTH = 32  # poseforge's documents nest a few levels; COCO's polygons five
+MAX_INT_DIGITS = 30
+MAX_STRING = 1 << 20
+MAX_ITEMS = 10_000_000  # entries of one array or object (val2017's results hold ~100k)
+
+
+class FieldError(ValueError):
+    """A checker's complaint: the dotted field and what is wrong with it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"field {field or '(top level)'}: {problem}")
+
+
+Check = Callable[[Any, str], Any]  # (value, field path) -> the value, or raises FieldError
+
+
+# --- safe parsing -----------------------------------------------------------------------------
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits (more than {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth, iteratively (a recursive walk is what a hostile document would exploit)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return depth
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
+    """JSON from `path`, refusing files over `max_bytes`, deeper than MAX_DEPTH, with huge
+    integers or non-finite numbers; any problem is a one-line PoseforgeError naming the file."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise PoseforgeError(f"{path} is {size} bytes: larger than any {what} ({max_bytes} bytes at most)")
+            raw = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise PoseforgeError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise PoseforgeError(f"{path} is a directory, not a {what}") from None
+    except OSError as exc:
+        raise PoseforgeError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise PoseforgeError(f"{path} is larger than any {what} ({max_bytes} bytes at most)")
+    return loads(raw, what, path)
+
+
+def loads(raw: bytes | str, what: str, where: str | Path) -> Any:
+    """JSON from bytes or text (a metadata string inside a model, say) under the same limits."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise PoseforgeError(f"{where} is not a valid {what}: not UTF-8 text") from None
+    except RecursionError:
+        raise PoseforgeError(f"{where} is not a valid {what}: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise PoseforgeError(f"{where} is not a valid {what} ({str(exc).splitlines()[0][:200]})") from None
+    if _depth(data) > MAX_DEPTH:
+        raise PoseforgeError(f"{where} is not a valid {what}: nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def finite_json(data: Any) -> Any:
+    """A copy with every non-finite float as None (null: not measured), so that the JSON is strict."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite_json(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite_json(v) for v in data]
+    if hasattr(data, "item") and callable(data.item):  # numpy scalars
+        return finite_json(data.item())
+    return data
+
+
+# --- checkers -----------------------------------------------------------------------------------
+def _name(value: Any) -> str:
+    kind = "boolean" if isinstance(value, bool) else type(value).__name__
+    shown = repr(value)
+    return f"{kind} {shown[:40]}{'...' if len(shown) > 40 else ''}"
+
+
+def number(low: float = -math.inf, high: float = math.inf, *, integer: bool = False, above: bool = False) -> Check:
+    """A JSON number (never a boolean) within [low, high]; `above` makes low exclusive."""
+
+    def check(value: Any, field: str) -> Any:
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok:
+            raise FieldError(field, f"expected {'an integer' if integer else 'a number'}, got {_name(value)}")
+        if not math.isfinite(value) or value < low or value > high or (above and value == low):
+            bound = f"{'>' if above else '>='} {low}" if high == math.inf else f"in [{low}, {high}]"
+            raise FieldError(field, f"expected a number {bound}, got {value}")
+        return value
+
+    return check
+
+
+def integer(low: float = -math.inf, high: float = math.inf) -> Check:
+    return number(low, high, integer=True)
+
+
+def boolean() -> Check:
+    def check(value: Any, field: str) -> Any:
+        if not isinstance(value, bool):
+            raise FieldError(field, f"expected true or false, got {_name(value)}")
+        return value
+
+    return check
+
+
+def string(choices: tuple[str, ...] | None = None, pattern: str | None = None, max_len: int = MAX_STRING) -> Check:
+    regex = re.compile(pattern) if pattern else None
+
+    def check(value: Any, field: str) -> Any:
+        if not isinstance(value, str):
+            raise FieldError(field, f"expected a string, got {_name(value)}")
+        if len(value) > max_len:
+            raise FieldError(field, f"a string of {len(value)} characters (at most {max_len})")
+        if choices is not None and value not in choices:
+            raise FieldError(field, f"expected one of {', '.join(choices)}, got {value[:40]!r}")
+        if regex is not None and not regex.fullmatch(value):
+            raise FieldError(field, f"{value[:60]!r} is not of the form {pattern}")
+        return value
+
+    return check
+
+
+def const(expected: Any) -> Check:
+    def check(value: Any, field: str) -> Any:
+        if value != expected or type(value) is not type(expected):
+            raise FieldError(field, f"expected {expected!r}, got {_name(value)}")
+        return value
+
+    return check
+
+
+def nullable(inner: Check) -> Check:
+    def check(value: Any, field: str) -> Any:
+        return None if value is None else inner(value, field)
+
+    return check
+
+
+def array(item: Check | None = None, min_len: int = 0, max_len: int = MAX_ITEMS) -> Check:
+    def check(value: Any, field: str) -> Any:
+        if not isinstance(value, list):
+            raise FieldError(field, f"expected a list, got {_name(value)}")
+        if not min_len <= len(value) <= max_len:
+            size = f"exactly {min_len}" if min_len == max_len else f"{min_len} to {max_len}"
+            raise FieldError(field, f"a list of {len(value)} entries, expected {size}")
+        if item is not None:
+            for i, entry in enumerate(value):
+                item(entry, f"{field}[{i}]")
+        return value
+
+    return check
+
+
+def obj(required: dict[str, Check] | None = None, optional: dict[str, Check] | None = None) -> Check:
+    """A JSON object with these keys (others are allowed and ignored: documents grow)."""
+    required, optional = required or {}, optional or {}
+
+    def check(value: Any, field: str) -> Any:
+        if not isinstance(value, dict):
+            raise FieldError(field, f"expected an object, got {_name(value)}")
+        for key, inner in required.items():
+            if key not in value:
+                raise FieldError(_join(field, key), "missing")
+            inner(value[key], _join(field, key))
+        for key, inner in optional.items():
+            if key in value:
+                inner(value[key], _join(field, key))
+        return value
+
+    return check
+
+
+def mapping(values: Check, keys: Check | None = None, min_len: int = 0, max_len: int = MAX_ITEMS) -> Check:
+    """A JSON object used as a map: every value checked by `values`, every key by `keys`."""
+
+    def check(value: Any, field: str) -> Any:
+        if not isinstance(value, dict):
+            raise FieldError(field, f"expected an object, got {_name(value)}")
+        if not min_len <= len(value) <= max_len:
+            raise FieldError(field, f"{len(value)} entries, expected {min_len} to {max_len}")
+        for key, entry in value.items():
+            if keys is not None:
+                keys(key, _join(field, key))
+            values(entry, _join(field, key))
+        return value
+
+    return check
+
+
+def all_of(*checks: Check) -> Check:
+    def check(value: Any, field: str) -> Any:
+        for inner in checks:
+            inner(value, field)
+        return value
+
+    return check
+
+
+def _join(field: str, key: str) -> str:
+    return f"{field}.{key}" if field else str(key)
+
+
+# --- shared pieces ----------------------------------------------------------------------------------
+SHA256 = string(pattern=r"[0-9a-f]{64}")
+NAME = string(pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # an artifact, model or file name: no path
+FILE_NAME = string(pattern=r"[^/\\\x00]{1,255}")
+SHAPE_SIDE_MAX = 4096  # the exported graphs admit H and W up to this
+FRACTION = number(0.0, 1.0)
+NONNEG = number(0.0)
+POSITIVE = number(0.0, above=True)
+MS = obj({"median": NONNEG, "p90": NONNEG})
+MACHINE = obj({"cpu": string(max_len=400), "cores": nullable(integer(1)), "isa": array(string(max_len=40))})
+VERSIONS = mapping(string(max_len=200), max_len=100)
+METRICS = ("ap", "ap50", "ap75", "ap_medium", "ap_large", "ar", "ar50", "ar75", "ar_medium", "ar_large")
+
+
+def multiple_of_8_side() -> Check:
+    inner = integer(8, SHAPE_SIDE_MAX)
+
+    def check(value: Any, field: str) -> Any:
+        inner(value, field)
+        if value % 8:
+            raise FieldError(field, f"expected a multiple of 8, got {value}")
+        return value
+
+    return check
+
+
+SIDE = multiple_of_8_side()
+DEPLOY_SHAPE = array(SIDE, 2, 2)
+INTERVAL = obj(
+    {"low": number(-1.0, 1.0), "high": number(-1.0, 1.0), "level": FRACTION, "resamples": integer(1)},
+    {"seed": integer(0), "estimate": number(-1.0, 1.0)},
+)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A kind of JSON document: what it is called, its schema tag, its shape and its size limit."""
+
+    what: str  # "report", "baseline", ...: how errors name it
+    schema: str | None  # the value of its "schema" key (None: a foreign format, e.g. COCO)
+    check: Check
+    max_bytes: int = 16 << 20
+
+
+def check_document(data: Any, doc: Document, path: str | Path) -> Any:
+    """`data` if it is a `doc`; else a PoseforgeError naming the file and the field."""
+    if doc.schema is not None:
+        if not isinstance(data, dict):
+            raise PoseforgeError(f"{path} is not a poseforge {doc.what}: not a JSON object")
+        if data.get("schema") != doc.schema:
+            got = data.get("schema")
+            detail = f"schema {got!r}" if isinstance(got, str) else "no schema"
+            raise PoseforgeError(f"{path} is not a poseforge {doc.what} ({doc.schema}): {detail}")
+    try:
+        doc.check(data, "")
+    except FieldError as exc:
+        raise PoseforgeError(f"{path}: {doc.what} {exc}") from None
+    return data
+
+
+def read_document(path: str | Path, doc: Document) -> Any:
+    """Parse `path` safely and check it is a `doc`."""
+    return check_document(parse_json(path, doc.what, doc.max_bytes), doc, path)
+
+
+def write_document(path: str | Path, doc: Document, data: Any) -> Path:
+    """Check `data` against `doc` (non-finite numbers become null first), then write it atomically."""
+    from poseforge.fileio import write_json
+
+    data = finite_json(data)
+    check_document(data, doc, path)
+    return write_json(path, data)
+
+
+# --- the documents --------------------------------------------------------------------------------------
+def _decoder(value: Any, field: str) -> Any:
+    """Decoder parameters: exactly DecoderParams' fields, within the bounds it declares."""
+    import dataclasses
+
+    from poseforge.decode.params import DecoderParams
+
+    if not isinstance(value, dict):
+        raise FieldError(field, f"expected an object, got {_name(value)}")
+    known = {f.name for f in dataclasses.fields(DecoderParams)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise FieldError(field, f"unknown decoder parameter(s) {', '.join(map(str, unknown))[:200]}")
+    try:
+        DecoderParams(**value)
+    except ValueError as exc:
+        raise FieldError(field, str(exc)) from None
+    return value
+
+
+DECODER = _decoder
+
+SPEED_BLOCK = obj(
+    {
+        "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+        "latency_ms": MS,
+        "throughput_fps": POSITIVE,
+        "e2e_fps": POSITIVE,
+        "throughput_settings": obj(),
+        "latency_settings": obj(),
+    },
+    {"machine": MACHINE, "decode_deploy_ms": obj()},
+)
+
+SPEED = Document(
+    "speed file", "poseforge.speed/1", all_of(SPEED_BLOCK, obj({"artifact": NAME, "artifact_sha256": SHA256}))
+)
+
+DATASET = obj(
+    {
+        "name": string(max_len=200),
+        "annotations": string(max_len=4096),
+        "annotations_sha256": SHA256,
+        "image_ids_sha256": SHA256,
+        "images_total": integer(1),
+        "people": integer(0),
+    },
+    {"limit": nullable(integer(1))},
+)
+
+REPORT = Document(
+    "report",
+    "poseforge.report/2",
+    obj(
+        {
+            "artifact": NAME,
+            "model": NAME,
+            "protocol": NAME,
+            "images": integer(1),
+            "subset": boolean(),
+            "skipped_images": array(FILE_NAME),
+            **{metric: FRACTION for metric in METRICS},
+            "latency_ms": nullable(MS),
+            "throughput_fps": nullable(POSITIVE),
+            "decode_ms": nullable(NONNEG),
+            "e2e_fps": nullable(POSITIVE),
+            "threads": nullable(integer(1)),
+            "precision_hint": nullable(string(max_len=20)),
+            "machine": MACHINE,
+            "versions": VERSIONS,
+            "runtime": obj(),
+            "speed": nullable(SPEED_BLOCK),
+            "artifact_file": string(max_len=4096),
+            "artifact_sha256": SHA256,
+            "size_mb": NONNEG,
+            "dataset": DATASET,
+            "decoder": DECODER,
+            "notes": array(string(max_len=2000), max_len=100),
+            "results_file": string(max_len=4096),
+            "results_sha256": SHA256,
+        },
+        {"interval": INTERVAL, "provenance": obj()},
+    ),
+)
+
+RESULTS = Document(
+    "COCO keypoint results file",
+    None,
+    array(
+        obj(
+            {
+                "image_id": integer(0),
+                "category_id": integer(0),
+                "keypoints": array(number(), 51, 51),
+                "score": number(),
+            }
+        )
+    ),
+    max_bytes=1 << 30,
+)
+
+RATIO_NAMES = ("int8_over_fp32_throughput", "int8_over_omz_throughput", "decode_over_latency", "e2e_over_throughput")
+
+BENCH = Document(
+    "bench file",
+    "poseforge.bench/1",
+    obj(
+        {
+            "model": NAME,
+            "images": integer(1),
+            "ratios": mapping(POSITIVE, string(RATIO_NAMES), min_len=1),
+            "figures": obj(),
+            "machine": MACHINE,
+        }
+    ),
+)
+
+BASELINE_ENTRY = obj({"ap": FRACTION, "tolerance": number(0.0, 1.0), "images": integer(1)}, {"provenance": obj()})
+BASELINE = Document(
+    "baseline",
+    "poseforge.baseline/2",
+    obj(
+        {
+            "model": NAME,
+            "dataset": obj(
+                {"annotations_sha256": SHA256, "image_ids_sha256": SHA256, "images": integer(1)},
+                {"name": string(max_len=200), "people": integer(0)},
+            ),
+            "accuracy": mapping(mapping(BASELINE_ENTRY, NAME, min_len=1), NAME, min_len=1),
+            "ratios": mapping(
+                obj(
+                    {
+                        "expected": POSITIVE,
+                        "tolerance": number(0.0, 10.0),
+                        "better": string(("higher", "lower")),
+                    }
+                ),
+                string(RATIO_NAMES),
+                min_len=1,
+            ),
+        }
+    ),
+    max_bytes=1 << 20,
+)
+
+KEYPOINT_OUTPUTS = obj(
+    {
+        "heatmaps": obj({"name": string(max_len=200), "channels": const(19)}),
+        "pafs": obj({"name": string(max_len=200), "channels": const(38)}),
+    }
+)
+NORMALIZATION = obj({"scale": array(number(-1e6, 1e6), 3, 3), "shift": array(number(-1e6, 1e6), 3, 3)})
+# Architecture options an artifact (or checkpoint) may carry: bounded before anything is built.
+MAX_REFINEMENT_STAGES = 8
+CONFIG = obj(optional={"num_refinement_stages": integer(0, MAX_REFINEMENT_STAGES)})
+
+METADATA = Document(
+    "poseforge metadata",
+    None,
+    obj(
+        {
+            "model": NAME,
+            "config": CONFIG,
+            "input": obj({"name": string(max_len=200), "deploy_shape": DEPLOY_SHAPE, "size_multiple": const(8)}),
+            "normalization": obj({"formula": string(max_len=400)}),
+            "outputs": KEYPOINT_OUTPUTS,
+            "keypoints": obj(),
+            "source": obj(),
+        },
+        {"artifact": NAME, "precision": NAME, "notes": array(string(max_len=2000), max_len=100)},
+    ),
+    max_bytes=4 << 20,
+)
+
+BUNDLE_FILES = mapping(obj({"sha256": SHA256, "bytes": integer(0)}), FILE_NAME, max_len=16)
+BUNDLE = Document(
+    "bundle.json",
+    "poseforge.bundle/1",
+    obj(
+        {
+            "model": NAME,
+            "precision": string(("fp32", "fp16", "int8")),
+            "artifact": NAME,
+            "source_ir": obj({"artifact": NAME, "file": FILE_NAME, "sha256": SHA256}),
+            "input": obj(
+                {
+                    "name": string(max_len=200),
+                    "dtype": const("uint8"),
+                    "layout": const("NHWC"),
+                    "deploy_shape": DEPLOY_SHAPE,
+                    "size_multiple": const(8),
+                }
+            ),
+            "normalization": obj(),
+            "outputs": KEYPOINT_OUTPUTS,
+            "keypoints": obj({"names": array(string(max_len=40), 18, 18)}),
+            "decoder": DECODER,
+            "measured": obj(),
+            "source": obj({"notice": string(max_len=4000)}),
+            "files": BUNDLE_FILES,
+        }
+    ),
+    max_bytes=1 << 20,
+)
+
+PREDICT = Document(
+    "predict summary",
+    "poseforge.predict/2",
+    obj({"files": array(FILE_NAME, max_len=MAX_ITEMS), "frames": integer(0), "people": integer(0)}),
+    max_bytes=256 << 20,
+)
+
+COCO_KEYPOINTS = 17
+COCO_ANNOTATIONS = Document(
+    "COCO annotation file",
+    None,
+    obj(
+        {
+            "images": array(
+                obj(
+                    {
+                        "id": integer(0),
+                        "file_name": FILE_NAME,
+                        "width": integer(1, 100_000),
+                        "height": integer(1, 100_000),
+                    }
+                )
+            ),
+            "annotations": array(
+                obj(
+                    {
+                        "image_id": integer(0),
+                        "category_id": integer(0),
+                        "keypoints": array(number(), 3 * COCO_KEYPOINTS, 3 * COCO_KEYPOINTS),
+                        "num_keypoints": integer(0, COCO_KEYPOINTS),
+                        "area": NONNEG,
+                        "iscrowd": integer(0, 1),
+                        "bbox": array(number(), 4, 4),
+                    },
+                    {"id": integer(0)},
+                )
+            ),
+            "categories": array(obj({"id": integer(0), "name": string(max_len=200)}), 1),
+        }
+    ),
+    max_bytes=1 << 30,
+)

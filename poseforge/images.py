@@ -1,0 +1,64 @@
+"""Reading images, bounded: the one reader validation, prediction, calibration and parity use.
+
+An image is refused, by name, when its file is larger than any photo, when it decodes to more
+pixels than MAX_PIXELS (OpenCV is told the same limit before it decodes, so a decompression
+bomb is refused without being expanded), or when one side is more than MAX_ASPECT times the
+other (a 1 x 4000 strip would become a network input of absurd width). numpy and cv2 only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from poseforge import MAX_IMAGE_PIXELS as MAX_PIXELS  # OpenCV is given it too (poseforge/__init__.py)
+from poseforge.errors import PoseforgeError
+
+MAX_ASPECT = 16.0
+MAX_FILE_BYTES = 256 << 20
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def check_frame(image: object, name: str) -> np.ndarray:
+    """`image` if it is a BGR uint8 frame (H x W x 3) within the bounds; else a one-line error."""
+    if not isinstance(image, np.ndarray):
+        raise PoseforgeError(f"{name}: expected a BGR image (numpy array H x W x 3), got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise PoseforgeError(f"{name}: expected uint8 pixels, got {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise PoseforgeError(f"{name}: expected H x W x 3 BGR pixels, got shape {image.shape}")
+    h, w = image.shape[:2]
+    if h < 1 or w < 1:
+        raise PoseforgeError(f"{name}: an empty image ({w}x{h})")
+    if h * w > MAX_PIXELS:
+        raise PoseforgeError(f"{name}: {w}x{h} is more than {MAX_PIXELS} pixels: refused")
+    if max(h, w) > MAX_ASPECT * min(h, w):
+        raise PoseforgeError(f"{name}: {w}x{h} is more than {MAX_ASPECT:g} times wider than high (or higher than wide)")
+    return image
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """The BGR pixels of an image file, checked (`check_frame`)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise PoseforgeError(f"cannot read image {path.name}: missing or unreadable ({path})") from None
+    if size > MAX_FILE_BYTES:
+        raise PoseforgeError(f"cannot read image {path.name}: {size} bytes, larger than any photo ({path})")
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV refuses, before decoding, an image above its pixel limit
+        raise PoseforgeError(f"cannot read image {path.name}: more than {MAX_PIXELS} pixels ({path})") from None
+    if image is None:
+        raise PoseforgeError(f"cannot read image {path.name}: unreadable, too large or not an image ({path})")
+    return check_frame(image, f"image {path.name}")
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The images of a folder (not recursive), in name order."""
+    folder = Path(folder)
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
