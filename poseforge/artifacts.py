@@ -55,6 +55,21 @@ BUNDLE_PRECISIONS = tuple(a.precision for a in ARTIFACTS if a.bundle)
 REFERENCE = "ir-fp32"  # what other artifacts' AP is compared with (paired differences)
 
 
+# Precision hints other than f32 make a variant row of an artifact (`ir-fp32.bf16`): OpenVINO on
+# CPUs with AVX-512 BF16 or AMX runs an FP32 IR in bf16 unless told f32.
+VARIANT_HINTS = ("bf16",)
+
+
+def run_name(artifact_name: str, precision_hint: str | None) -> str:
+    """The name of a report's row and file: the artifact, plus the precision hint when not f32."""
+    return f"{artifact_name}.{precision_hint}" if precision_hint not in (None, "f32") else artifact_name
+
+
+def base_name(name: str) -> str:
+    """The artifact a row name is of (`ir-fp32.bf16` -> `ir-fp32`)."""
+    return name.partition(".")[0]
+
+
 def artifact(name: str) -> Artifact:
     try:
         return BY_NAME[name]
@@ -66,10 +81,10 @@ def artifacts_for(model: str) -> list[Artifact]:
     return [a for a in ARTIFACTS if a.model in (None, model)]
 
 
-def order(name: str) -> int:
-    """Report position of an artifact name (bundles after their IR, unknown names last)."""
-    base = name.replace("bundle-", "ir-")
-    return ARTIFACTS.index(BY_NAME[base]) if base in BY_NAME else len(ARTIFACTS)
+def order(name: str) -> tuple[int, str]:
+    """Report position of a row name (variants and bundles right after their IR, unknown names last)."""
+    base = base_name(name).replace("bundle-", "ir-")
+    return (ARTIFACTS.index(BY_NAME[base]) if base in BY_NAME else len(ARTIFACTS), name)
 
 
 def artifact_files(path: str | Path) -> list[Path]:

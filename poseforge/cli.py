@@ -148,7 +148,33 @@ def _cmd_validate(args: argparse.Namespace) -> None:
     validate_command(
         args.artifact, args.coco, args.protocol, args.output, args.limit, args.skip_bad_images,
         _precision_hint(args.precision_hint), args.threads, args.speed, not args.no_speed, args.seconds,
+        args.resamples,
     )  # fmt: skip
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from poseforge.fileio import write_json
+    from poseforge.validate.compare import compare_reports, summary_lines
+
+    comparison = compare_reports(args.a, args.b, args.resamples, args.seed)
+    for line in summary_lines(comparison):
+        print(line)
+    if args.output:
+        write_json(args.output, {"schema": "poseforge.comparison/1", **comparison})
+        print(f"wrote {args.output}")
+
+
+def _cmd_machine(args: argparse.Namespace) -> None:
+    import json
+
+    from poseforge.validate.machine import machine_info, openvino_capabilities, supports_precision
+
+    if args.supports:
+        if not supports_precision(args.supports):
+            raise SystemExit(1)  # a yes/no answer for make: no message
+        print("yes")
+        return
+    print(json.dumps({**machine_info(), "openvino_capabilities": openvino_capabilities()}, indent=1))
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -357,10 +383,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=POSITIVE_INT, help="only the first N images (by id): a subset report, which "
                    "report, baseline, bundle and gate refuse unless --allow-subset; needs -o")  # fmt: skip
     p.add_argument("--skip-bad-images", action="store_true", help="count undecodable images instead of stopping")
+    p.add_argument("--resamples", type=_number(int, 10, 1_000_000), default=1000,
+                   help="bootstrap resamples of the AP interval (default %(default)s)")  # fmt: skip
     p.add_argument("--speed", help="speed JSON from `poseforge speed` to include instead of measuring")
     p.add_argument("--no-speed", action="store_true", help="accuracy only")
     p.add_argument("-o", "--output", help="report to write (default build/<model>/reports/<artifact>-<protocol>.json)")
     speed_options(p)
+
+    p = command(
+        "compare", _cmd_compare, "the paired AP difference of two reports on the same images, with its interval",
+        "Re-match both reports' pycocotools results once, then score both on the same bootstrap resamples of the "
+        "images: AP of each with its interval, and the paired interval of AP(B) - AP(A). Only a paired interval "
+        "that excludes 0 says that one is more accurate. Prints the timings of the matching and the resamples.",
+    )  # fmt: skip
+    p.add_argument("a", help="report A (reports/<artifact>-<protocol>.json)")
+    p.add_argument("b", help="report B, scored on the same images")
+    p.add_argument("--resamples", type=_number(int, 10, 1_000_000), default=1000,
+                   help="bootstrap resamples (default %(default)s)")  # fmt: skip
+    p.add_argument("--seed", type=SEED, default=0, help="resampling seed (default %(default)s)")
+    p.add_argument("-o", "--output", help="also write the comparison as JSON")
+
+    p = command("machine", _cmd_machine, "what this machine is: CPU, cores, ISA, what OpenVINO runs natively")
+    p.add_argument("--supports", choices=("bf16", "fp16", "int8"),
+                   help="exit 0 (printing yes) if OpenVINO runs this precision natively here, else 1")  # fmt: skip
 
     p = command("report", _cmd_report, "write report.md and report.png from a model's reports")
     p.add_argument("model_dir", help="build/<model> (reads its reports/*.json)")

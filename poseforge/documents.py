@@ -407,8 +407,9 @@ REPORT = Document(
             "notes": array(string(max_len=2000), max_len=100),
             "results_file": string(max_len=4096),
             "results_sha256": SHA256,
+            "interval": nullable(INTERVAL),
         },
-        {"interval": INTERVAL, "provenance": obj()},
+        {"provenance": obj()},
     ),
 )
 

@@ -107,6 +107,11 @@ def _load_report(
     return report
 
 
+def _ap(accuracy: dict[str, Any]) -> str:
+    interval = accuracy["interval"]
+    return f"{accuracy['ap']:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
+
+
 def bundle_command(
     ir_xml: str | Path,
     reports_dir: str | Path,
@@ -118,8 +123,9 @@ def bundle_command(
     measured, (height, width) = manifest["measured"], manifest["input"]["deploy_shape"]
     print(
         f"wrote {output}: {manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] "
-        f"(deploy {height}x{width}), AP val {measured['val']['ap']:.3f} / deploy {measured['deploy']['ap']:.3f} "
-        f"and {measured['speed']['throughput_fps']:.1f} fps as measured on {measured['artifact']}, "
+        f"(deploy {height}x{width}), AP val {_ap(measured['val'])} / deploy {_ap(measured['deploy'])} on "
+        f"{measured['val']['image_set']} ({measured['val']['people']} people) and "
+        f"{measured['speed']['throughput_fps']:.1f} fps as measured on {measured['artifact']}, "
         f"{Path(output).stat().st_size / 1e6:.1f} MB"
     )
     return manifest

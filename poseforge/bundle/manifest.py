@@ -71,11 +71,15 @@ def bundle_manifest(
 
 
 def _accuracy(report: dict[str, Any]) -> dict[str, Any]:
-    dataset = report.get("dataset", {})
+    """A report's accuracy with what it stands on: the image set, its people, the interval."""
+    dataset = report["dataset"]
     return {
         **{k: report[k] for k in ("ap", "ap50", "ap75", "ar")},
+        "interval": report["interval"],
+        "image_set": dataset["name"],
         "images": report["images"],
-        "annotations_sha256": dataset.get("annotations_sha256"),
+        "people": dataset["people"],
+        "annotations_sha256": dataset["annotations_sha256"],
         "precision_hint": report.get("precision_hint"),
         "threads": report.get("threads"),
         "machine": report.get("machine"),

@@ -11,7 +11,7 @@ from poseforge.errors import PoseforgeError
 from poseforge.runtime import artifact_metadata
 from poseforge.validate.dataset import CocoKeypoints
 from poseforge.validate.speed import measure_speed
-from poseforge.validate.validate import default_report_path, validate_artifact
+from poseforge.validate.validate import RESAMPLES, default_report_path, validate_artifact
 
 
 def speed_command(
@@ -46,11 +46,15 @@ def speed_command(
     return block
 
 
-def read_speed(path: str | Path, artifact: str | Path) -> dict[str, Any]:
-    """A speed block from `poseforge speed`, refused if it was measured on another artifact."""
+def read_speed(path: str | Path, artifact: str | Path, precision_hint: str | None = None) -> dict[str, Any]:
+    """A speed block from `poseforge speed`, refused if it was measured on another artifact (any of
+    its files) or under another precision hint."""
     block = read_document(path, SPEED)
     if block["artifact_sha256"] != artifact_digest(artifact):
         raise PoseforgeError(f"{path} was measured on another version of {artifact}: measure it again")
+    measured = block["throughput_settings"].get("precision_hint")
+    if precision_hint is not None and measured != precision_hint:
+        raise PoseforgeError(f"{path} was measured with precision hint {measured}, not {precision_hint}")
     return block
 
 
@@ -66,12 +70,14 @@ def validate_command(
     speed_file: str | Path | None = None,
     measure: bool = True,
     seconds: float = 10.0,
+    resamples: int = RESAMPLES,
 ) -> dict[str, Any]:
-    speed = read_speed(speed_file, artifact) if speed_file else None
+    speed = read_speed(speed_file, artifact, precision_hint) if speed_file else None
     output = output or default_report_path(artifact_metadata(artifact), protocol)
     report = validate_artifact(
-        artifact, coco, protocol, output, limit, skip_bad_images, precision_hint, threads, speed, measure, seconds
-    )
+        artifact, coco, protocol, output, limit, skip_bad_images, precision_hint, threads, speed, measure, seconds,
+        resamples=resamples,
+    )  # fmt: skip
     skipped = f", {len(report['skipped_images'])} bad image(s) skipped" if report["skipped_images"] else ""
     speed_text = (
         f", latency {report['latency_ms']['median']:.1f} ms, {report['throughput_fps']:.1f} fps, "
@@ -79,9 +85,12 @@ def validate_command(
         if report["latency_ms"]
         else ""
     )
+    interval = report["interval"]
+    bounds = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
+    dataset = report["dataset"]
     print(
-        f"wrote {output}: {report['artifact']} {protocol}: AP {report['ap']:.3f} "
-        f"(AP50 {report['ap50']:.3f}, AR {report['ar']:.3f}) "
-        f"on {report['images']} images{skipped}, decode {report['decode_ms']:.2f} ms{speed_text}"
+        f"wrote {output}: {report['artifact']} {protocol}: AP {report['ap']:.3f}{bounds} "
+        f"(AP50 {report['ap50']:.3f}, AR {report['ar']:.3f}) on {report['images']} images of {dataset['name']}, "
+        f"{dataset['people']} people{skipped}, decode {report['decode_ms']:.2f} ms{speed_text}"
     )
     return report

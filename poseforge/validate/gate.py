@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BY_NAME, PROTOCOLS, artifact_digest
+from poseforge.artifacts import BY_NAME, PROTOCOLS, artifact_digest, base_name, run_name
 from poseforge.documents import BASELINE, BENCH, read_document, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.validate.validate import read_report
@@ -125,15 +125,16 @@ def report_problem(
     dataset, expected = report["dataset"], baseline["dataset"]
     if report["model"] != baseline["model"]:
         return f"report of model {report['model']}, baseline of {baseline['model']}"
-    if report["artifact"] != artifact or report["protocol"] != protocol:
-        return f"{path.name} holds the {report['protocol']} report of {report['artifact']}"
+    name = run_name(report["artifact"], report["precision_hint"])
+    if name != artifact or report["protocol"] != protocol:
+        return f"{path.name} holds the {report['protocol']} report of {name}"
     if report["subset"] and not allow_subset:
         return f"a subset: {report['images']} of {dataset['images_total']} images"
     if dataset["annotations_sha256"] != expected["annotations_sha256"]:
         return f"other annotations ({dataset['name']}, sha256 {dataset['annotations_sha256'][:12]})"
     if dataset["image_ids_sha256"] != expected["image_ids_sha256"] or report["images"] != expected["images"]:
         return f"other images: {report['images']} of {dataset['name']}, baseline {expected['images']}"
-    known = BY_NAME.get(artifact)
+    known = BY_NAME.get(base_name(artifact))
     if known is not None:
         current = model_dir / known.file
         if not current.is_file():
@@ -247,7 +248,9 @@ def make_baseline(
     old_ratios = (previous or {}).get("ratios", {})
     accuracy: dict[str, dict[str, Any]] = {}
     for artifact, protocol, _, report in rows:
-        default = BY_NAME[artifact].ap_tolerance if artifact in BY_NAME else BY_NAME["ir-int8"].ap_tolerance
+        # A variant (another precision hint) runs other kernels: the INT8 tolerance, like any other.
+        known = BY_NAME.get(artifact)
+        default = known.ap_tolerance if known is not None else BY_NAME["ir-int8"].ap_tolerance
         tolerance = old_accuracy.get(artifact, {}).get(protocol, {}).get("tolerance", default)
         accuracy.setdefault(artifact, {})[protocol] = {
             "ap": round(report["ap"], 4), "tolerance": tolerance, "images": report["images"],

@@ -11,25 +11,18 @@ changes how many times each image counts, and AP is re-accumulated from the stor
 those counts as weights (`ap_from_weights`), exactly as `COCOeval.accumulate()` and `summarize()`
 do, vectorised over blocks of resamples.
 
-    python -m poseforge.validate.intervals ANNOTATIONS RESULTS_A [RESULTS_B] [--resamples N]
+`poseforge compare A.json B.json` prints both intervals, the paired one and their timings.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import copy
-import io
-import json
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from poseforge.validate.dataset import ANNOTATIONS, load_coco
+from poseforge.validate.scoring import evaluate_keypoints
 
 MAX_DETS = 20  # COCOeval's keypoint summary uses maxDets=20 for every AP
 AREAS = ("all", "medium", "large")
@@ -102,18 +95,13 @@ class Interval:
 def match_images(coco_gt: Any, results: list[dict], image_ids: Sequence[int]) -> ImageMatches:
     """Run COCOeval's per-image evaluation once over `image_ids` and keep its matches as flat arrays.
 
-    Empty `results`, which pycocotools' loadRes cannot load, are scored as no detections: AP 0
-    wherever there is ground truth, as `scoring.coco_keypoint_metrics` reports.
+    Empty `results` are scored as no detections: AP 0 wherever there is ground truth.
     """
-    from pycocotools.cocoeval import COCOeval
+    return matches_from_eval(evaluate_keypoints(coco_gt, results, image_ids))
 
-    if len(image_ids) == 0:
-        raise ValueError("no image ids: pycocotools would evaluate every image of the annotations")
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        coco_dt = _load_results(coco_gt, results)
-        evaluator = COCOeval(coco_gt, coco_dt, "keypoints")
-        evaluator.params.imgIds = [int(i) for i in image_ids]
-        evaluator.evaluate()
+
+def matches_from_eval(evaluator: Any) -> ImageMatches:
+    """The matches of an evaluated COCOeval (`scoring.evaluate_keypoints`), as flat arrays."""
     p = evaluator.params
     if len(p.catIds) != 1:
         raise ValueError(f"expected one keypoint category (person), the annotations have {len(p.catIds)}")
@@ -126,24 +114,6 @@ def match_images(coco_gt: Any, results: list[dict], image_ids: Sequence[int]) ->
         per_image = evaluator.evalImgs[a * n : (a + 1) * n]
         areas[label] = _area_matches(per_image, len(p.iouThrs))
     return ImageMatches(ids, areas, np.asarray(p.iouThrs, dtype=np.float64), np.asarray(p.recThrs, dtype=np.float64))
-
-
-def _load_results(coco_gt: Any, results: list[dict]) -> Any:
-    from pycocotools.coco import COCO
-
-    if results:
-        try:
-            return coco_gt.loadRes([dict(r) for r in results])  # loadRes adds keys to each dict
-        except AssertionError as exc:
-            raise ValueError(f"results do not fit the annotations ({exc})") from None
-    empty = COCO()
-    empty.dataset = {
-        "images": list(coco_gt.dataset["images"]),
-        "categories": copy.deepcopy(coco_gt.dataset["categories"]),
-        "annotations": [],
-    }
-    empty.createIndex()
-    return empty
 
 
 def _area_matches(per_image: list[dict | None], thresholds: int) -> AreaMatches:
@@ -351,77 +321,3 @@ def resolvable_difference(
     """
     interval = paired_difference(matches_a, matches_b, resamples, seed, level, metric)
     return interval.width / 2.0
-
-
-def _read_results(path: Path) -> list[dict]:
-    data = json.loads(Path(path).read_text())
-    if not isinstance(data, list):
-        raise ValueError(f"{path} is not a pycocotools results file (a JSON list of detections)")
-    return data
-
-
-def benchmark(
-    annotations: str | Path,
-    results_a: str | Path,
-    results_b: str | Path | None = None,
-    resamples: int = 1000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Time the matching and the resamples on a real set, and print the intervals (all images of the file)."""
-    path = Path(annotations)
-    coco = load_coco(path / ANNOTATIONS if path.is_dir() else path)
-    image_ids = sorted(coco.getImgIds())
-    out: dict[str, Any] = {"images": len(image_ids), "resamples": resamples, "seed": seed}
-    start = time.perf_counter()
-    matches_a = match_images(coco, _read_results(Path(results_a)), image_ids)
-    out["match_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    interval = bootstrap_ap(matches_a, resamples, seed)
-    out["bootstrap_s"] = time.perf_counter() - start
-    out["a"] = interval.to_dict()
-    print(
-        f"{len(image_ids)} images, {matches_a.people} people, {matches_a.detections} detections (top {MAX_DETS}); "
-        f"evaluate() {out['match_s']:.2f} s, {resamples} resamples {out['bootstrap_s']:.2f} s"
-    )
-    print(f"A: {_describe(interval)}")
-    if results_b is not None:
-        start = time.perf_counter()
-        matches_b = match_images(coco, _read_results(Path(results_b)), image_ids)
-        out["match_b_s"] = time.perf_counter() - start
-        out["b"] = bootstrap_ap(matches_b, resamples, seed).to_dict()
-        start = time.perf_counter()
-        paired = paired_difference(matches_a, matches_b, resamples, seed)
-        out["paired_s"] = time.perf_counter() - start
-        out["b_minus_a"] = paired.to_dict()
-        out["resolvable"] = paired.width / 2.0
-        print(f"B: {_describe(Interval(**out['b']))}")
-        print(f"B - A: {_describe(paired)}; paired {resamples} resamples {out['paired_s']:.2f} s")
-        print(f"resolvable difference (half the paired interval): {out['resolvable']:.4f}")
-    out["total_s"] = sum(v for k, v in out.items() if k.endswith("_s"))
-    return out
-
-
-def _describe(interval: Interval) -> str:
-    return (
-        f"{interval.metric} {interval.ap:+.4f}, {100 * interval.level:.0f}% interval [{interval.low:+.4f}, "
-        f"{interval.high:+.4f}] (width {interval.width:.4f}, std {interval.std:.4f})"
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m poseforge.validate.intervals", description=benchmark.__doc__)
-    parser.add_argument("annotations", help="person_keypoints json, or a COCO directory holding one")
-    parser.add_argument("results_a", help="pycocotools results JSON")
-    parser.add_argument("results_b", nargs="?", help="a second results JSON on the same images: paired difference")
-    parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", help="also write the figures to this file")
-    args = parser.parse_args(argv)
-    out = benchmark(args.annotations, args.results_a, args.results_b, args.resamples, args.seed)
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
-    return out
-
-
-if __name__ == "__main__":
-    main()

@@ -27,3 +27,15 @@ def machine_info() -> dict[str, object]:
         "isa": [flag for flag in ISA_FLAGS if flag in flags],
         "system": f"{platform.system()} {platform.release()}",
     }
+
+
+def openvino_capabilities() -> list[str]:
+    """What OpenVINO's CPU plugin can run natively here (FP32, INT8, BF16, FP16, ...)."""
+    import openvino as ov
+
+    return [str(c) for c in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
+
+
+def supports_precision(hint: str) -> bool:
+    """True if OpenVINO runs this precision hint natively on this CPU (bf16 needs AVX-512 BF16 or AMX)."""
+    return hint.upper() in openvino_capabilities()

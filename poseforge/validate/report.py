@@ -2,56 +2,122 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from poseforge import __version__
-from poseforge.artifacts import PROTOCOLS, order
+from poseforge.artifacts import PROTOCOLS, REFERENCE, VARIANT_HINTS, order
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import MARKDOWN_MARK, atomic_output
+from poseforge.validate.compare import report_matches
 from poseforge.validate.gate import comparable_reports
+from poseforge.validate.intervals import paired_difference
+from poseforge.validate.validate import RESAMPLES, SEED
 
 PNG_METADATA = {"Software": f"poseforge {__version__}"}  # the mark that lets a rerun replace the file
 
 
-def load_reports(model_dir: str | Path, allow_subset: bool = False) -> list[dict[str, Any]]:
+@dataclass
+class Row:
+    """One report in report.md: its AP interval and its paired difference to the reference."""
+
+    name: str  # run name: artifact, or artifact.hint for a variant
+    path: Path
+    report: dict[str, Any]
+    difference: dict[str, Any] | None = None  # paired interval of AP(row) - AP(reference), same images
+
+    @property
+    def significant(self) -> bool:
+        d = self.difference
+        return d is not None and (d["low"] > 0 or d["high"] < 0)
+
+
+def load_rows(model_dir: str | Path, allow_subset: bool = False) -> list[Row]:
     """Every report in `model_dir/reports` (one model, one image set), in pipeline order."""
-    reports = [report for _, _, _, report in comparable_reports(model_dir, allow_subset)]
-    return sorted(reports, key=lambda r: (order(r["artifact"]), r["artifact"], PROTOCOLS.index(r["protocol"])))
+    rows = [Row(name, path, report) for name, _, path, report in comparable_reports(model_dir, allow_subset)]
+    return sorted(rows, key=lambda r: (order(r.name), PROTOCOLS.index(r.report["protocol"])))
+
+
+def measure_differences(rows: list[Row], resamples: int = RESAMPLES) -> None:
+    """Each row's paired difference to the reference artifact under its protocol (the same resamples)."""
+    datasets: dict = {}
+    matches = {(row.name, row.report["protocol"]): report_matches(row.path, datasets)[1] for row in rows}
+    for row in rows:
+        reference = matches.get((REFERENCE, row.report["protocol"]))
+        if reference is not None and row.name != REFERENCE and reference.people:
+            own = matches[(row.name, row.report["protocol"])]
+            row.difference = paired_difference(reference, own, resamples, SEED).to_dict()
+
+
+def resolution(rows: list[Row], protocol: str) -> float | None:
+    """Half the median width of the paired intervals: about the smallest change this set resolves."""
+    widths = sorted(r.difference["high"] - r.difference["low"] for r in rows
+                    if r.difference and r.report["protocol"] == protocol)  # fmt: skip
+    return widths[len(widths) // 2] / 2 if widths else None
 
 
 def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def markdown(reports: list[dict[str, Any]], model: str) -> str:
-    first = reports[0]
-    machine = first["machine"]
-    hints = sorted({str(r["precision_hint"]) for r in reports})
-    threads = sorted({str(r["threads"]) for r in reports})
+def _ap(report: dict[str, Any]) -> str:
+    interval = report["interval"]
+    return f"{report['ap']:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
+
+
+def _difference(row: Row) -> str:
+    d = row.difference
+    if d is None:
+        return "reference" if row.name == REFERENCE else "-"
+    return f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" + (" *" if row.significant else "")
+
+
+def markdown(rows: list[Row], model: str) -> str:
+    first = rows[0].report
+    machine, dataset = first["machine"], first["dataset"]
+    hints = sorted({str(r.report["precision_hint"]) for r in rows})
+    threads = sorted({str(r.report["threads"]) for r in rows})
+    interval = next((r.report["interval"] for r in rows if r.report["interval"]), None)
+    resamples = f"{interval['resamples']} image resamples, seed {interval['seed']}" if interval else "no people"
     lines = [
         f"# {model}: accuracy and speed of every artifact",
         "",
-        f"COCO keypoint AP (pycocotools) on {first['images']} images of `{first['dataset']['annotations']}`; "
+        f"COCO keypoint AP (pycocotools) on **{dataset['name']}: {first['images']} images, {dataset['people']} "
+        f"annotated people** (`{dataset['annotations']}`), with 95% bootstrap intervals ({resamples}); "
         "speed at the deploy shape 256x456.",
         f"Machine: {machine['cpu']}, {machine['cores']} cores, ISA {' '.join(machine['isa'])}. "
         f"Threads {', '.join(threads)}; OpenVINO precision hint {', '.join(hints)}; "
         f"OpenVINO {first['versions'].get('openvino', '?')}, torch {first['versions'].get('torch', '?')}, "
         f"onnxruntime {first['versions'].get('onnxruntime', '?')}.",
         "",
-        "| artifact | protocol | AP | AP50 | AR | latency ms (median / p90) | fps | decode ms | e2e fps | size MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| artifact | protocol | AP [95% interval] | AP - {REFERENCE} [paired 95%] | AP50 | AR | "
+        "latency ms (median / p90) | fps | decode ms | e2e fps | size MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in reports:
+    for row in rows:
+        r = row.report
         latency = r.get("latency_ms") or {}
         lines.append(
-            f"| {r['artifact']} | {r['protocol']} | {r['ap']:.3f} | {r['ap50']:.3f} | {r['ar']:.3f} | "
+            f"| {row.name} | {r['protocol']} | {_ap(r)} | {_difference(row)} | {r['ap50']:.3f} | {r['ar']:.3f} | "
             f"{_fmt(latency.get('median'), '.1f')} / {_fmt(latency.get('p90'), '.1f')} | "
-            f"{_fmt(r.get('throughput_fps'), '.1f')} | {r['decode_ms']:.2f} | {_fmt(r.get('e2e_fps'), '.1f')} | "
-            f"{r['size_mb']:.1f} |"
+            f"{_fmt(r.get('throughput_fps'), '.1f')} | {_fmt(r['decode_ms'], '.2f')} | "
+            f"{_fmt(r.get('e2e_fps'), '.1f')} | {r['size_mb']:.1f} |"
         )
+    resolvable = [f"{p} {value:.4f}" for p in PROTOCOLS if (value := resolution(rows, p)) is not None]
     lines += [
         "",
+        f"- Accuracy claims: an interval says how far another draw of {dataset['people']} people could move an AP. "
+        f"`AP - {REFERENCE}` is paired (both scored on the same image resamples); only a difference marked * (its "
+        "interval excludes 0) says that an artifact is more or less accurate than the reference"
+        + (
+            f". This set resolves differences of about {', '.join(resolvable)} AP (half the median paired "
+            "interval); smaller ones are noise."
+            if resolvable
+            else "."
+        ),
+        f"- A `.{'/'.join(VARIANT_HINTS)}` row is the artifact run under that OpenVINO precision hint (the CPU runs "
+        "FP32 in bf16 when not told f32); its difference is to the f32 run of the reference.",
         "- Protocols: `val` = upstream evaluation (height 368, bicubic, centre padding to a multiple of 8 with "
         "grey 128); `deploy` = the artifact's 256x456 input, letterboxed.",
         "- latency: LATENCY hint, one request, after warm-up. fps: network throughput, THROUGHPUT hint with an "
@@ -59,43 +125,49 @@ def markdown(reports: list[dict[str, Any]], model: str) -> str:
         "row's protocol. e2e fps: read, letterbox, infer frame N+1 while decoding frame N, over the COCO images.",
         "- Speed figures are from one run on one machine: compare them as ratios.",
     ]
-    notes = sorted({f"{r['artifact']}: {note}" for r in reports for note in r.get("notes", [])})
-    skipped = [f"{r['artifact']} {r['protocol']}: {len(r['skipped_images'])} bad image(s) skipped"
-               for r in reports if r["skipped_images"]]  # fmt: skip
+    notes = sorted({f"{row.name}: {note}" for row in rows for note in row.report.get("notes", [])})
+    skipped = [f"{row.name} {row.report['protocol']}: {len(row.report['skipped_images'])} bad image(s) skipped"
+               for row in rows if row.report["skipped_images"]]  # fmt: skip
     if notes or skipped:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes + skipped]
-    lines += [
-        "",
-        "![AP against fps](report.png)",
-        "",
-        "![decoded skeletons](report-example.png)",
-        "",
-        MARKDOWN_MARK,
-        "",
-    ]
-    return "\n".join(lines)
+    lines += ["", "![AP with intervals, and speed](report.png)", "", "![decoded skeletons](report-example.png)"]
+    return "\n".join([*lines, "", MARKDOWN_MARK, ""])
 
 
-def plot(reports: list[dict[str, Any]], path: Path, model: str) -> None:
+def plot(rows: list[Row], path: Path, model: str) -> None:
+    """AP with its interval as an error bar per artifact and protocol (one row each, so no label
+    overlaps another), beside each artifact's network throughput."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for protocol, marker in (("val", "o"), ("deploy", "s")):
-        rows = [r for r in reports if r["protocol"] == protocol and r.get("throughput_fps")]
-        ax.scatter([r["throughput_fps"] for r in rows], [r["ap"] for r in rows], marker=marker,
-                   label=f"{protocol} protocol")  # fmt: skip
-        for r in rows:
-            ax.annotate(r["artifact"], (r["throughput_fps"], r["ap"]), textcoords="offset points", xytext=(4, 4),
-                        fontsize=8)  # fmt: skip
-    machine = reports[0]["machine"]
-    ax.set_xlabel(f"network throughput at 256x456, fps ({machine['cores']} cores)")
-    ax.set_ylabel("COCO keypoint AP")
-    ax.set_title(f"{model}: accuracy against speed")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    names = list(dict.fromkeys(row.name for row in rows))
+    fig, (ax_ap, ax_fps) = plt.subplots(1, 2, figsize=(10, 1.2 + 0.45 * len(names)), dpi=120, sharey=True,
+                                        gridspec_kw={"width_ratios": [3, 2]})  # fmt: skip
+    for k, (protocol, marker) in enumerate((("val", "o"), ("deploy", "s"))):
+        chosen = [row for row in rows if row.report["protocol"] == protocol]
+        for row in chosen:
+            y = names.index(row.name) + (k - 0.5) * 0.3
+            interval = row.report["interval"] or {"low": row.report["ap"], "high": row.report["ap"]}
+            err = [[row.report["ap"] - interval["low"]], [interval["high"] - row.report["ap"]]]
+            ax_ap.errorbar(row.report["ap"], y, xerr=err, fmt=marker, color=f"C{k}", capsize=3,
+                           label=f"{protocol} protocol" if row is chosen[0] else None)  # fmt: skip
+    fps = {row.name: row.report.get("throughput_fps") for row in rows if row.report.get("throughput_fps")}
+    ax_fps.barh([names.index(n) for n in fps], list(fps.values()), color="C2")
+    for name, value in fps.items():
+        ax_fps.annotate(f"{value:.1f}", (value, names.index(name)), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=8)  # fmt: skip
+    dataset = rows[0].report["dataset"]
+    ax_ap.set_yticks(range(len(names)), names)
+    ax_ap.invert_yaxis()
+    ax_ap.set_xlabel(f"COCO keypoint AP, 95% interval ({dataset['name']}, {dataset['people']} people)")
+    ax_ap.grid(axis="x", alpha=0.3)
+    ax_ap.legend(loc="best", fontsize=8)
+    machine = rows[0].report["machine"]
+    ax_fps.set_xlabel(f"network throughput at 256x456, fps ({machine['cores']} cores)")
+    ax_fps.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"{model}: accuracy and speed of every artifact")
     fig.tight_layout()
     with atomic_output(path) as tmp:
         fig.savefig(tmp, metadata=PNG_METADATA)
@@ -116,7 +188,7 @@ def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Pat
     dataset = CocoKeypoints(coco_dir)
     counts = {i: sum(a.get("num_keypoints", 0) > 0 for a in dataset.coco.imgToAnns[i]) for i in dataset.coco.imgs}
     image_id = max(sorted(counts), key=counts.get)
-    source = next((r for r in reports if r["artifact"] == "ir-fp32"), reports[0])
+    source = next((r for r in reports if r["artifact"] == REFERENCE), reports[0])
     runner = open_runner(source["artifact_file"])
     pixels = read_image(dataset.images_dir / dataset.coco.imgs[image_id]["file_name"])
     prepared = prepare(pixels, "val")
@@ -143,14 +215,16 @@ def png_with_text(png: bytes, text: dict[str, str]) -> bytes:
 
 
 def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allow_subset: bool = False) -> list[Path]:
+    """Measure (paired differences), then render report.md, report.png and the example drawing."""
     model_dir = Path(model_dir)
-    reports = load_reports(model_dir, allow_subset)
-    model = reports[0]["model"]
+    rows = load_rows(model_dir, allow_subset)
+    measure_differences(rows)
+    model = rows[0].report["model"]
     written = [model_dir / "report.md", model_dir / "report.png"]
     with atomic_output(written[0]) as tmp:
-        tmp.write_text(markdown(reports, model))
-    plot(reports, written[1], model)
+        tmp.write_text(markdown(rows, model))
+    plot(rows, written[1], model)
     if coco_dir:
         written.append(model_dir / "report-example.png")
-        example_image(reports, coco_dir, written[2])
+        example_image([row.report for row in rows], coco_dir, written[2])
     return written

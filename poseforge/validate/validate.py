@@ -22,12 +22,15 @@ from poseforge.metadata import toolchain_versions
 from poseforge.runtime import Runner, open_runner
 from poseforge.ui import progress
 from poseforge.validate.dataset import CocoImage, CocoKeypoints
+from poseforge.validate.intervals import bootstrap_ap, matches_from_eval
 from poseforge.validate.loop import run_loop
 from poseforge.validate.machine import machine_info
-from poseforge.validate.scoring import coco_keypoint_metrics
+from poseforge.validate.scoring import coco_keypoint_metrics, evaluate_keypoints, keypoint_metrics
 from poseforge.validate.speed import measure_speed, summarize_ms
 
 SCHEMA = REPORT.schema
+RESAMPLES = 1000  # bootstrap resamples of every report's AP interval
+SEED = 0
 
 
 def coco_ap(
@@ -62,8 +65,10 @@ def validate_artifact(
     measure: bool = True,
     speed_seconds: float = 10.0,
     params: DecoderParams | None = None,
+    resamples: int = RESAMPLES,
 ) -> dict[str, Any]:
-    """Run `artifact` over the COCO images under `protocol`; score; add speed; write the report.
+    """Run `artifact` over the COCO images under `protocol`; score, with a bootstrap interval of
+    AP over `resamples` image resamples; add speed; write the report.
 
     `speed` is a speed block measured before (`poseforge speed`); otherwise it is measured
     here unless `measure` is False.
@@ -88,7 +93,9 @@ def validate_artifact(
     with progress() as bar:
         task = bar.add_task(f"{name} {protocol}", total=len(images))
         loop = run_loop(runner, images, protocol, deploy_shape, params, skip_bad_images, (bar, task))
-    metrics = coco_keypoint_metrics(dataset.coco, loop.results, loop.image_ids)
+    evaluator = evaluate_keypoints(dataset.coco, loop.results, loop.image_ids)
+    metrics = keypoint_metrics(evaluator)
+    interval = ap_interval(matches_from_eval(evaluator), resamples)
     runtime, meta = dict(runner.settings), runner.metadata
     del probe, runner  # release the runtime's threads before measuring speed
 
@@ -106,6 +113,7 @@ def validate_artifact(
         "subset": len(loop.image_ids) < len(dataset.coco.imgs),
         "skipped_images": loop.skipped,
         **{k: v for k, v in metrics.items() if k != "summary"},
+        "interval": interval,
         "latency_ms": _pick(speed, "latency_ms", ("median", "p90")),
         "throughput_fps": speed["throughput_fps"] if speed else None,
         "decode_ms": decode["median"],
@@ -135,6 +143,13 @@ def validate_artifact(
     }
     write_report_pair(output or default_report_path(meta, protocol), report, loop.results)
     return report
+
+
+def ap_interval(matches: Any, resamples: int) -> dict[str, Any] | None:
+    """The 95% bootstrap interval of AP, or None where the images hold no annotated person."""
+    if matches.people == 0:
+        return None
+    return bootstrap_ap(matches, resamples, SEED).to_dict()
 
 
 def default_report_path(meta: dict[str, Any], protocol: str) -> Path:

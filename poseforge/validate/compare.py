@@ -1,0 +1,91 @@
+"""`poseforge compare A.json B.json`: the paired AP difference of two reports on the same images.
+
+    comparison = compare_reports("reports/ir-fp32-val.json", "reports/ir-int8-val.json")
+
+Both reports' results are re-matched once (pycocotools' OKS matching) and the SAME image
+resamples score both, so the interval of AP(B) - AP(A) cancels what the images share: only
+that paired interval can say that one artifact is more accurate than another, and only when
+it excludes zero.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from poseforge.errors import PoseforgeError
+from poseforge.fileio import sha256_file, sha256_text
+from poseforge.validate.dataset import CocoKeypoints
+from poseforge.validate.intervals import ImageMatches, bootstrap_ap, match_images, paired_difference
+from poseforge.validate.validate import RESAMPLES, SEED, read_report, read_results
+
+
+def report_image_ids(report: dict[str, Any], dataset: CocoKeypoints, path: str | Path) -> list[int]:
+    """The image ids a report scored: the set's first `limit` images by id, without the skipped
+    ones; checked against the ids' sha256 the report recorded."""
+    skipped = set(report["skipped_images"])
+    ids = [image.id for image in dataset.images(report["dataset"].get("limit")) if image.file_name not in skipped]
+    if sha256_text(",".join(map(str, sorted(ids)))) != report["dataset"]["image_ids_sha256"]:
+        raise PoseforgeError(f"{path}: its image ids cannot be recovered from {dataset.annotations}")
+    return ids
+
+
+def report_matches(path: str | Path, datasets: dict[str, CocoKeypoints] | None = None) -> tuple[dict, ImageMatches]:
+    """A report, and its results matched against the annotations it was scored on (checked by sha256)."""
+    report = read_report(path)
+    results = read_results(report, path)
+    annotations = Path(report["dataset"]["annotations"])
+    if not annotations.is_file() or sha256_file(annotations) != report["dataset"]["annotations_sha256"]:
+        raise PoseforgeError(f"{path} was scored on {annotations}, which is missing or has changed since")
+    datasets = {} if datasets is None else datasets
+    key = str(annotations.resolve())
+    if key not in datasets:
+        datasets[key] = CocoKeypoints(annotations.parent.parent)
+    dataset = datasets[key]
+    return report, match_images(dataset.coco, results, report_image_ids(report, dataset, path))
+
+
+def compare_reports(
+    path_a: str | Path, path_b: str | Path, resamples: int = RESAMPLES, seed: int = SEED
+) -> dict[str, Any]:
+    """AP of A and of B with their intervals, and the paired interval of AP(B) - AP(A)."""
+    datasets: dict[str, CocoKeypoints] = {}
+    start = time.perf_counter()
+    (report_a, a), (report_b, b) = report_matches(path_a, datasets), report_matches(path_b, datasets)
+    matched = time.perf_counter() - start
+    if report_a["dataset"]["image_ids_sha256"] != report_b["dataset"]["image_ids_sha256"]:
+        raise PoseforgeError(f"{path_a} and {path_b} were scored on different images: no paired difference")
+    start = time.perf_counter()
+    interval_a, interval_b = bootstrap_ap(a, resamples, seed), bootstrap_ap(b, resamples, seed)
+    paired = paired_difference(a, b, resamples, seed)
+    resampled = time.perf_counter() - start
+    return {
+        "a": {"report": str(path_a), "artifact": report_a["artifact"], **interval_a.to_dict()},
+        "b": {"report": str(path_b), "artifact": report_b["artifact"], **interval_b.to_dict()},
+        "b_minus_a": paired.to_dict(),
+        "resolvable": paired.width / 2,
+        "significant": paired.low > 0 or paired.high < 0,
+        "dataset": report_a["dataset"]["name"],
+        "seconds": {"match": matched, "resamples": resampled},
+    }
+
+
+def summary_lines(comparison: dict[str, Any]) -> list[str]:
+    a, b, d = comparison["a"], comparison["b"], comparison["b_minus_a"]
+    level = f"{100 * d['level']:.0f}%"
+    verdict = (
+        f"{b['artifact'] if d['ap'] > 0 else a['artifact']} is more accurate: the paired interval excludes 0"
+        if comparison["significant"]
+        else "no difference this image set can resolve: the paired interval includes 0"
+    )
+    return [
+        f"{comparison['dataset']}: {a['images']} images, {a['people']} people; {level} bootstrap intervals, "
+        f"{d['resamples']} image resamples (seed {d['seed']})",
+        f"A {a['artifact']}: AP {a['ap']:.4f} [{a['low']:.4f}, {a['high']:.4f}]",
+        f"B {b['artifact']}: AP {b['ap']:.4f} [{b['low']:.4f}, {b['high']:.4f}]",
+        f"B - A: {d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] (paired); {verdict}",
+        f"smallest difference this set resolves between them: about {comparison['resolvable']:.4f}",
+        f"timing: OKS matching {comparison['seconds']['match']:.2f} s, {3 * d['resamples']} resamples "
+        f"(A, B, paired) {comparison['seconds']['resamples']:.2f} s",
+    ]
