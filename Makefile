@@ -16,7 +16,7 @@ OUT := $(BUILD)/$(MODEL)
 OMZ_IR := $(DATA)/omz/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml
 
 .DELETE_ON_ERROR:
-.PHONY: all setup test lint checkpoint onnx simplify ir-fp32 ir-fp16 ir omz-int8 parity fetch clean
+.PHONY: all setup test test-fast lint checkpoint onnx simplify ir-fp32 ir-fp16 ir omz-int8 parity fetch clean
 .PHONY: validate report bench int8 gate baseline FORCE
 FORCE:
 
@@ -38,6 +38,10 @@ lint: $(STAMP)
 
 test: lint
 	POSEFORGE_DATA=$(DATA) $(VENV)/bin/pytest -q
+
+# The unit tier: no data assets, no make-built artifacts (tests needing them are marked `data`).
+test-fast: $(STAMP)
+	env -u POSEFORGE_DATA $(VENV)/bin/pytest -q -m "not data"
 
 fetch: $(STAMP)
 	$(PF) fetch all --data $(DATA)

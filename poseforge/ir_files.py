@@ -71,13 +71,14 @@ def read_ir(xml_path: str | Path, core: Any = None) -> Any:
         raise PoseforgeError(f"OpenVINO cannot read {xml_path}: {reason.strip()}") from None
 
 
-def compile_settings(
-    precision_hint: str | None, performance_hint: str = "LATENCY", threads: int | None = None
-) -> dict[str, str]:
-    """CPU plugin properties, spelled out so that they can be recorded with every measurement."""
-    config = {"PERFORMANCE_HINT": performance_hint}
-    if precision_hint:
-        config["INFERENCE_PRECISION_HINT"] = precision_hint
-    if threads:
-        config["INFERENCE_NUM_THREADS"] = str(threads)
-    return config
+def ir_metadata(model: Any, path: str | Path) -> dict[str, Any]:
+    """An IR's poseforge metadata (rt_info), read and checked; a one-line error if it has none."""
+    from poseforge.metadata import get_ir_metadata
+
+    meta = get_ir_metadata(model, path)
+    if meta is None:
+        raise PoseforgeError(
+            f"{path} carries no poseforge metadata (rt_info): convert it with `poseforge convert`, "
+            "or register an Open Model Zoo IR with `poseforge reference-ir`"
+        )
+    return meta

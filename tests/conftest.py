@@ -15,6 +15,15 @@ if TYPE_CHECKING:
     from tests.bundle.made import Made
 
 REPO = Path(__file__).resolve().parents[1]
+# Tests that need the data assets or artifacts built by make: the `data` tier. `make test-fast`
+# runs the others, without POSEFORGE_DATA, in seconds.
+DATA_FIXTURES = {"assets", "coco_images", "lwop_build", "omz_build", "made", "small_coco"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
 OMZ_XML = "omz/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml"
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from poseforge.analysis.complexity import PAPER_INPUT, count
 from poseforge.analysis.tables import PAPER, PAPER_PARAMS, PAPER_SPEED, Row, matched_convention, table2, table5
+from poseforge.artifacts import DEPLOY_SHAPE
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output
-from poseforge.validate.speedrun import Entry, measure_interleaved, round_ratios
+from poseforge.validate.speed.interleaved import Entry, measure_interleaved, round_ratios
 
-SPEED_INPUT = (256, 456)  # height, width: the paper's 456x256
+SPEED_INPUT = DEPLOY_SHAPE  # height, width: the paper's 456x256, which is the deploy shape
 LIGHTWEIGHT = ("lightweight-openpose", "human-pose-estimation-0001")
 DISTURBED = 0.10  # rounds differing by more than this are flagged
 
@@ -36,9 +37,9 @@ def write_paper(
     rounds: int = 3,
 ) -> list[Path]:
     """Measure, compare and write paper.json, paper.png and `output` (paper.md, written last)."""
+    from poseforge.machine import machine_info
     from poseforge.runtime import artifact_metadata
     from poseforge.ui import console
-    from poseforge.validate.machine import machine_info
 
     networks = _networks(proposed, baseline, sweep or [], int8, artifact_metadata)
     reference = networks[0]["gmacs_speed"]

@@ -9,7 +9,7 @@ from poseforge.artifacts import BUNDLE_PRECISIONS, PROTOCOLS, artifact_digest
 from poseforge.bundle.archive import MANIFEST, write_archive
 from poseforge.bundle.camera import camera_input_model
 from poseforge.bundle.manifest import NETWORK_FILES, bundle_manifest, file_entry
-from poseforge.documents import BUNDLE, write_document
+from poseforge.documents import BUNDLE, REPORT, read_document, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim, scratch_directory
 
@@ -36,8 +36,7 @@ def build_bundle(
     """
     import openvino as ov
 
-    from poseforge.ir_files import read_ir
-    from poseforge.runtime.openvino_runner import ir_metadata
+    from poseforge.ir_files import ir_metadata, read_ir
 
     ir_xml, output = Path(ir_xml), Path(output)
     if not output.name.endswith(SUFFIX):
@@ -82,15 +81,13 @@ def _refuse_untrained(meta: dict[str, Any], val: dict[str, Any], ir_xml: Path) -
 def _load_report(
     reports_dir: Path, artifact: str, protocol: str, ir_xml: Path, ir_sha256: str, allow_subset: bool
 ) -> dict[str, Any]:
-    from poseforge.validate.validate import read_report  # build side only: predict never gets here
-
     path = reports_dir / f"{artifact}-{protocol}.json"
     if not path.is_file():
         raise PoseforgeError(
             f"missing {protocol} report of {artifact}: {path} (make it with `poseforge validate {ir_xml} "
             f"--protocol {protocol} --speed ... -o {path}` or `make validate`)"
         )
-    report = read_report(path)
+    report = read_document(path, REPORT)
     if report.get("artifact") != artifact or report.get("protocol") != protocol:
         raise PoseforgeError(f"{path} is the {report.get('protocol')} report of {report.get('artifact')}")
     if report["artifact_sha256"] != ir_sha256:

@@ -15,19 +15,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from poseforge.artifacts import ARTIFACTS, DEPLOY_SHAPE
 from poseforge.errors import PoseforgeError
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.runtime import open_runner
 
-# Largest max-abs difference from torch that each artifact may show.
-TOLERANCES = {"onnx": 1e-4, "onnx-sim": 1e-4, "ir-fp32": 1e-4, "ir-fp16": 2e-2}
-ARTIFACT_FILES = {
-    "torch": "model.pth",
-    "onnx": "model.onnx",
-    "onnx-sim": "model.sim.onnx",
-    "ir-fp32": "ir/fp32/model.xml",
-    "ir-fp16": "ir/fp16/model.xml",
-}
+# Largest max-abs difference from torch that each conversion may show (poseforge.artifacts).
+TOLERANCES = {a.name: a.parity_tolerance for a in ARTIFACTS if a.parity_tolerance is not None}
+GOLDEN_TOLERANCE = 1e-5  # torch against the upstream fixture's own outputs: the same network, bit for bit
 OUTPUTS = ("heatmaps", "pafs")
 
 
@@ -58,8 +53,8 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def find_artifacts(model_dir: str | Path) -> dict[str, Path]:
-    """The convert stage's artifacts present in `model_dir` (build/<model>)."""
-    found = {name: Path(model_dir) / rel for name, rel in ARTIFACT_FILES.items()}
+    """The checkpoint and its conversions present in `model_dir` (build/<model>)."""
+    found = {a.name: Path(model_dir) / a.file for a in ARTIFACTS if a.name == "torch" or a.name in TOLERANCES}
     found = {name: path for name, path in found.items() if path.is_file()}
     if "torch" not in found:
         raise PoseforgeError(f"no checkpoint {Path(model_dir) / 'model.pth'}: run `make checkpoint` first")
@@ -67,7 +62,7 @@ def find_artifacts(model_dir: str | Path) -> dict[str, Path]:
 
 
 def parity_inputs(
-    images: Iterable[str | Path], golden: np.ndarray | None = None, deploy_shape: tuple[int, int] = (256, 456)
+    images: Iterable[str | Path], golden: np.ndarray | None = None, deploy_shape: tuple[int, int] = DEPLOY_SHAPE
 ) -> list[tuple[str, np.ndarray]]:
     """Named raw-pixel network inputs: the golden tensor, then each image under both protocols."""
     inputs = [("golden", golden.astype(np.float32))] if golden is not None else []
@@ -103,13 +98,73 @@ def parity(
     return table
 
 
-def violations(table: dict[str, Agreement]) -> list[str]:
-    """Artifacts whose worst difference exceeds their tolerance, as readable lines."""
+@dataclass(frozen=True)
+class Row:
+    artifact: str
+    reference: str  # "torch", "golden fixture" or "omz int8 release"
+    agreement: Agreement
+    tolerance: float | None  # None: shown, not judged
+
+
+def violations(rows: list[Row]) -> list[str]:
+    """The rows whose worst difference exceeds their tolerance, as readable lines: parity's verdict."""
     return [
-        f"{name}: max abs {agreement.worst():.3g} > {TOLERANCES[name]}"
-        for name, agreement in table.items()
-        if name in TOLERANCES and agreement.worst() > TOLERANCES[name]
+        f"{row.artifact} vs {row.reference}: max abs {row.agreement.worst():.3g} > {row.tolerance}"
+        for row in rows
+        if row.tolerance is not None and row.agreement.worst() > row.tolerance
     ]
+
+
+def measure_parity(
+    model_dir: str | Path,
+    images_dir: str | Path | None = None,
+    limit: int = 8,
+    golden_npz: str | Path | None = None,
+    omz_ir: str | Path | None = None,
+) -> tuple[list[Row], int, bool]:
+    """Every artifact in `model_dir` against its checkpoint (and the golden fixture, and the
+    release IR): the rows, how many images, whether the golden tensor was used."""
+    artifacts = find_artifacts(model_dir)
+    images = sorted(Path(images_dir).glob("*.jpg"))[:limit] if images_dir else []
+    golden = np.load(golden_npz) if golden_npz else None
+    golden_input = golden["input"] * 256 + 128 if golden is not None else None  # back to raw pixels
+    inputs = parity_inputs(images, golden_input)
+    if not inputs:
+        raise PoseforgeError("nothing to compare on: give --images and/or --golden")
+    rows = [
+        Row(name, "torch", agreement, TOLERANCES.get(name)) for name, agreement in parity(artifacts, inputs).items()
+    ]
+    if golden is not None and "stage1_heatmaps" in golden:
+        expected = (golden["stage1_heatmaps"], golden["stage1_pafs"])
+        for name, path in artifacts.items():
+            agreement = Agreement()
+            agreement.add(open_runner(path).run(inputs[0][1]), expected)
+            rows.append(
+                Row(name, "golden fixture", agreement, GOLDEN_TOLERANCE if name == "torch" else TOLERANCES.get(name))
+            )
+    if omz_ir:
+        rows += [Row(name, reference, agreement, None) for name, reference, agreement in
+                 omz_rows(artifacts["torch"], omz_ir, inputs)]  # fmt: skip
+    return rows, len(images), golden is not None
+
+
+def render_parity(rows: list[Row], images: int, golden: bool) -> None:
+    from rich.table import Table
+
+    from poseforge.ui import console
+
+    table = Table(title=f"parity on {images} images x 2 protocols" + (" + golden" if golden else ""))
+    for column in ("artifact", "vs", "max abs heatmaps", "max abs pafs", "cos heatmaps", "cos pafs", "tolerance"):
+        table.add_column(column, justify="left" if column in ("artifact", "vs") else "right")
+    for row in rows:
+        a, holds = row.agreement, row.tolerance is None or row.agreement.worst() <= row.tolerance
+        table.add_row(
+            row.artifact, row.reference,
+            f"{a.max_abs['heatmaps']:.2e}", f"{a.max_abs['pafs']:.2e}",
+            f"{a.mean_cosine('heatmaps'):.6f}", f"{a.mean_cosine('pafs'):.6f}",
+            "-" if row.tolerance is None else f"{row.tolerance:g} {'ok' if holds else 'FAIL'}",
+        )  # fmt: skip
+    console().print(table)
 
 
 def run_parity(
@@ -118,63 +173,23 @@ def run_parity(
     limit: int = 8,
     golden_npz: str | Path | None = None,
     omz_ir: str | Path | None = None,
-) -> bool:
-    """Compare every artifact in `model_dir` with its checkpoint and print one table; True if all hold."""
-    from rich.table import Table
-
-    from poseforge.ui import console
-
-    artifacts = find_artifacts(model_dir)
-    images = sorted(Path(images_dir).glob("*.jpg"))[:limit] if images_dir else []
-    golden = np.load(golden_npz) if golden_npz else None
-    golden_input = golden["input"] * 256 + 128 if golden is not None else None  # back to raw pixels
-    inputs = parity_inputs(images, golden_input)
-    if not inputs:
-        raise PoseforgeError("nothing to compare on: give --images and/or --golden")
-    rows = [(name, "torch", agreement) for name, agreement in parity(artifacts, inputs).items()]
-    if golden is not None and "stage1_heatmaps" in golden:
-        expected = (golden["stage1_heatmaps"], golden["stage1_pafs"])
-        for name, path in artifacts.items():
-            agreement = Agreement()
-            agreement.add(open_runner(path).run(inputs[0][1]), expected)
-            rows.append((name, "golden fixture", agreement))
-    if omz_ir:
-        rows += omz_rows(artifacts["torch"], omz_ir, inputs)
-
-    table = Table(
-        title=f"parity on {len(inputs)} inputs ({len(images)} images x 2 protocols"
-        + (" + golden" if golden is not None else "")
-        + ")"
-    )
-    for column in ("artifact", "vs", "max abs heatmaps", "max abs pafs", "cos heatmaps", "cos pafs", "tolerance"):
-        table.add_column(column, justify="left" if column in ("artifact", "vs") else "right")
-    ok = True
-    for name, reference, agreement in rows:
-        tolerance = TOLERANCES.get(name) if reference != "omz int8 release" else None
-        if name == "torch" and reference == "golden fixture":
-            tolerance = 1e-5
-        holds = tolerance is None or agreement.worst() <= tolerance
-        ok &= holds
-        table.add_row(
-            name, reference,
-            f"{agreement.max_abs['heatmaps']:.2e}", f"{agreement.max_abs['pafs']:.2e}",
-            f"{agreement.mean_cosine('heatmaps'):.6f}", f"{agreement.mean_cosine('pafs'):.6f}",
-            "-" if tolerance is None else f"{tolerance:g} {'ok' if holds else 'FAIL'}",
-        )  # fmt: skip
-    console().print(table)
-    return ok
+) -> list[str]:
+    """Measure, render the table, judge: the violations (empty when every artifact holds)."""
+    rows, images, golden = measure_parity(model_dir, images_dir, limit, golden_npz, omz_ir)
+    render_parity(rows, images, golden)
+    return violations(rows)
 
 
 def omz_rows(checkpoint: Path, omz_ir: str | Path, inputs: list[tuple[str, np.ndarray]]) -> list[tuple]:
     """The imported checkpoint and the IR's exact FP32 reference, both against the INT8 release."""
+    from poseforge.convert.ir_import import release_runner
     from poseforge.ir_files import read_ir
-    from poseforge.models.ir_import import ir_function
 
     ov_model = read_ir(omz_ir)
     runs = {
         "torch": open_runner(checkpoint).run,
-        "omz fp32 reference": ir_function(ov_model, bypass_fakequantize=True),
-        "omz int8 release": ir_function(ov_model),
+        "omz fp32 reference": release_runner(ov_model, bypass_fakequantize=True).run,
+        "omz int8 release": release_runner(ov_model).run,
     }
     outputs = {name: [run(data) for _, data in inputs] for name, run in runs.items()}
     rows = []

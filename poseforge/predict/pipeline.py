@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from poseforge.background import read_ahead
-from poseforge.bundle import decoder_params, open_bundle
+from poseforge.bundle import decoder_params
 from poseforge.decode import decode, to_coco_results
 from poseforge.documents import PREDICT, RESULTS, write_document
 from poseforge.draw import draw_poses
@@ -27,8 +27,10 @@ from poseforge.predict.outputs import POSES, SCHEMA, SUMMARY, ImageWriter, Video
 from poseforge.predict.sources import ImageSource, VideoSource, open_source
 from poseforge.preprocess import prepare
 from poseforge.runtime import artifact_kind
+from poseforge.runtime.options import RuntimeOptions
 from poseforge.ui import progress
 
+PREDICT_OPTIONS = RuntimeOptions(performance_hint="THROUGHPUT")  # later frames in flight while earlier ones decode
 IMAGE_ID_RULE = {
     "video": "the frame index, from 0",
     "image": "the number the file name holds (000000000139.jpg -> 139) when every name is a distinct number, "
@@ -40,12 +42,11 @@ def predict(
     bundle: str | Path,
     input_path: str | Path,
     output: str | Path,
-    precision_hint: str | None = "f32",
-    threads: int | None = None,
+    options: RuntimeOptions = PREDICT_OPTIONS,
     skip_bad: bool = False,
 ) -> dict[str, Any]:
     """Run `bundle` on `input_path`, write the output folder `output`; return predict.json's content."""
-    from poseforge.runtime.bundle_runner import BundleRunner  # openvino: only once the inputs look right
+    from poseforge.runtime.bundle_runner import BundleRunner, read_bundle  # openvino: once the inputs look right
 
     if artifact_kind(bundle) != "bundle":
         raise PoseforgeError(f"{bundle} is not a bundle: predict takes the .tar.gz of `poseforge bundle`")
@@ -54,10 +55,10 @@ def predict(
     check_output_place(output, [input_path, bundle])  # refused before the network is compiled
     if output.exists() or output.is_symlink():
         check_earlier_output(output, SUMMARY, read_summary)
-    with open_bundle(bundle) as verified:  # refuses a bad bundle before anything is compiled
-        deploy_shape = tuple(verified.manifest["input"]["deploy_shape"])
-        params = decoder_params(verified.manifest)
-    runner = BundleRunner(bundle, precision_hint, threads, "THROUGHPUT", (1, 3, *deploy_shape))
+    read = read_bundle(bundle)  # refuses a bad bundle before anything is compiled
+    deploy_shape = tuple(read[2]["input"]["deploy_shape"])
+    params = decoder_params(read[2])
+    runner = BundleRunner.from_bundle(read, options.replace(shape=(1, 3, *deploy_shape)), str(bundle))
 
     results: list[dict] = []
     skipped: list[str] = []

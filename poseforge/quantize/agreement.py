@@ -25,8 +25,8 @@ import numpy as np
 
 from poseforge.images import read_image
 from poseforge.runtime import Runner
-from poseforge.validate.dataset import CocoImage
-from poseforge.validate.loop import run_loop
+from poseforge.validate.accuracy.dataset import CocoImage
+from poseforge.validate.accuracy.loop import run_loop
 
 MIN_PSEUDO_AREA = 32 * 32  # COCO's "small" boundary
 

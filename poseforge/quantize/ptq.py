@@ -30,10 +30,10 @@ import numpy as np
 
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
-from poseforge.ir_files import read_ir
+from poseforge.ir_files import ir_metadata, read_ir
 from poseforge.metadata import derive, set_ir_metadata
 from poseforge.quantize.calibration import calibration_dataset, calibration_images, deploy_input, fingerprint
-from poseforge.runtime.openvino_runner import ir_metadata
+from poseforge.runtime.options import ACCURACY
 
 PRESETS = ("performance", "mixed")
 RANGE_ESTIMATORS = ("minmax", "nncf-default", "mean_minmax", "median_minmax", "mean_no_outliers_minmax")
@@ -193,7 +193,7 @@ def peak_retention(
     """
     from poseforge.runtime.openvino_runner import OpenVINORunner
 
-    runners = [OpenVINORunner.from_model(m, meta, shape=(1, 3, *deploy_shape)) for m in (fp32, int8)]
+    runners = [OpenVINORunner.from_model(m, meta, ACCURACY.replace(shape=(1, 3, *deploy_shape))) for m in (fp32, int8)]
     ratios = []
     for path in paths:
         data = deploy_input(path, deploy_shape)
@@ -228,21 +228,21 @@ def quantize_with_accuracy_control(
     import nncf
 
     from poseforge.runtime.openvino_runner import OpenVINORunner
-    from poseforge.validate.dataset import CocoKeypoints
-    from poseforge.validate.validate import coco_ap
+    from poseforge.validate.accuracy.dataset import CocoKeypoints
+    from poseforge.validate.accuracy.validate import coco_ap
 
     dataset = CocoKeypoints(coco_dir)
     images = dataset.images(limit)
 
     def validate(compiled: Any, items: Any) -> float:
-        return coco_ap(OpenVINORunner.from_compiled(compiled, meta), dataset, list(items))["ap"]
+        return coco_ap(OpenVINORunner(compiled, meta, ACCURACY, source="NNCF's candidate"), dataset, list(items))["ap"]
 
     quantized = nncf.quantize_with_accuracy_control(
         model, calibration, nncf.Dataset(images), validate, max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE,
         advanced_quantization_parameters=advanced, **common,
     )  # fmt: skip
-    reference = coco_ap(OpenVINORunner.from_model(model, meta), dataset, images)["ap"]
-    reached = coco_ap(OpenVINORunner.from_model(quantized, meta), dataset, images)["ap"]
+    reference = coco_ap(OpenVINORunner.from_model(model, meta, ACCURACY), dataset, images)["ap"]
+    reached = coco_ap(OpenVINORunner.from_model(quantized, meta, ACCURACY), dataset, images)["ap"]
     if reference - reached > max_drop:
         raise PoseforgeError(
             f"accuracy target not met: NNCF's best INT8 model has AP {reached:.4f} against FP32 {reference:.4f} "

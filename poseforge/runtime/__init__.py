@@ -1,9 +1,12 @@
 """One runner interface for every runtime: `run(batch) -> (heatmaps, pafs)` plus metadata.
 
+    runner = open_runner("build/<model>/ir/int8/model.xml", RuntimeOptions(performance_hint="THROUGHPUT"))
+
 Validation, speed measurement, parity, quantization's AP function and prediction all run
 networks through these runners, so there is one code path to trust. A runner takes raw BGR
 pixels, float32 [N, 3, H, W], and returns the last stage's heatmaps [N, 19, H/8, W/8] and
-pafs [N, 38, H/8, W/8] as float32 numpy arrays.
+pafs [N, 38, H/8, W/8] as float32 numpy arrays. Heavy libraries are imported only by the
+runner that needs them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from poseforge.errors import PoseforgeError
+from poseforge.runtime.options import ACCURACY, RuntimeOptions
 
 Outputs = tuple[np.ndarray, np.ndarray]  # heatmaps, pafs
 
@@ -25,12 +29,14 @@ Outputs = tuple[np.ndarray, np.ndarray]  # heatmaps, pafs
 class Runner(Protocol):
     artifact: str  # torch, onnx, onnx-sim, ir-fp32, ir-fp16, ir-int8, omz-int8, ...
     metadata: dict[str, Any]  # the artifact's own metadata
-    settings: dict[str, Any]  # runtime, version, threads, precision hint: recorded with results
+    options: RuntimeOptions  # what it was asked to run with
+    settings: dict[str, Any]  # what it runs with (runtime, version, threads, precision hint): recorded
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def fixed(self, shape: tuple[int, int, int, int], performance_hint: str | None = None) -> Runner:
-        """A runner for one static input shape, compiled for speed (where the runtime cares)."""
+    def with_options(self, **changes: Any) -> Runner:
+        """The same network with some options changed, e.g. a static shape compiled for speed
+        (where the runtime cares; others return themselves)."""
         ...
 
     def throughput(self, batch: np.ndarray, seconds: float) -> tuple[int, float]:
@@ -43,10 +49,13 @@ class Runner(Protocol):
         ...
 
 
+SUFFIXES = ((".pth", "torch"), (".onnx", "onnx"), (".xml", "openvino"), (".tar.gz", "bundle"))
+
+
 def artifact_kind(path: str | Path) -> str:
     """Which runtime opens `path`: torch (.pth), onnx (.onnx), openvino (.xml), bundle (.tar.gz)."""
     name = Path(path).name
-    for suffix, kind in ((".pth", "torch"), (".onnx", "onnx"), (".xml", "openvino"), (".tar.gz", "bundle")):
+    for suffix, kind in SUFFIXES:
         if name.endswith(suffix):
             return kind
     raise PoseforgeError(
@@ -70,43 +79,32 @@ def artifact_metadata(path: str | Path) -> dict[str, Any]:
         from poseforge.runtime.bundle_runner import bundle_metadata
 
         return bundle_metadata(path)
-    from poseforge.ir_files import read_ir
-    from poseforge.runtime.openvino_runner import ir_metadata
+    from poseforge.ir_files import ir_metadata, read_ir
 
     return ir_metadata(read_ir(path), path)
 
 
-def open_runner(
-    path: str | Path,
-    precision_hint: str | None = "f32",
-    threads: int | None = None,
-    performance_hint: str = "LATENCY",
-    shape: tuple[int, int, int, int] | None = None,
-) -> Runner:
-    """Open any artifact with the runtime its kind needs.
-
-    `precision_hint` applies to OpenVINO only ("f32" by default: this CPU would otherwise run
-    FP32 models in bf16); `threads` caps the runtime's threads (default: all cores); `shape`
-    fixes the input shape where the runtime compiles for it (default: dynamic H and W).
-    """
+def open_runner(path: str | Path, options: RuntimeOptions = ACCURACY) -> Runner:
+    """Open any artifact with the runtime its kind needs, as `options` say (precision hint and
+    streams concern OpenVINO only; a shape is compiled for where the runtime compiles)."""
     kind = artifact_kind(path)
     if not Path(path).is_file():
         raise PoseforgeError(f"artifact not found: {path}")
     if kind == "torch":
         from poseforge.runtime.torch_runner import TorchRunner
 
-        return TorchRunner(path, threads)
+        return TorchRunner(path, options)
     if kind == "onnx":
         from poseforge.runtime.onnx_runner import OnnxRunner
 
-        return OnnxRunner(path, threads)
+        return OnnxRunner(path, options)
     if kind == "bundle":
         from poseforge.runtime.bundle_runner import BundleRunner
 
-        return BundleRunner(path, precision_hint, threads, performance_hint, shape)
+        return BundleRunner.open(path, options)
     from poseforge.runtime.openvino_runner import OpenVINORunner
 
-    return OpenVINORunner(path, precision_hint, threads, performance_hint, shape)
+    return OpenVINORunner.open(path, options)
 
 
 def sequential_throughput(run: Callable[[np.ndarray], object], batch: np.ndarray, seconds: float) -> tuple[int, float]:

@@ -4,29 +4,35 @@ It speaks the common runner interface, so `poseforge validate` and `speed` run b
 the validate loop hands every runner float32 NCHW raw pixels, which are rounded, clipped to
 0..255 and transposed into the u8 NHWC frame the bundle takes. Prediction hands it u8 NHWC
 frames directly. The bundle is extracted and checked (sha256 of every file) into a private
-temporary directory that lives as long as the runner.
+temporary directory, read, and removed again: the network lives on in memory.
 """
 
 from __future__ import annotations
 
-import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from poseforge.bundle import open_bundle
+from poseforge.bundle.archive import open_bundle
 from poseforge.errors import PoseforgeError
-from poseforge.ir_files import read_ir
+from poseforge.ir_files import ir_metadata, read_ir
 from poseforge.keypoints import STRIDE
 from poseforge.runtime import check_batch
-from poseforge.runtime.openvino_runner import OpenVINORunner, ir_metadata
+from poseforge.runtime.openvino_runner import OpenVINORunner, core
+from poseforge.runtime.options import RuntimeOptions
+
+
+def read_bundle(path: str | Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """(ov.Model, its metadata, bundle.json) of a bundle, verified first; nothing left on disk."""
+    with open_bundle(path) as bundle:
+        model = read_ir(bundle.xml, core())
+        return model, ir_metadata(model, path), bundle.manifest
 
 
 def bundle_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata of a bundle's IR (verified first), without compiling it."""
-    with open_bundle(path) as bundle:
-        return ir_metadata(read_ir(bundle.xml), path)
+    return read_bundle(path)[1]
 
 
 def camera_batch(batch: np.ndarray) -> np.ndarray:
@@ -42,23 +48,38 @@ def camera_batch(batch: np.ndarray) -> np.ndarray:
 
 
 class BundleRunner(OpenVINORunner):
-    """The OpenVINO runner, reading a verified bundle and feeding its u8 NHWC input."""
+    """The OpenVINO runner around a verified bundle's network, fed its u8 NHWC input."""
 
-    def _read(self, path: Path) -> tuple[Any, dict[str, Any]]:
-        bundle = open_bundle(path)
-        weakref.finalize(self, bundle.close)  # the private copy goes with the runner
-        self.bundle = bundle.manifest
-        model = read_ir(bundle.xml, self.core)
-        return model, ir_metadata(model, path)
+    bundle: dict[str, Any]  # bundle.json
 
-    def _input_shape(self, shape: tuple[int, int, int, int] | None) -> list[int]:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings["input"] = "uint8 NHWC"
+
+    @classmethod
+    def open(cls, path: str | Path, options: RuntimeOptions) -> BundleRunner:
+        return cls.from_bundle(read_bundle(path), options, str(path))
+
+    @classmethod
+    def from_bundle(
+        cls, read: tuple[Any, dict[str, Any], dict[str, Any]], options: RuntimeOptions, source: str
+    ) -> BundleRunner:
+        """Compile what `read_bundle` read: the network, its metadata and bundle.json."""
+        model, metadata, manifest = read
+        runner = cls.from_model(model, metadata, options, source)
+        runner.bundle = manifest
+        return runner
+
+    def with_options(self, **changes: Any) -> BundleRunner:
+        runner = super().with_options(**changes)
+        runner.bundle = self.bundle
+        return runner
+
+    @staticmethod
+    def input_shape(shape: tuple[int, int, int, int] | None) -> list[int]:
         # `shape` is the network's NCHW shape, like every runner's; the bundle takes NHWC.
         n, h, w = (shape[0], shape[2], shape[3]) if shape else (-1, -1, -1)
         return [n, h, w, 3]
 
     def _input(self, batch: np.ndarray) -> np.ndarray:
         return camera_batch(batch)
-
-    def _attach(self, compiled: Any, metadata: dict[str, Any]) -> None:
-        super()._attach(compiled, metadata)
-        self.settings["input"] = "uint8 NHWC"

@@ -18,19 +18,23 @@ from poseforge.runtime import (
     sequential_throughput,
     threaded_stream,
 )
+from poseforge.runtime.options import ACCURACY, RuntimeOptions
 
 
 class OnnxRunner:
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, options: RuntimeOptions = ACCURACY) -> None:
         import onnxruntime as ort
 
         model, meta = read_onnx(path)
-        options = ort.SessionOptions()
+        session_options = ort.SessionOptions()
         # Explicit, so that the thread count is known and recorded (onnxruntime's own default
         # is the number of physical cores).
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        session_options.intra_op_num_threads = options.threads or os.cpu_count() or 1
+        self.options = options
         try:
-            self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                model.SerializeToString(), session_options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime's own exception types
             raise runtime_error(exc, f"onnxruntime cannot load {path}") from None
         self.artifact = meta.get("artifact", "onnx")
@@ -38,7 +42,7 @@ class OnnxRunner:
         self.settings = {
             "runtime": "onnxruntime",
             "version": ort.__version__,
-            "threads": options.intra_op_num_threads,
+            "threads": session_options.intra_op_num_threads,
             "precision_hint": "f32",
         }
 
@@ -50,8 +54,8 @@ class OnnxRunner:
             raise runtime_error(exc, f"onnxruntime cannot run {self.artifact} on input {data.shape}") from None
         return checked_outputs(heatmaps, pafs, self.artifact)
 
-    def fixed(self, shape: tuple[int, int, int, int], performance_hint: str | None = None) -> OnnxRunner:
-        return self  # no shape-specialised compilation to gain
+    def with_options(self, **changes: Any) -> OnnxRunner:
+        return self  # one request already uses every core, and there is no shape-specialised compilation
 
     def throughput(self, batch: np.ndarray, seconds: float) -> tuple[int, float]:
         return sequential_throughput(self.run, batch, seconds)

@@ -1,9 +1,12 @@
 """OpenVINO runner (CPU plugin), with every compile setting spelled out and recorded.
 
+    runner = OpenVINORunner.open("ir/fp32/model.xml", RuntimeOptions(shape=(1, 3, 256, 456)))
+    faster = runner.with_options(performance_hint="THROUGHPUT")   # recompiled, not read again
+
 Any IR poseforge made or imported carries its metadata in rt_info, including the names of its
 heatmaps and pafs outputs: that is how the Open Model Zoo IR, whose outputs are named
-differently, runs through this same code. The input is made dynamic ([?, 3, ?, ?]) for
-accuracy runs over images of many sizes, and static for speed runs (`fixed`).
+differently, runs through this same code. The input is dynamic ([?, 3, ?, ?]) for accuracy
+runs over images of many sizes, and static for speed runs (RuntimeOptions.shape).
 """
 
 from __future__ import annotations
@@ -19,80 +22,25 @@ import numpy as np
 import openvino as ov
 
 from poseforge.errors import PoseforgeError
-from poseforge.ir_files import compile_settings, read_ir
-from poseforge.metadata import get_ir_metadata
+from poseforge.ir_files import ir_metadata, read_ir
 from poseforge.runtime import Outputs, check_batch, checked_outputs, runtime_error
-
-
-def ir_metadata(model: Any, path: str | Path) -> dict[str, Any]:
-    meta = get_ir_metadata(model, path)
-    if meta is None:
-        raise PoseforgeError(
-            f"{path} carries no poseforge metadata (rt_info): convert it with `poseforge convert`, "
-            "or register an Open Model Zoo IR with `poseforge reference-ir`"
-        )
-    return meta
+from poseforge.runtime.options import RuntimeOptions
 
 
 class OpenVINORunner:
+    """A compiled network and the metadata saying what its input and outputs are."""
+
     def __init__(
         self,
-        path: str | Path,
-        precision_hint: str | None = "f32",
-        threads: int | None = None,
-        performance_hint: str = "LATENCY",
-        shape: tuple[int, int, int, int] | None = None,
-        core: Any = None,
-    ) -> None:
-        self.path: Path | None = Path(path)
-        self.core = core or ov.Core()
-        model, metadata = self._read(self.path)
-        self._options = (precision_hint, threads, performance_hint)
-        try:
-            model.reshape({metadata["input"]["name"]: self._input_shape(shape)})
-            compiled = self.core.compile_model(
-                model, "CPU", compile_settings(precision_hint, performance_hint, threads)
-            )
-        except Exception as exc:  # OpenVINO raises RuntimeError and others
-            raise runtime_error(exc, f"OpenVINO cannot compile {path}") from None
-        self._attach(compiled, metadata)
-
-    def _read(self, path: Path) -> tuple[Any, dict[str, Any]]:
-        """The ov.Model to compile and its poseforge metadata."""
-        model = read_ir(path, self.core)
-        return model, ir_metadata(model, path)
-
-    def _input_shape(self, shape: tuple[int, int, int, int] | None) -> list[int]:
-        """The compiled input shape for a network input `shape` (NCHW; None: dynamic N, H, W)."""
-        return list(shape) if shape else [-1, 3, -1, -1]
-
-    def _input(self, batch: np.ndarray) -> np.ndarray:
-        """What the compiled model is fed for a float32 NCHW raw-pixel batch."""
-        return check_batch(batch)
-
-    @classmethod
-    def from_compiled(cls, compiled: Any, metadata: dict[str, Any]) -> OpenVINORunner:
-        """A runner around a model someone else compiled (NNCF's accuracy control does)."""
-        runner = cls.__new__(cls)
-        runner.path, runner.core, runner._options = None, None, (None, None, "LATENCY")
-        runner._attach(compiled, metadata)
-        return runner
-
-    @classmethod
-    def from_model(
-        cls,
-        model: Any,
+        compiled: Any,
         metadata: dict[str, Any],
-        precision_hint: str | None = "f32",
-        shape: tuple[int, int, int, int] | None = None,
-    ) -> OpenVINORunner:
-        """A runner for an in-memory `ov.Model` (a copy is reshaped and compiled)."""
-        model = model.clone()
-        model.reshape({metadata["input"]["name"]: list(shape) if shape else [-1, 3, -1, -1]})
-        return cls.from_compiled(ov.Core().compile_model(model, "CPU", compile_settings(precision_hint)), metadata)
-
-    def _attach(self, compiled: Any, metadata: dict[str, Any]) -> None:
-        self.compiled, self.metadata = compiled, metadata
+        options: RuntimeOptions,
+        model: Any = None,
+        source: str = "the IR",
+    ) -> None:
+        """Wrap `compiled` (an ov.CompiledModel); `model` (the ov.Model it came from) lets
+        `with_options` compile it again with other settings."""
+        self.compiled, self.metadata, self.options, self.model, self.source = compiled, metadata, options, model, source
         self.artifact = metadata.get("artifact", "ir")
         self.input_name = metadata["input"]["name"]
         try:
@@ -100,20 +48,48 @@ class OpenVINORunner:
         except RuntimeError:
             names = sorted(n for out in compiled.outputs for n in out.get_names())
             raise PoseforgeError(
-                f"{self.path or 'the IR'} has no outputs {metadata['outputs']['heatmaps']['name']!r} and "
+                f"{source} has no outputs {metadata['outputs']['heatmaps']['name']!r} and "
                 f"{metadata['outputs']['pafs']['name']!r} as its metadata says (it has {', '.join(names)[:200]})"
             ) from None
         self.request = compiled.create_infer_request()
         self.settings = {
             "runtime": "openvino",
             "version": ov.get_version(),
-            "device": "CPU",
+            "device": options.device,
             "performance_hint": str(compiled.get_property("PERFORMANCE_HINT")),
             "precision_hint": compiled.get_property("INFERENCE_PRECISION_HINT").to_string(),
             "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
             "streams": int(compiled.get_property("NUM_STREAMS")),
             "optimal_requests": int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")),
         }
+
+    @classmethod
+    def open(cls, path: str | Path, options: RuntimeOptions) -> OpenVINORunner:
+        """Read an IR (checked: both files, the metadata) once and compile it with `options`."""
+        model = read_ir(path)
+        return cls.from_model(model, ir_metadata(model, path), options, str(path))
+
+    @classmethod
+    def from_model(
+        cls, model: Any, metadata: dict[str, Any], options: RuntimeOptions, source: str = "the in-memory IR"
+    ) -> OpenVINORunner:
+        """Compile an ov.Model (a reshaped copy: `model` itself is left as it is)."""
+        return cls(compile_model(model, metadata, options, source, cls.input_shape), metadata, options, model, source)
+
+    @staticmethod
+    def input_shape(shape: tuple[int, int, int, int] | None) -> list[int]:
+        """The compiled input shape for a network input `shape` (NCHW; None: dynamic N, H, W)."""
+        return list(shape) if shape else [-1, 3, -1, -1]
+
+    def with_options(self, **changes: Any) -> OpenVINORunner:
+        """The same network compiled again with some options changed (a static shape, a hint)."""
+        if self.model is None:
+            raise PoseforgeError(f"{self.source} was compiled elsewhere: it cannot be recompiled with other options")
+        return type(self).from_model(self.model, self.metadata, self.options.replace(**changes), self.source)
+
+    def _input(self, batch: np.ndarray) -> np.ndarray:
+        """What the compiled model is fed for a float32 NCHW raw-pixel batch."""
+        return check_batch(batch)
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         data = self._input(batch)
@@ -126,8 +102,7 @@ class OpenVINORunner:
 
     def throughput(self, batch: np.ndarray, seconds: float) -> tuple[int, float]:
         """The plugin's optimal number of requests kept in flight for `seconds`."""
-        items = itertools.repeat((None, batch))
-        results = self.stream(items)
+        results = self.stream(itertools.repeat((None, batch)))
         for _ in range(2 * self.settings["optimal_requests"]):  # warm every request once more
             next(results)
         frames, start = 0, time.perf_counter()
@@ -177,6 +152,22 @@ class OpenVINORunner:
         free.append(request)
         return key, checked_outputs(heatmaps, pafs, self.artifact)
 
-    def fixed(self, shape: tuple[int, int, int, int], performance_hint: str | None = None) -> OpenVINORunner:
-        precision_hint, threads, default_hint = self._options
-        return type(self)(self.path, precision_hint, threads, performance_hint or default_hint, shape, self.core)
+
+def compile_model(model: Any, metadata: dict[str, Any], options: RuntimeOptions, source: str, input_shape: Any) -> Any:
+    """A copy of `model` reshaped for `options.shape` (via `input_shape`) and compiled with `options`."""
+    model = model.clone()
+    try:
+        model.reshape({metadata["input"]["name"]: input_shape(options.shape)})
+        return core().compile_model(model, options.device, options.openvino_config())
+    except Exception as exc:  # OpenVINO raises RuntimeError and others
+        raise runtime_error(exc, f"OpenVINO cannot compile {source}") from None
+
+
+_CORE: list[Any] = []
+
+
+def core() -> Any:
+    """One ov.Core per process: creating one loads the plugins, which takes time."""
+    if not _CORE:
+        _CORE.append(ov.Core())
+    return _CORE[0]

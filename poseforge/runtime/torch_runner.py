@@ -11,13 +11,15 @@ import torch
 
 from poseforge.models.checkpoint import load_checkpoint
 from poseforge.runtime import Outputs, check_batch, checked_outputs, sequential_throughput, threaded_stream
+from poseforge.runtime.options import ACCURACY, RuntimeOptions
 
 
 class TorchRunner:
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, options: RuntimeOptions = ACCURACY) -> None:
         ckpt = load_checkpoint(path)
-        if threads:
-            torch.set_num_threads(threads)
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self.options = options
         self.net = ckpt.deployable()
         self.artifact = "torch"
         self.metadata = {**ckpt.metadata, "artifact": "torch", "precision": "fp32"}
@@ -33,8 +35,8 @@ class TorchRunner:
             heatmaps, pafs = self.net(torch.from_numpy(check_batch(batch)))
         return checked_outputs(heatmaps.numpy(), pafs.numpy(), self.artifact)
 
-    def fixed(self, shape: tuple[int, int, int, int], performance_hint: str | None = None) -> TorchRunner:
-        return self  # no shape-specialised compilation to gain
+    def with_options(self, **changes: Any) -> TorchRunner:
+        return self  # one request already uses every core, and there is no shape-specialised compilation
 
     def throughput(self, batch: np.ndarray, seconds: float) -> tuple[int, float]:
         return sequential_throughput(self.run, batch, seconds)

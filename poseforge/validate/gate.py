@@ -24,19 +24,10 @@ from typing import Any
 from poseforge.artifacts import BY_NAME, PROTOCOLS, artifact_digest, base_name, run_name
 from poseforge.documents import BASELINE, BENCH, read_document, write_document
 from poseforge.errors import PoseforgeError
-from poseforge.validate.validate import read_report
+from poseforge.validate.accuracy.validate import read_report
+from poseforge.validate.speed.targets import GATED
 
 SCHEMA = BASELINE.schema
-# name -> (which direction is better, default relative tolerance, meaning). The ratios come from
-# bench.json (measured in one run, INT8 against FP32 in interleaved rounds). Tolerances follow each
-# ratio's noise on a shared 2-core machine: a decode time of about a millisecond against a network
-# latency of tens moves by tens of percent from run to run, so only a doubling fails.
-RATIOS: dict[str, tuple[str, float, str]] = {
-    "int8_over_fp32_throughput": ("higher", 0.25, "INT8 / FP32 network throughput (deploy shape, interleaved)"),
-    "int8_over_omz_throughput": ("higher", 0.15, "INT8 / Intel's INT8 release throughput (interleaved)"),
-    "decode_over_latency": ("lower", 1.0, "decode time / FP32 network latency (deploy shape)"),
-    "e2e_over_throughput": ("higher", 0.15, "end-to-end fps / FP32 network throughput"),
-}
 BENCH_FILE = "bench.json"
 CLAIM = (
     "a deterministic regression check on one fixed image set (same inputs, same AP): its tolerances are "
@@ -183,6 +174,9 @@ def check_ratios(baseline: dict[str, Any], bench: dict[str, Any] | None) -> list
     checks = []
     for name, expect in baseline["ratios"].items():
         label = f"{name} ({expect['better']} is better)"
+        if name not in GATED:
+            checks.append(Check(label, "-", "not comparable", "-", "FAIL", [f"{name} is not a gated speed target"]))
+            continue
         wanted = f"{expect['expected']:.3f} ± {expect['tolerance']:.0%}"
         if bench is None:
             checks.append(Check(label, wanted, "no bench.json", "-", "FAIL", [f"no {BENCH_FILE}: run `make bench`"]))
@@ -263,10 +257,11 @@ def make_baseline(
         )
     ratios = {}
     for name, value in bench["ratios"].items():
-        better, default, description = RATIOS[name]
-        tolerance = old_ratios.get(name, {}).get("tolerance", default)
-        ratios[name] = {"expected": round(value, 4), "tolerance": tolerance, "better": better,
-                        "description": description}  # fmt: skip
+        if name in GATED:
+            target = GATED[name]
+            tolerance = old_ratios.get(name, {}).get("tolerance", target.gate_tolerance)
+            ratios[name] = {"expected": round(value, 4), "tolerance": tolerance, "better": target.better,
+                            "description": target.meaning}  # fmt: skip
     dataset = first["dataset"]
     return {
         "schema": SCHEMA,

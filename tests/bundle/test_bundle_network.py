@@ -18,7 +18,7 @@ from poseforge.metadata import get_ir_metadata
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.runtime import artifact_kind, artifact_metadata, open_runner
 from poseforge.runtime.bundle_runner import camera_batch
-from poseforge.validate.validate import read_report
+from poseforge.validate.accuracy.validate import read_report
 from tests.bundle.made import Made
 from tests.conftest import run_cli
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from poseforge.decode import Geometry, decode
-from poseforge.validate.reference_decoder import extract_keypoints, reference_decode, to_image_size
+from poseforge.reference_decoder import extract_keypoints, reference_decode, to_image_size
 from tests.decode.synthetic import Scene, keypoint_ap, make_scene
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from poseforge.convert.ir_import import bypass_activation_fakequantize, import_ir, release_runner
 from poseforge.convert.parity import Agreement
 from poseforge.ir_files import read_ir
 from poseforge.models import build_network
 from poseforge.models.checkpoint import Checkpoint
-from poseforge.models.ir_import import bypass_activation_fakequantize, import_ir, ir_function
 from poseforge.preprocess import prepare, to_nchw
 from tests.conftest import OMZ_XML
 
@@ -46,7 +46,7 @@ def test_imported_network_matches_fp32_reference_on_coco_mini(
 ) -> None:
     """Within 1e-4 max abs of the IR with activation FakeQuantize bypassed, every image at 256x456."""
     model = read_ir(assets / OMZ_XML)
-    reference, release = ir_function(model, bypass_fakequantize=True), ir_function(model)
+    reference, release = release_runner(model, bypass_fakequantize=True).run, release_runner(model).run
     net = imported.deployable()
     vs_reference, vs_release = Agreement(), Agreement()
     for path in coco_images:

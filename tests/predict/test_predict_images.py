@@ -8,9 +8,9 @@ from pathlib import Path
 
 import cv2
 
-from poseforge.validate.dataset import load_coco
-from poseforge.validate.scoring import coco_keypoint_metrics
-from poseforge.validate.validate import read_report
+from poseforge.validate.accuracy.dataset import load_coco
+from poseforge.validate.accuracy.scoring import coco_keypoint_metrics
+from poseforge.validate.accuracy.validate import read_report
 from tests.bundle.made import Made
 from tests.conftest import run_cli
 

@@ -13,8 +13,8 @@ from poseforge.metadata import get_ir_metadata
 from poseforge.quantize import ptq
 from poseforge.quantize.ptq import QuantizeSettings, quantize_ir
 from poseforge.runtime import open_runner
-from poseforge.validate.dataset import CocoKeypoints
-from poseforge.validate.validate import coco_ap
+from poseforge.validate.accuracy.dataset import CocoKeypoints
+from poseforge.validate.accuracy.validate import coco_ap
 
 
 @pytest.fixture(scope="module")

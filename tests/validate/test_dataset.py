@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from poseforge.errors import PoseforgeError
-from poseforge.validate.dataset import CocoKeypoints, prefetch
+from poseforge.validate.accuracy.dataset import CocoKeypoints, prefetch
 
 
 def annotations(coco: Path) -> Path:

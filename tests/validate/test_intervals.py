@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from poseforge.validate.dataset import CocoKeypoints
-from poseforge.validate.intervals import (
+from poseforge.validate.accuracy.dataset import CocoKeypoints
+from poseforge.validate.accuracy.intervals import (
     METHOD,
     Interval,
     ap_from_weights,
@@ -25,7 +25,7 @@ from poseforge.validate.intervals import (
     resampled_ap,
     resolvable_difference,
 )
-from poseforge.validate.scoring import coco_keypoint_metrics
+from poseforge.validate.accuracy.scoring import coco_keypoint_metrics
 
 AP_NAMES = ("ap", "ap50", "ap75", "ap_medium", "ap_large")
 
@@ -339,7 +339,7 @@ def test_benchmark_command(mini: Any, assets: Path, tmp_path: Path, capsys: pyte
 @pytest.mark.slow
 def test_network_results_match_pycocotools(omz_build: Path, assets: Path, tmp_path: Path) -> None:
     """Real decoded network output: exact AP, and a paired FP32 vs Intel INT8 interval."""
-    from poseforge.validate.validate import validate_artifact
+    from poseforge.validate.accuracy.validate import validate_artifact
 
     coco = CocoKeypoints(assets / "coco-mini").coco
     matches, reports = {}, {}

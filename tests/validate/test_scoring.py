@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from poseforge.validate.dataset import CocoKeypoints
-from poseforge.validate.scoring import STAT_NAMES, coco_keypoint_metrics
+from poseforge.validate.accuracy.dataset import CocoKeypoints
+from poseforge.validate.accuracy.scoring import STAT_NAMES, coco_keypoint_metrics
 
 
 def test_ground_truth_as_detections_scores_one(assets: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from poseforge.validate.report import write_report
-from poseforge.validate.validate import read_report, validate_artifact
+from poseforge.validate.reporting.report import write_report
+from poseforge.validate.accuracy.validate import read_report, validate_artifact
 from tests.conftest import run_cli
 
 ARTIFACTS = {
@@ -107,7 +107,7 @@ def test_a_bad_image_stops_the_run_or_is_counted(omz_build: Path, small_coco: Pa
     result = run_cli("validate", artifact, "--coco", str(small_coco), "--protocol", "val", "--no-speed", "-o", str(out))
     assert result.returncode == 1 and bad.name in result.stderr and not out.exists()
     result = run_cli("validate", artifact, "--coco", str(small_coco), "--protocol", "val", "--no-speed", "-o",
-                     str(out), "--skip-bad-images")  # fmt: skip
+                     str(out), "--skip-bad")  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["skipped_images"] == [bad.name] and report["images"] == 2

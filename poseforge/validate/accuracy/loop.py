@@ -18,7 +18,7 @@ import numpy as np
 from poseforge.decode import DecoderParams, decode, to_coco_results
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.runtime import Runner
-from poseforge.validate.dataset import CocoImage, prefetch
+from poseforge.validate.accuracy.dataset import CocoImage, prefetch
 
 
 @dataclass

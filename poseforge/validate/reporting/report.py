@@ -10,10 +10,10 @@ from poseforge import __version__
 from poseforge.artifacts import PROTOCOLS, REFERENCE, VARIANT_HINTS, order
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import MARKDOWN_MARK, atomic_output
-from poseforge.validate.compare import report_matches
+from poseforge.validate.accuracy.compare import report_matches
+from poseforge.validate.accuracy.intervals import paired_difference
+from poseforge.validate.accuracy.validate import RESAMPLES, SEED
 from poseforge.validate.gate import comparable_reports
-from poseforge.validate.intervals import paired_difference
-from poseforge.validate.validate import RESAMPLES, SEED
 
 PNG_METADATA = {"Software": f"poseforge {__version__}"}  # the mark that lets a rerun replace the file
 
@@ -85,7 +85,9 @@ def markdown(rows: list[Row], model: str) -> str:
         "",
         f"COCO keypoint AP (pycocotools) on **{dataset['name']}: {first['images']} images, {dataset['people']} "
         f"annotated people** (`{dataset['annotations']}`), with 95% bootstrap intervals ({resamples}); "
-        "speed at the deploy shape 256x456.",
+        f"speed at the deploy shape {first['speed']['shape'][2]}x{first['speed']['shape'][3]}."
+        if first.get("speed")
+        else "no speed measured.",
         f"Machine: {machine['cpu']}, {machine['cores']} cores, ISA {' '.join(machine['isa'])}. "
         f"Threads {', '.join(threads)}; OpenVINO precision hint {', '.join(hints)}; "
         f"OpenVINO {first['versions'].get('openvino', '?')}, torch {first['versions'].get('torch', '?')}, "
@@ -119,7 +121,7 @@ def markdown(rows: list[Row], model: str) -> str:
         f"- A `.{'/'.join(VARIANT_HINTS)}` row is the artifact run under that OpenVINO precision hint (the CPU runs "
         "FP32 in bf16 when not told f32); its difference is to the f32 run of the reference.",
         "- Protocols: `val` = upstream evaluation (height 368, bicubic, centre padding to a multiple of 8 with "
-        "grey 128); `deploy` = the artifact's 256x456 input, letterboxed.",
+        "grey 128); `deploy` = the artifact's deploy shape, letterboxed.",
         "- latency: LATENCY hint, one request, after warm-up. fps: network throughput, THROUGHPUT hint with an "
         "async queue (torch and onnxruntime: one request after another). decode ms: median per image under the "
         "row's protocol. e2e fps: read, letterbox, infer frame N+1 while decoding frame N, over the COCO images.",
@@ -165,7 +167,7 @@ def plot(rows: list[Row], path: Path, model: str) -> None:
     ax_ap.grid(axis="x", alpha=0.3)
     ax_ap.legend(loc="best", fontsize=8)
     machine = rows[0].report["machine"]
-    ax_fps.set_xlabel(f"network throughput at 256x456, fps ({machine['cores']} cores)")
+    ax_fps.set_xlabel(f"network throughput at the deploy shape, fps ({machine['cores']} cores)")
     ax_fps.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{model}: accuracy and speed of every artifact")
     fig.tight_layout()
@@ -183,7 +185,7 @@ def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Pat
     from poseforge.images import read_image
     from poseforge.preprocess import prepare, to_nchw
     from poseforge.runtime import open_runner
-    from poseforge.validate.dataset import CocoKeypoints
+    from poseforge.validate.accuracy.dataset import CocoKeypoints
 
     dataset = CocoKeypoints(coco_dir)
     counts = {i: sum(a.get("num_keypoints", 0) > 0 for a in dataset.coco.imgToAnns[i]) for i in dataset.coco.imgs}

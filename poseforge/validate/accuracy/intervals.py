@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from poseforge.validate.scoring import evaluate_keypoints
+from poseforge.validate.accuracy.scoring import evaluate_keypoints
 
 MAX_DETS = 20  # COCOeval's keypoint summary uses maxDets=20 for every AP
 AREAS = ("all", "medium", "large")

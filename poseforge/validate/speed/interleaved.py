@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from poseforge.errors import PoseforgeError
-from poseforge.validate.speed import network_speed
+from poseforge.runtime.options import ACCURACY
+from poseforge.validate.speed.network import network_speed
 
 MAX_STRETCH = 3.0  # a heavy network gets at most this many times the throughput seconds
 MIN_ITERATIONS = 5
@@ -72,7 +73,7 @@ def measure_interleaved(
     for number in range(1, rounds + 1):
         for entry in entries:
             its, secs = entry.budget(iterations, seconds)
-            run = network_speed(entry.path, shape, "f32", threads, its, secs)
+            run = network_speed(entry.path, shape, ACCURACY.replace(threads=threads), its, secs)
             entry.runs.append(run)
             if report:
                 report(

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,16 @@ from poseforge.decode import DecoderParams
 from poseforge.documents import REPORT, RESULTS, check_document, read_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_outputs, json_text, sha256_file
+from poseforge.machine import machine_info
 from poseforge.metadata import toolchain_versions
 from poseforge.runtime import Runner, open_runner
+from poseforge.runtime.options import ACCURACY, RuntimeOptions
 from poseforge.ui import progress
-from poseforge.validate.dataset import CocoImage, CocoKeypoints
-from poseforge.validate.intervals import bootstrap_ap, matches_from_eval
-from poseforge.validate.loop import run_loop
-from poseforge.validate.machine import machine_info
-from poseforge.validate.scoring import coco_keypoint_metrics, evaluate_keypoints, keypoint_metrics
-from poseforge.validate.speed import measure_speed, summarize_ms
+from poseforge.validate.accuracy.dataset import CocoImage, CocoKeypoints
+from poseforge.validate.accuracy.intervals import bootstrap_ap, matches_from_eval
+from poseforge.validate.accuracy.loop import LoopResult, run_loop
+from poseforge.validate.accuracy.scoring import coco_keypoint_metrics, evaluate_keypoints, keypoint_metrics
+from poseforge.validate.speed.network import measure_speed, summarize_ms
 
 SCHEMA = REPORT.schema
 RESAMPLES = 1000  # bootstrap resamples of every report's AP interval
@@ -52,15 +54,52 @@ def report_paths(report: str | Path) -> tuple[Path, Path]:
     return report, report.parent / "results" / report.name
 
 
+@dataclass
+class AccuracyRun:
+    """What one validation run measured, before it becomes a report."""
+
+    artifact: str  # the artifact's name (ir-fp32, ...)
+    metadata: dict[str, Any]
+    runtime: dict[str, Any]  # the runner's settings
+    deploy_shape: tuple[int, int]
+    loop: LoopResult
+    metrics: dict[str, Any]
+    interval: dict[str, Any] | None
+
+
+def measure_accuracy(
+    artifact: str | Path,
+    dataset: CocoKeypoints,
+    images: list[CocoImage],
+    protocol: str,
+    options: RuntimeOptions,
+    params: DecoderParams,
+    skip_bad: bool,
+    resamples: int,
+) -> AccuracyRun:
+    """Run `artifact` over `images` under `protocol` (the deploy protocol at a static shape) and score it."""
+    runner = open_runner(artifact, options.replace(performance_hint="THROUGHPUT"))
+    deploy_shape = tuple(runner.metadata["input"]["deploy_shape"])
+    if protocol == "deploy":
+        runner = runner.with_options(shape=(1, 3, *deploy_shape))
+    with progress() as bar:
+        task = bar.add_task(f"{runner.artifact} {protocol}", total=len(images))
+        loop = run_loop(runner, images, protocol, deploy_shape, params, skip_bad, (bar, task))
+    evaluator = evaluate_keypoints(dataset.coco, loop.results, loop.image_ids)
+    interval = ap_interval(matches_from_eval(evaluator), resamples)
+    return AccuracyRun(runner.artifact, runner.metadata, dict(runner.settings), deploy_shape, loop,
+                       keypoint_metrics(evaluator), interval)  # fmt: skip
+
+
 def validate_artifact(
     artifact: str | Path,
     coco_dir: str | Path,
     protocol: str,
     output: str | Path | None = None,
+    *,
+    options: RuntimeOptions = ACCURACY,
     limit: int | None = None,
-    skip_bad_images: bool = False,
-    precision_hint: str | None = "f32",
-    threads: int | None = None,
+    skip_bad: bool = False,
     speed: dict[str, Any] | None = None,
     measure: bool = True,
     speed_seconds: float = 10.0,
@@ -68,7 +107,7 @@ def validate_artifact(
     resamples: int = RESAMPLES,
 ) -> dict[str, Any]:
     """Run `artifact` over the COCO images under `protocol`; score, with a bootstrap interval of
-    AP over `resamples` image resamples; add speed; write the report.
+    AP over `resamples` image resamples; add speed; write the report and its results.
 
     `speed` is a speed block measured before (`poseforge speed`); otherwise it is measured
     here unless `measure` is False.
@@ -85,26 +124,30 @@ def validate_artifact(
             f"--limit {limit} validates {len(images)} of {len(dataset.coco.imgs)} images: a partial report "
             "needs its own -o, so that it never takes the place of a full one"
         )
-    probe = open_runner(artifact, precision_hint, threads, "THROUGHPUT")
-    deploy_shape = tuple(probe.metadata["input"]["deploy_shape"])
-    runner = probe if protocol == "val" else probe.fixed((1, 3, *deploy_shape))
-    name = runner.artifact
+    run = measure_accuracy(artifact, dataset, images, protocol, options, params, skip_bad, resamples)
+    if speed is None and measure:  # after the accuracy run has released its runtime's threads
+        speed = measure_speed(artifact, images, run.deploy_shape, options, seconds=speed_seconds)
+    report = build_report(run, artifact, dataset, protocol, limit, params, speed)
+    write_report_pair(output or default_report_path(run.metadata, protocol), report, run.loop.results)
+    return report
 
-    with progress() as bar:
-        task = bar.add_task(f"{name} {protocol}", total=len(images))
-        loop = run_loop(runner, images, protocol, deploy_shape, params, skip_bad_images, (bar, task))
-    evaluator = evaluate_keypoints(dataset.coco, loop.results, loop.image_ids)
-    metrics = keypoint_metrics(evaluator)
-    interval = ap_interval(matches_from_eval(evaluator), resamples)
-    runtime, meta = dict(runner.settings), runner.metadata
-    del probe, runner  # release the runtime's threads before measuring speed
 
-    if speed is None and measure:
-        speed = measure_speed(artifact, images, deploy_shape, precision_hint, threads, seconds=speed_seconds)
-    decode = summarize_ms(loop.decode_ms) if loop.decode_ms else {"median": float("nan"), "p90": float("nan")}
-    report = {
+def build_report(
+    run: AccuracyRun,
+    artifact: str | Path,
+    dataset: CocoKeypoints,
+    protocol: str,
+    limit: int | None,
+    params: DecoderParams,
+    speed: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The report (documents.REPORT) of a run: what was measured, on what, with what."""
+    loop, meta, runtime = run.loop, run.metadata, run.runtime
+    decode = summarize_ms(loop.decode_ms) if loop.decode_ms else {"median": None, "p90": None}
+    source = meta.get("source") or {}
+    return {
         "schema": SCHEMA,
-        "artifact": name,
+        "artifact": run.artifact,
         "model": meta.get("model"),
         "protocol": protocol,
         "images": len(loop.image_ids),
@@ -112,9 +155,9 @@ def validate_artifact(
         # baseline, bundle and gate unless they are told it is wanted.
         "subset": len(loop.image_ids) < len(dataset.coco.imgs),
         "skipped_images": loop.skipped,
-        **{k: v for k, v in metrics.items() if k != "summary"},
-        "interval": interval,
-        "latency_ms": _pick(speed, "latency_ms", ("median", "p90")),
+        **{k: v for k, v in run.metrics.items() if k != "summary"},
+        "interval": run.interval,
+        "latency_ms": {f: speed["latency_ms"][f] for f in ("median", "p90")} if speed else None,
         "throughput_fps": speed["throughput_fps"] if speed else None,
         "decode_ms": decode["median"],
         "decode_ms_p90": decode["p90"],
@@ -132,17 +175,15 @@ def validate_artifact(
         "precision": meta.get("precision"),
         "dataset": dataset.provenance(loop.image_ids, limit),
         "decoder": dataclasses.asdict(params),
-        "coco_summary": metrics["summary"],
+        "coco_summary": run.metrics["summary"],
         "notes": list(meta.get("notes", [])),
         "provenance": {
             "calibration": (meta.get("quantization") or {}).get("calibration"),
-            "weights_sha256": (meta.get("source") or {}).get("sha256"),
-            "trained": (meta.get("source") or {}).get("trained", True),
+            "weights_sha256": source.get("sha256"),
+            "trained": source.get("trained", True),
         },
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    write_report_pair(output or default_report_path(meta, protocol), report, loop.results)
-    return report
 
 
 def ap_interval(matches: Any, resamples: int) -> dict[str, Any] | None:
@@ -170,10 +211,6 @@ def write_report_pair(output: str | Path, report: dict[str, Any], results: list[
         results_tmp.write_text(results_text)
         report_tmp.write_text(report_text)
     return report_path, results_path
-
-
-def _pick(block: dict[str, Any] | None, key: str, fields: tuple[str, ...]) -> dict[str, float] | None:
-    return {f: block[key][f] for f in fields} if block else None
 
 
 def read_report(path: str | Path) -> dict[str, Any]:

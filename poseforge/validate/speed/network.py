@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from poseforge.machine import machine_info
 from poseforge.runtime import Runner, open_runner
-from poseforge.validate.dataset import CocoImage
-from poseforge.validate.loop import run_loop
-from poseforge.validate.machine import machine_info
+from poseforge.runtime.options import ACCURACY, RuntimeOptions
+from poseforge.validate.accuracy.dataset import CocoImage
+from poseforge.validate.accuracy.loop import run_loop
 
 
 def latency_ms(runner: Runner, batch: np.ndarray, warmup: int = 5, iterations: int = 50) -> dict[str, float]:
@@ -45,18 +46,18 @@ def summarize_ms(times: list[float]) -> dict[str, float]:
 def network_speed(
     artifact: str | Path,
     shape: tuple[int, int, int, int],
-    precision_hint: str | None = "f32",
-    threads: int | None = None,
+    options: RuntimeOptions = ACCURACY,
     iterations: int = 50,
     seconds: float = 10.0,
 ) -> dict[str, Any]:
-    """Latency and throughput of `artifact` at `shape` (raw-pixel input, grey 128)."""
+    """Latency (LATENCY hint) and throughput (THROUGHPUT hint) of `artifact` at `shape`, raw-pixel
+    input of grey 128, with `options` (precision hint, threads) otherwise."""
     batch = np.full(shape, 128.0, dtype=np.float32)
-    latency_runner = open_runner(artifact, precision_hint, threads, "LATENCY", shape)
+    latency_runner = open_runner(artifact, options.replace(performance_hint="LATENCY", shape=shape))
     latency = latency_ms(latency_runner, batch, iterations=iterations)
     latency_settings = latency_runner.settings
     del latency_runner  # free its threads before the throughput run
-    throughput_runner = open_runner(artifact, precision_hint, threads, "THROUGHPUT", shape)
+    throughput_runner = open_runner(artifact, options.replace(performance_hint="THROUGHPUT", shape=shape))
     frames, elapsed = throughput_runner.throughput(batch, seconds)
     return {
         "shape": list(shape),
@@ -72,13 +73,12 @@ def end_to_end(
     artifact: str | Path,
     images: list[CocoImage],
     deploy_shape: tuple[int, int],
-    precision_hint: str | None = "f32",
-    threads: int | None = None,
+    options: RuntimeOptions = ACCURACY,
     seconds: float = 10.0,
 ) -> dict[str, Any]:
     """Frames per second of the whole pipeline at the deploy shape: read, letterbox, infer
     (THROUGHPUT hint, later frames in flight) and decode, looping over `images` for `seconds`."""
-    runner = open_runner(artifact, precision_hint, threads, "THROUGHPUT", (1, 3, *deploy_shape))
+    runner = open_runner(artifact, options.replace(performance_hint="THROUGHPUT", shape=(1, 3, *deploy_shape)))
     run_loop(runner, images[:4], "deploy", deploy_shape, keep_results=False)  # warm-up
     frames, elapsed, decode_ms = 0, 0.0, []
     while elapsed < seconds or frames == 0:
@@ -92,15 +92,14 @@ def measure_speed(
     artifact: str | Path,
     images: list[CocoImage],
     deploy_shape: tuple[int, int],
-    precision_hint: str | None = "f32",
-    threads: int | None = None,
+    options: RuntimeOptions = ACCURACY,
     iterations: int = 50,
     seconds: float = 10.0,
 ) -> dict[str, Any]:
     """Network latency and throughput, and end-to-end fps, at the deploy shape, in one go."""
     shape = (1, 3, *deploy_shape)
-    network = network_speed(artifact, shape, precision_hint, threads, iterations, seconds)
-    pipeline = end_to_end(artifact, images, deploy_shape, precision_hint, threads, seconds)
+    network = network_speed(artifact, shape, options, iterations, seconds)
+    pipeline = end_to_end(artifact, images, deploy_shape, options, seconds)
     return {
         **network,
         "e2e_fps": pipeline["e2e_fps"],
@@ -108,3 +107,45 @@ def measure_speed(
         "decode_deploy_ms": pipeline["decode_ms"],
         "machine": machine_info(),
     }
+
+
+def write_speed_file(
+    artifact: str | Path,
+    images: list[CocoImage],
+    output: str | Path,
+    options: RuntimeOptions = ACCURACY,
+    iterations: int = 50,
+    seconds: float = 10.0,
+) -> dict[str, Any]:
+    """measure_speed at the artifact's deploy shape, written as a speed file (documents.SPEED)
+    that both of its validate reports include."""
+    from poseforge.artifacts import artifact_digest
+    from poseforge.documents import SPEED, write_document
+    from poseforge.runtime import artifact_metadata
+
+    meta = artifact_metadata(artifact)
+    speed = measure_speed(artifact, images, tuple(meta["input"]["deploy_shape"]), options, iterations, seconds)
+    block = {
+        "schema": SPEED.schema,
+        "artifact": meta["artifact"],
+        "artifact_sha256": artifact_digest(artifact),
+        **speed,
+    }
+    write_document(output, SPEED, block)
+    return block
+
+
+def read_speed_file(path: str | Path, artifact: str | Path, precision_hint: str | None = None) -> dict[str, Any]:
+    """A speed file, refused if it was measured on another artifact (any of its files) or under
+    another precision hint."""
+    from poseforge.artifacts import artifact_digest
+    from poseforge.documents import SPEED, read_document
+    from poseforge.errors import PoseforgeError
+
+    block = read_document(path, SPEED)
+    if block["artifact_sha256"] != artifact_digest(artifact):
+        raise PoseforgeError(f"{path} was measured on another version of {artifact}: measure it again")
+    measured = block["throughput_settings"].get("precision_hint")
+    if precision_hint is not None and measured != precision_hint:
+        raise PoseforgeError(f"{path} was measured with precision hint {measured}, not {precision_hint}")
+    return block

@@ -16,9 +16,9 @@ from typing import Any
 
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file, sha256_text
-from poseforge.validate.dataset import CocoKeypoints
-from poseforge.validate.intervals import ImageMatches, bootstrap_ap, match_images, paired_difference
-from poseforge.validate.validate import RESAMPLES, SEED, read_report, read_results
+from poseforge.validate.accuracy.dataset import CocoKeypoints
+from poseforge.validate.accuracy.intervals import ImageMatches, bootstrap_ap, match_images, paired_difference
+from poseforge.validate.accuracy.validate import RESAMPLES, SEED, read_report, read_results
 
 
 def report_image_ids(report: dict[str, Any], dataset: CocoKeypoints, path: str | Path) -> list[int]:

@@ -11,7 +11,6 @@ bypassed (the exact FP32 reference) on a probe input.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,11 @@ from torch import nn
 
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file
-from poseforge.ir_files import compile_settings, read_ir
+from poseforge.ir_files import read_ir
 from poseforge.models import build_network
 from poseforge.models.checkpoint import Checkpoint, make_checkpoint
+from poseforge.runtime.openvino_runner import OpenVINORunner
+from poseforge.runtime.options import ACCURACY
 
 MODEL = "human-pose-estimation-0001"
 # Beyond this the imported network is not the IR's (float32 rounding gives about 1e-6).
@@ -214,27 +215,21 @@ def output_names(ov_model: Any) -> dict[str, str]:
     return {"heatmaps": by_channels[19], "pafs": by_channels[38]}
 
 
-def ir_function(ov_model: Any, bypass_fakequantize: bool = False) -> Callable[[np.ndarray], tuple]:
-    """Compile an IR (precision hint f32, any input size) as `f(raw pixels) -> (heatmaps, pafs)`.
+def release_runner(ov_model: Any, bypass_fakequantize: bool = False) -> OpenVINORunner:
+    """The release IR on the common OpenVINO runner (precision hint f32, any input size).
 
     With `bypass_fakequantize`, a copy with its activation FakeQuantize nodes removed: the
     exact FP32 reference of an INT8 release.
     """
-    import openvino as ov
-
     model = ov_model.clone()
     if bypass_fakequantize:
         bypass_activation_fakequantize(model)
-    names = output_names(model)
-    model.reshape({model.input(0): [-1, 3, -1, -1]})
-    compiled = ov.Core().compile_model(model, "CPU", compile_settings("f32"))
-    outputs = [compiled.output(names[key]) for key in ("heatmaps", "pafs")]
-
-    def run(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        result = compiled(data)
-        return result[outputs[0]], result[outputs[1]]
-
-    return run
+    metadata = {
+        "artifact": "omz fp32 reference" if bypass_fakequantize else "omz int8 release",
+        "input": {"name": model.input(0).get_any_name()},
+        "outputs": {key: {"name": name} for key, name in output_names(model).items()},
+    }
+    return OpenVINORunner.from_model(model, metadata, ACCURACY, "the release IR")
 
 
 def probe_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -272,7 +267,7 @@ def verify_against_ir(ckpt: Checkpoint, ov_model: Any) -> float:
     if len(shape) != 4 or shape[2] < 8 or shape[3] < 8:
         shape = (1, 3, 256, 456)
     data = probe_input(shape)
-    expected = ir_function(ov_model, bypass_fakequantize=True)(data)
+    expected = release_runner(ov_model, bypass_fakequantize=True).run(data)
     with torch.no_grad():
         got = ckpt.deployable()(torch.from_numpy(data))
     diff = max(float(np.abs(g.numpy() - e).max()) for g, e in zip(got, expected, strict=True))
@@ -318,7 +313,7 @@ def register_reference_ir(xml_path: str | Path, output: str | Path) -> Path:
         ov.save_model(ov_model, str(tmp), compress_to_fp16=False)
         copy = read_ir(tmp)
         data = probe_input(tuple(shape))
-        original, saved = ir_function(read_ir(xml_path))(data), ir_function(copy)(data)
+        original, saved = release_runner(read_ir(xml_path)).run(data), release_runner(copy).run(data)
         diff = max(float(np.abs(a - b).max()) for a, b in zip(original, saved, strict=True))
         if diff != 0.0:
             raise PoseforgeError(f"re-saving {xml_path} changed its outputs (max abs {diff:.3g}): not written")

@@ -12,7 +12,7 @@ import pytest
 
 from poseforge.errors import PoseforgeError
 from poseforge.ir_files import check_ir_files, read_ir
-from poseforge.models.ir_import import fake_quantize, import_ir
+from poseforge.convert.ir_import import fake_quantize, import_ir
 from tests.conftest import OMZ_XML
 
 

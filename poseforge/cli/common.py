@@ -1,0 +1,119 @@
+"""What every command shares: the command table's entry, number types, common options, output lines.
+
+A command module declares `COMMANDS`, each a `Command` with the stage it belongs to, its help,
+`add_arguments(parser)` and `run(args)`. Options that mean the same thing everywhere are added
+here once (`add_runtime`, `add_data`, `add_coco`, `add_allow_subset`, `add_skip_bad`), so the
+same idea has the same name in every command, and `wrote()` is the one place that prints what a
+command wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from poseforge.documents import MAX_REFINEMENT_STAGES
+
+# The pipeline's stages, in the order `poseforge --help` lists their commands.
+STAGES = {
+    "data": "the data directory",
+    "convert": "checkpoint -> ONNX -> IR",
+    "quantize": "INT8",
+    "validate": "accuracy and speed",
+    "gate": "regression gate",
+    "deploy": "bundles and prediction",
+    "analysis": "the paper's tables",
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    stage: str  # a key of STAGES
+    help: str  # one line, for `poseforge --help`
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], None]
+    description: str = ""  # the command's own --help (default: `help`)
+
+
+def number(kind: type, low: float, high: float = math.inf, above: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a finite `kind` in [low, high] (`above`: > low), else a one-line usage error."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value) or value < low or value > high or (above and value == low):
+            bound = f"> {low:g}" if above else f">= {low:g}"
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: expected {bound}" + (f" and <= {high:g}" if high < math.inf else "")
+            )
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+POSITIVE_INT = number(int, 1, 1_000_000)
+THREADS = number(int, 1, 1024)
+SECONDS = number(float, 0, 24 * 3600, above=True)
+SEED = number(int, 0, 2**32 - 1)
+STAGE_COUNT = number(int, 1, MAX_REFINEMENT_STAGES + 1)
+RESAMPLES = number(int, 10, 1_000_000)
+ROUNDS = number(int, 1, 100)
+
+
+def add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="data directory (default: $POSEFORGE_DATA, else ~/.cache/poseforge)")
+
+
+def add_coco(p: argparse.ArgumentParser, what: str = "COCO directory (annotations/ and val2017/)") -> None:
+    add_data(p)
+    p.add_argument("--coco", help=f"{what} (default: DATA/coco-val)")
+
+
+def coco_dir(args: argparse.Namespace) -> Path:
+    """--coco, else the data directory's default image set."""
+    from poseforge.fetch import data_dir
+
+    return Path(args.coco) if args.coco else data_dir(args.data) / "coco-val"
+
+
+def add_runtime(p: argparse.ArgumentParser, seconds: float | None = 10.0) -> None:
+    """The options every command that runs a network takes (see runtime.options.RuntimeOptions)."""
+    p.add_argument("--precision-hint", default="f32", choices=("f32", "bf16", "f16", "default"),
+                   help="OpenVINO INFERENCE_PRECISION_HINT ('default': the CPU's choice, bf16 if it can)")  # fmt: skip
+    p.add_argument("--threads", type=THREADS, help="runtime threads (default: all cores)")
+    if seconds is not None:
+        p.add_argument("--seconds", type=SECONDS, default=seconds, help="throughput and end-to-end time per run")
+
+
+def runtime_options(args: argparse.Namespace, **changes: Any) -> Any:
+    from poseforge.runtime.options import RuntimeOptions
+
+    hint = None if args.precision_hint == "default" else args.precision_hint
+    return RuntimeOptions(precision_hint=hint, threads=args.threads, **changes)
+
+
+def add_allow_subset(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-subset", action="store_true",
+                   help="accept reports on a subset of the image set (--limit, skipped images)")  # fmt: skip
+
+
+def add_skip_bad(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--skip-bad", action="store_true",
+                   help="go on past undecodable images or video frames, counting them, not stopping")  # fmt: skip
+
+
+def add_output(p: argparse.ArgumentParser, what: str, required: bool = True) -> None:
+    p.add_argument("-o", "--output", required=required, help=what)
+
+
+def wrote(path: str | Path, detail: str = "") -> None:
+    """The one line a command prints for each file or folder it wrote."""
+    print(f"wrote {path}" + (f": {detail}" if detail else ""))

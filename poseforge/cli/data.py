@@ -1,0 +1,66 @@
+"""Commands about where poseforge runs: the data directory (fetch) and the machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from poseforge.cli.common import Command, add_data
+from poseforge.errors import PoseforgeError
+
+FETCH_DESCRIPTION = """\
+Download what is missing into the data directory from the official URLs: resumable, sha256-checked,
+renamed into place only once complete. Files already there are checked and kept. Offline, each
+missing file is named with where to put it. WHAT is one of:
+  omz         Open Model Zoo FP16-INT8 IR of human-pose-estimation-0001 (xml + bin, 4.6 MB)
+  coco-mini   79 val2017 images + keypoint annotations (13 MB, + the 253 MB annotations zip)
+  coco-val    138 val2017 images, 266 people with keypoints (22 MB, + the annotations zip)
+  coco-calib  367 train2017 images for INT8 calibration, no annotations (59 MB)
+  val2017     the full val2017, 5,000 images + keypoint annotations (816 MB zip + the annotations
+              zip, 1.9 GB on disk with both zips); use it as --coco DATA/val2017
+  all         omz, coco-mini, coco-val and coco-calib (not val2017)
+The annotations of coco-mini and coco-val are cut by image id from the official
+annotations_trainval2017.zip (kept in DATA/downloads/). An interrupted download leaves FILE.part,
+which the next run resumes."""
+
+
+def _fetch_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", nargs="?", choices=("omz", "coco-mini", "coco-val", "coco-calib", "val2017", "all"),
+                   default="all", help="what to fetch (see above)")  # fmt: skip
+    add_data(p)
+
+
+def _fetch(args: argparse.Namespace) -> None:
+    from poseforge.fetch import ALL, data_dir, fetch, verify_data
+
+    names = ALL if args.what == "all" else (args.what,)
+    for name in names:
+        fetch(name, args.data)
+    problems = verify_data(args.data)
+    if problems:
+        raise PoseforgeError(f"{len(problems)} file(s) differ from the official ones: " + "; ".join(problems[:3]))
+    print(f"data directory {data_dir(args.data)}: {', '.join(names)} present, sha256 verified")
+
+
+def _machine_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--supports", choices=("bf16", "fp16", "int8"),
+                   help="exit 0 (printing yes) if OpenVINO runs this precision natively here, else 1")  # fmt: skip
+
+
+def _machine(args: argparse.Namespace) -> None:
+    from poseforge.machine import machine_info, openvino_capabilities, supports_precision
+
+    if args.supports:
+        if not supports_precision(args.supports):
+            raise SystemExit(1)  # a yes/no answer for make: no message
+        print("yes")
+        return
+    print(json.dumps({**machine_info(), "openvino_capabilities": openvino_capabilities()}, indent=1))
+
+
+COMMANDS = (
+    Command("fetch", "data", "download missing data from official URLs (sha256-checked, resumable)",
+            _fetch_arguments, _fetch, FETCH_DESCRIPTION),
+    Command("machine", "data", "what this machine is: CPU, cores, ISA, what OpenVINO runs natively",
+            _machine_arguments, _machine),
+)  # fmt: skip

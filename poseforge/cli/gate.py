@@ -1,0 +1,68 @@
+"""Commands of the gate: the latest reports against the committed baseline, and rewriting it."""
+
+from __future__ import annotations
+
+import argparse
+
+from poseforge.cli.common import Command, add_allow_subset, wrote
+from poseforge.errors import PoseforgeError
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_dir", help="build/<model> (reads its reports/*.json and bench.json)")
+    p.add_argument("--baseline", required=True, help="baselines/<model>.json")
+    add_allow_subset(p)
+
+
+def _gate(args: argparse.Namespace) -> None:
+    from rich.table import Table
+
+    from poseforge.ui import console
+    from poseforge.validate.gate import CLAIM, run_gate
+
+    checks = run_gate(args.model_dir, args.baseline, args.allow_subset)
+    failed = [c for c in checks if c.failed]
+    table = Table(title=f"accuracy gate: {args.model_dir} against {args.baseline}")
+    for column in ("check", "expected", "measured", "delta", "verdict"):
+        table.add_column(column, justify="left" if column == "check" else "right")
+    styles = {"FAIL": "bold red", "better": "green", "new": "yellow"}
+    for c in checks:
+        table.add_row(c.name, c.expected, c.measured, c.delta, c.verdict, style=styles.get(c.verdict))
+        for cause in c.causes:
+            table.add_row(f"  because: {cause}", "", "", "", "", style="red")
+    out = console()
+    out.print(table)
+    if any(c.verdict in ("better", "new") for c in checks):
+        out.print("some figures beat or are missing from the baseline: `make baseline` records them on purpose")
+    out.print(f"The gate is {CLAIM}.")
+    out.print(
+        f"{len(checks) - len(failed)} of {len(checks)} checks hold" + (f"; {len(failed)} FAILED" if failed else "")
+    )
+    if failed:
+        shown = ", ".join(c.name for c in failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+        raise PoseforgeError(f"accuracy gate failed against {args.baseline}: {shown} (causes in the table)")
+
+
+def _baseline(args: argparse.Namespace) -> None:
+    from poseforge.validate.gate import write_baseline
+
+    written, changes = write_baseline(args.model_dir, args.baseline, args.allow_subset)
+    entries = sum(len(p) for p in written["accuracy"].values())
+    dataset = written["dataset"]
+    wrote(args.baseline, f"{entries} AP entries, {len(written['ratios'])} ratios, {dataset['images']} images of "
+                         f"{dataset['name']}")  # fmt: skip
+    for entry, before, after in changes:
+        print(f"  {entry}: {before} -> {after}")
+    if not changes:
+        print("  no change")
+
+
+COMMANDS = (
+    Command("gate", "gate", "compare the latest reports with the committed baseline; non-zero exit on regression",
+            _arguments, _gate, "One table: expected, measured, delta, verdict for every artifact's AP under each "
+            "protocol and for the speed ratios that matter, with the cause under every FAIL. Closed by "
+            "construction: a missing or unreadable report, a subset, other images, annotations, model or artifact "
+            "version than the baseline's is a failure."),
+    Command("baseline", "gate", "rewrite the baseline from the latest reports, showing what changed", _arguments,
+            _baseline),
+)  # fmt: skip

@@ -1,0 +1,168 @@
+"""Commands of the validate stage: speed, validate, compare, report and bench."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from poseforge.artifacts import PROTOCOLS
+from poseforge.cli.common import (
+    POSITIVE_INT,
+    RESAMPLES,
+    ROUNDS,
+    SECONDS,
+    SEED,
+    Command,
+    add_allow_subset,
+    add_coco,
+    add_output,
+    add_runtime,
+    add_skip_bad,
+    coco_dir,
+    runtime_options,
+    wrote,
+)
+
+
+def _speed_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("artifact", help="model.pth, an .onnx file, an IR .xml or a bundle")
+    add_coco(p, "COCO directory whose images the end-to-end loop reads")
+    add_output(p, "speed JSON to write")
+    p.add_argument("--iterations", type=POSITIVE_INT, default=50, help="latency iterations after warm-up")
+    p.add_argument("--limit", type=POSITIVE_INT, help="use only the first N images for the end-to-end loop")
+    add_runtime(p)
+
+
+def _speed(args: argparse.Namespace) -> None:
+    from poseforge.validate.accuracy.dataset import CocoKeypoints
+    from poseforge.validate.speed.network import write_speed_file
+
+    images = CocoKeypoints(coco_dir(args)).images(args.limit)
+    speed = write_speed_file(args.artifact, images, args.output, runtime_options(args), args.iterations, args.seconds)
+    settings, shape = speed["throughput_settings"], speed["shape"]
+    wrote(args.output, f"{speed['artifact']} latency {speed['latency_ms']['median']:.1f} ms "
+          f"(p90 {speed['latency_ms']['p90']:.1f}), throughput {speed['throughput_fps']:.1f} fps, end-to-end "
+          f"{speed['e2e_fps']:.1f} fps, decode {speed['decode_deploy_ms']['median']:.2f} ms at {shape[2]}x{shape[3]}, "
+          f"{settings['threads']} threads, precision hint {settings['precision_hint']}")  # fmt: skip
+
+
+def _validate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("artifact", help="model.pth, an .onnx file, an IR .xml or a bundle")
+    add_coco(p)
+    p.add_argument("--protocol", choices=PROTOCOLS, required=True, help="how images become network inputs")
+    p.add_argument("--limit", type=POSITIVE_INT, help="only the first N images (by id): a subset report, which "
+                   "report, baseline, bundle and gate refuse unless --allow-subset; needs -o")  # fmt: skip
+    add_skip_bad(p)
+    p.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples of the AP interval")
+    p.add_argument("--speed", help="speed JSON from `poseforge speed` to include instead of measuring")
+    p.add_argument("--no-speed", action="store_true", help="accuracy only")
+    add_output(p, "report to write (default: build/<model>/reports/<artifact>-<protocol>.json)", required=False)
+    add_runtime(p)
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from poseforge.runtime import artifact_metadata
+    from poseforge.validate.accuracy.validate import default_report_path, validate_artifact
+    from poseforge.validate.speed.network import read_speed_file
+
+    options = runtime_options(args)
+    speed = read_speed_file(args.speed, args.artifact, options.precision_hint) if args.speed else None
+    output = args.output or default_report_path(artifact_metadata(args.artifact), args.protocol)
+    report = validate_artifact(args.artifact, coco_dir(args), args.protocol, output, options=options,
+                               limit=args.limit, skip_bad=args.skip_bad, speed=speed, measure=not args.no_speed,
+                               speed_seconds=args.seconds, resamples=args.resamples)  # fmt: skip
+    wrote(output, report_line(report))
+
+
+def report_line(report: dict[str, Any]) -> str:
+    """What a report says, in one line: AP with its interval, on which images, and its speed."""
+    interval, dataset = report["interval"], report["dataset"]
+    bounds = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
+    skipped = f", {len(report['skipped_images'])} bad image(s) skipped" if report["skipped_images"] else ""
+    speed = (
+        f", latency {report['latency_ms']['median']:.1f} ms, {report['throughput_fps']:.1f} fps, "
+        f"end-to-end {report['e2e_fps']:.1f} fps"
+        if report["latency_ms"]
+        else ""
+    )
+    return (
+        f"{report['artifact']} {report['protocol']}: AP {report['ap']:.3f}{bounds} (AP50 {report['ap50']:.3f}, "
+        f"AR {report['ar']:.3f}) on {report['images']} images of {dataset['name']}, {dataset['people']} people"
+        f"{skipped}, decode {report['decode_ms']:.2f} ms{speed}"
+    )
+
+
+def _compare_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("a", help="report A (reports/<artifact>-<protocol>.json)")
+    p.add_argument("b", help="report B, scored on the same images")
+    p.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples")
+    p.add_argument("--seed", type=SEED, default=0, help="resampling seed")
+    add_output(p, "also write the comparison as JSON", required=False)
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from poseforge.fileio import write_json
+    from poseforge.validate.accuracy.compare import compare_reports, summary_lines
+
+    comparison = compare_reports(args.a, args.b, args.resamples, args.seed)
+    for line in summary_lines(comparison):
+        print(line)
+    if args.output:
+        write_json(args.output, {"schema": "poseforge.comparison/1", **comparison})
+        wrote(args.output)
+
+
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_dir", help="build/<model> (reads its reports/*.json)")
+    p.add_argument("--coco", help="COCO directory, for the example image with decoded skeletons")
+    add_allow_subset(p)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from poseforge.validate.reporting.report import write_report
+
+    for path in write_report(args.model_dir, args.coco, args.allow_subset):
+        wrote(path)
+
+
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_dir", help="build/<model> (uses its IRs: fp32, and int8 and omz-int8 when present)")
+    add_coco(p)
+    p.add_argument("--limit", type=POSITIVE_INT, help="only the first N images")
+    p.add_argument("--rounds", type=ROUNDS, default=3, help="interleaved rounds of the INT8 comparison")
+    add_output(p, "bench JSON to write (build/<model>/bench.json, read by the gate)", required=False)
+    p.add_argument("--seconds", type=SECONDS, default=10.0, help="throughput and end-to-end time per run")
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from poseforge.validate.speed.bench import run_bench
+
+    run_bench(args.model_dir, coco_dir(args), args.limit, args.seconds, args.rounds, args.output)
+    if args.output:
+        wrote(args.output)
+
+
+COMMANDS = (
+    Command("speed", "validate", "measure an artifact's speed at its deploy shape (256x456)", _speed_arguments,
+            _speed, "Network latency (LATENCY hint, one request: median, p90), throughput (THROUGHPUT hint, async "
+            "queue), decode time and end-to-end fps of the pipelined loop (read, letterbox, infer frame N+1 while "
+            "decoding frame N) over the COCO images. Writes a JSON speed block that `validate --speed` reuses."),
+    Command("validate", "validate", "COCO keypoint AP (with its interval) and speed of any artifact",
+            _validate_arguments, _validate, "Run an artifact (model.pth with torch, .onnx with onnxruntime, IR .xml "
+            "with OpenVINO CPU, a bundle) over the COCO images under a protocol (val: height 368, bicubic, centre "
+            "pad to a multiple of 8; deploy: the artifact's 256x456, letterbox), decode with the shared decoder, "
+            "score with pycocotools, with a 95% bootstrap interval. Writes reports/<artifact>-<protocol>.json and "
+            "its pycocotools results under reports/results/ as one unit."),
+    Command("compare", "validate", "the paired AP difference of two reports on the same images, with its interval",
+            _compare_arguments, _compare, "Re-match both reports' pycocotools results once, then score both on the "
+            "same bootstrap resamples of the images: AP of each with its interval, and the paired interval of "
+            "AP(B) - AP(A). Only a paired interval that excludes 0 says that one is more accurate. Prints the "
+            "timings of the matching and the resamples."),
+    Command("report", "validate", "write report.md and report.png from a model's reports", _report_arguments,
+            _report),
+    Command("bench", "validate", "the speed targets as ratios measured in one run (decoder, end-to-end, INT8)",
+            _bench_arguments, _bench, "Decode the same network outputs with poseforge's decoder and with the "
+            "upstream procedure, both protocols; compare decode time with the IR FP32 network latency and "
+            "end-to-end with network throughput; measure the INT8 IR against the FP32 IR and Intel's release in "
+            "interleaved rounds. Prints measured ratios against the targets; -o writes them for the gate."),
+)  # fmt: skip
