@@ -73,7 +73,8 @@ def validate_command(
     resamples: int = RESAMPLES,
 ) -> dict[str, Any]:
     speed = read_speed(speed_file, artifact, precision_hint) if speed_file else None
-    output = output or default_report_path(artifact_metadata(artifact), protocol)
+    # `output` stays None when not given: validate_artifact then refuses a subset (--limit) that
+    # would take the place of the full report at the default path.
     report = validate_artifact(
         artifact, coco, protocol, output, limit, skip_bad_images, precision_hint, threads, speed, measure, seconds,
         resamples=resamples,
@@ -88,8 +89,9 @@ def validate_command(
     interval = report["interval"]
     bounds = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
     dataset = report["dataset"]
+    written = output or default_report_path(report, protocol)
     print(
-        f"wrote {output}: {report['artifact']} {protocol}: AP {report['ap']:.3f}{bounds} "
+        f"wrote {written}: {report['artifact']} {protocol}: AP {report['ap']:.3f}{bounds} "
         f"(AP50 {report['ap50']:.3f}, AR {report['ar']:.3f}) on {report['images']} images of {dataset['name']}, "
         f"{dataset['people']} people{skipped}, decode {report['decode_ms']:.2f} ms{speed_text}"
     )
