@@ -59,8 +59,21 @@ def _is_marked_json(path: Path) -> bool:
         return False
     if isinstance(data, dict):
         return str(data.get("schema", "")).startswith(MARK + ".")
-    # a pycocotools results file, as validate writes it
-    return isinstance(data, list) and all(isinstance(r, dict) and {"image_id", "keypoints"} <= set(r) for r in data)
+    # A pycocotools results file carries no mark: it is validate's if the report beside it (the
+    # pair is <dir>/<name> and <dir>/results/<name>) names it by its sha256. Another tool's
+    # results, or a bare [], are the user's.
+    report = path.parent.parent / path.name
+    if not isinstance(data, list) or path.parent.name != "results" or not report.is_file() or report.is_symlink():
+        return False
+    try:
+        named = parse_json(report, "report", 64 << 20)
+    except PoseforgeError:
+        return False
+    return (
+        isinstance(named, dict)
+        and str(named.get("schema", "")).startswith(MARK + ".")
+        and named.get("results_sha256") == sha256_file(path)
+    )
 
 
 def _contains(path: Path, needle: bytes, limit: int = 1 << 30) -> bool:
@@ -163,6 +176,24 @@ def _space_problem(exc: BaseException, where: Path) -> PoseforgeError | None:
     return None
 
 
+def _write_failure(exc: BaseException, where: Path) -> PoseforgeError | None:
+    """The one-line error a failed write becomes (a full disk, an unwritable place), else None.
+
+    A stage's own one-line error stands, unless what it wraps is a full disk (the ONNX exporter's
+    does). Call it before removing partial files: they are what shows that the disk is full.
+    """
+    if not isinstance(exc, Exception):
+        return None
+    if not isinstance(exc, PoseforgeError):
+        return _space_problem(exc, where)
+    chain, cause = [], exc.__cause__ or exc.__context__
+    while cause is not None and len(chain) < 8:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    full = any(isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in chain)
+    return _space_problem(chain[0], where) if full else None
+
+
 def _disk_full(where: Path) -> bool:
     try:
         stats = os.statvfs(where if where.is_dir() else where.parent)
@@ -171,7 +202,13 @@ def _disk_full(where: Path) -> bool:
     return stats.f_bavail * stats.f_frsize < (64 << 10)
 
 
-def _mkdir(folder: Path) -> None:
+def _mkdir(folder: Path) -> list[Path]:
+    """Create `folder` and its missing parents; return those it created (for `_remove_folders`)."""
+    missing = []
+    for part in (folder, *folder.parents):
+        if part.exists() or part.is_symlink():
+            break
+        missing.append(part)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -180,6 +217,14 @@ def _mkdir(folder: Path) -> None:
         raise PoseforgeError(f"cannot create {folder}: a part of that path is a file") from None
     except OSError as exc:
         raise (_space_problem(exc, folder) or PoseforgeError(f"cannot create {folder}: {exc.strerror}")) from None
+    return missing
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    """Remove the folders a failed write created, deepest first, if they are (still) empty."""
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 @contextlib.contextmanager
@@ -197,9 +242,10 @@ def atomic_outputs(*paths: str | Path, companions: Sequence[str] = ()) -> Iterat
     for companion in companions:
         claim(last.with_suffix(companion))
     tmps: list[Path] = []
+    created: list[Path] = []
     try:
         for target in targets:
-            _mkdir(target.parent)
+            created += _mkdir(target.parent)
             try:
                 # Keep the real suffix last: OpenVINO derives the .bin name from the .xml one.
                 fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp" + target.suffix, dir=target.parent)
@@ -219,13 +265,13 @@ def atomic_outputs(*paths: str | Path, companions: Sequence[str] = ()) -> Iterat
             os.chmod(tmp, mode)
             os.replace(tmp, target)
     except BaseException as exc:
+        problem = _write_failure(exc, last)  # before the clean-up: partial files show a full disk
         for leftover in (*tmps, *(t.with_suffix(s) for t in tmps[-1:] for s in companions)):
             with contextlib.suppress(OSError):
                 leftover.unlink()
-        if isinstance(exc, Exception) and not isinstance(exc, PoseforgeError):
-            problem = _space_problem(exc, last)
-            if problem is not None:
-                raise problem from None
+        _remove_folders(created)
+        if problem is not None:
+            raise problem from None
         raise
 
 
@@ -241,19 +287,22 @@ def scratch_directory(near: str | Path) -> Iterator[Path]:
     """A private temporary folder beside `near` (same file system), removed afterwards; a full
     disk or an unwritable place inside it is a one-line error about `near`."""
     near = Path(near)
-    _mkdir(near.parent)
+    created = _mkdir(near.parent)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{near.name}.", suffix=".work", dir=near.parent))
     except OSError as exc:
+        _remove_folders(created)
         raise (_space_problem(exc, near) or PoseforgeError(f"cannot write {near}: {exc}")) from None
     try:
         yield tmp
-    except Exception as exc:
-        if not isinstance(exc, PoseforgeError) and (problem := _space_problem(exc, near)) is not None:
+    except BaseException as exc:
+        problem = _write_failure(exc, near)  # before the clean-up: partial files show a full disk
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_folders(created)
+        if problem is not None:
             raise problem from None
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- JSON ------------------------------------------------------------------------------------------------
@@ -340,7 +389,10 @@ def _lock(output: Path) -> Iterator[None]:
 
     lock_path = output.parent / f".{output.name}.lock"
     while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:  # a read-only or full place, a link planted as the lock file
+            raise (_space_problem(exc, output) or PoseforgeError(f"cannot lock {output}: {exc.strerror}")) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -376,21 +428,26 @@ def output_directory(
     check_output_place(output, inputs)
     if output.exists() or output.is_symlink():
         check_earlier_output(output, manifest, read_manifest)
-    _mkdir(output.parent)
-    with _lock(output):
-        try:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
-        except OSError as exc:
-            raise (_space_problem(exc, output) or PoseforgeError(f"cannot write {output}: {exc}")) from None
-        try:
-            yield tmp
-            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; give it the usual mode
-            _swap_in(tmp, output, manifest, read_manifest)
-        except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, OSError) and (problem := _space_problem(exc, output)) is not None:
-                raise problem from None
-            raise
+    created = _mkdir(output.parent)
+    try:
+        with _lock(output):
+            try:
+                tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
+            except OSError as exc:
+                raise (_space_problem(exc, output) or PoseforgeError(f"cannot write {output}: {exc}")) from None
+            try:
+                yield tmp
+                os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; give it the usual mode
+                _swap_in(tmp, output, manifest, read_manifest)
+            except BaseException as exc:
+                problem = _write_failure(exc, output)  # before the clean-up: partial files show a full disk
+                shutil.rmtree(tmp, ignore_errors=True)
+                if problem is not None:
+                    raise problem from None
+                raise
+    except BaseException:
+        _remove_folders(created)  # after the lock file is gone
+        raise
 
 
 def _swap_in(tmp: Path, output: Path, manifest: str, read_manifest: Callable[[Path], dict[str, Any]]) -> None:

@@ -61,17 +61,17 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from poseforge.runtime import artifact_metadata
     from poseforge.validate.accuracy.validate import default_report_path, validate_artifact
     from poseforge.validate.speed.network import read_speed_file
 
     options = runtime_options(args)
     speed = read_speed_file(args.speed, args.artifact, options.precision_hint) if args.speed else None
-    output = args.output or default_report_path(artifact_metadata(args.artifact), args.protocol)
-    report = validate_artifact(args.artifact, coco_dir(args), args.protocol, output, options=options,
+    # -o stays None when not given: validate_artifact then refuses a subset (--limit) that would
+    # take the place of the full report at the default path.
+    report = validate_artifact(args.artifact, coco_dir(args), args.protocol, args.output, options=options,
                                limit=args.limit, skip_bad=args.skip_bad, speed=speed, measure=not args.no_speed,
                                speed_seconds=args.seconds, resamples=args.resamples)  # fmt: skip
-    wrote(output, report_line(report))
+    wrote(args.output or default_report_path(report, args.protocol), report_line(report))
 
 
 def report_line(report: dict[str, Any]) -> str:

@@ -60,8 +60,10 @@ def torch_load(path: str | Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only" in str(exc).lower():
-            # torch's message is a page of advice; keep the line that says what was refused.
-            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            # torch's message is a page of advice with terminal escapes; keep the line that says what was refused.
+            text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(exc))
+            lines = [ln.strip().removeprefix("WeightsUnpickler error:").strip() for ln in text.splitlines()]
+            lines = [ln for ln in lines if ln]
             detail = next((ln for ln in lines if ln.lower().startswith(("unsupported", "trying to load"))), lines[0])
             raise PoseforgeError(
                 f"{path} holds objects that torch.load(weights_only=True) refuses to unpickle ({detail}); "

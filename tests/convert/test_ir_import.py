@@ -10,9 +10,9 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
+from poseforge.convert.ir_import import fake_quantize, import_ir
 from poseforge.errors import PoseforgeError
 from poseforge.ir_files import check_ir_files, read_ir
-from poseforge.convert.ir_import import fake_quantize, import_ir
 from tests.conftest import OMZ_XML
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from poseforge.errors import PoseforgeError
 from poseforge.quantize.ptq import QuantizeSettings, quantize_ir
-from poseforge.validate.speed.bench import run_bench
-from poseforge.validate.gate import read_baseline, run_gate, write_baseline
 from poseforge.validate.accuracy.validate import validate_artifact
+from poseforge.validate.gate import read_baseline, run_gate, write_baseline
+from poseforge.validate.speed.bench import run_bench
 from tests.conftest import run_cli
 from tests.validate.conftest import make_coco
 

@@ -17,7 +17,6 @@ from poseforge.validate.accuracy.intervals import (
     Interval,
     ap_from_weights,
     bootstrap_ap,
-    main,
     match_images,
     metrics_from_weights,
     paired_difference,
@@ -26,6 +25,7 @@ from poseforge.validate.accuracy.intervals import (
     resolvable_difference,
 )
 from poseforge.validate.accuracy.scoring import coco_keypoint_metrics
+from tests.conftest import run_cli
 
 AP_NAMES = ("ap", "ap50", "ap75", "ap_medium", "ap_large")
 
@@ -323,19 +323,6 @@ def test_interval_narrows_as_one_over_sqrt_n() -> None:
     assert 1.5 < widths[50] / widths[200] < 2.7, widths
 
 
-def test_benchmark_command(mini: Any, assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    people, false_positives = perturbed(mini, 0)
-    (tmp_path / "a.json").write_text(json.dumps(people + false_positives))
-    (tmp_path / "b.json").write_text(json.dumps(destroyed(people, 0.2, seed=0) + false_positives))
-    files = [str(assets / "coco-mini"), str(tmp_path / "a.json"), str(tmp_path / "b.json")]
-    out = main([*files, "--resamples", "50", "--json", str(tmp_path / "out.json")])
-    printed = capsys.readouterr().out
-    assert "50 resamples" in printed and "B - A" in printed and "resolvable" in printed
-    saved = json.loads((tmp_path / "out.json").read_text())
-    assert saved["a"]["ap"] == coco_keypoint_metrics(mini, people + false_positives, sorted(mini.getImgIds()))["ap"]
-    assert saved["b_minus_a"]["high"] < 0.0 and out["resolvable"] > 0.0
-
-
 @pytest.mark.slow
 def test_network_results_match_pycocotools(omz_build: Path, assets: Path, tmp_path: Path) -> None:
     """Real decoded network output: exact AP, and a paired FP32 vs Intel INT8 interval."""
@@ -351,6 +338,14 @@ def test_network_results_match_pycocotools(omz_build: Path, assets: Path, tmp_pa
         matches[name] = match_images(coco, results, sorted(coco.getImgIds()))
         assert metrics_from_weights(matches[name]) == {k: reports[name][k] for k in AP_NAMES}
         assert 0.3 < reports[name]["ap"] < 0.6
+        assert reports[name]["interval"] == bootstrap_ap(matches[name], 1000, 0).to_dict()  # what the report says
     paired = paired_difference(matches["fp32"], matches["omz-int8"], resamples=1000)
     assert paired.ap == reports["omz-int8"]["ap"] - reports["fp32"]["ap"]
     assert paired.low <= paired.ap <= paired.high and 0.0 < paired.width < 0.1
+    # `poseforge compare` gives the same paired interval from the two reports, and its timings.
+    result = run_cli("compare", str(tmp_path / "fp32.json"), str(tmp_path / "omz-int8.json"), "-o",
+                     str(tmp_path / "cmp.json"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "B - A:" in result.stdout and "resamples (A, B, paired)" in result.stdout and "68 people" in result.stdout
+    saved = json.loads((tmp_path / "cmp.json").read_text())
+    assert saved["b_minus_a"] == paired.to_dict() and saved["significant"] == (paired.low > 0 or paired.high < 0)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from poseforge.validate.reporting.report import write_report
 from poseforge.validate.accuracy.validate import read_report, validate_artifact
+from poseforge.validate.reporting.report import write_report
 from tests.conftest import run_cli
 
 ARTIFACTS = {

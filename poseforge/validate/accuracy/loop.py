@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from poseforge.decode import DecoderParams, decode, to_coco_results
+from poseforge.errors import PoseforgeError
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.runtime import Runner
 from poseforge.validate.accuracy.dataset import CocoImage, prefetch
@@ -68,6 +69,9 @@ def run_loop(
         out.frames += 1
         _advance(progress)
     out.seconds = time.perf_counter() - start
+    if out.skipped and not out.frames:  # nothing left to score or time: one line naming the images
+        shown = ", ".join(out.skipped[:3]) + (f" and {len(out.skipped) - 3} more" if len(out.skipped) > 3 else "")
+        raise PoseforgeError(f"every image was undecodable or refused, nothing left to measure: {shown}")
     return out
 
 

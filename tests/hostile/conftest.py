@@ -1,0 +1,51 @@
+"""Inputs of the hostile suite, built once: a 3-image COCO set and a model folder validated on it.
+
+Everything comes from the real assets and the session's `omz_build` (real IR, ONNX, checkpoint);
+predict cases use the session's `made` bundle. Tests that change a file change a copy.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from poseforge.cli import main
+from tests.validate.conftest import make_coco
+
+MODEL = "human-pose-estimation-0001"
+
+
+def poseforge(*args: str | Path) -> None:
+    """A preparation step through the CLI (in this process): it must succeed."""
+    assert main([str(a) for a in args]) == 0, args
+
+
+@pytest.fixture(scope="session")
+def coco3(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
+    """A COCO directory of 3 coco-mini images with people: the whole set, so reports on it are not subsets."""
+    return make_coco(tmp_path_factory.mktemp("hostile") / "coco", assets, 3)
+
+
+@pytest.fixture(scope="session")
+def scored(tmp_path_factory: pytest.TempPathFactory, omz_build: Path, coco3: Path) -> Path:
+    """build/<model> with a copy of the real IR FP32, its speed file and its val and deploy reports
+    (with speed) on `coco3`: what bundle and gate read."""
+    model_dir = tmp_path_factory.mktemp("scored") / MODEL
+    shutil.copytree(omz_build / "ir" / "fp32", model_dir / "ir" / "fp32")
+    xml, reports = model_dir / "ir" / "fp32" / "model.xml", model_dir / "reports"
+    speed = reports / "speed" / "ir-fp32.json"
+    poseforge("speed", xml, "--coco", coco3, "-o", speed, "--iterations", "1", "--seconds", "0.1", "--limit", "1")
+    for protocol in ("val", "deploy"):
+        poseforge("validate", xml, "--coco", coco3, "--protocol", protocol, "--speed", speed, "-o",
+                  reports / f"ir-fp32-{protocol}.json")  # fmt: skip
+    return model_dir
+
+
+@pytest.fixture
+def model_copy(scored: Path, tmp_path: Path) -> Path:
+    """A private copy of `scored` to change."""
+    copy = tmp_path / MODEL
+    shutil.copytree(scored, copy, symlinks=True)
+    return copy

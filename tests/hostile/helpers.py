@@ -1,0 +1,150 @@
+"""What every hostile case asserts, in one place.
+
+A refusal is: the exit code (1, or 2 for a usage error), exactly one stderr line starting
+`poseforge: error:` (the last one; a progress bar drawn before it is the only other thing
+allowed), the offending file or option named in it, no "Traceback" anywhere, and nothing
+outside the command's own output changed (`snapshot` before and after).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poseforge.cli import main
+
+# A rich progress bar as drawn on a stderr that is not a terminal: "name ━━━ 3/3 0:00:01 eta 0:00:00".
+PROGRESS = re.compile(r"\d+/\S+\s+[\d:]+\s+eta\s")
+ERROR = "poseforge: error:"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def errors(self) -> list[str]:
+        return [ln for ln in self.err.splitlines() if ln.startswith(ERROR)]
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Outcome:
+    """`poseforge ARGS` in this process (fast: libraries stay imported); usage errors exit 2."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse: usage errors and --help
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return Outcome(code, captured.out, captured.err)
+
+
+def run(*args: str | Path, timeout: float = 300, **kwargs: Any) -> Outcome:
+    """`poseforge ARGS` in a fresh process, as a user runs it."""
+    result = subprocess.run([sys.executable, "-m", "poseforge.cli", *map(str, args)], capture_output=True, text=True,
+                            timeout=timeout, **kwargs)  # fmt: skip
+    return Outcome(result.returncode, result.stdout, result.stderr)
+
+
+def refused(outcome: Outcome, *names: str | Path, code: int = 1) -> str:
+    """Assert a clean refusal naming each of `names`; return its line."""
+    everything = outcome.out + outcome.err
+    assert "Traceback" not in everything, everything
+    lines = [ln for ln in outcome.err.splitlines() if ln.strip()]
+    others = [ln for ln in lines if not ln.startswith(ERROR) and not PROGRESS.search(ln)]
+    assert outcome.code == code, f"exit {outcome.code}, expected {code}: {everything}"
+    assert len(outcome.errors) == 1 and lines[-1] == outcome.errors[0] and not others, outcome.err
+    line = outcome.errors[0]
+    for name in names:
+        assert str(name) in line, f"{name} not named in: {line}"
+    assert "--debug or POSEFORGE_DEBUG" not in line, f"an unexpected exception leaked to the last resort: {line}"
+    return line
+
+
+def wrote(outcome: Outcome, *paths: str | Path) -> None:
+    """Assert a success that says what it wrote."""
+    assert outcome.code == 0 and "Traceback" not in outcome.out + outcome.err, outcome.out + outcome.err
+    for path in paths:
+        assert f"wrote {path}" in outcome.out, outcome.out
+
+
+def snapshot(*roots: Path) -> dict[str, str]:
+    """Every entry under `roots` (hidden ones too): a file's sha256, a link's target, a folder's name."""
+    entries: dict[str, str] = {}
+    for root in roots:
+        if not root.exists() and not root.is_symlink():
+            entries[str(root)] = "absent"
+            continue
+        for path in [root, *sorted(root.rglob("*"))] if root.is_dir() and not root.is_symlink() else [root]:
+            if path.is_symlink():
+                entries[str(path)] = f"link -> {os.readlink(path)}"
+            elif path.is_dir():
+                entries[str(path)] = "folder"
+            else:
+                entries[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return entries
+
+
+def edit_json(path: Path, change: Callable[[Any], Any]) -> Path:
+    """Rewrite a JSON file with `change(data)` (which may edit in place and return None)."""
+    data = json.loads(path.read_text())
+    new = change(data)
+    path.write_text(json.dumps(data if new is None else new))
+    return path
+
+
+def members(bundle: Path) -> dict[str, bytes]:
+    with tarfile.open(bundle) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+
+
+def repack(path: Path, files: dict[str, bytes]) -> Path:
+    """A bundle-shaped .tar.gz of `files` (gzip level 1: quick)."""
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, size: str = "2m", read_only: bool = False) -> Iterator[Path]:
+    """A small tmpfs of our own at `where` (root only), unmounted afterwards; skips if it cannot be mounted."""
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True,
+                             text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def remount_read_only(where: Path) -> None:
+    result = subprocess.run(["mount", "-o", "remount,ro", str(where)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot remount {where} read-only: {result.stderr.strip()}")
+
+
+def fill(where: Path, leave: int = 0) -> None:
+    """Fill the file system of `where` up to `leave` bytes of free space."""
+    stats = os.statvfs(where)
+    free = stats.f_bavail * stats.f_frsize
+    with contextlib.suppress(OSError), open(where / "filler", "wb") as f:
+        f.write(b"\0" * max(free - leave, 0))
