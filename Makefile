@@ -41,7 +41,7 @@ test: lint
 
 # The unit tier: no data assets, no make-built artifacts (tests needing them are marked `data`).
 test-fast: $(STAMP)
-	env -u POSEFORGE_DATA $(VENV)/bin/pytest -q -m "not data"
+	env -u POSEFORGE_DATA $(VENV)/bin/pytest -q -m "not data and not slow"
 
 fetch: $(STAMP)
 	$(PF) fetch all --data $(DATA)

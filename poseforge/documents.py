@@ -108,19 +108,6 @@ def loads(raw: bytes | str, what: str, where: str | Path) -> Any:
     return data
 
 
-def finite_json(data: Any) -> Any:
-    """A copy with every non-finite float as None (null: not measured), so that the JSON is strict."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: finite_json(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [finite_json(v) for v in data]
-    if hasattr(data, "item") and callable(data.item):  # numpy scalars
-        return finite_json(data.item())
-    return data
-
-
 # --- checkers -----------------------------------------------------------------------------------
 def _name(value: Any) -> str:
     kind = "boolean" if isinstance(value, bool) else type(value).__name__
@@ -320,7 +307,7 @@ def read_document(path: str | Path, doc: Document) -> Any:
 
 def write_document(path: str | Path, doc: Document, data: Any) -> Path:
     """Check `data` against `doc` (non-finite numbers become null first), then write it atomically."""
-    from poseforge.fileio import write_json
+    from poseforge.fileio import finite_json, write_json
 
     data = finite_json(data)
     check_document(data, doc, path)

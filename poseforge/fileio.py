@@ -21,6 +21,7 @@ import ctypes
 import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import tarfile
@@ -50,13 +51,16 @@ def sha256_text(text: str) -> str:
 
 
 # --- which existing files poseforge may replace ------------------------------------------------
-def _is_marked_json(path: Path) -> bool:
-    from poseforge.documents import parse_json
-
+def _json_or_none(path: Path, limit: int) -> Any:
+    """A JSON file's content, or None if it is too large, not JSON or nested beyond the parser."""
     try:
-        data = parse_json(path, "JSON file", 1 << 30)
-    except PoseforgeError:
-        return False
+        return json.loads(path.read_bytes()) if path.stat().st_size <= limit else None
+    except (ValueError, RecursionError, OSError):
+        return None
+
+
+def _is_marked_json(path: Path) -> bool:
+    data = _json_or_none(path, 1 << 30)
     if isinstance(data, dict):
         return str(data.get("schema", "")).startswith(MARK + ".")
     # A pycocotools results file carries no mark: it is validate's if the report beside it (the
@@ -65,10 +69,7 @@ def _is_marked_json(path: Path) -> bool:
     report = path.parent.parent / path.name
     if not isinstance(data, list) or path.parent.name != "results" or not report.is_file() or report.is_symlink():
         return False
-    try:
-        named = parse_json(report, "report", 64 << 20)
-    except PoseforgeError:
-        return False
+    named = _json_or_none(report, 64 << 20)
     return (
         isinstance(named, dict)
         and str(named.get("schema", "")).startswith(MARK + ".")
@@ -306,10 +307,21 @@ def scratch_directory(near: str | Path) -> Iterator[Path]:
 
 
 # --- JSON ------------------------------------------------------------------------------------------------
+def finite_json(data: Any) -> Any:
+    """A copy with every non-finite float as None (null: not measured), so that the JSON is strict."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite_json(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite_json(v) for v in data]
+    if hasattr(data, "item") and callable(data.item):  # numpy scalars
+        return finite_json(data.item())
+    return data
+
+
 def json_text(data: Any) -> str:
     """Strict JSON (no NaN: null stands for not measured); numpy scalars become plain numbers."""
-    from poseforge.documents import finite_json
-
     return json.dumps(finite_json(data), indent=1, allow_nan=False) + "\n"
 
 

@@ -18,7 +18,7 @@ from poseforge.bundle.archive import open_bundle
 from poseforge.errors import PoseforgeError
 from poseforge.ir_files import ir_metadata, read_ir
 from poseforge.keypoints import STRIDE
-from poseforge.runtime import check_batch
+from poseforge.runtime.common import check_batch
 from poseforge.runtime.openvino_runner import OpenVINORunner, core
 from poseforge.runtime.options import RuntimeOptions
 

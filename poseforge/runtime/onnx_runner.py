@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from poseforge.onnx_files import read_onnx
-from poseforge.runtime import (
+from poseforge.runtime.common import (
     Outputs,
     check_batch,
     checked_outputs,

@@ -23,7 +23,7 @@ import openvino as ov
 
 from poseforge.errors import PoseforgeError
 from poseforge.ir_files import ir_metadata, read_ir
-from poseforge.runtime import Outputs, check_batch, checked_outputs, runtime_error
+from poseforge.runtime.common import Outputs, check_batch, checked_outputs, runtime_error
 from poseforge.runtime.options import RuntimeOptions
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from poseforge.models.checkpoint import load_checkpoint
-from poseforge.runtime import Outputs, check_batch, checked_outputs, sequential_throughput, threaded_stream
+from poseforge.runtime.common import Outputs, check_batch, checked_outputs, sequential_throughput, threaded_stream
 from poseforge.runtime.options import ACCURACY, RuntimeOptions
 
 

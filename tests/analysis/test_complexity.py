@@ -106,6 +106,7 @@ def test_bad_input_sizes(text: str) -> None:
         parse_input(text)
 
 
+@pytest.mark.slow
 def test_info_json_is_the_count() -> None:
     result = run_cli("info", "openpose-vgg19", "--stages", "2", "--json")
     assert result.returncode == 0, result.stderr
@@ -117,6 +118,7 @@ def test_info_json_is_the_count() -> None:
     assert "random-init" in doc["weights"]
 
 
+@pytest.mark.slow
 def test_info_table_names_the_convention() -> None:
     result = run_cli("info", "lightweight-openpose", "--input", "256x456")
     assert result.returncode == 0, result.stderr

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from poseforge.cli import COMMANDS, build_parser, description
 from poseforge.cli.common import STAGES
 from tests.conftest import run_cli
@@ -36,6 +38,7 @@ def test_the_parser_is_the_table_and_help_lists_it_by_stage() -> None:
     assert result.returncode == 0 and all(f"  {c.name} " in result.stdout for c in COMMANDS)
 
 
+@pytest.mark.slow
 def test_every_command_explains_itself_with_its_defaults() -> None:
     for command in COMMANDS:
         result = run_cli(command.name, "--help")

@@ -53,6 +53,7 @@ def test_make_ir_writes_every_artifact_and_rerunning_does_nothing(
         os.utime(pth, (stat.st_atime, stat.st_mtime))
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("build", ["lwop_build", "omz_build"])
 def test_onnx_artifacts_keep_the_promised_interface(build: str, request: pytest.FixtureRequest) -> None:
     out: Path = request.getfixturevalue(build)
@@ -69,6 +70,7 @@ def test_onnx_artifacts_keep_the_promised_interface(build: str, request: pytest.
         assert_network_metadata(meta)
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("build", ["lwop_build", "omz_build"])
 def test_ir_artifacts_keep_the_promised_interface(build: str, request: pytest.FixtureRequest) -> None:
     out: Path = request.getfixturevalue(build)

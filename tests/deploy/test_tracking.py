@@ -449,6 +449,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
 CROSSING_BOUNDS = {30: 0, 20: 11, 0: 16}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("offset", OFFSETS)
 def test_two_people_walking_past_each_other(crossings: dict[tuple[int, int], Sequence], offset: int) -> None:
     """30 pixels apart, their keypoint boxes overlap (IoU over a third) in the middle frames, the decoder
@@ -495,6 +496,7 @@ def same_and_other_person_oks(sequence: Sequence) -> tuple[list[float], list[flo
 MIN_OKS_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
+@pytest.mark.slow
 def test_the_default_min_oks_lies_between_one_person_and_two(
     crossings: dict[tuple[int, int], Sequence], leaving: dict[int, Sequence]
 ) -> None:

@@ -44,6 +44,7 @@ def expect_error(path: Path, match: str, tmp_path: Path) -> None:
     assert not out.parent.exists() or not any(out.parent.iterdir()), "a failed stage wrote something"
 
 
+@pytest.mark.slow
 def test_missing_checkpoint(tmp_path: Path) -> None:
     expect_error(tmp_path / "absent.pth", "checkpoint not found", tmp_path)
 
@@ -54,12 +55,14 @@ def test_truncated_checkpoint(upstream: Path, tmp_path: Path) -> None:
     expect_error(path, "truncated or corrupt", tmp_path)
 
 
+@pytest.mark.slow
 def test_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "notes.pth"
     path.write_text("these are not weights\n")
     expect_error(path, "not a (readable )?PyTorch checkpoint", tmp_path)
 
 
+@pytest.mark.slow
 def test_pickle_that_weights_only_refuses(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {}, "payload": Payload()}, path, pickle_protocol=pickle.DEFAULT_PROTOCOL)
@@ -83,6 +86,7 @@ def test_missing_unexpected_and_misshaped_keys_are_named(state_dict: OrderedDict
     expect_error(path, "does not fit the network", tmp_path)
 
 
+@pytest.mark.slow
 def test_state_dict_without_a_dict(tmp_path: Path) -> None:
     path = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], path)

@@ -107,6 +107,7 @@ def test_random_checkpoint_is_seeded() -> None:
     assert not torch.equal(a.state_dict["model.0.1.running_var"], torch.ones(32))
 
 
+@pytest.mark.slow
 def test_random_weights_keep_outputs_clear_of_denormals() -> None:
     net = random_checkpoint(MODEL, 0, {"num_refinement_stages": 5}).deployable()
     with torch.no_grad():
@@ -115,6 +116,7 @@ def test_random_weights_keep_outputs_clear_of_denormals() -> None:
         assert 1e-3 < float(out.abs().mean()) < 10
 
 
+@pytest.mark.slow
 def test_init_command_writes_a_checkpoint_and_refuses_bad_stages(tmp_path: Path) -> None:
     out = tmp_path / "model.pth"
     result = run_cli("init", "--model", MODEL, "--stages", "2", "--seed", "7", "-o", str(out))

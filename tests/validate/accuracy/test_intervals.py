@@ -130,6 +130,7 @@ def synthetic(images: int, seed: int) -> tuple[Any, list[dict]]:
 # --- exactness -------------------------------------------------------------------------------
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("name", ["mini", "val"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_all_ones_equals_pycocotools_exactly(name: str, seed: int, request: pytest.FixtureRequest) -> None:
