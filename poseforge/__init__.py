@@ -2,9 +2,19 @@
 
 import os as _os
 
+from poseforge.limits import MAX_IMAGE_PIXELS as _MAX_IMAGE_PIXELS
+
 __version__ = "0.1.0"
 
-# The most pixels an image may decode to (poseforge.images refuses more). OpenCV reads its own
-# limit once, when it loads: set here, before any poseforge module imports cv2.
-MAX_IMAGE_PIXELS = 1 << 26  # 67 megapixels: above any camera's frame, 200 MB as BGR pixels
-_os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
+# OpenCV reads its decoded-image limit once, when it loads: set here, before any poseforge module
+# imports cv2.
+_os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_MAX_IMAGE_PIXELS))
+
+
+def __getattr__(name: str) -> object:
+    # `from poseforge import PoseEstimator` without importing openvino for `import poseforge`.
+    if name == "PoseEstimator":
+        from poseforge.deploy.estimator import PoseEstimator
+
+        return PoseEstimator
+    raise AttributeError(f"module 'poseforge' has no attribute {name!r}")

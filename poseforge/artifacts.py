@@ -17,7 +17,8 @@ from poseforge.errors import PoseforgeError
 
 DEFAULT_MODEL = "human-pose-estimation-0001"
 DEPLOY_SHAPE = (256, 456)  # height, width: the network's native camera input
-PROTOCOLS = ("val", "deploy")
+PROTOCOLS = ("val", "deploy", "native")
+BUNDLE_PROTOCOLS = ("val", "deploy")  # a bundle carries their AP (and native's, when measured)
 # The gate's default AP tolerance: same artifact, another machine moves AP by a few 1e-3
 # (kernels, threads); INT8 kernels differ more across ISAs (VNNI or not).
 AP_TOLERANCE = 0.005

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from poseforge import MAX_IMAGE_PIXELS as MAX_PIXELS  # OpenCV is given it too (poseforge/__init__.py)
 from poseforge.errors import PoseforgeError
+from poseforge.limits import MAX_IMAGE_PIXELS as MAX_PIXELS  # OpenCV is given it too (poseforge/__init__.py)
 
 MAX_ASPECT = 16.0
 MAX_FILE_BYTES = 256 << 20

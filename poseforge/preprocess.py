@@ -1,14 +1,18 @@
-"""The two pre-processing protocols: how an image becomes a network input.
+"""The pre-processing protocols: how an image becomes a network input.
 
 - `val`: the upstream evaluation's geometry. Height 368, bicubic resize keeping the aspect
   ratio, centre padding with grey 128 to a width that is a multiple of 8 (at least 368).
 - `deploy`: the artifact's deploy shape (256x456): letterbox, i.e. the largest bilinear
   resize that fits, centred, grey 128 around it.
+- `native`: the frame's own aspect at the deploy height: a bilinear resize to that height,
+  padded (centred, grey 128) only up to the next multiple of 8 in width. A 640x480 camera
+  becomes 256x344 instead of filling a quarter of 256x456 with grey, as Open Model Zoo's demos
+  reshape their network to the frame.
 
-Both resize uint8 pixels and give uint8 pixels, as a camera pipeline has them. (Upstream
+All three resize uint8 pixels and give uint8 pixels, as a camera pipeline has them. (Upstream
 resized its normalised float image, whose bicubic overshoot falls outside 0..255; rounding and
-clipping it instead moves coco-mini AP by under 0.01 and makes every artifact, a bundle that
-takes u8 frames included, see exactly the same input.)
+clipping it instead moves AP within noise and makes every artifact, a bundle that takes u8
+frames included, see exactly the same input.)
 
 Both return the padded BGR image (HWC) and the `Geometry` the decoder needs to map the
 network's output back to the original image. Only numpy and cv2: prediction uses it too.
@@ -47,6 +51,8 @@ def prepare(image: np.ndarray, protocol: str, deploy_shape: tuple[int, int] = DE
         return _prepare_val(image)
     if protocol == "deploy":
         return _prepare_deploy(image, deploy_shape)
+    if protocol == "native":
+        return _prepare_native(image, deploy_shape[0])
     raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
 
 
@@ -68,6 +74,28 @@ def _prepare_deploy(image: np.ndarray, deploy_shape: tuple[int, int]) -> Prepare
     resized = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     # The exact per-axis scales of the rounded size, so that coordinates map back exactly.
     return _pad_centred(resized, height, width, size[0] / w, size[1] / h, w, h)
+
+
+def native_width(image_hw: tuple[int, int], height: int, multiple: int = STRIDE) -> int:
+    """The network input width for an image at `height`, its aspect kept: rounded up to `multiple`."""
+    h, w = image_hw
+    return math.ceil(max(1, round(w * height / h)) / multiple) * multiple
+
+
+def _prepare_native(image: np.ndarray, height: int, width: int | None = None) -> Prepared:
+    h, w = image.shape[:2]
+    size = (max(1, round(w * height / h)), height)
+    resized = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    width = width or native_width((h, w), height)
+    return _pad_centred(resized, height, width, size[0] / w, height / h, w, h)
+
+
+def prepare_native(image: np.ndarray, height: int, width: int) -> Prepared:
+    """The native protocol into a given width (a bucket at least the image's native width)."""
+    check_frame(image, "the image")
+    if width < native_width(image.shape[:2], height):
+        raise ValueError(f"width {width} is below the native width of a {image.shape[1]}x{image.shape[0]} image")
+    return _prepare_native(image, height, width)
 
 
 def _pad_centred(

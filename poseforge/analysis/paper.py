@@ -8,7 +8,6 @@ network as an FP32 IR with precision hint f32 at the paper's 456x256, interleave
 from __future__ import annotations
 
 import datetime
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -17,16 +16,16 @@ from poseforge.analysis.complexity import PAPER_INPUT, count
 from poseforge.analysis.tables import PAPER, PAPER_PARAMS, PAPER_SPEED, Row, matched_convention, table2, table5
 from poseforge.artifacts import DEPLOY_SHAPE
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_output
+from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_output, write_json
 from poseforge.validate.speed.interleaved import Entry, measure_interleaved, round_ratios
 
 SPEED_INPUT = DEPLOY_SHAPE  # height, width: the paper's 456x256, which is the deploy shape
 LIGHTWEIGHT = ("lightweight-openpose", "human-pose-estimation-0001")
 DISTURBED = 0.10  # rounds differing by more than this are flagged
+SCHEMA = "poseforge.paper/1"
 
 
-def write_paper(
-    output: str | Path,
+def measure_paper(
     proposed: str | Path,
     baseline: str | Path,
     sweep: list[str | Path] | None = None,
@@ -35,8 +34,8 @@ def write_paper(
     iterations: int = 10,
     seconds: float = 3.0,
     rounds: int = 3,
-) -> list[Path]:
-    """Measure, compare and write paper.json, paper.png and `output` (paper.md, written last)."""
+) -> dict[str, Any]:
+    """Count every network's complexity and measure its speed in interleaved rounds: paper.json's content."""
     from poseforge.machine import machine_info
     from poseforge.runtime import artifact_metadata
     from poseforge.ui import console
@@ -44,13 +43,13 @@ def write_paper(
     networks = _networks(proposed, baseline, sweep or [], int8, artifact_metadata)
     reference = networks[0]["gmacs_speed"]
     entries = [Entry(n["key"], Path(n["path"]), n["gmacs_speed"] / reference) for n in networks]
-    err = console(stderr=True)
     shape = (1, 3, *SPEED_INPUT)
-    conditions = measure_interleaved(entries, shape, threads, iterations, seconds, rounds, err.print)
+    conditions = measure_interleaved(entries, shape, threads, iterations, seconds, rounds, console(stderr=True).print)
     for network, entry in zip(networks, entries, strict=True):
         network.update(entry.best(), runs=entry.runs)
     by_key = {e.key: e for e in entries}
-    doc = {
+    return {
+        "schema": SCHEMA,
         "paper": PAPER,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
@@ -62,15 +61,17 @@ def write_paper(
             "throughput": round_ratios(by_key["baseline"], by_key["proposed"], "throughput"),
         },
     }
+
+
+def write_paper(output: str | Path, doc: dict[str, Any]) -> list[Path]:
+    """Render paper.json, paper.png and `output` (paper.md, written last) from measure_paper's figures."""
     output = Path(output)
-    written = []
-    with atomic_output(output.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    written.append(output.with_suffix(".json"))
+    write_json(output.with_suffix(".json"), doc)
+    written = [output.with_suffix(".json")]
     plot = output.with_suffix(".png")
     written += [plot] if write_plot(doc, plot) else []
     with atomic_output(output) as tmp:
-        tmp.write_text(markdown(doc, plot.name if plot in written else None))
+        tmp.write_text(markdown(doc, plot.name if plot in written else None) + "\n" + MARKDOWN_MARK + "\n")
     return [*written, output]
 
 
@@ -466,6 +467,6 @@ def write_plot(doc: dict[str, Any], path: Path) -> bool:
     ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", metadata=PNG_MARK)
     plt.close(fig)
     return True

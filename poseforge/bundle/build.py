@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BUNDLE_PRECISIONS, PROTOCOLS, artifact_digest
+from poseforge.artifacts import BUNDLE_PRECISIONS, BUNDLE_PROTOCOLS, artifact_digest
 from poseforge.bundle.archive import MANIFEST, write_archive
 from poseforge.bundle.camera import camera_input_model
 from poseforge.bundle.manifest import NETWORK_FILES, bundle_manifest, file_entry
@@ -50,9 +50,14 @@ def build_bundle(
             f"{ir_xml} is {artifact} (precision {precision}): bundles are made of ir-fp32, ir-fp16 or ir-int8"
         )
     ir_sha256 = artifact_digest(ir_xml)
-    reports = {p: _load_report(Path(reports_dir), artifact, p, ir_xml, ir_sha256, allow_subset) for p in PROTOCOLS}
-    if reports["val"]["dataset"]["image_ids_sha256"] != reports["deploy"]["dataset"]["image_ids_sha256"]:
-        raise PoseforgeError(f"the val and deploy reports of {artifact} were measured on different images")
+    reports = {
+        p: _load_report(Path(reports_dir), artifact, p, ir_xml, ir_sha256, allow_subset) for p in BUNDLE_PROTOCOLS
+    }
+    native = Path(reports_dir) / f"{artifact}-native.json"
+    if native.is_file():
+        reports["native"] = _load_report(Path(reports_dir), artifact, "native", ir_xml, ir_sha256, allow_subset)
+    if len({r["dataset"]["image_ids_sha256"] for r in reports.values()}) > 1:
+        raise PoseforgeError(f"the reports of {artifact} ({', '.join(reports)}) were measured on different images")
     if not allow_untrained:
         _refuse_untrained(meta, reports["val"], ir_xml)
     camera_model, camera_meta = camera_input_model(model, meta)

@@ -10,7 +10,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import PROTOCOLS
 from poseforge.decode import DecoderParams
 from poseforge.documents import BUNDLE, check_document
 from poseforge.errors import PoseforgeError
@@ -60,7 +59,7 @@ def bundle_manifest(
         "decoder": dataclasses.asdict(DecoderParams()),
         "measured": {
             "artifact": source_ir["artifact"],
-            **{protocol: _accuracy(reports[protocol]) for protocol in PROTOCOLS},
+            **{protocol: _accuracy(report) for protocol, report in reports.items()},
             "speed": _speed(reports["deploy"]),
         },
         "versions": {"bundle": toolchain_versions(), "ir": meta.get("versions", {})},

@@ -34,10 +34,11 @@ def _paper_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _paper(args: argparse.Namespace) -> None:
-    from poseforge.analysis.paper import write_paper
+    from poseforge.analysis.paper import measure_paper, write_paper
 
-    for path in write_paper(args.output, args.proposed, args.baseline, args.sweep, args.int8, args.threads,
-                            args.iterations, args.seconds, args.rounds):  # fmt: skip
+    doc = measure_paper(args.proposed, args.baseline, args.sweep, args.int8, args.threads, args.iterations,
+                        args.seconds, args.rounds)  # fmt: skip
+    for path in write_paper(args.output, doc):
         wrote(path)
 
 

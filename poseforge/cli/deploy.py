@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
-from poseforge.cli.common import Command, add_allow_subset, add_output, add_runtime, add_skip_bad, runtime_options
+from poseforge.cli.common import POSITIVE_INT, Command, add_allow_subset, add_output, add_runtime, add_skip_bad, number
+from poseforge.errors import PoseforgeError
 
 
 def _bundle_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,17 +27,45 @@ def _bundle(args: argparse.Namespace) -> None:
 
 def _predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle (.tar.gz from `poseforge bundle`)")
-    p.add_argument("input", help="an image, a folder of images or a video file")
+    p.add_argument("input", help="an image, a folder of images, a video file, a camera index (0) or a stream URL "
+                   "(rtsp://, http://)")  # fmt: skip
     add_output(p, "folder to write (replaced only if it is an earlier predict output)")
     add_skip_bad(p)
+    p.add_argument("--input-size", choices=("native", "letterbox"), default="native",
+                   help="native: the frame's own aspect at the deploy height; letterbox: the deploy shape")  # fmt: skip
+    p.add_argument("--track", action="store_true", help="give each person an id that stays across video frames")
+    p.add_argument("--smooth", action="store_true", help="One-Euro filter each tracked keypoint (implies --track)")
+    p.add_argument("--min-score", type=number(float, 0, 1000), default=0.0,
+                   help="drop people whose score (see predict.json) is below this")  # fmt: skip
+    p.add_argument("--decoder", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a bundle decoder parameter, e.g. heatmap_threshold=0.2 (repeatable)")  # fmt: skip
+    p.add_argument("--max-frames", type=POSITIVE_INT, help="stop after this many frames (a camera or stream)")
     add_runtime(p, seconds=None)
 
 
-def _predict(args: argparse.Namespace) -> None:
-    from poseforge.predict import predict, summary_line
+def decoder_overrides(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings as decoder parameters: numbers and true/false by their JSON spelling."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise PoseforgeError(f"--decoder {pair!r} is not KEY=VALUE")
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            raise PoseforgeError(f"--decoder {pair!r}: {text!r} is not a number or true/false") from None
+    return out
 
-    options = runtime_options(args, performance_hint="THROUGHPUT")
-    summary = predict(args.bundle, args.input, args.output, options, args.skip_bad)
+
+def _predict(args: argparse.Namespace) -> None:
+    from poseforge.deploy.predict import predict, summary_line
+
+    summary = predict(args.bundle, args.input, args.output, skip_bad=args.skip_bad, max_frames=args.max_frames,
+                      precision_hint=None if args.precision_hint == "default" else args.precision_hint,
+                      threads=args.threads, input_size=args.input_size, decoder=decoder_overrides(args.decoder),
+                      min_score=args.min_score, track=args.track or args.smooth, smooth=args.smooth)  # fmt: skip
+    print(f"bundle: {summary['measured']}")
+    print(f"licence: {summary['notice']}")
     print(summary_line(args.output, summary))
 
 
@@ -45,10 +76,10 @@ COMMANDS = (
             "README): specs, keypoint schema, decoder defaults, the AP (image set, people, interval) and speed of "
             "REPORTS/<artifact>-{val,deploy}.json, versions, source and licence, sha256 of every file."),
     Command("predict", "deploy", "draw and write the poses a bundle finds in an image, a folder or a video",
-            _predict_arguments, _predict, "Verify and load BUNDLE, letterbox every image or video frame to its "
-            "deploy shape, infer asynchronously (later frames in flight while earlier ones are decoded with the "
-            "shared decoder) and write to OUT: the images or video (.mp4) with skeletons drawn, poses.json (COCO "
-            "keypoint results; image_id is the number a numeric file name holds, else the image's index in name "
-            "order; for a video, the frame index) and predict.json (files, ids, fps). Needs only openvino, numpy "
-            "and opencv."),
+            _predict_arguments, _predict, "Verify and load BUNDLE, feed every image or frame at its own aspect "
+            "(or letterboxed), infer asynchronously (later frames in flight while earlier ones are decoded with the "
+            "shared decoder), optionally track and smooth people, and write to OUT: the images or video (.mp4) "
+            "with skeletons drawn, poses.json (COCO keypoint results with track_id; image_id is the number a "
+            "numeric file name holds, else the image's index in name order; for a video, the frame index) and "
+            "predict.json (files, ids, per-stage timings, fps, settings). Needs only openvino, numpy and opencv."),
 )  # fmt: skip

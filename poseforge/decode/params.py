@@ -34,8 +34,8 @@ class DecoderParams:
     min_mean_score: float = 0.2
     # Not upstream: heatmaps are searched for peaks after bicubic upsampling by this factor
     # on the network grid (upstream searches a full-size cubic upsampling). 1 searches the
-    # network's own samples, which with refine_peaks loses nothing measurable (coco-mini AP
-    # within noise of 2, 4 and 8) and needs no BLAS call; larger factors cost a matrix
+    # network's own samples, which with refine_peaks loses nothing measurable (AP within
+    # noise of factors 2, 4 and 8) and needs no BLAS call; larger factors cost a matrix
     # product per axis.
     upsample_factor: int = 1
     # Not upstream: refine each peak with a parabola through the log of the network's own

@@ -20,11 +20,14 @@ class Poses:
     coco: (N, 17, 3) the same people in COCO keypoint order, without the neck.
     scores: (N,) one confidence per person, the ranking score for COCO evaluation: the
         grouping score (keypoint peak values + limb affinities) over sqrt(keypoint count).
+    track_ids: (N,) int, each person's id across the frames of a video, when tracked (None:
+        not tracked; -1: a person without keypoints, never tracked).
     """
 
     keypoints: np.ndarray
     coco: np.ndarray
     scores: np.ndarray
+    track_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.scores)
@@ -33,6 +36,8 @@ class Poses:
                 f"inconsistent Poses shapes: keypoints {self.keypoints.shape}, coco {self.coco.shape}, "
                 f"scores {self.scores.shape}"
             )
+        if self.track_ids is not None and np.shape(self.track_ids) != (n,):
+            raise ValueError(f"{np.shape(self.track_ids)} track ids for {n} people")
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -43,6 +48,11 @@ class Poses:
         keypoints = np.asarray(keypoints, dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 3)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         return cls(keypoints=keypoints, coco=openpose_to_coco(keypoints), scores=scores)
+
+    def select(self, keep: np.ndarray) -> Poses:
+        """The people where `keep` (a boolean mask or indices) holds, in order."""
+        ids = None if self.track_ids is None else self.track_ids[keep]
+        return Poses(self.keypoints[keep], self.coco[keep], self.scores[keep], ids)
 
     @classmethod
     def empty(cls) -> Poses:

@@ -1,10 +1,9 @@
-"""The deployment runtime: what turns per-frame network outputs into a usable video stream.
+"""The deployment runtime: what an application uses to find people with a bundle.
 
-- `poseforge.deploy.tracking`: `PoseTracker`, an integer id per person that stays the same
-  from frame to frame (greedy OKS matching against recently seen people).
-- `poseforge.deploy.smoothing`: `PoseSmoother`, a One-Euro filter per keypoint coordinate of
-  each tracked person, so that keypoints do not jitter while still following motion.
+    PoseEstimator (estimator)   a bundle as an object to call per frame, or to stream frames through
+    PoseTracker (tracking)      ids that stay with people across frames (OKS matching)
+    PoseSmoother (smoothing)    One-Euro filtering of each tracked keypoint
+    predict (predict)           a bundle on images, a video, a camera or a stream, written to a folder
 
-Both are pure NumPy, like the decoder, so they run wherever the network does. This file
-imports nothing on purpose: import the submodules you need.
+Needs openvino, numpy and opencv only (the base install): no torch, onnx or nncf.
 """

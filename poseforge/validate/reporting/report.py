@@ -6,16 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from poseforge import __version__
 from poseforge.artifacts import PROTOCOLS, REFERENCE, VARIANT_HINTS, order
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import MARKDOWN_MARK, atomic_output
+from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_output, png_with_text
 from poseforge.validate.accuracy.compare import report_matches
 from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
 from poseforge.validate.gate import comparable_reports
-
-PNG_METADATA = {"Software": f"poseforge {__version__}"}  # the mark that lets a rerun replace the file
 
 
 @dataclass
@@ -172,7 +169,7 @@ def plot(rows: list[Row], path: Path, model: str) -> None:
     fig.suptitle(f"{model}: accuracy and speed of every artifact")
     fig.tight_layout()
     with atomic_output(path) as tmp:
-        fig.savefig(tmp, metadata=PNG_METADATA)
+        fig.savefig(tmp, metadata=PNG_MARK)
     plt.close(fig)
 
 
@@ -200,20 +197,7 @@ def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Pat
     if not ok:
         raise PoseforgeError(f"cannot encode {path} as PNG")
     with atomic_output(path) as tmp:
-        tmp.write_bytes(png_with_text(encoded.tobytes(), PNG_METADATA))
-
-
-def png_with_text(png: bytes, text: dict[str, str]) -> bytes:
-    """A PNG with tEXt chunks added after its header chunk (IHDR), as matplotlib's metadata writes them."""
-    import struct
-    import zlib
-
-    ihdr_end = 8 + 8 + struct.unpack(">I", png[8:12])[0] + 4  # signature, length + type, data, crc
-    chunks = b""
-    for key, value in text.items():
-        body = b"tEXt" + key.encode("latin-1") + b"\0" + value.encode("latin-1")
-        chunks += struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
-    return png[:ihdr_end] + chunks + png[ihdr_end:]
+        tmp.write_bytes(png_with_text(encoded.tobytes(), PNG_MARK))
 
 
 def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allow_subset: bool = False) -> list[Path]:

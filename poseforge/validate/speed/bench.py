@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BY_NAME, PROTOCOLS
+from poseforge.artifacts import BY_NAME
 from poseforge.decode import decode, to_coco_results
 from poseforge.documents import BENCH, write_document
 from poseforge.errors import PoseforgeError
@@ -38,6 +38,7 @@ from poseforge.validate.speed.targets import TARGETS, Target
 
 SCHEMA = BENCH.schema
 INT8_COMPARISON = ("ir-fp32", "ir-int8", "omz-int8")  # measured in interleaved rounds
+DECODER_PROTOCOLS = ("val", "deploy")  # the decoder's targets are set under these
 
 
 def network_outputs(artifact: Path, images: list, protocol: str, deploy_shape: tuple[int, int]) -> list[tuple]:
@@ -94,7 +95,7 @@ def measure_bench(
     meta = artifact_metadata(artifact)  # read, not compiled: the measurements compile their own
     deploy_shape = tuple(meta["input"]["deploy_shape"])
     figures: dict[str, Any] = {}
-    for protocol in PROTOCOLS:
+    for protocol in DECODER_PROTOCOLS:
         outputs = network_outputs(artifact, images, protocol, deploy_shape)
         ours, our_results = time_decoder(decode, outputs)
         ref, ref_results = time_decoder(reference_decode, outputs, repeats=1)
@@ -149,7 +150,7 @@ def render_bench(bench: dict[str, Any], verdicts: list[tuple[Target, float, bool
                         f"precision hint f32, {bench['threads']} threads, {bench['machine']['cpu']}")  # fmt: skip
     for column in ("figure", "measured", "target", "holds"):
         table.add_column(column, justify="left" if column == "figure" else "right")
-    for protocol in PROTOCOLS:
+    for protocol in DECODER_PROTOCOLS:
         f = figures[protocol]
         table.add_row(
             f"{protocol}: decode median / p90, ms", f"{f['ours_ms']['median']:.2f} / {f['ours_ms']['p90']:.2f}"

@@ -1,4 +1,4 @@
-"""What predict reads: one image, a folder of images or a video, frame by frame, read ahead in a thread.
+"""What predict reads: an image, a folder of images, a video, a camera or a stream, frame by frame.
 
 Each frame gets the `image_id` its poses are filed under in poses.json: for images, the number
 a file name holds when every name in the input is a distinct number (COCO's
@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -55,37 +56,46 @@ class ImageSource:
 
 
 class VideoSource:
-    """The frames of a video file, decoded with OpenCV's FFmpeg backend."""
+    """The frames of a video file, a camera (its index) or a stream URL, decoded with OpenCV's
+    FFmpeg backend. A live source (camera, stream) has no length: a read that fails ends it
+    (`ended_early` says it did so after some frames: the stream was lost)."""
 
-    kind = "video"
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.name = path, path.name
-        capture = cv2.VideoCapture(str(path))
+    def __init__(self, location: Path | int | str) -> None:
+        self.location = location
+        self.live = not isinstance(location, Path)
+        self.kind = "video" if isinstance(location, Path) else "camera" if isinstance(location, int) else "stream"
+        self.path = location if isinstance(location, Path) else Path(f"{self.kind}-{_safe_name(location)}")
+        self.name = location.name if isinstance(location, Path) else str(location)
+        self.ended_early = False
+        capture = _capture(location)
         try:
             if not capture.isOpened():
-                raise PoseforgeError(f"cannot open video {path.name}: not a video, or a codec OpenCV cannot read")
+                raise PoseforgeError(f"cannot open {self.kind} {self.name}: not a video, unreachable, or a codec "
+                                     "OpenCV cannot read")  # fmt: skip
             count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
             fps = capture.get(cv2.CAP_PROP_FPS)
         finally:
             capture.release()
-        self.total = int(count) if math.isfinite(count) and count > 0 else None
-        self.fps = fps if math.isfinite(fps) and fps > 0 else DEFAULT_FPS
+        self.total = int(count) if not self.live and math.isfinite(count) and count > 0 else None
+        self.fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FPS
 
     def frames(self, skip_bad: bool = False) -> Iterator[tuple[Frame, np.ndarray | None]]:
-        capture = cv2.VideoCapture(str(self.path))
+        capture = _capture(self.location)
         try:
             index, bad_run = 0, 0
             while True:
                 ok, pixels = capture.read()
                 if ok:
                     try:
-                        check_frame(pixels, f"video {self.name} frame {index}")
+                        check_frame(pixels, f"{self.kind} {self.name} frame {index}")
                     except PoseforgeError:
                         if not skip_bad:
                             raise
                         ok, pixels = False, None
                 if not ok:
+                    if self.live:  # a camera or stream that stops sending: its end
+                        self.ended_early = index > 0
+                        return
                     # The end, unless the video says it has more frames: then this one is
                     # corrupt (later ones may still decode) or the file is truncated.
                     if self.total is None or index >= self.total:
@@ -107,6 +117,16 @@ class VideoSource:
             capture.release()
 
 
+def _capture(location: Path | int | str) -> Any:
+    return cv2.VideoCapture(location if isinstance(location, int) else str(location))
+
+
+def _safe_name(location: int | str) -> str:
+    """A file-name-safe stem for a camera index or a URL (the drawn video is named after it)."""
+    text = str(location).split("://", 1)[-1]
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:60] or "live"
+
+
 def image_ids(stems: list[str]) -> list[int]:
     numbers = [int(s) if s.isascii() and s.isdigit() else None for s in stems]
     if all(n is not None for n in numbers) and len(set(numbers)) == len(numbers):
@@ -114,8 +134,17 @@ def image_ids(stems: list[str]) -> list[int]:
     return list(range(len(stems)))
 
 
-def open_source(path: str | Path) -> ImageSource | VideoSource:
-    path = Path(path)
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+def open_source(spec: str | Path) -> ImageSource | VideoSource:
+    """An image, a folder of images, a video file, a camera index ("0") or a stream URL."""
+    text = str(spec)
+    if text.isascii() and text.isdigit() and not Path(text).exists():
+        return VideoSource(int(text))
+    if text.lower().startswith(STREAM_SCHEMES):
+        return VideoSource(text)
+    path = Path(spec)
     if path.is_dir():
         paths = image_files(path)
         if not paths:

@@ -1,0 +1,243 @@
+"""PoseEstimator: a deployment bundle as an object an application calls per frame.
+
+    from poseforge import PoseEstimator
+
+    with PoseEstimator("dist/human-pose-estimation-0001-int8.tar.gz", track=True, smooth=True) as estimator:
+        poses = estimator(frame)                 # BGR uint8 H x W x 3 in; Poses in frame pixels out
+        for poses in estimator.stream(frames):   # pipelined: later frames infer while this one decodes
+            ...
+
+The bundle is verified once and its network kept in memory. Each frame is fed at its own aspect
+(`input_size="native"`: the bundle's deploy height by the frame's width at that height, rounded
+up to a multiple of 8) or letterboxed into the deploy shape (`"letterbox"`). A source whose frames
+share one size compiles one shape; once a second size appears, widths are rounded up to buckets
+of BUCKET pixels, so mixed sizes share a bounded set of compiled shapes (at most MAX_SHAPES kept).
+Tracking gives each person an id across frames (PoseTracker, OKS matching) and smoothing filters
+each tracked keypoint (One-Euro). Needs openvino, numpy and opencv only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from poseforge.background import read_ahead
+from poseforge.bundle.manifest import decoder_params
+from poseforge.decode import DecoderParams, Poses, decode
+from poseforge.deploy.smoothing import OneEuroParams, PoseSmoother
+from poseforge.deploy.timing import StageTimes
+from poseforge.deploy.tracking import PoseTracker, TrackerParams
+from poseforge.errors import PoseforgeError
+from poseforge.images import check_frame
+from poseforge.preprocess import Prepared, native_width, prepare, prepare_native
+from poseforge.runtime.options import RuntimeOptions
+
+INPUT_SIZES = ("native", "letterbox")
+MAX_SHAPES = 8  # compiled input shapes kept, least recently used dropped: bounded memory for any source
+BUCKET = 64  # widths of mixed-size frames are rounded up to a multiple of this (at most BUCKET - 8 pixels of pad)
+READ_AHEAD = 4  # frames prepared ahead of the network in `stream`
+
+
+class PoseEstimator:
+    """A verified bundle, ready to find people in frames."""
+
+    def __init__(
+        self,
+        bundle: str | Path,
+        *,
+        precision_hint: str | None = "f32",
+        threads: int | None = None,
+        input_size: str = "native",
+        decoder: DecoderParams | dict[str, Any] | None = None,
+        min_score: float = 0.0,
+        track: bool = False,
+        smooth: bool = False,
+        tracker: TrackerParams | None = None,
+        smoother: OneEuroParams | None = None,
+    ) -> None:
+        from poseforge.runtime.bundle_runner import read_bundle  # openvino, once the arguments look right
+
+        if input_size not in INPUT_SIZES:
+            raise PoseforgeError(f"input_size {input_size!r}: choose {' or '.join(INPUT_SIZES)}")
+        if not (isinstance(min_score, int | float) and np.isfinite(min_score) and min_score >= 0):
+            raise PoseforgeError(f"min_score must be a number >= 0, got {min_score!r}")
+        if smooth and not track:
+            raise PoseforgeError("smoothing filters each person's track: it needs track=True")
+        self.path = Path(bundle)
+        self._read = read_bundle(bundle)  # verified: refused before anything is compiled
+        self.manifest: dict[str, Any] = self._read[2]
+        self.params = merge_decoder(decoder_params(self.manifest), decoder)
+        self.options = RuntimeOptions(precision_hint=precision_hint, threads=threads)
+        self.input_size, self.min_score = input_size, float(min_score)
+        self.deploy_shape: tuple[int, int] = tuple(self.manifest["input"]["deploy_shape"])
+        self.tracker = PoseTracker(tracker) if track else None
+        self.smoother = PoseSmoother(smoother) if smooth else None
+        self.times = StageTimes()
+        self._runners: OrderedDict[tuple, Any] = OrderedDict()
+        self._sizes: set[tuple[int, int]] = set()
+
+    # --- what the bundle says about itself ---------------------------------------------------
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]
+
+    @property
+    def precision(self) -> str:
+        return self.manifest["precision"]
+
+    @property
+    def notice(self) -> str:
+        """The weights' source and licence, as the bundle records them."""
+        return self.manifest["source"]["notice"]
+
+    def measured(self) -> str:
+        """The bundle's measured accuracy in one line: AP, interval, image set and people."""
+        parts = []
+        for protocol in ("val", "deploy", "native"):
+            m = self.manifest["measured"].get(protocol)
+            if m:
+                interval = m.get("interval")
+                bounds = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
+                parts.append(f"{protocol} AP {m['ap']:.3f}{bounds}")
+        val = self.manifest["measured"].get("val") or {}
+        where = f" on {val.get('image_set', '?')} ({val.get('people', '?')} people)" if val else ""
+        return f"{self.model} {self.precision}: " + ", ".join(parts) + where
+
+    # --- one frame ----------------------------------------------------------------------------
+    def __call__(self, frame: np.ndarray, timestamp: float | None = None) -> Poses:
+        """The people in one BGR uint8 frame (H x W x 3), in its pixel coordinates, best first."""
+        if self.times.frames == 0:
+            self.times.begin()
+        with self.times.stage("preprocess"):
+            prepared = self.prepare(frame)
+        runner = self.runner(prepared.image.shape[:2], "LATENCY")
+        with self.times.stage("infer"):
+            heatmaps, pafs = runner.run(prepared.image[None])
+        return self._finish(heatmaps, pafs, prepared, timestamp)
+
+    def stream(self, frames: Iterable[np.ndarray], fps: float | None = None) -> Iterator[Poses]:
+        """The people of each frame, in order, pipelined: frames are prepared in a thread ahead of the
+        network, later frames infer while earlier ones are decoded. `fps` gives the smoother real
+        frame intervals (a video's rate); without it, its own default rate is assumed."""
+        if self.times.frames == 0:
+            self.times.begin()
+        waited = [0.0]  # seconds the network's queue spent waiting for prepared frames
+
+        def prepared() -> Iterator[Prepared]:
+            for frame in frames:
+                start = time.perf_counter()
+                item = self.prepare(frame)
+                self.times.add("preprocess", time.perf_counter() - start)
+                yield item
+
+        def fed(group: Iterator[Prepared]) -> Iterator[tuple[Prepared, np.ndarray]]:
+            while True:
+                start = time.perf_counter()
+                item = next(group, None)
+                waited[0] += time.perf_counter() - start
+                if item is None:
+                    return
+                yield item, item.image[None]
+
+        index = 0
+        for shape, group in itertools.groupby(read_ahead(prepared(), READ_AHEAD), key=lambda p: p.image.shape[:2]):
+            results = self.runner(shape, "THROUGHPUT").stream(fed(group))
+            while True:
+                start, before = time.perf_counter(), waited[0]
+                result = next(results, None)
+                if result is None:
+                    break
+                self.times.add("infer", time.perf_counter() - start - (waited[0] - before))
+                item, (heatmaps, pafs) = result
+                yield self._finish(heatmaps, pafs, item, index / fps if fps else None)
+                index += 1
+
+    # --- the pieces -------------------------------------------------------------------------------
+    def input_width(self, frame_hw: tuple[int, int]) -> int:
+        """The network input width for a frame of this size (see the module docstring)."""
+        height, width = self.deploy_shape
+        if self.input_size == "letterbox":
+            return width
+        self._sizes.add(frame_hw)
+        exact = native_width(frame_hw, height)
+        return exact if len(self._sizes) == 1 else max(exact, native_width(frame_hw, height, BUCKET))
+
+    def prepare(self, frame: np.ndarray) -> Prepared:
+        """A frame checked and made into the network input its size gets."""
+        check_frame(frame, "frame")
+        if self.input_size == "letterbox":
+            return prepare(frame, "deploy", self.deploy_shape)
+        return prepare_native(frame, self.deploy_shape[0], self.input_width(frame.shape[:2]))
+
+    def runner(self, input_hw: tuple[int, int], performance_hint: str) -> Any:
+        """The network compiled for this input size and hint: made once, the least recently used of
+        more than MAX_SHAPES dropped."""
+        from poseforge.runtime.bundle_runner import BundleRunner
+
+        key = (tuple(input_hw), performance_hint)
+        if key in self._runners:
+            self._runners.move_to_end(key)
+            return self._runners[key]
+        options = self.options.replace(shape=(1, 3, *input_hw), performance_hint=performance_hint)
+        runner = BundleRunner.from_bundle(self._read, options, str(self.path))
+        self._runners[key] = runner
+        while len(self._runners) > MAX_SHAPES:
+            self._runners.popitem(last=False)
+        return runner
+
+    def _finish(self, heatmaps: np.ndarray, pafs: np.ndarray, prepared: Prepared, timestamp: float | None) -> Poses:
+        with self.times.stage("decode"):
+            poses = decode(heatmaps[0], pafs[0], prepared.geometry, self.params)
+            if self.min_score > 0:
+                poses = poses.select(poses.scores >= self.min_score)
+        if self.tracker is not None:
+            with self.times.stage("track"):
+                ids = self.tracker.update(poses)
+                if self.smoother is not None:
+                    poses = self.smoother(poses, ids, timestamp)
+                poses = dataclasses.replace(poses, track_ids=ids)
+        self.times.frame_done()
+        return poses
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The runtime settings of the most recently used compiled shape (what a measurement records)."""
+        if not self._runners:
+            return {}
+        return {**next(reversed(self._runners.values())).settings, "input_size": self.input_size}
+
+    def timings(self) -> dict[str, Any]:
+        """Milliseconds per frame for each stage (median, p90) and end-to-end fps so far."""
+        return self.times.summary()
+
+    def close(self) -> None:
+        self._runners.clear()
+
+    def __enter__(self) -> PoseEstimator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def merge_decoder(defaults: DecoderParams, overrides: DecoderParams | dict[str, Any] | None) -> DecoderParams:
+    """The bundle's decoder parameters with `overrides` (a DecoderParams, or some of its fields)."""
+    if overrides is None:
+        return defaults
+    if isinstance(overrides, DecoderParams):
+        return overrides
+    known = {f.name for f in dataclasses.fields(DecoderParams)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise PoseforgeError(f"unknown decoder parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    try:
+        return dataclasses.replace(defaults, **overrides)
+    except (TypeError, ValueError) as exc:
+        raise PoseforgeError(f"decoder parameters: {exc}") from None

@@ -1,0 +1,208 @@
+"""predict(): a bundle on an image, a folder, a video, a camera or a stream -> drawn poses and poses.json.
+
+    summary = predict("dist/model-int8.tar.gz", "clip.mp4", "out/", track=True, smooth=True)
+
+Built on PoseEstimator.stream: a thread reads and prepares frames ahead, the network infers later
+frames while this thread decodes, tracks, draws and writes earlier ones. Each stage is timed (read
+... write, ms per frame, median and p90) and the summary names the slowest. A live source ends
+when it stops sending (or on Ctrl-C), and what was written is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from poseforge.background import read_ahead
+from poseforge.decode import to_coco_results
+from poseforge.deploy.estimator import PoseEstimator
+from poseforge.deploy.outputs import POSES, SCHEMA, SUMMARY, ImageWriter, VideoWriter, read_summary
+from poseforge.deploy.sources import Frame, ImageSource, VideoSource, open_source
+from poseforge.documents import PREDICT, RESULTS, write_document
+from poseforge.draw import draw_poses
+from poseforge.errors import PoseforgeError
+from poseforge.fileio import check_earlier_output, check_output_place, output_directory, sha256_file
+from poseforge.ui import progress
+
+IMAGE_ID_RULE = {
+    "video": "the frame index, from 0",
+    "image": "the number the file name holds (000000000139.jpg -> 139) when every name is a distinct number, "
+    "else the index in name order, from 0",
+}
+SCORE_MEANING = (
+    "the grouping score (its keypoints' heatmap peaks, each at most 1, plus its limbs' part affinities, each at "
+    "most 1) over the square root of its keypoint count: higher for more, and more confident, parts found"
+)
+
+
+def predict(
+    bundle: str | Path,
+    input_spec: str | Path,
+    output: str | Path,
+    *,
+    skip_bad: bool = False,
+    max_frames: int | None = None,
+    **estimator_options: Any,
+) -> dict[str, Any]:
+    """Run `bundle` on `input_spec`, write the output folder `output`; return predict.json's content.
+
+    `estimator_options` go to PoseEstimator (precision_hint, threads, input_size, decoder,
+    min_score, track, smooth); `max_frames` stops after so many frames (for a live source).
+    """
+    source = open_source(input_spec)
+    output = Path(output)
+    inputs = [bundle] + ([source.path] if isinstance(source, ImageSource) or not source.live else [])
+    check_output_place(output, inputs)  # refused before the network is compiled
+    if output.exists() or output.is_symlink():
+        check_earlier_output(output, SUMMARY, read_summary)
+    estimator = PoseEstimator(bundle, **estimator_options)
+    with output_directory(output, SUMMARY, read_summary, inputs) as tmp, progress() as bar:
+        run = _Run(estimator, source, _writer(source, tmp), bar, skip_bad, max_frames)
+        try:
+            run.loop()
+        finally:
+            run.writer.close()
+        if not run.frames:
+            raise PoseforgeError(f"{source.name}: no frame could be read")
+        summary = run.summary(bundle, output)
+        write_document(tmp / POSES, RESULTS, run.results)
+        write_document(tmp / SUMMARY, PREDICT, summary)
+    return summary
+
+
+class _Run:
+    """One predict run: the frames' journey from the source through the estimator to the writer."""
+
+    def __init__(self, estimator: PoseEstimator, source: Any, writer: Any, bar: Any, skip_bad: bool,
+                 max_frames: int | None) -> None:  # fmt: skip
+        self.estimator, self.source, self.writer, self.bar = estimator, source, writer, bar
+        self.skip_bad, self.max_frames = skip_bad, max_frames
+        self.task = bar.add_task(f"predict {source.name}", total=source.total)
+        self.results: list[dict] = []
+        self.skipped: list[str] = []
+        self.per_image: list[dict[str, Any]] = []  # images only: a video's ids are its frame numbers
+        self.frames, self.interrupted = 0, False
+        self.stop = threading.Event()  # set on Ctrl-C of a live source: the reader stops
+        self._in_flight: deque[tuple[Frame, np.ndarray]] = deque()  # filled by the reader, in order
+
+    def pixels(self) -> Iterator[np.ndarray]:
+        """The source's decodable frames (in the read-ahead thread), each remembered for drawing."""
+        times, frames = self.estimator.times, self.source.frames(self.skip_bad)
+        count = 0
+        while not self.stop.is_set() and (self.max_frames is None or count < self.max_frames):
+            start = time.perf_counter()
+            item = next(frames, None)
+            if item is None:
+                return
+            frame, pixels = item
+            times.add("read", time.perf_counter() - start)
+            count += 1
+            if pixels is None:
+                self.skipped.append(frame.name)
+                self.bar.advance(self.task)
+                continue
+            self._in_flight.append((frame, pixels))
+            yield pixels
+
+    def loop(self) -> None:
+        fps = self.source.fps if isinstance(self.source, VideoSource) else None
+        times = self.estimator.times
+        results = self.estimator.stream(read_ahead(self.pixels()), fps)
+        try:
+            for poses in results:
+                frame, pixels = self._in_flight.popleft()
+                self.results.extend(to_coco_results(poses, frame.image_id))
+                with times.stage("draw"):
+                    drawn = draw_poses(pixels, poses)
+                with times.stage("write"):
+                    self.writer.write(frame.name, drawn)
+                if isinstance(self.source, ImageSource):
+                    self.per_image.append({"name": frame.name, "image_id": frame.image_id, "people": len(poses)})
+                self.frames += 1
+                self.bar.advance(self.task)
+        except KeyboardInterrupt:
+            if not getattr(self.source, "live", False):
+                raise  # a file's run is not complete: nothing is written
+            self.interrupted = True  # a live source has no end but this: keep what was written
+            self.stop.set()
+        finally:
+            results.close()
+
+    def summary(self, bundle: str | Path, output: Path) -> dict[str, Any]:
+        estimator, source = self.estimator, self.source
+        video = isinstance(source, VideoSource)
+        timings = estimator.timings()
+        summary = {
+            "schema": SCHEMA,
+            "bundle": str(bundle),
+            "bundle_sha256": sha256_file(bundle),
+            "model": estimator.model,
+            "precision": estimator.precision,
+            "measured": estimator.measured(),
+            "notice": estimator.notice,
+            "input": str(source.location if video else source.path),
+            "kind": source.kind,
+            "input_size": estimator.input_size,
+            "deploy_shape": list(estimator.deploy_shape),
+            "frames": self.frames,
+            "people": len(self.results),
+            "seconds": timings["seconds"],
+            "fps": timings["fps"] or 0.0,
+            "timings_ms": timings["stages"],
+            "slowest_stage": timings["slowest"],
+            "skipped": self.skipped,
+            "runtime": estimator.settings,
+            "decoder": dataclasses.asdict(estimator.params),
+            "min_score": estimator.min_score,
+            "tracking": _tracking(estimator),
+            "score": SCORE_MEANING,
+            "image_id": IMAGE_ID_RULE["video" if video else "image"],
+            "poses": POSES,
+            "drawn": self.writer.files,
+            "files": sorted([*self.writer.files, POSES]),  # everything but predict.json: what a rerun may replace
+            "output": str(output),
+        }
+        if video:
+            summary.update(video_fps=source.fps, stream_lost=source.ended_early, interrupted=self.interrupted)
+        else:
+            summary["images"] = self.per_image
+        return summary
+
+
+def _tracking(estimator: PoseEstimator) -> dict[str, Any] | None:
+    if estimator.tracker is None:
+        return None
+    smoother = estimator.smoother
+    return {
+        "tracker": dataclasses.asdict(estimator.tracker.params),
+        "smoother": dataclasses.asdict(smoother.params) if smoother is not None else None,
+    }
+
+
+def _writer(source: ImageSource | VideoSource, directory: Path) -> ImageWriter | VideoWriter:
+    if isinstance(source, VideoSource):
+        return VideoWriter(directory / f"{source.path.stem}.mp4", source.fps)
+    return ImageWriter(directory)
+
+
+def summary_line(output: str | Path, summary: dict[str, Any]) -> str:
+    """The one line the CLI prints when predict has written `output`."""
+    runtime = summary["runtime"]
+    unit = "images" if summary["kind"] in ("image", "folder") else "frames"
+    skipped = f", {len(summary['skipped'])} skipped (undecodable)" if summary["skipped"] else ""
+    ended = ", the stream was lost (what came is kept)" if summary.get("stream_lost") else ""
+    ended += ", stopped by Ctrl-C (what came is kept)" if summary.get("interrupted") else ""
+    slowest = summary["slowest_stage"]
+    slow = f"; slowest stage {slowest} {summary['timings_ms'][slowest]['median_ms']:.1f} ms" if slowest else ""
+    return (
+        f"wrote {output}: {summary['people']} people in {summary['frames']} {unit}{skipped}{ended}; "
+        f"{summary['fps']:.1f} fps end to end at {summary['input_size']} input size with {runtime.get('threads')} "
+        f"threads, {runtime.get('streams')} streams, precision hint {runtime.get('precision_hint')}{slow}"
+    )
