@@ -11,9 +11,10 @@ def to_coco_results(poses: Poses, image_id: int) -> list[dict]:
     """One results dict per person: 17 (x, y, score) triplets flattened, and the person score.
 
     Missing keypoints are written as (0, 0, 0); COCO's OKS ignores the third value of a
-    detection, so the keypoint score is kept there for inspection.
+    detection, so the keypoint score is kept there for inspection. Tracked people also carry
+    their `track_id` (pycocotools ignores it).
     """
-    return [
+    results = [
         {
             "image_id": int(image_id),
             "category_id": PERSON_CATEGORY_ID,
@@ -22,3 +23,7 @@ def to_coco_results(poses: Poses, image_id: int) -> list[dict]:
         }
         for coco, score in zip(poses.coco, poses.scores, strict=True)
     ]
+    if poses.track_ids is not None:
+        for result, track in zip(results, poses.track_ids, strict=True):
+            result["track_id"] = int(track)
+    return results

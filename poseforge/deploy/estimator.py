@@ -82,6 +82,7 @@ class PoseEstimator:
         self.times = StageTimes()
         self._runners: OrderedDict[tuple, Any] = OrderedDict()
         self._sizes: set[tuple[int, int]] = set()
+        self._clock: float | None = None  # the last frame's time, seconds: what the smoother filters over
 
     # --- what the bundle says about itself ---------------------------------------------------
     @property
@@ -112,7 +113,9 @@ class PoseEstimator:
 
     # --- one frame ----------------------------------------------------------------------------
     def __call__(self, frame: np.ndarray, timestamp: float | None = None) -> Poses:
-        """The people in one BGR uint8 frame (H x W x 3), in its pixel coordinates, best first."""
+        """The people in one BGR uint8 frame (H x W x 3), in its pixel coordinates, best first.
+        `timestamp` (seconds, increasing) is the frame's time for smoothing; by default frames come
+        at the smoother's own rate."""
         if self.times.frames == 0:
             self.times.begin()
         with self.times.stage("preprocess"):
@@ -146,7 +149,6 @@ class PoseEstimator:
                     return
                 yield item, item.image[None]
 
-        index = 0
         for shape, group in itertools.groupby(read_ahead(prepared(), READ_AHEAD), key=lambda p: p.image.shape[:2]):
             results = self.runner(shape, "THROUGHPUT").stream(fed(group))
             while True:
@@ -156,8 +158,7 @@ class PoseEstimator:
                     break
                 self.times.add("infer", time.perf_counter() - start - (waited[0] - before))
                 item, (heatmaps, pafs) = result
-                yield self._finish(heatmaps, pafs, item, index / fps if fps else None)
-                index += 1
+                yield self._finish(heatmaps, pafs, item, None if fps is None else self._tick(1 / fps))
 
     # --- the pieces -------------------------------------------------------------------------------
     def input_width(self, frame_hw: tuple[int, int]) -> int:
@@ -201,10 +202,22 @@ class PoseEstimator:
             with self.times.stage("track"):
                 ids = self.tracker.update(poses)
                 if self.smoother is not None:
-                    poses = self.smoother(poses, ids, timestamp)
+                    poses = self.smoother(poses, ids, self._time(timestamp))
                 poses = dataclasses.replace(poses, track_ids=ids)
         self.times.frame_done()
         return poses
+
+    def _tick(self, interval: float) -> float:
+        return (self._clock or 0.0) + interval if self._clock is not None else 0.0
+
+    def _time(self, timestamp: float | None) -> float:
+        """The frame's time: given (checked to increase), or the next tick at the smoother's rate."""
+        if timestamp is None:
+            timestamp = self._tick(1 / self.smoother.params.freq) if self.smoother else 0.0
+        elif self._clock is not None and not timestamp > self._clock:
+            raise PoseforgeError(f"frame timestamps must increase: {timestamp} after {self._clock}")
+        self._clock = timestamp
+        return timestamp
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -20,9 +20,11 @@ ANNOTATIONS = "coco-mini/annotations/person_keypoints_val2017.json"
 def test_a_folder_of_coco_images(made: Made, assets: Path, tmp_path: Path) -> None:
     images = assets / "coco-mini" / "val2017"
     out = tmp_path / "out"
-    result = run_cli("predict", str(made.bundle), str(images), "-o", str(out))
+    result = run_cli("predict", str(made.bundle), str(images), "-o", str(out), "--input-size", "letterbox")
     assert result.returncode == 0, result.stderr
     assert " fps end to end " in result.stdout and "precision hint f32" in result.stdout
+    assert "slowest stage" in result.stdout and result.stdout.startswith("bundle: human-pose-estimation-0001 fp32")
+    assert "licence: Weights from" in result.stdout
 
     names = sorted(p.name for p in images.glob("*.jpg"))
     assert sorted(p.name for p in out.iterdir()) == sorted([*names, "poses.json", "predict.json"])
@@ -32,9 +34,10 @@ def test_a_folder_of_coco_images(made: Made, assets: Path, tmp_path: Path) -> No
     summary = json.loads((out / "predict.json").read_text())
     assert summary["kind"] == "folder" and summary["frames"] == 79 and summary["fps"] > 0
     assert summary["runtime"]["input"] == "uint8 NHWC" and summary["runtime"]["precision_hint"] == "f32"
+    assert set(summary["timings_ms"]) == {"read", "preprocess", "infer", "decode", "draw", "write"}
     assert [i["image_id"] for i in summary["images"]] == [int(n[:-4]) for n in names]  # COCO ids from names
 
-    # The deploy protocol with the shared decoder: poses.json scores what validate scored for the IR.
+    # Letterboxed, as the deploy protocol, with the shared decoder: poses.json scores what validate scored.
     coco = load_coco(assets / ANNOTATIONS)
     poses = json.loads((out / "poses.json").read_text())
     assert sum(i["people"] for i in summary["images"]) == len(poses) == summary["people"]

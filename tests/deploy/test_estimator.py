@@ -1,0 +1,119 @@
+"""PoseEstimator on a real bundle: the frame's own aspect, the same poses per frame and streamed,
+bounded compiled shapes, tracking through the API, per-stage timings, and clear refusals."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from poseforge import PoseEstimator
+from poseforge.decode import decode
+from poseforge.deploy import estimator as estimator_module
+from poseforge.errors import PoseforgeError
+from poseforge.preprocess import prepare
+from poseforge.runtime import open_runner
+from tests.bundle.made import Made
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture(scope="module")
+def estimator(made: Made) -> PoseEstimator:
+    return PoseEstimator(made.bundle)
+
+
+@pytest.fixture(scope="module")
+def frames(coco_images: list[Path]) -> list[np.ndarray]:
+    return [cv2.imread(str(p)) for p in coco_images[:6]]
+
+
+def test_a_640x480_frame_runs_at_its_own_aspect(estimator: PoseEstimator) -> None:
+    assert estimator.deploy_shape == (256, 456)
+    assert estimator.input_width((480, 640)) == 344  # 256 x 341.3, rounded up to a multiple of 8
+    assert estimator.prepare(np.zeros((480, 640, 3), np.uint8)).image.shape == (256, 344, 3)
+
+
+def test_letterbox_gives_what_the_deploy_protocol_gives(made: Made, frames: list[np.ndarray]) -> None:
+    letterbox = PoseEstimator(made.bundle, input_size="letterbox")
+    runner = open_runner(made.bundle)
+    for frame in frames[:3]:
+        prepared = prepare(frame, "deploy")
+        heatmaps, pafs = runner.run(prepared.image[None])
+        expected = decode(heatmaps[0], pafs[0], prepared.geometry, letterbox.params)
+        got = letterbox(frame)
+        assert np.allclose(got.keypoints, expected.keypoints, atol=1e-3) and len(got) == len(expected)
+
+
+def test_stream_gives_the_per_frame_poses_in_order(made: Made, frames: list[np.ndarray]) -> None:
+    one = PoseEstimator(made.bundle)
+    expected = [one(frame) for frame in frames]
+    streamed = list(PoseEstimator(made.bundle).stream(iter(frames)))
+    assert len(streamed) == len(frames)
+    for got, want in zip(streamed, expected, strict=True):
+        assert len(got) == len(want) and np.allclose(got.keypoints, want.keypoints, atol=1e-3)
+
+
+def test_mixed_sizes_share_a_bounded_set_of_compiled_shapes(made: Made, frames: list[np.ndarray]) -> None:
+    est = PoseEstimator(made.bundle)
+    sizes = [(480, 640), (427, 640), (640, 480), (375, 500), (612, 612), (480, 640)] * 3
+    for h, w in sizes:
+        est(cv2.resize(frames[0], (w, h)))
+    widths = {shape[1] for shape, _ in est._runners}
+    assert all(w % estimator_module.BUCKET == 0 for w in widths - {344})  # buckets after the second size
+    assert len(est._runners) <= estimator_module.MAX_SHAPES
+    streamed = list(est.stream(cv2.resize(frames[0], (w, h)) for h, w in sizes[:4]))  # re-bucketed mid-stream
+    assert len(streamed) == 4
+
+
+def test_tracking_and_smoothing_through_the_api(made: Made, frames: list[np.ndarray]) -> None:
+    est = PoseEstimator(made.bundle, track=True, smooth=True, min_score=0.5)
+    still = [frames[1]] * 5
+    results = list(est.stream(still, fps=30))
+    ids = [tuple(p.track_ids) for p in results]
+    assert ids[0] and len(set(ids)) == 1  # the same people keep their ids on a still scene
+    assert all((p.scores >= 0.5).all() for p in results)
+    timings = est.timings()
+    assert {"preprocess", "infer", "decode", "track"} <= set(timings["stages"]) and timings["fps"] > 0
+    assert timings["slowest"] in timings["stages"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (np.zeros((480, 640, 3), np.float32), "uint8"),
+        (np.zeros((480, 640), np.uint8), r"H x W x 3"),
+        (np.zeros((480, 640, 4), np.uint8), r"H x W x 3"),
+        (np.zeros((0, 640, 3), np.uint8), "empty"),
+        ("not an image", "numpy array"),
+    ],
+)
+def test_bad_frames_are_refused_in_one_line(estimator: PoseEstimator, frame: object, message: str) -> None:
+    with pytest.raises(PoseforgeError, match=message):
+        estimator(frame)  # type: ignore[arg-type]
+
+
+def test_bad_options_are_refused(made: Made) -> None:
+    for kwargs, message in (
+        ({"input_size": "square"}, "input_size"),
+        ({"min_score": -1}, "min_score"),
+        ({"smooth": True}, "needs track=True"),
+        ({"decoder": {"upsample_factor": 400}}, "upsample_factor"),
+        ({"decoder": {"no_such_knob": 1}}, "unknown decoder parameter"),
+    ):
+        with pytest.raises(PoseforgeError, match=message):
+            PoseEstimator(made.bundle, **kwargs)
+
+
+def test_the_readme_example_runs(made: Made, coco_images: list[Path], tmp_path: Path, capsys) -> None:
+    """The README's Python example, run as written with its two paths pointed at real files."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    example = next(b for b in blocks if "PoseEstimator(" in b)
+    code = example.replace("dist/human-pose-estimation-0001-int8.tar.gz", str(made.bundle))
+    code = code.replace("photo.jpg", str(coco_images[1]))
+    assert code != example
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    assert "people" in capsys.readouterr().out
