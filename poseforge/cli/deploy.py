@@ -6,7 +6,21 @@ import argparse
 import json
 from typing import Any
 
-from poseforge.cli.common import POSITIVE_INT, Command, add_allow_subset, add_output, add_runtime, add_skip_bad, number
+from poseforge.cli.common import (
+    POSITIVE_INT,
+    ROUNDS,
+    SECONDS,
+    THREADS,
+    Command,
+    add_allow_subset,
+    add_coco,
+    add_output,
+    add_runtime,
+    add_skip_bad,
+    coco_dir,
+    number,
+    wrote,
+)
 from poseforge.errors import PoseforgeError
 
 
@@ -69,6 +83,32 @@ def _predict(args: argparse.Namespace) -> None:
     print(summary_line(args.output, summary))
 
 
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="bundle (.tar.gz), e.g. dist/<model>-int8.tar.gz")
+    p.add_argument("--video", help="a 640x480 video (default: a clip panned over a 640x480 image of --coco)")
+    add_coco(p, "COCO directory whose 640x480 image the default clip is made of")
+    p.add_argument("--rounds", type=ROUNDS, default=3, help="interleaved rounds")
+    p.add_argument("--seconds", type=SECONDS, default=5.0, help="network-only throughput time per run")
+    p.add_argument("--threads", type=THREADS, help="runtime threads (default: all cores)")
+    add_output(p, "also write the figures as JSON", required=False)
+
+
+def _bench(args: argparse.Namespace) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from poseforge.deploy.bench import measure_deploy, render_deploy, synthetic_clip
+    from poseforge.fileio import write_json
+
+    with tempfile.TemporaryDirectory(prefix="poseforge-clip-") as scratch:
+        video = args.video or synthetic_clip(coco_dir(args) / "val2017", Path(scratch) / "clip-640x480.mp4")
+        bench = measure_deploy(args.bundle, video, args.rounds, args.seconds, args.threads)
+    render_deploy(bench)
+    if args.output:
+        write_json(args.output, bench)
+        wrote(args.output)
+
+
 COMMANDS = (
     Command("bundle", "deploy", "package an IR with its reports as a deployment bundle (.tar.gz)", _bundle_arguments,
             _bundle, "Write OUT.tar.gz holding model.xml/.bin (the IR taking u8 BGR NHWC [1,H,W,3] frames: type, "
@@ -82,4 +122,8 @@ COMMANDS = (
             "with skeletons drawn, poses.json (COCO keypoint results with track_id; image_id is the number a "
             "numeric file name holds, else the image's index in name order; for a video, the frame index) and "
             "predict.json (files, ids, per-stage timings, fps, settings). Needs only openvino, numpy and opencv."),
+    Command("bench-deploy", "deploy", "a bundle end to end on a 640x480 video: native against letterboxed input",
+            _bench_arguments, _bench, "In interleaved rounds: the network alone at the letterboxed deploy shape and "
+            "at the clip's native shape, and predict end to end (read, prepare, infer, decode, draw, write) both "
+            "ways; prints the ratios against their targets and where the time goes."),
 )  # fmt: skip

@@ -1,0 +1,130 @@
+"""`poseforge bench-deploy`: what a bundle's users get, end to end, as ratios measured in one run.
+
+1. The network alone (THROUGHPUT hint, the plugin's requests in flight) at the letterboxed
+   deploy shape and at the clip's native shape (its aspect at the deploy height).
+2. `predict` itself on a 640x480 video, letterboxed and native: read, prepare, infer, decode,
+   draw, write the drawn video; per-stage timings kept.
+3. Rounds interleave the four runs, so a load that comes and goes cannot favour one; each ratio is
+   taken within a round, then the median over rounds.
+Judged against validate.speed.targets: native end to end over letterboxed end to end, and end to
+end over the network alone at the same (native) shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from poseforge.deploy.predict import predict
+from poseforge.deploy.sources import VideoSource
+from poseforge.errors import PoseforgeError
+from poseforge.images import image_files, read_image
+from poseforge.machine import machine_info
+from poseforge.preprocess import native_width
+from poseforge.runtime.bundle_runner import BundleRunner, read_bundle
+from poseforge.runtime.options import RuntimeOptions
+from poseforge.validate.speed.targets import BY_NAME as TARGETS
+
+CLIP_SIZE = (480, 640)  # height, width: a VGA camera
+CLIP_FRAMES = 200
+SCHEMA = "poseforge.bench-deploy/1"
+
+
+def synthetic_clip(images_dir: str | Path, output: Path, frames: int = CLIP_FRAMES) -> Path:
+    """A 640x480 mp4 panning and zooming over the first 640x480 image of a folder (people moving
+    across the frame, as a camera sees them)."""
+    source = next((p for p in image_files(images_dir) if cv2.imread(str(p)).shape[:2] == CLIP_SIZE), None)
+    if source is None:
+        raise PoseforgeError(f"{images_dir} holds no 640x480 image to make a clip of")
+    image = read_image(source)
+    h, w = CLIP_SIZE
+    writer = cv2.VideoWriter(str(output), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (w, h))
+    for i in range(frames):
+        t = i / max(frames - 1, 1)
+        zoom = 1.0 + 0.25 * t
+        matrix = np.array([[zoom, 0, -(zoom - 1) * w / 2 + 20 * np.sin(2 * np.pi * t)], [0, zoom, -(zoom - 1) * h / 2]])
+        writer.write(cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT))
+    writer.release()
+    return output
+
+
+def network_fps(bundle: Any, shape: tuple[int, int], options: RuntimeOptions, seconds: float) -> dict[str, Any]:
+    runner = BundleRunner.from_bundle(bundle, options.replace(shape=(1, 3, *shape), performance_hint="THROUGHPUT"),
+                                      "the bundle")  # fmt: skip
+    frames, elapsed = runner.throughput(np.full((1, *shape, 3), 128, np.uint8), seconds)
+    return {"fps": frames / elapsed, "settings": runner.settings}
+
+
+def measure_deploy(
+    bundle_path: str | Path,
+    video: str | Path,
+    rounds: int = 3,
+    seconds: float = 5.0,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Network-only and end-to-end fps, letterboxed and native, in `rounds` interleaved rounds."""
+    bundle = read_bundle(bundle_path)
+    deploy = tuple(bundle[2]["input"]["deploy_shape"])
+    clip = VideoSource(Path(video))
+    first = next(clip.frames())[1]
+    native = (deploy[0], native_width(first.shape[:2], deploy[0]))
+    options = RuntimeOptions(threads=threads)
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="poseforge-bench-") as scratch:
+        for number in range(rounds):
+            run: dict[str, Any] = {"round": number + 1}
+            for size, shape in (("letterbox", deploy), ("native", native)):
+                run[f"network_{size}"] = network_fps(bundle, shape, options, seconds)["fps"]
+                summary = predict(bundle_path, video, Path(scratch) / f"{size}-{number}", input_size=size,
+                                  threads=threads)  # fmt: skip
+                run[f"e2e_{size}"] = summary["fps"]
+                run[f"timings_{size}"] = summary["timings_ms"]
+            runs.append(run)
+    ratio = {
+        "native_over_letterbox_e2e": statistics.median(r["e2e_native"] / r["e2e_letterbox"] for r in runs),
+        "e2e_over_network_native": statistics.median(r["e2e_native"] / r["network_native"] for r in runs),
+    }
+    return {
+        "schema": SCHEMA,
+        "bundle": str(bundle_path),
+        "model": bundle[2]["model"],
+        "precision": bundle[2]["precision"],
+        "video": {"file": str(video), "frames": clip.total, "size": list(first.shape[:2])},
+        "shapes": {"letterbox": list(deploy), "native": list(native)},
+        "rounds": runs,
+        "ratios": ratio,
+        "machine": machine_info(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def render_deploy(bench: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from poseforge.ui import console
+
+    runs = bench["rounds"]
+    shapes = bench["shapes"]
+    table = Table(title=f"bench-deploy: {bench['model']} {bench['precision']} bundle on {bench['video']['file']} "
+                        f"({bench['video']['size'][1]}x{bench['video']['size'][0]}), {len(runs)} interleaved rounds, "
+                        f"{bench['machine']['cpu']}")  # fmt: skip
+    for column in ("figure", *(f"round {r['round']}" for r in runs), "target", "holds"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for size in ("letterbox", "native"):
+        shape = f"{shapes[size][0]}x{shapes[size][1]}"
+        table.add_row(f"network only, {size} {shape}, fps", *(f"{r[f'network_{size}']:.1f}" for r in runs), "", "")
+        table.add_row(f"end to end (predict), {size}, fps", *(f"{r[f'e2e_{size}']:.1f}" for r in runs), "", "")
+    for name, value in bench["ratios"].items():
+        target = TARGETS[name]
+        table.add_row(f"{target.meaning} (median)", *("" for _ in runs), target.wanted,
+                      f"{value:.3f} {'yes' if target.holds(value) else 'NO'}")  # fmt: skip
+    slowest = {size: max(runs[-1][f"timings_{size}"].items(), key=lambda kv: kv[1]["median_ms"]) for size in shapes}
+    console().print(table)
+    for size, (stage, figures) in slowest.items():
+        console().print(f"{size}: slowest stage {stage}, {figures['median_ms']:.1f} ms per frame (median, last round)")
