@@ -31,6 +31,8 @@ COMMANDS: tuple[Command, ...] = (
     *analysis.COMMANDS,
 )
 DEBUG_ENV = "POSEFORGE_DEBUG"
+# What the `convert` extra installs (pyproject.toml): a command needing one of them says so.
+CONVERT_EXTRA = ("torch", "onnx", "onnxscript", "onnxsim", "onnxruntime", "nncf", "pycocotools", "matplotlib")
 # Arguments naming files a command reads: `-o` may not be one of them.
 _INPUTS = ("source", "checkpoint", "ir", "artifact", "bundle", "input", "calib")
 
@@ -134,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, never a traceback unless asked
         if debug:
             traceback.print_exc()
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in CONVERT_EXTRA:
+            print(f"poseforge: error: {args.command} needs {exc.name}, part of the conversion side: "
+                  f"pip install 'poseforge[convert]' (or `make setup`)", file=sys.stderr)  # fmt: skip
+            return 1
         hint = "" if debug else f" (--debug or {DEBUG_ENV}=1 shows where)"
         print(f"poseforge: error: {_unexpected(exc, args.command)}{hint}", file=sys.stderr)
         return 1
