@@ -46,6 +46,12 @@ test-fast: $(STAMP)
 fetch: $(STAMP)
 	$(PF) fetch all --data $(DATA)
 
+# The default image sets, fetched from the official URLs when a target needs them and they are missing.
+$(DATA)/coco-val/annotations/person_keypoints_val2017.json: | $(STAMP)
+	$(PF) fetch coco-val --data $(DATA)
+$(DATA)/coco-calib/train2017: | $(STAMP)
+	$(PF) fetch coco-calib --data $(DATA)
+
 # --- checkpoint ---------------------------------------------------------------------------
 # The default model's weights are imported from the Open Model Zoo IR in the data directory
 # (fetched from the official URL when missing); any other model needs CHECKPOINT=.
@@ -156,6 +162,10 @@ HINT_ir-fp32.bf16 := bf16
 BF16 := $(shell $(PF) machine --supports bf16 2>/dev/null)
 ARTIFACTS += $(if $(BF16),ir-fp32.bf16)
 REPORTS := $(foreach a,$(ARTIFACTS),$(REPORTS_DIR)/$(a)-val.json $(REPORTS_DIR)/$(a)-deploy.json)
+# The native protocol (the image's own aspect at the deploy height, as bundles run video) for the
+# IRs that bundles are made of.
+NATIVE_ARTIFACTS := ir-fp32 ir-int8
+REPORTS += $(foreach a,$(NATIVE_ARTIFACTS),$(REPORTS_DIR)/$(a)-native.json)
 
 SPEEDS := $(foreach a,$(ARTIFACTS),$(REPORTS_DIR)/speed/$(a).json)
 .SECONDARY: $(SPEEDS)  # keep them: they are real targets, not throw-away intermediates
@@ -169,6 +179,9 @@ $(REPORTS_DIR)/%-val.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS
 
 $(REPORTS_DIR)/%-deploy.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
 	$(PF) validate $< --coco $(COCO) --protocol deploy $(HINT) --speed $(REPORTS_DIR)/speed/$*.json -o $@
+
+$(REPORTS_DIR)/%-native.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
+	$(PF) validate $< --coco $(COCO) --protocol native $(HINT) --speed $(REPORTS_DIR)/speed/$*.json -o $@
 
 validate: $(REPORTS)
 
@@ -203,8 +216,16 @@ BUNDLE_PRECISIONS := fp32 fp16 int8
 BUNDLE_SRC := $(wildcard poseforge/bundle/*.py)
 .PHONY: bundle
 
-$(DIST)/$(MODEL)-%.tar.gz: $(OUT)/ir/%/model.xml $(REPORTS_DIR)/ir-%-val.json $(REPORTS_DIR)/ir-%-deploy.json $(BUNDLE_SRC)
+$(DIST)/$(MODEL)-%.tar.gz: $(OUT)/ir/%/model.xml $(REPORTS_DIR)/ir-%-val.json $(REPORTS_DIR)/ir-%-deploy.json \
+		$$(filter $(REPORTS_DIR)/ir-$$*-native.json,$(REPORTS)) $(BUNDLE_SRC)
 	$(PF) bundle $< --reports $(REPORTS_DIR) -o $@
+
+# What a bundle's users get end to end on a 640x480 clip: native against letterboxed input,
+# and end to end against the network alone (ratios measured in one run, interleaved).
+$(OUT)/bench-deploy-%.json: $(DIST)/$(MODEL)-%.tar.gz
+	$(PF) bench-deploy $< --coco $(COCO) -o $@
+.PHONY: bench-deploy
+bench-deploy: $(OUT)/bench-deploy-$(PRECISION).json
 
 ifneq ($(filter $(PRECISION),$(BUNDLE_PRECISIONS)),)
 bundle: $(DIST)/$(MODEL)-$(PRECISION).tar.gz
