@@ -107,27 +107,3 @@ def _load_report(
     if not report.get("speed"):
         raise PoseforgeError(f"{path} has no speed: validate with --speed FILE from `poseforge speed`")
     return report
-
-
-def _ap(accuracy: dict[str, Any]) -> str:
-    interval = accuracy["interval"]
-    return f"{accuracy['ap']:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
-
-
-def bundle_command(
-    ir_xml: str | Path,
-    reports_dir: str | Path,
-    output: str | Path,
-    allow_subset: bool = False,
-    allow_untrained: bool = False,
-) -> dict[str, Any]:
-    manifest = build_bundle(ir_xml, reports_dir, output, allow_subset, allow_untrained)
-    measured, (height, width) = manifest["measured"], manifest["input"]["deploy_shape"]
-    print(
-        f"wrote {output}: {manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] "
-        f"(deploy {height}x{width}), AP val {_ap(measured['val'])} / deploy {_ap(measured['deploy'])} on "
-        f"{measured['val']['image_set']} ({measured['val']['people']} people) and "
-        f"{measured['speed']['throughput_fps']:.1f} fps as measured on {measured['artifact']}, "
-        f"{Path(output).stat().st_size / 1e6:.1f} MB"
-    )
-    return manifest

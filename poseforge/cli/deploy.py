@@ -34,9 +34,22 @@ def _bundle_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _bundle(args: argparse.Namespace) -> None:
-    from poseforge.bundle.build import bundle_command
+    from pathlib import Path
 
-    bundle_command(args.ir, args.reports, args.output, args.allow_subset, args.allow_untrained)
+    from poseforge.bundle.build import build_bundle
+
+    manifest = build_bundle(args.ir, args.reports, args.output, args.allow_subset, args.allow_untrained)
+    measured, (height, width) = manifest["measured"], manifest["input"]["deploy_shape"]
+    aps = " / ".join(f"{p} {_ap(measured[p])}" for p in ("val", "deploy", "native") if p in measured)
+    wrote(args.output, f"{manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] (deploy "
+          f"{height}x{width}), AP {aps} on {measured['val']['image_set']} ({measured['val']['people']} people) and "
+          f"{measured['speed']['throughput_fps']:.1f} fps as measured on {measured['artifact']}, "
+          f"{Path(args.output).stat().st_size / 1e6:.1f} MB")  # fmt: skip
+
+
+def _ap(accuracy: dict[str, Any]) -> str:
+    interval = accuracy["interval"]
+    return f"{accuracy['ap']:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
 
 
 def _predict_arguments(p: argparse.ArgumentParser) -> None:
