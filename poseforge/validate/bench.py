@@ -23,6 +23,7 @@ from typing import Any
 from poseforge.decode import decode, to_coco_results
 from poseforge.documents import BENCH, write_document
 from poseforge.errors import PoseforgeError
+from poseforge.fileio import claim
 from poseforge.images import read_image
 from poseforge.metadata import toolchain_versions
 from poseforge.preprocess import prepare, to_nchw
@@ -95,6 +96,10 @@ def run_bench(
     artifact = model_dir / "ir" / "fp32" / "model.xml"
     if not artifact.is_file():
         raise PoseforgeError(f"bench needs the IR FP32 {artifact}: run `make ir-fp32` first")
+    if output is not None:  # refused now, not after minutes of measuring
+        if (model_dir / "ir").resolve() in Path(output).resolve().parents:
+            raise PoseforgeError(f"-o {output} is among the IRs bench measures: write it to {model_dir / 'bench.json'}")
+        claim(output)
     dataset = CocoKeypoints(coco)
     images = dataset.images(limit)
     meta = artifact_metadata(artifact)  # read, not compiled: the measurements compile their own

@@ -11,7 +11,7 @@ from poseforge.errors import PoseforgeError
 from poseforge.runtime import artifact_metadata
 from poseforge.validate.dataset import CocoKeypoints
 from poseforge.validate.speed import measure_speed
-from poseforge.validate.validate import RESAMPLES, default_report_path, validate_artifact
+from poseforge.validate.validate import RESAMPLES, default_report_path, report_paths, validate_artifact
 
 
 def speed_command(
@@ -72,6 +72,8 @@ def validate_command(
     seconds: float = 10.0,
     resamples: int = RESAMPLES,
 ) -> dict[str, Any]:
+    if speed_file and output and Path(speed_file).resolve() in {p.resolve() for p in report_paths(output)}:
+        raise PoseforgeError(f"-o {output} would replace the speed file {speed_file} it reads: choose another output")
     speed = read_speed(speed_file, artifact, precision_hint) if speed_file else None
     # `output` stays None when not given: validate_artifact then refuses a subset (--limit) that
     # would take the place of the full report at the default path.
