@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +77,14 @@ def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
     integers or non-finite numbers; any problem is a one-line PoseforgeError naming the file."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        # Non-blocking: a FIFO planted under a document's name must not make poseforge wait forever.
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            stats = os.fstat(f.fileno())
+            if stat.S_ISDIR(stats.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(stats.st_mode):
+                raise PoseforgeError(f"{path} is not a regular file (a pipe or a device), not a {what}")
+            size = stats.st_size
             if size > max_bytes:
                 raise PoseforgeError(f"{path} is {size} bytes: larger than any {what} ({max_bytes} bytes at most)")
             raw = f.read(max_bytes + 1)

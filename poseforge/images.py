@@ -8,6 +8,7 @@ other (a 1 x 4000 strip would become a network input of absurd width). numpy and
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import cv2
@@ -44,9 +45,12 @@ def read_image(path: str | Path) -> np.ndarray:
     """The BGR pixels of an image file, checked (`check_frame`)."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        stats = path.stat()
     except OSError:
         raise PoseforgeError(f"cannot read image {path.name}: missing or unreadable ({path})") from None
+    if not stat.S_ISREG(stats.st_mode):  # a FIFO would block the reader forever, a device never end
+        raise PoseforgeError(f"cannot read image {path.name}: not a regular file ({path})")
+    size = stats.st_size
     if size > MAX_FILE_BYTES:
         raise PoseforgeError(f"cannot read image {path.name}: {size} bytes, larger than any photo ({path})")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from poseforge.artifacts import PROTOCOLS
@@ -22,6 +23,7 @@ from poseforge.cli.common import (
     runtime_options,
     wrote,
 )
+from poseforge.errors import PoseforgeError
 
 
 def _speed_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,10 +63,12 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from poseforge.validate.accuracy.validate import default_report_path, validate_artifact
+    from poseforge.validate.accuracy.validate import default_report_path, report_paths, validate_artifact
     from poseforge.validate.speed.network import read_speed_file
 
     options = runtime_options(args)
+    if args.speed and args.output and Path(args.speed).resolve() in {p.resolve() for p in report_paths(args.output)}:
+        raise PoseforgeError(f"-o {args.output} would replace the speed file {args.speed} it reads: choose another -o")
     speed = read_speed_file(args.speed, args.artifact, options.precision_hint) if args.speed else None
     # -o stays None when not given: validate_artifact then refuses a subset (--limit) that would
     # take the place of the full report at the default path.

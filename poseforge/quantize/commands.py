@@ -14,17 +14,28 @@ def quantize_command(
     settings: QuantizeSettings,
     coco: str | Path | None = None,
     validation_limit: int | None = None,
+    allow_overlap: bool = False,
 ) -> dict:
-    record = quantize_ir(source, output, calib, settings, coco, validation_limit)
+    record = quantize_ir(source, output, calib, settings, coco, validation_limit, allow_overlap)
     s = record["settings"]
+    c = record["calibration"]
     floats = record["float_layers"]
+    chosen = (
+        f"{c['images']} of {c['images_considered']} images chosen by the FP32 network's own detections "
+        f"({c['people_detected']} people)" if c["selection"] == "people" else f"the first {c['images']} images by name"
+    )  # fmt: skip
     print(
         f"wrote {output}: INT8, preset {s['preset']}, {'fast' if s['fast_bias_correction'] else 'full'} bias "
-        f"correction, {s['range_estimator']} ranges, {record['calibration']['images']} calibration images; "
-        f"{len(floats)} layer(s) in floating point{': ' + ', '.join(floats) if floats else ''}; "
+        f"correction, {s['range_estimator']} ranges; calibrated on {chosen} of {c['folder']} (sha256 "
+        f"{c['sha256'][:12]}); {len(floats)} layer(s) in floating point{': ' + ', '.join(floats) if floats else ''}; "
         f"heatmap peaks kept {record['heatmap_peak_retention']:.1%}"
     )
     if "accuracy_control" in record:
         a = record["accuracy_control"]
-        print(f"accuracy control: AP {a['int8_ap']:.4f} against FP32 {a['fp32_ap']:.4f} (max drop {a['max_drop']})")
+        print(
+            f"accuracy control: the INT8 poses agree with the FP32 poses at OKS-AP {a['int8_agreement']:.4f} on "
+            f"{a['images']} calibration images (max drop {a['max_drop']})"
+        )
+    if "overlaps_validation" in c:
+        print(f"note: the calibration images overlap the validation images of {c['overlaps_validation']}")
     return record

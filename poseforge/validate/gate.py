@@ -306,6 +306,9 @@ def baseline_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tu
 def write_baseline(
     model_dir: str | Path, path: str | Path, allow_subset: bool = False
 ) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    sources = [*(Path(model_dir) / "reports").glob("*.json"), Path(model_dir) / BENCH_FILE]
+    if Path(path).resolve() in {source.resolve() for source in sources}:  # it would replace what it is made from
+        raise PoseforgeError(f"--baseline {path} is one of the files the baseline is made from: choose another path")
     previous = None
     if Path(path).is_file():
         try:

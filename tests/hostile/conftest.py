@@ -1,11 +1,17 @@
 """Inputs of the hostile suite, built once: a 3-image COCO set and a model folder validated on it.
 
+Every preparation step is a CLI call that must succeed and print `wrote PATH`, so the steps
+double as the proof that speed, validate and baseline say what they wrote.
+
 Everything comes from the real assets and the session's `omz_build` (real IR, ONNX, checkpoint);
 predict cases use the session's `made` bundle. Tests that change a file change a copy.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import shutil
 from pathlib import Path
 
@@ -18,8 +24,13 @@ MODEL = "human-pose-estimation-0001"
 
 
 def poseforge(*args: str | Path) -> None:
-    """A preparation step through the CLI (in this process): it must succeed."""
-    assert main([str(a) for a in args]) == 0, args
+    """A preparation step through the CLI (in this process): it must succeed and say what it wrote."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([str(a) for a in args])
+    assert code == 0, args
+    target = args[args.index("-o") + 1] if "-o" in args else args[args.index("--baseline") + 1]
+    assert f"wrote {target}" in out.getvalue(), out.getvalue()
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +60,23 @@ def model_copy(scored: Path, tmp_path: Path) -> Path:
     copy = tmp_path / MODEL
     shutil.copytree(scored, copy, symlinks=True)
     return copy
+
+
+@pytest.fixture(scope="session")
+def gated(scored: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder that passes its gate: real reports, a bench.json, and the baseline made from them."""
+    model_dir = tmp_path_factory.mktemp("gated") / scored.name
+    shutil.copytree(scored / "reports", model_dir / "reports")
+    (model_dir / "ir").mkdir()
+    (model_dir / "ir" / "fp32").symlink_to(scored / "ir" / "fp32")
+    bench = {
+        "schema": "poseforge.bench/1",
+        "model": scored.name,
+        "images": 3,
+        "ratios": {"decode_over_latency": 0.05, "e2e_over_throughput": 0.9},
+        "figures": {},
+        "machine": {"cpu": "test", "cores": 2, "isa": []},
+    }
+    (model_dir / "bench.json").write_text(json.dumps(bench))
+    poseforge("baseline", model_dir, "--baseline", model_dir.parent / "baseline.json")
+    return model_dir

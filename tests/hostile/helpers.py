@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -94,6 +95,8 @@ def snapshot(*roots: Path) -> dict[str, str]:
                 entries[str(path)] = f"link -> {os.readlink(path)}"
             elif path.is_dir():
                 entries[str(path)] = "folder"
+            elif not path.is_file():  # a FIFO or a device: never read (it would block)
+                entries[str(path)] = f"special {oct(path.stat().st_mode)}"
             else:
                 entries[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return entries
@@ -148,3 +151,23 @@ def fill(where: Path, leave: int = 0) -> None:
     free = stats.f_bavail * stats.f_frsize
     with contextlib.suppress(OSError), open(where / "filler", "wb") as f:
         f.write(b"\0" * max(free - leave, 0))
+
+
+class Hang(BaseException):
+    """Raised by `within` when a command blocks: not an Exception, so that main() cannot turn it into a line."""
+
+
+@contextlib.contextmanager
+def within(seconds: int) -> Iterator[None]:
+    """Fail (instead of hanging the suite) if the block takes longer than `seconds`."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise Hang(f"still running after {seconds} s: blocked")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -15,30 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.hostile.conftest import poseforge
 from tests.hostile.helpers import cli, edit_json, refused, snapshot
 
 SENTINEL = "__RAW__"
-
-
-@pytest.fixture(scope="module")
-def gated(scored: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model folder that passes its gate: real reports, a bench.json, and the baseline made from them."""
-    model_dir = tmp_path_factory.mktemp("gated") / scored.name
-    shutil.copytree(scored / "reports", model_dir / "reports")
-    (model_dir / "ir").mkdir()
-    (model_dir / "ir" / "fp32").symlink_to(scored / "ir" / "fp32")
-    bench = {
-        "schema": "poseforge.bench/1",
-        "model": scored.name,
-        "images": 3,
-        "ratios": {"decode_over_latency": 0.05, "e2e_over_throughput": 0.9},
-        "figures": {},
-        "machine": {"cpu": "test", "cores": 2, "isa": []},
-    }
-    (model_dir / "bench.json").write_text(json.dumps(bench))
-    poseforge("baseline", model_dir, "--baseline", model_dir.parent / "baseline.json")
-    return model_dir
 
 
 @pytest.fixture
@@ -55,7 +34,7 @@ def never_all_hold(out: str) -> None:
         assert int(held) < int(total) and "FAILED" in out, out
 
 
-def test_the_clean_folder_passes(gate_dir: Path, capsys) -> None:
+def test_the_clean_folder_passes(gate_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The control: without poison, the same command passes (so each refusal below is the poison's)."""
     outcome = cli(capsys, "gate", gate_dir, "--baseline", gate_dir.parent / "baseline.json")
     assert outcome.code == 0 and re.search(r"(\d+) of \1 checks hold", outcome.out), outcome.out + outcome.err
@@ -101,7 +80,7 @@ BASELINES: dict[str, tuple[Callable[[dict[str, Any]], Any], str | None, str]] = 
 
 
 @pytest.mark.parametrize("case", list(BASELINES))
-def test_a_poisoned_baseline_fails(case: str, gate_dir: Path, capsys) -> None:
+def test_a_poisoned_baseline_fails(case: str, gate_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     change, text, named = BASELINES[case]
     baseline = gate_dir.parent / "baseline.json"
     edit_json(baseline, change)
@@ -157,7 +136,7 @@ FOREIGN: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 @pytest.mark.parametrize("case", list(FOREIGN))
-def test_a_foreign_report_fails(case: str, gate_dir: Path, capsys) -> None:
+def test_a_foreign_report_fails(case: str, gate_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     change, cause = FOREIGN[case]
     change(gate_dir)
     baseline = gate_dir.parent / "baseline.json"

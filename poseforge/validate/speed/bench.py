@@ -23,6 +23,7 @@ from poseforge.artifacts import BY_NAME
 from poseforge.decode import decode, to_coco_results
 from poseforge.documents import BENCH, write_document
 from poseforge.errors import PoseforgeError
+from poseforge.fileio import claim
 from poseforge.images import read_image
 from poseforge.machine import machine_info
 from poseforge.metadata import toolchain_versions
@@ -177,6 +178,10 @@ def run_bench(
     output: str | Path | None = None,
 ) -> dict[str, Any]:
     """Measure, judge against the targets, render the table; write bench.json for the gate."""
+    if output is not None:  # refused now, not after minutes of measuring
+        if (Path(model_dir) / "ir").resolve() in Path(output).resolve().parents:
+            raise PoseforgeError(f"-o {output} is among the IRs bench measures: write it to {model_dir}/bench.json")
+        claim(output)
     bench = measure_bench(model_dir, coco, limit, seconds, rounds)
     render_bench(bench, judge(bench))
     if output:
