@@ -112,9 +112,9 @@ def _is_marked_ir(path: Path) -> bool:
 
 
 def _is_ir_bin(path: Path) -> bool:
-    # An IR's weights go with its .xml; a .bin without one is what an interrupted write of both leaves.
+    # An IR's weights are poseforge's if its .xml beside them is (a .bin alone is the user's to remove).
     xml = path.with_suffix(".xml")
-    return not xml.exists() or (xml.is_file() and not xml.is_symlink() and _is_marked_ir(xml))
+    return xml.is_file() and not xml.is_symlink() and _is_marked_ir(xml)
 
 
 _RECOGNISERS: dict[str, Callable[[Path], bool]] = {

@@ -82,3 +82,23 @@ def ir_metadata(model: Any, path: str | Path) -> dict[str, Any]:
             "or register an Open Model Zoo IR with `poseforge reference-ir`"
         )
     return meta
+
+
+def save_ir(model: Any, path: str | Path, compress_to_fp16: bool = False) -> None:
+    """ov.save_model to `path` (and its .bin), with a full disk as the one-line error it is: OpenVINO
+    removes its partial files and says only "iostream error", so the free space is what tells."""
+    import shutil
+
+    import openvino as ov
+
+    path = Path(path)
+    try:
+        ov.save_model(model, str(path), compress_to_fp16=compress_to_fp16)
+    except Exception as exc:  # OpenVINO raises RuntimeError and others
+        weights = sum(op.get_byte_size() for op in model.get_ops() if op.get_type_name() == "Constant")
+        if shutil.disk_usage(path.parent).free < weights + (1 << 20):
+            raise PoseforgeError(
+                f"no space left on the device holding {path}: nothing written, the previous state kept"
+            ) from None
+        reason = next((ln for ln in reversed(str(exc).splitlines()) if ln.strip()), type(exc).__name__)
+        raise PoseforgeError(f"OpenVINO cannot write {path}: {reason.strip()[:300]}") from None

@@ -34,9 +34,8 @@ def build_bundle(
     sha256) and on the full image set (a subset only with `allow_subset`). An untrained
     network (random-init metadata, or a val AP below UNTRAINED_AP) needs `allow_untrained`.
     """
-    import openvino as ov
 
-    from poseforge.ir_files import ir_metadata, read_ir
+    from poseforge.ir_files import ir_metadata, read_ir, save_ir
 
     ir_xml, output = Path(ir_xml), Path(output)
     if not output.name.endswith(SUFFIX):
@@ -64,7 +63,7 @@ def build_bundle(
     source_ir = {"artifact": artifact, "file": ir_xml.name, "sha256": ir_sha256}
 
     with scratch_directory(output) as work_dir:
-        ov.save_model(camera_model, str(work_dir / "model.xml"), compress_to_fp16=False)  # weights as they are
+        save_ir(camera_model, work_dir / "model.xml")  # weights as they are
         files = {name: file_entry(work_dir / name) for name in NETWORK_FILES}
         manifest = bundle_manifest(camera_meta, source_ir, reports, files)
         write_document(work_dir / MANIFEST, BUNDLE, manifest)

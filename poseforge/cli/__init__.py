@@ -34,7 +34,7 @@ DEBUG_ENV = "POSEFORGE_DEBUG"
 # What the `convert` extra installs (pyproject.toml): a command needing one of them says so.
 CONVERT_EXTRA = ("torch", "onnx", "onnxscript", "onnxsim", "onnxruntime", "nncf", "pycocotools", "matplotlib")
 # Arguments naming files a command reads: `-o` may not be one of them.
-_INPUTS = ("source", "checkpoint", "ir", "artifact", "bundle", "input", "calib")
+_INPUTS = ("source", "checkpoint", "ir", "artifact", "bundle", "input", "calib", "a", "b", "speed", "video")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

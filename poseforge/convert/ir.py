@@ -6,6 +6,7 @@ from pathlib import Path
 
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
+from poseforge.ir_files import save_ir
 from poseforge.metadata import derive, set_ir_metadata
 from poseforge.onnx_files import read_onnx
 
@@ -30,5 +31,5 @@ def convert_ir(source: str | Path, output: str | Path, precision: str) -> Path:
     )
     set_ir_metadata(model, meta)
     with atomic_output(output, ".bin") as tmp:
-        ov.save_model(model, str(tmp), compress_to_fp16=precision == "fp16")
+        save_ir(model, tmp, compress_to_fp16=precision == "fp16")
     return Path(output)

@@ -20,7 +20,7 @@ from torch import nn
 
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file
-from poseforge.ir_files import read_ir
+from poseforge.ir_files import read_ir, save_ir
 from poseforge.models import build_network
 from poseforge.models.checkpoint import Checkpoint, make_checkpoint
 from poseforge.runtime.openvino_runner import OpenVINORunner
@@ -287,7 +287,6 @@ def register_reference_ir(xml_path: str | Path, output: str | Path) -> Path:
     re-serialises the graph (IR v10 -> v11); the copy is proved to compute exactly what the
     original does, and keeps its u8 weight storage (same .bin size).
     """
-    import openvino as ov
 
     from poseforge.fileio import atomic_output
     from poseforge.metadata import derive, network_metadata, set_ir_metadata
@@ -310,7 +309,7 @@ def register_reference_ir(xml_path: str | Path, output: str | Path) -> Path:
     set_ir_metadata(ov_model, meta)
     _restore_u8_weight_storage(ov_model)
     with atomic_output(output, ".bin") as tmp:
-        ov.save_model(ov_model, str(tmp), compress_to_fp16=False)
+        save_ir(ov_model, tmp)
         copy = read_ir(tmp)
         data = probe_input(tuple(shape))
         original, saved = release_runner(read_ir(xml_path)).run(data), release_runner(copy).run(data)

@@ -57,8 +57,8 @@ class ImageSource:
 
 class VideoSource:
     """The frames of a video file, a camera (its index) or a stream URL, decoded with OpenCV's
-    FFmpeg backend. A live source (camera, stream) has no length: a read that fails ends it
-    (`ended_early` says it did so after some frames: the stream was lost)."""
+    FFmpeg backend. A live source (camera, stream) ends at a read that fails; `ended_early` says
+    it ended before the length it announced (a camera announces none): the stream was lost."""
 
     def __init__(self, location: Path | int | str) -> None:
         self.location = location
@@ -76,13 +76,14 @@ class VideoSource:
             fps = capture.get(cv2.CAP_PROP_FPS)
         finally:
             capture.release()
-        self.total = int(count) if not self.live and math.isfinite(count) and count > 0 else None
+        # A stream of a file knows its length; a camera or a live stream does not (0 or -1).
+        self.total = int(count) if math.isfinite(count) and 0 < count < 2**31 else None
         self.fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FPS
 
     def frames(self, skip_bad: bool = False) -> Iterator[tuple[Frame, np.ndarray | None]]:
         capture = _capture(self.location)
         try:
-            index, bad_run = 0, 0
+            index, bad = 0, []  # bad: undecodable frames, yielded once a later one decodes
             while True:
                 ok, pixels = capture.read()
                 if ok:
@@ -93,8 +94,8 @@ class VideoSource:
                             raise
                         ok, pixels = False, None
                 if not ok:
-                    if self.live:  # a camera or stream that stops sending: its end
-                        self.ended_early = index > 0
+                    if self.live:  # a camera or stream that stops sending: its end, lost if it said it had more
+                        self.ended_early = self.total is None or index < self.total
                         return
                     # The end, unless the video says it has more frames: then this one is
                     # corrupt (later ones may still decode) or the file is truncated.
@@ -105,13 +106,14 @@ class VideoSource:
                             f"video {self.name}: cannot decode frame {index} (of {self.total} it says it has): "
                             "corrupt or truncated; --skip-bad goes on without it"
                         )
-                    bad_run += 1
-                    if bad_run >= MAX_BAD_RUN:
-                        return  # truncated: the frames it claims beyond here are not there
-                    pixels = None
+                    bad.append(Frame(index, index, f"frame {index}"))
+                    if len(bad) >= MAX_BAD_RUN:
+                        return  # truncated: the frames it claims beyond here are not there, nor skipped
                 else:
-                    bad_run = 0
-                yield Frame(index, index, f"frame {index}"), pixels
+                    for frame in bad:
+                        yield frame, None
+                    bad = []
+                    yield Frame(index, index, f"frame {index}"), pixels
                 index += 1
         finally:
             capture.release()

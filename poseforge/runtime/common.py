@@ -43,7 +43,8 @@ def threaded_stream(
 
 
 def checked_outputs(heatmaps: np.ndarray, pafs: np.ndarray, artifact: str) -> Outputs:
-    """The network's outputs, refused (one line) if they are not 19 + 38 finite maps."""
+    """The network's outputs, refused (one line, naming `artifact`: the file where there is one) if
+    they are not 19 + 38 finite maps."""
     if heatmaps.ndim != 4 or heatmaps.shape[1] != 19 or pafs.ndim != 4 or pafs.shape[1] != 38:
         raise PoseforgeError(f"{artifact} returned maps of shapes {heatmaps.shape} and {pafs.shape}, not 19 + 38 maps")
     if not (np.isfinite(heatmaps).all() and np.isfinite(pafs).all()):

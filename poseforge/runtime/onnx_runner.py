@@ -31,6 +31,7 @@ class OnnxRunner:
         # is the number of physical cores).
         session_options.intra_op_num_threads = options.threads or os.cpu_count() or 1
         self.options = options
+        self.source = str(path)  # what errors name
         try:
             self.session = ort.InferenceSession(
                 model.SerializeToString(), session_options, providers=["CPUExecutionProvider"]
@@ -52,7 +53,7 @@ class OnnxRunner:
             heatmaps, pafs = self.session.run(["heatmaps", "pafs"], {"data": data})
         except Exception as exc:
             raise runtime_error(exc, f"onnxruntime cannot run {self.artifact} on input {data.shape}") from None
-        return checked_outputs(heatmaps, pafs, self.artifact)
+        return checked_outputs(heatmaps, pafs, self.source)
 
     def with_options(self, **changes: Any) -> OnnxRunner:
         return self  # one request already uses every core, and there is no shape-specialised compilation

@@ -98,7 +98,7 @@ class OpenVINORunner:
         except Exception as exc:
             raise runtime_error(exc, f"OpenVINO cannot run {self.artifact} on input {data.shape}") from None
         heatmaps, pafs = (np.array(result[out], dtype=np.float32, copy=True) for out in self.outputs)
-        return checked_outputs(heatmaps, pafs, self.artifact)
+        return checked_outputs(heatmaps, pafs, self.source)
 
     def throughput(self, batch: np.ndarray, seconds: float) -> tuple[int, float]:
         """The plugin's optimal number of requests kept in flight for `seconds`."""
@@ -150,7 +150,7 @@ class OpenVINORunner:
             raise runtime_error(exc, f"OpenVINO failed running {self.artifact}") from None
         heatmaps, pafs = (np.array(request.get_tensor(out).data, dtype=np.float32, copy=True) for out in self.outputs)
         free.append(request)
-        return key, checked_outputs(heatmaps, pafs, self.artifact)
+        return key, checked_outputs(heatmaps, pafs, self.source)
 
 
 def compile_model(model: Any, metadata: dict[str, Any], options: RuntimeOptions, source: str, input_shape: Any) -> Any:

@@ -20,6 +20,7 @@ class TorchRunner:
         if options.threads:
             torch.set_num_threads(options.threads)
         self.options = options
+        self.source = str(path)  # what errors name
         self.net = ckpt.deployable()
         self.artifact = "torch"
         self.metadata = {**ckpt.metadata, "artifact": "torch", "precision": "fp32"}
@@ -33,7 +34,7 @@ class TorchRunner:
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with torch.inference_mode():
             heatmaps, pafs = self.net(torch.from_numpy(check_batch(batch)))
-        return checked_outputs(heatmaps.numpy(), pafs.numpy(), self.artifact)
+        return checked_outputs(heatmaps.numpy(), pafs.numpy(), self.source)
 
     def with_options(self, **changes: Any) -> TorchRunner:
         return self  # one request already uses every core, and there is no shape-specialised compilation

@@ -18,7 +18,7 @@ from poseforge.artifacts import PROTOCOLS, artifact_digest, artifact_size_mb
 from poseforge.decode import DecoderParams
 from poseforge.documents import REPORT, RESULTS, check_document, read_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_outputs, json_text, sha256_file
+from poseforge.fileio import atomic_outputs, claim, json_text, sha256_file
 from poseforge.machine import machine_info
 from poseforge.metadata import toolchain_versions
 from poseforge.runtime import Runner, open_runner
@@ -124,6 +124,8 @@ def validate_artifact(
             f"--limit {limit} validates {len(images)} of {len(dataset.coco.imgs)} images: a partial report "
             "needs its own -o, so that it never takes the place of a full one"
         )
+    for target in report_paths(output) if output else ():
+        claim(target)  # refused now, not after the run
     run = measure_accuracy(artifact, dataset, images, protocol, options, params, skip_bad, resamples)
     if speed is None and measure:  # after the accuracy run has released its runtime's threads
         speed = measure_speed(artifact, images, run.deploy_shape, options, seconds=speed_seconds)

@@ -8,7 +8,7 @@ from typing import Any
 
 from poseforge.artifacts import PROTOCOLS, REFERENCE, VARIANT_HINTS, order
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_output, png_with_text
+from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_output, claim, png_with_text
 from poseforge.validate.accuracy.compare import report_matches
 from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
@@ -203,6 +203,9 @@ def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Pat
 def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allow_subset: bool = False) -> list[Path]:
     """Measure (paired differences), then render report.md, report.png and the example drawing."""
     model_dir = Path(model_dir)
+    targets = [model_dir / name for name in ("report.md", "report.png", *(("report-example.png",) if coco_dir else ()))]
+    for target in targets:  # all refused before any is written
+        claim(target)
     rows = load_rows(model_dir, allow_subset)
     measure_differences(rows)
     model = rows[0].report["model"]

@@ -121,8 +121,10 @@ def write_speed_file(
     that both of its validate reports include."""
     from poseforge.artifacts import artifact_digest
     from poseforge.documents import SPEED, write_document
+    from poseforge.fileio import claim
     from poseforge.runtime import artifact_metadata
 
+    claim(output)  # refused now, not after the measurement
     meta = artifact_metadata(artifact)
     speed = measure_speed(artifact, images, tuple(meta["input"]["deploy_shape"]), options, iterations, seconds)
     block = {
