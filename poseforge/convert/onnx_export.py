@@ -58,6 +58,9 @@ def export_onnx(checkpoint: str | Path, output: str | Path) -> Path:
         model = onnx.load(str(tmp))
         _name_dynamic_dims(model)
         _name_nodes_by_module(model)
+        # The exporter's graph-level notes (its program signature, shape constraints printed from a
+        # set, so in no fixed order): debug text, and what kept two exports from being the same bytes.
+        del model.graph.metadata_props[:]
         meta = derive(
             ckpt.metadata,
             artifact="onnx",

@@ -82,28 +82,26 @@ def run_all(
     return [runner.run(data) for _, data in inputs]
 
 
-def parity(
-    artifacts: dict[str, Path], inputs: list[tuple[str, np.ndarray]], reference: str = "torch"
-) -> dict[str, Agreement]:
-    """Agreement of every artifact with `reference` on `inputs`."""
-    ref_outputs = run_all(lambda: open_runner(artifacts[reference]), inputs)
-    table = {}
-    for name, path in artifacts.items():
-        if name == reference:
-            continue
-        agreement = Agreement()
-        for got, ref in zip(run_all(lambda p=path: open_runner(p), inputs), ref_outputs, strict=True):
-            agreement.add(got, ref)
-        table[name] = agreement
-    return table
-
-
 @dataclass(frozen=True)
 class Row:
     artifact: str
     reference: str  # "torch", "golden fixture" or "omz int8 release"
     agreement: Agreement
     tolerance: float | None  # None: shown, not judged
+
+
+def parity(artifacts: dict[str, Path], inputs: list[tuple[str, np.ndarray]], reference: str = "torch") -> list[Row]:
+    """Every artifact against `reference` on `inputs`, with its tolerance (poseforge.artifacts)."""
+    ref_outputs = run_all(lambda: open_runner(artifacts[reference]), inputs)
+    rows = []
+    for name, path in artifacts.items():
+        if name == reference:
+            continue
+        agreement = Agreement()
+        for got, ref in zip(run_all(lambda p=path: open_runner(p), inputs), ref_outputs, strict=True):
+            agreement.add(got, ref)
+        rows.append(Row(name, reference, agreement, TOLERANCES.get(name)))
+    return rows
 
 
 def violations(rows: list[Row]) -> list[str]:
@@ -131,9 +129,7 @@ def measure_parity(
     inputs = parity_inputs(images, golden_input)
     if not inputs:
         raise PoseforgeError("nothing to compare on: give --images and/or --golden")
-    rows = [
-        Row(name, "torch", agreement, TOLERANCES.get(name)) for name, agreement in parity(artifacts, inputs).items()
-    ]
+    rows = parity(artifacts, inputs)
     if golden is not None and "stage1_heatmaps" in golden:
         expected = (golden["stage1_heatmaps"], golden["stage1_pafs"])
         for name, path in artifacts.items():

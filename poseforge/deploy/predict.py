@@ -29,6 +29,7 @@ from poseforge.documents import PREDICT, RESULTS, write_document
 from poseforge.draw import draw_poses
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import check_earlier_output, check_output_place, output_directory, sha256_file
+from poseforge.runtime import artifact_kind
 from poseforge.ui import progress
 
 IMAGE_ID_RULE = {
@@ -56,6 +57,8 @@ def predict(
     `estimator_options` go to PoseEstimator (precision_hint, threads, input_size, decoder,
     min_score, track, smooth); `max_frames` stops after so many frames (for a live source).
     """
+    if artifact_kind(bundle) != "bundle":
+        raise PoseforgeError(f"{bundle} is not a bundle: predict takes the .tar.gz of `poseforge bundle`")
     source = open_source(input_spec)
     output = Path(output)
     inputs = [bundle] + ([source.path] if isinstance(source, ImageSource) or not source.live else [])

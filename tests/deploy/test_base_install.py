@@ -65,7 +65,7 @@ def test_the_base_install_predicts(made: Made, coco_images: list[Path], tmp_path
         "    poses = est(cv2.imread(sys.argv[2]))\n"
         "print(len(poses), est.measured())\n"
     )
-    out = run(python, "-c", code, made.bundle, coco_images[1], cwd=tmp_path).stdout
+    out = run(python, "-c", code, made.bundle, coco_images[0], cwd=tmp_path).stdout
     assert int(out.split()[0]) >= 1 and "val AP" in out
     result = run(
         venv / "bin" / "poseforge", "predict", made.bundle, coco_images[1], "-o", tmp_path / "out", cwd=tmp_path

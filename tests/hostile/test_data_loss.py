@@ -335,7 +335,6 @@ def test_a_file_output_never_replaces_the_users_file(
     assert snapshot(tmp_path, coco3, *(omz_build / f for f in ("model.pth", "model.onnx", "model.sim.onnx"))) == before
 
 
-@pytest.mark.xfail(strict=True, reason="fileio._is_ir_bin: a .bin with no .xml beside it counts as poseforge's")
 def test_convert_keeps_the_users_bin_beside_a_new_xml(
     omz_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -346,7 +345,6 @@ def test_convert_keeps_the_users_bin_beside_a_new_xml(
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py: compare's reports (args a, b) are not in _INPUTS")
 def test_compare_never_replaces_the_report_it_reads(
     scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -358,7 +356,6 @@ def test_compare_never_replaces_the_report_it_reads(
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(strict=True, reason="validate/report.py writes report.md before it claims report.png")
 def test_report_writes_nothing_when_one_of_its_outputs_is_the_users(
     scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -535,7 +535,6 @@ def test_non_finite_outputs_are_refused(kind: str, nan_networks: dict[str, Path]
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(strict=True, reason="runtime.checked_outputs is given the metadata's artifact name, not the path")
 def test_non_finite_outputs_name_the_file(
     nan_networks: dict[str, Path], coco3: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -81,9 +81,10 @@ def test_report_md_and_png(val_reports: dict[str, dict], omz_build: Path, assets
     assert [p.name for p in written] == ["report.md", "report.png", "report-example.png"]
     text = (omz_build / "report.md").read_text()
     header = (
-        "| artifact | protocol | AP | AP50 | AR | latency ms (median / p90) | fps | decode ms | e2e fps | size MB |"
+        "| artifact | protocol | AP [95% interval] | AP - ir-fp32 [paired 95%] | AP50 | AR | "
+        "latency ms (median / p90) | fps | decode ms | e2e fps | size MB |"
     )
-    assert header in text
+    assert header in text and "68 annotated people" in text and "| reference |" in text
     for name in ARTIFACTS:
         assert f"| {name} | val |" in text
     assert (omz_build / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
