@@ -103,27 +103,7 @@ def markdown(rows: list[Row], model: str) -> str:
             f"{_fmt(r.get('throughput_fps'), '.1f')} | {_fmt(r['decode_ms'], '.2f')} | "
             f"{_fmt(r.get('e2e_fps'), '.1f')} | {r['size_mb']:.1f} |"
         )
-    resolvable = [f"{p} {value:.4f}" for p in PROTOCOLS if (value := resolution(rows, p)) is not None]
-    lines += [
-        "",
-        f"- Accuracy claims: an interval says how far another draw of {dataset['people']} people could move an AP. "
-        f"`AP - {REFERENCE}` is paired (both scored on the same image resamples); only a difference marked * (its "
-        "interval excludes 0) says that an artifact is more or less accurate than the reference"
-        + (
-            f". This set resolves differences of about {', '.join(resolvable)} AP (half the median paired "
-            "interval); smaller ones are noise."
-            if resolvable
-            else "."
-        ),
-        f"- A `.{'/'.join(VARIANT_HINTS)}` row is the artifact run under that OpenVINO precision hint (the CPU runs "
-        "FP32 in bf16 when not told f32); its difference is to the f32 run of the reference.",
-        "- Protocols: `val` = upstream evaluation (height 368, bicubic, centre padding to a multiple of 8 with "
-        "grey 128); `deploy` = the artifact's deploy shape, letterboxed.",
-        "- latency: LATENCY hint, one request, after warm-up. fps: network throughput, THROUGHPUT hint with an "
-        "async queue (torch and onnxruntime: one request after another). decode ms: median per image under the "
-        "row's protocol. e2e fps: read, letterbox, infer frame N+1 while decoding frame N, over the COCO images.",
-        "- Speed figures are from one run on one machine: compare them as ratios.",
-    ]
+    lines += ["", *legend(rows, dataset["people"])]
     notes = sorted({f"{row.name}: {note}" for row in rows for note in row.report.get("notes", [])})
     skipped = [f"{row.name} {row.report['protocol']}: {len(row.report['skipped_images'])} bad image(s) skipped"
                for row in rows if row.report["skipped_images"]]  # fmt: skip
@@ -131,6 +111,31 @@ def markdown(rows: list[Row], model: str) -> str:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes + skipped]
     lines += ["", "![AP with intervals, and speed](report.png)", "", "![decoded skeletons](report-example.png)"]
     return "\n".join([*lines, "", MARKDOWN_MARK, ""])
+
+
+def legend(rows: list[Row], people: int) -> list[str]:
+    """What the table's columns mean, and what its accuracy figures can and cannot claim."""
+    resolvable = [f"{p} {value:.4f}" for p in PROTOCOLS if (value := resolution(rows, p)) is not None]
+    resolves = (
+        f". This set resolves differences of about {', '.join(resolvable)} AP (half the median paired interval); "
+        "smaller ones are noise."
+        if resolvable
+        else "."
+    )
+    return [
+        f"- Accuracy claims: an interval says how far another draw of {people} people could move an AP. "
+        f"`AP - {REFERENCE}` is paired (both scored on the same image resamples); only a difference marked * (its "
+        "interval excludes 0) says that an artifact is more or less accurate than the reference" + resolves,
+        f"- A `.{'/'.join(VARIANT_HINTS)}` row is the artifact run under that OpenVINO precision hint (the CPU runs "
+        "FP32 in bf16 when not told f32); its difference is to the f32 run of the reference.",
+        "- Protocols: `val` = upstream evaluation (height 368, bicubic, centre padding to a multiple of 8 with "
+        "grey 128); `deploy` = the artifact's deploy shape, letterboxed; `native` = the image's own aspect at the "
+        "deploy height, padded to a multiple of 8.",
+        "- latency: LATENCY hint, one request, after warm-up. fps: network throughput, THROUGHPUT hint with an "
+        "async queue (torch and onnxruntime: one request after another). decode ms: median per image under the "
+        "row's protocol. e2e fps: read, letterbox, infer frame N+1 while decoding frame N, over the COCO images.",
+        "- Speed figures are from one run on one machine: compare them as ratios.",
+    ]
 
 
 def plot(rows: list[Row], path: Path, model: str) -> None:
