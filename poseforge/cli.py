@@ -220,10 +220,12 @@ def _cmd_quantize(args: argparse.Namespace) -> None:
 
     settings = QuantizeSettings(
         preset=args.preset, fast_bias_correction=args.fast_bias_correction, range_estimator=args.range_estimator,
-        subset_size=args.subset_size, ignored_scope=tuple(args.ignored_scope), ignore_heads=args.ignore_heads,
+        subset_size=args.subset_size, select=args.select, candidates=args.candidates or None,
+        ignored_scope=tuple(args.ignored_scope), ignore_heads=args.ignore_heads, ignore_concat=args.ignore_concat,
         max_drop=args.max_drop,
     )  # fmt: skip
-    quantize_command(args.source, args.output, args.calib, settings, args.coco, args.validation_limit)
+    quantize_command(args.source, args.output, args.calib, settings, args.coco, args.validation_limit,
+                     args.allow_overlap)  # fmt: skip
 
 
 def _cmd_gate(args: argparse.Namespace) -> None:
@@ -467,29 +469,49 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "quantize", _cmd_quantize, "INT8 IR from the FP32 IR with NNCF (optionally accuracy-controlled)",
         "Post-training quantization of the OpenVINO FP32 IR with nncf.quantize; calibration images from any "
-        "folder, pre-processed as the deploy protocol. With --max-drop, nncf.quantize_with_accuracy_control "
-        "keeps layers in floating point until COCO AP (val protocol, shared decoder) is within the drop. "
-        "Settings, calibration size and sha256, float layers and heatmap peak retention go into rt_info.",
+        "folder, chosen without labels (by default those the FP32 network itself finds the most people on) and "
+        "pre-processed as the deploy protocol. A calibration folder sharing images with --coco's validation "
+        "images is refused unless --allow-overlap. With --max-drop, nncf.quantize_with_accuracy_control keeps "
+        "layers in floating point until the INT8 poses agree with the FP32 network's own poses on the "
+        "calibration images (OKS-AP, 1.0 for FP32 itself) within the drop: no label and no validation image is "
+        "used. Settings, the calibration folder, images considered and used (names and sha256), the selection "
+        "rule, float layers and heatmap peak retention go into rt_info.",
     )  # fmt: skip
     p.add_argument("source", help="the FP32 IR .xml")
     p.add_argument("-o", "--output", required=True, help="INT8 IR .xml to write")
-    p.add_argument("--calib", required=True, help="folder of calibration images (e.g. $(COCO)/val2017)")
-    p.add_argument("--coco", help="COCO directory: for --max-drop, and to flag calibration/validation overlap")
-    p.add_argument("--subset-size", type=int, default=300, help="calibration images (default 300, or all if fewer)")
-    p.add_argument("--preset", choices=("performance", "mixed"), default="performance",
-                   help="NNCF preset (default %(default)s: symmetric activations, the faster kernels)")  # fmt: skip
-    p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=False,
-                   help="NNCF's fast bias correction, not the full one (default: full, measured better)")  # fmt: skip
+    p.add_argument("--calib", required=True, help="folder of calibration images (e.g. $(DATA)/coco-calib/train2017)")
+    p.add_argument("--coco", help="COCO directory the INT8 IR will be validated on: an overlap with --calib is refused")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="calibrate even on images of --coco's validation set (noted in rt_info: the AP is optimistic)")  # fmt: skip
+    p.add_argument("--subset-size", type=int, default=300, help="calibration images used, at most (default %(default)s)")
+    p.add_argument("--select", choices=("people", "name"), default="people",
+                   help="which images calibrate: 'people' (default), those the FP32 network and the decoder find the "
+                        "most people on, no labels needed; 'name', the first in name order")  # fmt: skip
+    p.add_argument("--candidates", type=int, default=2000,
+                   help="images of the folder considered for --select (the first N by name; default %(default)s, "
+                        "0 for all)")  # fmt: skip
+    p.add_argument("--preset", choices=("performance", "mixed"), default="mixed",
+                   help="NNCF preset (default %(default)s: asymmetric activations, which the ELU and concat inputs "
+                        "need)")  # fmt: skip
+    p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=True,
+                   help="NNCF's fast bias correction, not the full one (default: fast)")  # fmt: skip
     p.add_argument("--range-estimator", default="minmax",
-                   choices=("minmax", "nncf-default", "mean_minmax", "median_minmax", "mean_no_outliers_minmax"),
-                   help="activation range estimator (default minmax: NNCF's mean of per-image extremes clips "
-                        "the heatmap peaks on person-free images)")  # fmt: skip
+                   choices=("minmax", "nncf-default", "mean_minmax", "median_minmax", "mean_no_outliers_minmax",
+                            "mean_quantile", "histogram"),
+                   help="activation range estimator (default minmax: the averaging and quantile estimators clip "
+                        "the heatmap peaks)")  # fmt: skip
     p.add_argument("--ignored-scope", action="append", default=[], metavar="KIND:VALUE",
                    help="keep in floating point: name:LAYER, pattern:REGEX or type:OPTYPE (repeatable)")  # fmt: skip
     p.add_argument("--ignore-heads", action=argparse.BooleanOptionalAction, default=True,
                    help="keep the two output convolutions in floating point (default: yes)")  # fmt: skip
-    p.add_argument("--max-drop", type=float, help="accuracy control: maximum absolute COCO AP drop, e.g. 0.005")
-    p.add_argument("--validation-limit", type=int, help="accuracy control: validate on the first N images only")
+    p.add_argument("--ignore-concat", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the 1x1 convolution after the refinement stage's concat in floating point (default: "
+                        "yes: the concat's unified scale leaves the heatmaps a few levels)")  # fmt: skip
+    p.add_argument("--max-drop", type=float,
+                   help="accuracy control: maximum drop of the INT8/FP32 pose agreement (OKS-AP against the FP32 "
+                        "poses on the calibration images, 1.0 for FP32), e.g. 0.1")  # fmt: skip
+    p.add_argument("--validation-limit", type=int,
+                   help="accuracy control: measure the agreement on the first N calibration images only")  # fmt: skip
     p = command(
         "gate", _cmd_gate, "compare the latest reports with the committed baseline; non-zero exit on regression",
         "One table: expected, measured, delta, verdict for every artifact's AP under both protocols and for "

@@ -47,8 +47,9 @@ class CalibrationSet:
             "images": len(self.paths),
             "selection": self.rule,
             "selection_rule": rule,
+            "files": [path.name for path in self.paths],
             "sha256": fingerprint(self.paths),
-            "files_sha256": "sha256 over 'name:sha256(file)' lines of the images used, in calibration order",
+            "sha256_of": "'name:sha256(file)' lines of the files used, in calibration order",
             "preprocessing": "deploy protocol (letterbox to the deploy shape)",
         }
         if self.rule == "people":
