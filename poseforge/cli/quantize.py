@@ -5,45 +5,77 @@ from __future__ import annotations
 import argparse
 
 from poseforge.cli.common import POSITIVE_INT, Command, add_output, number
+from poseforge.quantize.settings import PRESETS, RANGE_ESTIMATORS, SELECTIONS, QuantizeSettings
+
+DEFAULT = QuantizeSettings()  # the defaults live there, with the reasons for them
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="the FP32 IR .xml")
     add_output(p, "INT8 IR .xml to write")
     p.add_argument("--calib", required=True, help="folder of calibration images (e.g. DATA/coco-calib/train2017)")
-    p.add_argument("--coco", help="COCO directory: for --max-drop, and to refuse a calibration/validation overlap")
-    p.add_argument("--subset-size", type=POSITIVE_INT, default=300, help="calibration images (or all if fewer)")
-    p.add_argument("--preset", choices=("performance", "mixed"), default="performance",
-                   help="NNCF preset (performance: symmetric activations, the faster kernels)")  # fmt: skip
-    p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=False,
-                   help="NNCF's fast bias correction, not the full one")  # fmt: skip
-    p.add_argument("--range-estimator", default="minmax",
-                   choices=("minmax", "nncf-default", "mean_minmax", "median_minmax", "mean_no_outliers_minmax"),
-                   help="activation range estimator (NNCF's mean of per-image extremes clips the heatmap peaks on "
-                        "person-free images)")  # fmt: skip
+    p.add_argument("--coco", help="COCO directory the INT8 IR will be validated on: an overlap with --calib is refused")
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="calibrate even on --coco's validation images (noted in rt_info: the AP is optimistic)",
+    )
+    p.add_argument("--subset-size", type=POSITIVE_INT, default=DEFAULT.subset_size,
+                   help="calibration images used, at most (default %(default)s)")  # fmt: skip
+    p.add_argument("--select", choices=SELECTIONS, default=DEFAULT.select,
+                   help="which images calibrate: 'people' (default), those on which the FP32 network and the decoder "
+                        "find the most people, no labels needed; 'name', the first in name order")  # fmt: skip
+    p.add_argument("--candidates", type=number(int, 0, 1_000_000), default=DEFAULT.candidates,
+                   help="images of the folder considered for --select (the first N by name; default %(default)s, "
+                        "0 for all)")  # fmt: skip
+    p.add_argument("--preset", choices=PRESETS, default=DEFAULT.preset,
+                   help="NNCF preset (default %(default)s: asymmetric activations, which the ELU and concat inputs "
+                        "need)")  # fmt: skip
+    p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction,
+                   default=DEFAULT.fast_bias_correction,
+                   help=f"NNCF's fast bias correction (default: {_yes(DEFAULT.fast_bias_correction)})")  # fmt: skip
+    p.add_argument("--range-estimator", choices=RANGE_ESTIMATORS, default=DEFAULT.range_estimator,
+                   help="activation range estimator (default %(default)s: the averaging and quantile estimators clip "
+                        "the heatmap peaks)")  # fmt: skip
     p.add_argument("--ignored-scope", action="append", default=[], metavar="KIND:VALUE",
                    help="keep in floating point: name:LAYER, pattern:REGEX or type:OPTYPE (repeatable)")  # fmt: skip
-    p.add_argument("--ignore-heads", action=argparse.BooleanOptionalAction, default=True,
-                   help="keep the two output convolutions in floating point")  # fmt: skip
-    p.add_argument("--max-drop", type=number(float, 0, 1), help="accuracy control: maximum absolute COCO AP drop")
-    p.add_argument("--validation-limit", type=POSITIVE_INT, help="accuracy control: validate on the first N images")
+    p.add_argument("--ignore-heads", action=argparse.BooleanOptionalAction, default=DEFAULT.ignore_heads,
+                   help=f"keep the two output convolutions in float ({_yes(DEFAULT.ignore_heads)})")  # fmt: skip
+    p.add_argument("--ignore-concat", action=argparse.BooleanOptionalAction, default=DEFAULT.ignore_concat,
+                   help="keep the 1x1 convolution after the refinement stage's concat in floating point (default: "
+                        f"{_yes(DEFAULT.ignore_concat)})")  # fmt: skip
+    p.add_argument("--max-drop", type=number(float, 0, 1),
+                   help="accuracy control: maximum drop of the INT8/FP32 pose agreement (OKS-AP against the FP32 "
+                        "poses on the calibration images, 1.0 for FP32 itself), e.g. 0.1")  # fmt: skip
+    p.add_argument("--validation-limit", type=POSITIVE_INT,
+                   help="accuracy control: measure the agreement on the first N calibration images only")  # fmt: skip
 
 
 def _quantize(args: argparse.Namespace) -> None:
     from poseforge.quantize.commands import quantize_command
-    from poseforge.quantize.ptq import QuantizeSettings
 
     settings = QuantizeSettings(
         preset=args.preset, fast_bias_correction=args.fast_bias_correction, range_estimator=args.range_estimator,
-        subset_size=args.subset_size, ignored_scope=tuple(args.ignored_scope), ignore_heads=args.ignore_heads,
+        subset_size=args.subset_size, select=args.select, candidates=args.candidates or None,
+        ignored_scope=tuple(args.ignored_scope), ignore_heads=args.ignore_heads, ignore_concat=args.ignore_concat,
         max_drop=args.max_drop,
     )  # fmt: skip
-    quantize_command(args.source, args.output, args.calib, settings, args.coco, args.validation_limit)
+    quantize_command(args.source, args.output, args.calib, settings, args.coco, args.validation_limit,
+                     args.allow_overlap)  # fmt: skip
 
 
 COMMANDS = (
     Command("quantize", "quantize", "INT8 IR from the FP32 IR with NNCF (optionally accuracy-controlled)", _arguments,
-            _quantize, "Post-training quantization of the OpenVINO FP32 IR with nncf.quantize; calibration images "
-            "from any folder disjoint from the validation images, pre-processed as the deploy protocol. Settings, "
-            "what calibrated it, float layers and heatmap peak retention go into rt_info."),
+            _quantize, "Post-training quantization of the OpenVINO FP32 IR with nncf.quantize. Calibration images "
+            "come from any folder disjoint from the validation images (an overlap with --coco is refused unless "
+            "--allow-overlap), chosen without labels (by default those on which the FP32 network itself finds the "
+            "most people) and pre-processed as the deploy protocol. With --max-drop, "
+            "nncf.quantize_with_accuracy_control keeps layers in floating point until the INT8 poses agree with the "
+            "FP32 network's own poses on the calibration images within the drop: no label and no validation image "
+            "is used. Settings, what calibrated (folder, images considered and used, their sha256), the float "
+            "layers and the heatmap peak retention go into rt_info."),
 )  # fmt: skip

@@ -20,8 +20,7 @@ from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file
 from poseforge.images import IMAGE_SUFFIXES, image_files, read_image
 from poseforge.preprocess import prepare, to_nchw
-
-SELECTIONS = ("people", "name")
+from poseforge.quantize.settings import SELECTIONS
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,9 @@ class CalibrationSet:
             "images": len(self.paths),
             "selection": self.rule,
             "selection_rule": rule,
+            "files": [path.name for path in self.paths],
             "sha256": fingerprint(self.paths),
-            "files_sha256": "sha256 over 'name:sha256(file)' lines of the images used, in calibration order",
+            "sha256_of": "'name:sha256(file)' lines of the files used, in calibration order",
             "preprocessing": "deploy protocol (letterbox to the deploy shape)",
         }
         if self.rule == "people":

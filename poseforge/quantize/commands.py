@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from poseforge.quantize.ptq import QuantizeSettings, quantize_ir
+from poseforge.quantize.ptq import quantize_ir
+from poseforge.quantize.settings import QuantizeSettings
 
 
 def quantize_command(

@@ -17,78 +17,55 @@ estimators that average per-image extremes or quantiles) clips the heatmap peaks
 images hold no person, so the later layers' ranges come out too small. Output cosine stays high
 and hides it; the heatmap peak retention recorded here shows it. MINMAX keeps the true extremes.
 
-How the other defaults were chosen: each was compared with its alternatives on the honest
-protocol (calibrated on COCO train2017 images, scored on val2017 images, val and deploy AP,
-interleaved throughput); the figures are in the project's INT8 note. The choices that held:
+How the other defaults were chosen: each setting was compared with its alternatives on the
+honest protocol (calibrated on COCO train2017 images, scored on val2017 images); the table is in
+the project's INT8 note. On 266 people no two settings differ beyond their paired interval, so
+the choice is the one that met the targets on the full calibration set, with the reasons below:
 - calibrate on images with people, chosen label-free by the FP32 network: person-free images
   set ranges and bias corrections by backgrounds;
 - MIXED preset (asymmetric activations): the ELU activations of the CPM block (never below -1)
   and the concat feeding the refinement stage (ReLU features next to signed PAFs) waste half of
-  a symmetric 8-bit range; asymmetric ranges spend all 256 levels at no measured speed cost;
-- keep the 1x1 convolution after the refinement stage's concat in floating point: that concat
-  joins PAFs (about +-1), heatmaps (0..1) and features (0..15) under one unified scale, which
-  leaves the initial stage's heatmaps a handful of levels; and the two output convolutions
-  (together under 1% of the compute);
-- the fast bias correction: the full one, fitted per layer on the calibration images, moved AP
-  by more than it gained from one calibration set to another.
+  a symmetric 8-bit range;
+- the full bias correction; the two output convolutions (under 1% of the compute) in floating
+  point. Keeping the refinement stage's concat-fed 1x1 in floating point too (`ignore_concat`)
+  is the option to try when a calibration set loses the initial stage's heatmaps.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from poseforge.artifacts import artifact_digest
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
 from poseforge.images import image_files
-from poseforge.ir_files import read_ir
+from poseforge.ir_files import ir_metadata, read_ir, save_ir
 from poseforge.metadata import derive, set_ir_metadata
 from poseforge.quantize.calibration import (
-    SELECTIONS,
     CalibrationSet,
     calibration_dataset,
     deploy_input,
     select_calibration,
 )
-from poseforge.runtime.openvino_runner import ir_metadata
+from poseforge.quantize.settings import SCOPE_KINDS, QuantizeSettings, check_choices
+from poseforge.runtime.openvino_runner import OpenVINORunner
+from poseforge.runtime.options import ACCURACY
 
-PRESETS = ("performance", "mixed")
-RANGE_ESTIMATORS = (
-    "minmax", "nncf-default", "mean_minmax", "median_minmax", "mean_no_outliers_minmax", "mean_quantile", "histogram",
-)  # fmt: skip
-SCOPE_KINDS = ("name", "pattern", "type")
 PEAK_CHANNEL_MIN = 0.3  # heatmap channels whose FP32 peak is below this are noise, not people
 PEAK_IMAGES = 16  # calibration images the peak retention is measured on
 AGREEMENT_PROTOCOL = "val"  # the protocol the accuracy-control metric runs the networks under
 RANKING_SUBSET = 32  # accuracy control: images each layer's contribution to the drop is ranked on
 
 
-@dataclass(frozen=True)
-class QuantizeSettings:
-    # Defaults chosen on the honest protocol (the module docstring says why; the figures are in
-    # the INT8 note): each was compared with its alternatives for AP under both protocols and
-    # for throughput, calibrating on COCO train2017 images and scoring on val2017 images.
-    preset: str = "mixed"
-    fast_bias_correction: bool = True
-    range_estimator: str = "minmax"
-    subset_size: int = 300  # calibration images used, at most
-    select: str = "people"  # how calibration images are chosen (SELECTIONS)
-    candidates: int | None = 2000  # images considered for `select` (the folder's first N by name); None: all
-    ignored_scope: tuple[str, ...] = ()  # "name:X", "pattern:REGEX", "type:OpType"
-    ignore_heads: bool = True  # keep the two output convolutions (0.6% of the compute) in floating point
-    ignore_concat: bool = True  # keep the convolution(s) fed by a Concat (the refinement stage's input) in float
-    max_drop: float | None = None  # accuracy control: max drop of the agreement with FP32 (1.0 for FP32 itself)
-
-
 def quantize_ir(
     source: str | Path,
     output: str | Path,
     calib_dir: str | Path,
-    settings: QuantizeSettings = QuantizeSettings(),
+    settings: QuantizeSettings | None = None,
     coco_dir: str | Path | None = None,
     validation_limit: int | None = None,
     allow_overlap: bool = False,
@@ -100,15 +77,9 @@ def quantize_ir(
     calibration images accuracy control measures the agreement on.
     """
     import nncf
-    import openvino as ov
 
-    model = read_ir(source)
-    meta = ir_metadata(model, source)
-    if meta.get("precision") != "fp32":
-        raise PoseforgeError(
-            f"{source} is a {meta.get('precision', 'unknown')} IR ({meta.get('artifact', '?')}): "
-            "quantize needs the FP32 IR"
-        )
+    settings = settings or QuantizeSettings()
+    model, meta = read_fp32(source)
     check_choices(settings)
     overlap = bool(coco_dir) and overlaps(calib_dir, coco_dir)
     if overlap and not allow_overlap:
@@ -116,32 +87,16 @@ def quantize_ir(
             f"calibration folder {calib_dir} shares images with the validation images of {coco_dir}: "
             "calibrate on a disjoint folder (e.g. coco-calib/train2017), or pass --allow-overlap"
         )
-    input_name, deploy_shape = meta["input"]["name"], tuple(meta["input"]["deploy_shape"])
-    fp32 = _fp32_runner(model, meta, deploy_shape) if settings.select == "people" else None
+    deploy_shape = tuple(meta["input"]["deploy_shape"])
+    fp32 = _deploy_runner(model, meta, deploy_shape) if settings.select == "people" else None
     calib = select_calibration(calib_dir, settings.subset_size, settings.select, fp32, settings.candidates)
-    paths = calib.paths
-    calibration = calibration_dataset(paths, input_name, deploy_shape)
-    scope = ignored_scope(model, settings)
-    common = {
-        "preset": getattr(nncf.QuantizationPreset, settings.preset.upper()),
-        "subset_size": len(paths),
-        "fast_bias_correction": settings.fast_bias_correction,
-        "ignored_scope": scope,
-    }
-    advanced = advanced_parameters(settings)
-    accuracy: dict[str, Any] = {}
-    if settings.max_drop is None:
-        quantized = nncf.quantize(model, calibration, advanced_parameters=advanced, **common)
-    else:
-        quantized, accuracy = quantize_with_accuracy_control(
-            model, calibration, meta, calib, settings.max_drop, validation_limit, advanced, common
-        )
+    quantized, accuracy = run_nncf(model, meta, calib, settings, validation_limit)
     record = {
         "tool": f"nncf {nncf.__version__}",
         "settings": dataclasses.asdict(settings),
         "calibration": calib.record(),
         "float_layers": float_layers(quantized),
-        "heatmap_peak_retention": peak_retention(model, quantized, meta, paths[:PEAK_IMAGES], deploy_shape),
+        "heatmap_peak_retention": peak_retention(model, quantized, meta, calib.paths[:PEAK_IMAGES], deploy_shape),
         **accuracy,
     }
     notes = list(meta.get("notes", []))
@@ -151,40 +106,51 @@ def quantize_ir(
             f"calibration images ({Path(calib_dir).name}) overlap the validation images of {Path(coco_dir).name} "
             "(allowed with --allow-overlap): the INT8 AP there is optimistic; calibrate on a disjoint folder"
         )
+    parent = {"file": Path(source).name, "sha256": artifact_digest(source)}
     set_ir_metadata(quantized, derive(meta, artifact="ir-int8", precision="int8", quantization=record, notes=notes,
-                                      parent={"file": Path(source).name, "sha256": sha256_file(source)}))  # fmt: skip
+                                      parent=parent))  # fmt: skip
     with atomic_output(output, ".bin") as tmp:
-        ov.save_model(quantized, str(tmp), compress_to_fp16=False)
+        save_ir(quantized, tmp)
     return record
 
 
-def _fp32_runner(model: Any, meta: dict[str, Any], deploy_shape: tuple[int, int]) -> Any:
-    from poseforge.runtime.openvino_runner import OpenVINORunner
-
-    return OpenVINORunner.from_model(model, meta, shape=(1, 3, *deploy_shape))
-
-
-def check_choices(settings: QuantizeSettings) -> None:
-    if settings.preset not in PRESETS:
-        raise PoseforgeError(f"unknown preset {settings.preset!r}; choose from {', '.join(PRESETS)}")
-    if settings.range_estimator not in RANGE_ESTIMATORS:
+def read_fp32(source: str | Path) -> tuple[Any, dict[str, Any]]:
+    """The FP32 IR and its metadata; anything else is refused."""
+    model = read_ir(source)
+    meta = ir_metadata(model, source)
+    if meta.get("precision") != "fp32":
         raise PoseforgeError(
-            f"unknown range estimator {settings.range_estimator!r}; choose from {', '.join(RANGE_ESTIMATORS)}"
+            f"{source} is a {meta.get('precision', 'unknown')} IR ({meta.get('artifact', '?')}): "
+            "quantize needs the FP32 IR"
         )
-    if settings.subset_size < 1:
-        raise PoseforgeError(f"subset size must be at least 1, got {settings.subset_size}")
-    if settings.select not in SELECTIONS:
-        raise PoseforgeError(f"unknown calibration selection {settings.select!r}; choose from {', '.join(SELECTIONS)}")
-    if settings.candidates is not None and settings.candidates < 1:
-        raise PoseforgeError(f"candidates must be at least 1, got {settings.candidates}")
-    for entry in settings.ignored_scope:
-        kind, _, value = entry.partition(":")
-        if kind not in SCOPE_KINDS or not value:
-            raise PoseforgeError(f"ignored scope {entry!r} is not KIND:VALUE with KIND one of {', '.join(SCOPE_KINDS)}")
-    if settings.max_drop is not None and not 0 <= settings.max_drop < 1:
-        raise PoseforgeError(
-            f"max drop is an absolute drop of the agreement with FP32 (OKS-AP, 0..1) in [0, 1), got {settings.max_drop}"
-        )
+    return model, meta
+
+
+def run_nncf(
+    model: Any, meta: dict[str, Any], calib: CalibrationSet, settings: QuantizeSettings, validation_limit: int | None
+) -> tuple[Any, dict[str, Any]]:
+    """nncf.quantize (or its accuracy-controlled form) on the calibration images, pre-processed as
+    the deploy protocol; returns the quantized model and the accuracy-control record (if any)."""
+    import nncf
+
+    calibration = calibration_dataset(calib.paths, meta["input"]["name"], tuple(meta["input"]["deploy_shape"]))
+    common = {
+        "preset": getattr(nncf.QuantizationPreset, settings.preset.upper()),
+        "subset_size": len(calib.paths),
+        "fast_bias_correction": settings.fast_bias_correction,
+        "ignored_scope": ignored_scope(model, settings),
+    }
+    advanced = advanced_parameters(settings)
+    if settings.max_drop is None:
+        return nncf.quantize(model, calibration, advanced_parameters=advanced, **common), {}
+    return quantize_with_accuracy_control(
+        model, calibration, meta, calib, settings.max_drop, validation_limit, advanced, common
+    )
+
+
+def _deploy_runner(model: Any, meta: dict[str, Any], deploy_shape: tuple[int, int]) -> OpenVINORunner:
+    """`model` compiled for one deploy-shaped image, with the accuracy options (precision hint f32)."""
+    return OpenVINORunner.from_model(model, meta, ACCURACY.replace(shape=(1, 3, *deploy_shape)))
 
 
 def advanced_parameters(settings: QuantizeSettings) -> Any:
@@ -213,12 +179,12 @@ def head_convolutions(model: Any) -> list[str]:
 def concat_convolutions(model: Any) -> list[str]:
     """Friendly names of the convolutions fed by a Concat: in this network the refinement stage's
     1x1 over [pafs, heatmaps, features], whose input quantizer would share one scale."""
-    names = []
-    for node in model.get_ordered_ops():
-        if node.get_type_name() in ("Convolution", "GroupConvolution"):
-            if node.input(0).get_source_output().get_node().get_type_name() == "Concat":
-                names.append(node.get_friendly_name())
-    return names
+    return [
+        node.get_friendly_name()
+        for node in model.get_ordered_ops()
+        if node.get_type_name() in ("Convolution", "GroupConvolution")
+        and node.input(0).get_source_output().get_node().get_type_name() == "Concat"
+    ]
 
 
 def ignored_scope(model: Any, settings: QuantizeSettings) -> Any:
@@ -257,9 +223,7 @@ def peak_retention(
     The collapse NNCF's default settings cause shows here (peaks about 15% low) while output
     cosine stays near 1; a healthy INT8 model keeps this near 1.
     """
-    from poseforge.runtime.openvino_runner import OpenVINORunner
-
-    runners = [OpenVINORunner.from_model(m, meta, shape=(1, 3, *deploy_shape)) for m in (fp32, int8)]
+    runners = [_deploy_runner(m, meta, deploy_shape) for m in (fp32, int8)]
     ratios = []
     for path in paths:
         data = deploy_input(path, deploy_shape)
@@ -311,20 +275,19 @@ def quantize_with_accuracy_control(
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
     from poseforge.quantize.agreement import agreement, as_images, pseudo_labels
-    from poseforge.runtime.openvino_runner import OpenVINORunner
 
     images = as_images(calib.paths[:limit] if limit else calib.paths)
-    labels = pseudo_labels(OpenVINORunner.from_model(model, meta), images, AGREEMENT_PROTOCOL)
+    labels = pseudo_labels(OpenVINORunner.from_model(model, meta, ACCURACY), images, AGREEMENT_PROTOCOL)
 
     def validate(compiled: Any, items: Any) -> float:
-        return agreement(OpenVINORunner.from_compiled(compiled, meta), labels, list(items))
+        return agreement(OpenVINORunner(compiled, meta, ACCURACY), labels, list(items))
 
     restorer = AdvancedAccuracyRestorerParameters(ranking_subset_size=min(RANKING_SUBSET, len(images)))
     quantized = nncf.quantize_with_accuracy_control(
         model, calibration, nncf.Dataset(images), validate, max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE,
         advanced_quantization_parameters=advanced, advanced_accuracy_restorer_parameters=restorer, **common,
     )  # fmt: skip
-    reached = agreement(OpenVINORunner.from_model(quantized, meta), labels)
+    reached = agreement(OpenVINORunner.from_model(quantized, meta, ACCURACY), labels)
     if 1.0 - reached > max_drop:
         raise PoseforgeError(
             f"accuracy target not met: NNCF's best INT8 model agrees with FP32 at OKS-AP {reached:.4f} "

@@ -1,20 +1,35 @@
-"""INT8 with NNCF on the real network: the accuracy target, the known collapse and bad input."""
+"""INT8 with NNCF on the real network: the accuracy target, the known collapse and bad input.
+
+Calibration is on coco-calib (COCO train2017 images) and AP is scored on coco-mini (val2017
+images): never on the images a model was calibrated on.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from poseforge.errors import PoseforgeError
 from poseforge.ir_files import read_ir
 from poseforge.metadata import get_ir_metadata
 from poseforge.quantize import ptq
-from poseforge.quantize.ptq import QuantizeSettings, quantize_ir
+from poseforge.quantize.agreement import agreement, as_images, pseudo_labels
+from poseforge.quantize.calibration import fingerprint, select_calibration
+from poseforge.quantize.ptq import quantize_ir
+from poseforge.quantize.settings import QuantizeSettings
 from poseforge.runtime import open_runner
 from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.validate import coco_ap
+
+CANDIDATES = 120  # calibration images the FP32 network looks at (of 367): keeps the tests quick
+SUBSET = 48  # of which at most this many calibrate
+HEADS = {"refinement_stages.0.heatmaps.1.0/Conv", "refinement_stages.0.pafs.1.0/Conv"}
+CONCAT_CONV = "refinement_stages.0.trunk.0.initial.0/Conv"  # the 1x1 after the refinement stage's concat
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +38,18 @@ def coco(assets: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fp32_ap(omz_build: Path, coco: Path) -> float:
-    dataset = CocoKeypoints(coco)
-    return coco_ap(open_runner(omz_build / "ir" / "fp32" / "model.xml"), dataset, dataset.images())["ap"]
+def calib(assets: Path) -> Path:
+    return assets / "coco-calib" / "train2017"
+
+
+@pytest.fixture(scope="module")
+def fp32(omz_build: Path) -> Path:
+    return omz_build / "ir" / "fp32" / "model.xml"
+
+
+@pytest.fixture(scope="module")
+def fp32_ap(fp32: Path, coco: Path) -> float:
+    return int8_ap(fp32, coco)
 
 
 def int8_ap(path: Path, coco: Path) -> float:
@@ -34,82 +58,135 @@ def int8_ap(path: Path, coco: Path) -> float:
 
 
 @pytest.fixture(scope="module")
-def default_int8(omz_build: Path, coco: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def default_int8(fp32: Path, calib: Path, coco: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("int8") / "model.xml"
-    record = quantize_ir(omz_build / "ir" / "fp32" / "model.xml", out, coco / "val2017", coco_dir=coco)
-    return out, record
+    settings = QuantizeSettings(subset_size=SUBSET, candidates=CANDIDATES)
+    return out, quantize_ir(fp32, out, calib, settings, coco_dir=coco)
 
 
 def test_default_settings_keep_ap_within_one_point(default_int8: tuple[Path, dict], coco: Path, fp32_ap: float) -> None:
+    """Calibrated on train2017 images the FP32 network finds people on, scored on val2017 images."""
     path, record = default_int8
     assert int8_ap(path, coco) >= fp32_ap - 0.010
     assert record["heatmap_peak_retention"] > 0.95
-    heads = {"refinement_stages.0.heatmaps.1.0/Conv", "refinement_stages.0.pafs.1.0/Conv"}
-    assert heads <= set(record["float_layers"])  # the default keeps the output heads in float
+    assert HEADS | {CONCAT_CONV} <= set(record["float_layers"])  # heads and the concat's 1x1 stay in float
 
 
-def test_int8_metadata_records_settings_calibration_and_overlap(default_int8: tuple[Path, dict], coco: Path) -> None:
+def test_int8_metadata_records_exactly_what_calibrated(default_int8: tuple[Path, dict], calib: Path) -> None:
     path, _ = default_int8
     meta = get_ir_metadata(read_ir(path))
     assert meta["artifact"] == "ir-int8" and meta["precision"] == "int8"
     q = meta["quantization"]
-    assert q["settings"]["range_estimator"] == "minmax" and q["settings"]["preset"] == "performance"
-    assert q["settings"]["fast_bias_correction"] is False and q["settings"]["ignore_heads"] is True
-    assert q["calibration"]["images"] == 79 and len(q["calibration"]["sha256"]) == 64
+    assert q["settings"] == dataclasses.asdict(QuantizeSettings(subset_size=SUBSET, candidates=CANDIDATES))
+    c = q["calibration"]
+    assert c["folder"] == str(calib.resolve()) and c["images_considered"] == CANDIDATES
+    assert c["selection"] == "people" and "FP32 network" in c["selection_rule"]
+    assert 0 < c["images"] == len(c["files"]) <= SUBSET and c["people_detected"] >= c["images"]
+    assert c["sha256"] == fingerprint([calib / name for name in c["files"]])  # the images used, checkable
     assert q["tool"].startswith("nncf ")
-    assert any("overlap" in note for note in meta["notes"])
+    assert not any("overlap" in note for note in meta["notes"]) and "overlaps_validation" not in c
     ops = [op.get_type_name() for op in read_ir(path).get_ordered_ops()]
     assert ops.count("FakeQuantize") > 40  # really quantized
 
 
+def test_people_selection_ranks_by_the_fp32_networks_own_detections(fp32: Path, calib: Path, tmp_path: Path) -> None:
+    runner = open_runner(fp32, shape=(1, 3, 256, 456))
+    chosen = select_calibration(calib, 5, "people", runner, 30)
+    assert chosen.candidates == 30 and len(chosen.paths) == 5
+    assert chosen.people == sorted(chosen.people, reverse=True) and min(chosen.people) >= 1
+    by_name = select_calibration(calib, 5, "name", None, 30)
+    assert [p.name for p in by_name.paths] == sorted(p.name for p in calib.iterdir())[:5]
+    (tmp_path / "empty").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "empty" / f"{i}.png"), np.full((240, 320, 3), 90 + 40 * i, np.uint8))
+    with pytest.raises(PoseforgeError, match=r"finds no person on any of the 3 images .*--select name"):
+        select_calibration(tmp_path / "empty", 5, "people", runner)
+
+
+def test_agreement_is_one_for_the_fp32_network_itself(fp32: Path, omz_build: Path, calib: Path) -> None:
+    images = as_images(select_calibration(calib, 6, "people", open_runner(fp32, shape=(1, 3, 256, 456)), 30).paths)
+    labels = pseudo_labels(open_runner(fp32), images)
+    assert agreement(open_runner(fp32), labels) == pytest.approx(1.0)
+    release = agreement(open_runner(omz_build / "ir" / "omz-int8" / "model.xml"), labels)
+    assert 0.3 < release < 1.0  # Intel's INT8 finds the same people, not exactly the same keypoints
+
+
 def test_nncf_defaults_collapse_and_the_checks_catch_it(
-    omz_build: Path, coco: Path, fp32_ap: float, tmp_path: Path
+    fp32: Path, calib: Path, coco: Path, fp32_ap: float, tmp_path: Path
 ) -> None:
     """The known trap: NNCF's defaults (mean of per-image ranges, fast bias correction, every layer
-    quantized) clip the heatmap peaks. Cosine would not show it; peak retention and AP do."""
+    quantized) on images in name order, most of which hold no person, clip the heatmap peaks.
+    Cosine would not show it; peak retention and AP do."""
     out = tmp_path / "model.xml"
-    settings = QuantizeSettings(range_estimator="nncf-default", fast_bias_correction=True, ignore_heads=False)
-    record = quantize_ir(omz_build / "ir" / "fp32" / "model.xml", out, coco / "val2017", settings, coco_dir=coco)
+    settings = QuantizeSettings(
+        preset="performance", range_estimator="nncf-default", fast_bias_correction=True, ignore_heads=False,
+        ignore_concat=False, select="name", subset_size=SUBSET,
+    )  # fmt: skip
+    record = quantize_ir(fp32, out, calib, settings, coco_dir=coco)
     assert record["heatmap_peak_retention"] < 0.9
     assert int8_ap(out, coco) < fp32_ap - 0.03
 
 
-def test_heads_can_be_quantized_too(omz_build: Path, coco: Path, tmp_path: Path) -> None:
-    settings = QuantizeSettings(ignore_heads=False, fast_bias_correction=True, subset_size=8)
+def test_heads_can_be_quantized_too(fp32: Path, calib: Path, tmp_path: Path) -> None:
+    settings = QuantizeSettings(ignore_heads=False, ignore_concat=False, select="name", subset_size=8)
     out = tmp_path / "model.xml"
-    record = quantize_ir(omz_build / "ir" / "fp32" / "model.xml", out, coco / "val2017", settings)
-    heads = {"refinement_stages.0.heatmaps.1.0/Conv", "refinement_stages.0.pafs.1.0/Conv"}
-    assert not heads & set(record["float_layers"])
-    assert record["calibration"]["images"] == 8
+    record = quantize_ir(fp32, out, calib, settings)
+    assert not (HEADS | {CONCAT_CONV}) & set(record["float_layers"])
+    assert record["calibration"]["images"] == 8 and record["calibration"]["selection"] == "name"
 
 
-def test_bad_calibration_folders(omz_build: Path, tmp_path: Path) -> None:
-    source = omz_build / "ir" / "fp32" / "model.xml"
+def test_calibrating_on_the_validation_images_is_refused_unless_allowed(fp32: Path, coco: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "model.xml"
+    with pytest.raises(PoseforgeError, match=r"calibration folder .*coco-mini/val2017 shares images .*--allow-overlap"):
+        quantize_ir(fp32, out, coco / "val2017", QuantizeSettings(select="name", subset_size=8), coco_dir=coco)
+    assert not out.parent.exists()
+    settings = QuantizeSettings(select="name", subset_size=8)
+    record = quantize_ir(fp32, out, coco / "val2017", settings, coco_dir=coco, allow_overlap=True)
+    assert record["calibration"]["overlaps_validation"] == str(coco.resolve())
+    assert any("overlap" in note for note in get_ir_metadata(read_ir(out))["notes"])
+
+
+def test_bad_calibration_folders(fp32: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "model.xml"
     with pytest.raises(PoseforgeError, match="calibration folder not found"):
-        quantize_ir(source, out, tmp_path / "absent")
+        quantize_ir(fp32, out, tmp_path / "absent")
     (tmp_path / "empty").mkdir()
     with pytest.raises(PoseforgeError, match="holds no images"):
-        quantize_ir(source, out, tmp_path / "empty")
+        quantize_ir(fp32, out, tmp_path / "empty")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "a.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(PoseforgeError, match=r"do not decode, e.g. a\.jpg"):
-        quantize_ir(source, out, tmp_path / "bad")
+        quantize_ir(fp32, out, tmp_path / "bad")
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
-def test_only_fp32_irs_are_quantized(omz_build: Path, coco: Path, tmp_path: Path) -> None:
+def test_only_fp32_irs_are_quantized(omz_build: Path, calib: Path, tmp_path: Path) -> None:
     for rel, precision in (("ir/fp16/model.xml", "fp16"), ("ir/omz-int8/model.xml", "int8")):
         with pytest.raises(PoseforgeError, match=f"is a {precision} IR .*quantize needs the FP32 IR"):
-            quantize_ir(omz_build / rel, tmp_path / "model.xml", coco / "val2017")
+            quantize_ir(omz_build / rel, tmp_path / "model.xml", calib)
     with pytest.raises(PoseforgeError, match="is not KIND:VALUE"):
-        quantize_ir(omz_build / "ir/fp32/model.xml", tmp_path / "m.xml", coco / "val2017",
+        quantize_ir(omz_build / "ir/fp32/model.xml", tmp_path / "m.xml", calib,
                     QuantizeSettings(ignored_scope=("layer.conv",)))  # fmt: skip
+    with pytest.raises(PoseforgeError, match="unknown calibration selection 'best'"):
+        quantize_ir(omz_build / "ir/fp32/model.xml", tmp_path / "m.xml", calib, QuantizeSettings(select="best"))
     assert list(tmp_path.iterdir()) == []
 
 
+def test_accuracy_control_uses_the_fp32_networks_poses_not_the_validation_set(
+    fp32: Path, calib: Path, tmp_path: Path
+) -> None:
+    """A target the fully quantized model meets at once: NNCF validates twice (FP32, INT8) on
+    calibration images against the FP32 poses, and the agreement is recorded."""
+    out = tmp_path / "model.xml"
+    settings = QuantizeSettings(max_drop=0.6, subset_size=8, candidates=30)
+    record = quantize_ir(fp32, out, calib, settings, validation_limit=6)
+    a = record["accuracy_control"]
+    assert a["images"] == 6 and a["fp32_agreement"] == 1.0 and 0.4 <= a["int8_agreement"] <= 1.0
+    assert "FP32 poses" in a["metric"]
+
+
 def test_an_unmet_accuracy_target_is_reported_and_nothing_written(
-    omz_build: Path, coco: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fp32: Path, calib: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """NNCF's search is replaced by a model that lost accuracy (NNCF's defaults): what NNCF hands
     back is measured again, and refused when outside the drop."""
@@ -120,17 +197,22 @@ def test_an_unmet_accuracy_target_is_reported_and_nothing_written(
 
     monkeypatch.setattr(nncf, "quantize_with_accuracy_control", lossy)
     out = tmp_path / "model.xml"
-    settings = QuantizeSettings(max_drop=0.001, subset_size=8)
+    settings = QuantizeSettings(max_drop=0.001, subset_size=8, select="name")
     with pytest.raises(PoseforgeError, match=r"accuracy target not met: .* > max drop 0\.001\); nothing written"):
-        quantize_ir(omz_build / "ir/fp32/model.xml", out, coco / "val2017", settings, coco, validation_limit=20)
+        quantize_ir(fp32, out, calib, settings, validation_limit=8)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_overlap_detection(coco: Path, tmp_path: Path) -> None:
+def test_overlap_detection(coco: Path, calib: Path, tmp_path: Path) -> None:
     assert ptq.overlaps(coco / "val2017", coco)
+    assert not ptq.overlaps(calib, coco)
     (tmp_path / "mine").mkdir()
-    shutil.copy(next((coco / "val2017").iterdir()), tmp_path / "mine")
+    first = next((coco / "val2017").iterdir())
+    shutil.copy(first, tmp_path / "mine")
     assert ptq.overlaps(tmp_path / "mine", coco)
+    (tmp_path / "renamed").mkdir()
+    shutil.copy(first, tmp_path / "renamed" / "holiday.jpg")  # the same image under another name
+    assert ptq.overlaps(tmp_path / "renamed", coco)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x.jpg").write_bytes(b"")
     assert not ptq.overlaps(tmp_path / "other", coco)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from poseforge.errors import PoseforgeError
-from poseforge.quantize.ptq import QuantizeSettings, quantize_ir
+from poseforge.quantize.ptq import quantize_ir
+from poseforge.quantize.settings import QuantizeSettings
 from poseforge.validate.accuracy.validate import validate_artifact
 from poseforge.validate.gate import read_baseline, run_gate, write_baseline
 from poseforge.validate.speed.bench import run_bench

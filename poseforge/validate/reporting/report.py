@@ -48,9 +48,10 @@ def measure_differences(rows: list[Row], resamples: int = RESAMPLES) -> None:
 
 
 def resolution(rows: list[Row], protocol: str) -> float | None:
-    """Half the median width of the paired intervals: about the smallest change this set resolves."""
-    widths = sorted(r.difference["high"] - r.difference["low"] for r in rows
-                    if r.difference and r.report["protocol"] == protocol)  # fmt: skip
+    """Half the median width of the paired intervals: about the smallest change this set resolves.
+    Exact conversions (the same poses as the reference: a zero-width interval) say nothing of it."""
+    widths = sorted(width for r in rows if r.difference and r.report["protocol"] == protocol
+                    and (width := r.difference["high"] - r.difference["low"]) > 0)  # fmt: skip
     return widths[len(widths) // 2] / 2 if widths else None
 
 
