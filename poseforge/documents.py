@@ -425,10 +425,11 @@ RESULTS = Document(
 
 BENCH = Document(
     "bench file",
-    "poseforge.bench/1",
+    "poseforge.bench/2",
     obj(
         {
             "model": NAME,
+            "artifacts": mapping(SHA256, NAME, min_len=1),  # artifact name -> artifact_digest, as measured
             "images": integer(1),
             "ratios": mapping(POSITIVE, NAME, min_len=1),  # names: validate.speed.targets
             "figures": obj(),

@@ -25,11 +25,16 @@ def quantize_command(
         f"{c['images']} of {c['images_considered']} images chosen by the FP32 network's own detections "
         f"({c['people_detected']} people)" if c["selection"] == "people" else f"the first {c['images']} images by name"
     )  # fmt: skip
+    kept = record["heatmap_peak_retention"]
+    peaks = (
+        f"heatmap peaks kept {kept:.1%}" if kept is not None
+        else "no heatmap peak on the calibration images to check INT8 peaks against: calibrate on images with people"
+    )  # fmt: skip
     print(
         f"wrote {output}: INT8, preset {s['preset']}, {'fast' if s['fast_bias_correction'] else 'full'} bias "
         f"correction, {s['range_estimator']} ranges; calibrated on {chosen} of {c['folder']} (sha256 "
         f"{c['sha256'][:12]}); {len(floats)} layer(s) in floating point{': ' + ', '.join(floats) if floats else ''}; "
-        f"heatmap peaks kept {record['heatmap_peak_retention']:.1%}"
+        + peaks
     )
     if "accuracy_control" in record:
         a = record["accuracy_control"]

@@ -170,8 +170,21 @@ def check_accuracy(
     return checks
 
 
-def check_ratios(baseline: dict[str, Any], bench: dict[str, Any] | None) -> list[Check]:
+def stale_bench(model_dir: Path, bench: dict[str, Any]) -> list[str]:
+    """What changed since the bench measured: an artifact now another version, or gone."""
+    causes = []
+    for name, digest in bench["artifacts"].items():
+        path = model_dir / BY_NAME[name].file if name in BY_NAME else None
+        if path is None or not path.is_file():
+            causes.append(f"stale: {BENCH_FILE} measured {name}, which is not in {model_dir}")
+        elif artifact_digest(path) != digest:
+            causes.append(f"stale: {BENCH_FILE} measured another version of {path}: run `make bench`")
+    return causes
+
+
+def check_ratios(baseline: dict[str, Any], bench: dict[str, Any] | None, model_dir: Path) -> list[Check]:
     checks = []
+    stale = stale_bench(model_dir, bench) if bench is not None else []
     for name, expect in baseline["ratios"].items():
         label = f"{name} ({expect['better']} is better)"
         if name not in GATED:
@@ -184,6 +197,9 @@ def check_ratios(baseline: dict[str, Any], bench: dict[str, Any] | None) -> list
         if bench["model"] != baseline["model"]:
             checks.append(Check(label, wanted, "not comparable", "-", "FAIL",
                                 [f"bench of model {bench['model']}, baseline of {baseline['model']}"]))  # fmt: skip
+            continue
+        if stale:
+            checks.append(Check(label, wanted, "not comparable", "-", "FAIL", stale))
             continue
         if name not in bench["ratios"]:
             checks.append(Check(label, wanted, "not measured", "-", "FAIL", [f"{BENCH_FILE} has no {name}"]))
@@ -203,7 +219,7 @@ def run_gate(model_dir: str | Path, baseline_path: str | Path, allow_subset: boo
     if not reports:
         raise PoseforgeError(f"no reports in {Path(model_dir) / 'reports'}: the gate cannot pass")
     accuracy = check_accuracy(baseline, reports, Path(model_dir), allow_subset)
-    return accuracy + check_ratios(baseline, read_bench(model_dir))
+    return accuracy + check_ratios(baseline, read_bench(model_dir), Path(model_dir))
 
 
 def comparable_reports(
@@ -255,6 +271,8 @@ def make_baseline(
         raise PoseforgeError(
             f"no {Path(model_dir) / BENCH_FILE}: run `make bench` first (the speed ratios come from it)"
         )
+    if stale := stale_bench(Path(model_dir), bench):
+        raise PoseforgeError(f"{Path(model_dir) / BENCH_FILE} is {stale[0].removeprefix('stale: ')}")
     ratios = {}
     for name, value in bench["ratios"].items():
         if name in GATED:

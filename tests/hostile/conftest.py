@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from poseforge.artifacts import artifact_digest
 from poseforge.cli import main
 from tests.validate.conftest import make_coco
 
@@ -70,8 +71,9 @@ def gated(scored: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (model_dir / "ir").mkdir()
     (model_dir / "ir" / "fp32").symlink_to(scored / "ir" / "fp32")
     bench = {
-        "schema": "poseforge.bench/1",
+        "schema": "poseforge.bench/2",
         "model": scored.name,
+        "artifacts": {"ir-fp32": artifact_digest(model_dir / "ir/fp32/model.xml")},
         "images": 3,
         "ratios": {"decode_over_latency": 0.05, "e2e_over_throughput": 0.9},
         "figures": {},

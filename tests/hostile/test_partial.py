@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from poseforge.artifacts import artifact_digest
 from tests.hostile.conftest import poseforge
 from tests.hostile.helpers import cli, edit_json, members, refused, snapshot, wrote
 
@@ -36,8 +37,9 @@ def subset_dir(scored: Path, coco3: Path, tmp_path_factory: pytest.TempPathFacto
                   "--speed", model_dir / "reports/speed/ir-fp32.json", "-o",
                   model_dir / "reports" / f"ir-fp32-{protocol}.json")  # fmt: skip
     bench = {
-        "schema": "poseforge.bench/1",
+        "schema": "poseforge.bench/2",
         "model": scored.name,
+        "artifacts": {"ir-fp32": artifact_digest(model_dir / "ir/fp32/model.xml")},
         "images": 2,
         "figures": {},
         "ratios": {"decode_over_latency": 0.05},

@@ -141,6 +141,10 @@ def test_an_artifact_changed_after_validation_fails(model_dir: Path) -> None:
         check = result[f"ir-fp32 {protocol} AP"]
         assert check.verdict == "FAIL" and "stale" in check.causes[0]
     assert result["ir-int8 val AP"].verdict == "pass"
+    ratios = [c for name, c in result.items() if "is better" in name]
+    assert ratios and all(c.verdict == "FAIL" and "another version of" in c.causes[0] for c in ratios)
+    with pytest.raises(PoseforgeError, match="measured another version of"):
+        write_baseline(model_dir, model_dir / "new-baseline.json")
 
 
 @pytest.mark.parametrize(

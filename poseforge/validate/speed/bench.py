@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BY_NAME
+from poseforge.artifacts import BY_NAME, artifact_digest
 from poseforge.decode import decode, to_coco_results
 from poseforge.documents import BENCH, write_document
 from poseforge.errors import PoseforgeError
@@ -122,6 +122,7 @@ def measure_bench(
     return {
         "schema": SCHEMA,
         "model": meta["model"],
+        "artifacts": measured_artifacts(model_dir),
         "images": len(images),
         "dataset": dataset.provenance([image.id for image in images], limit),
         "ratios": ratios,
@@ -132,6 +133,13 @@ def measure_bench(
         "versions": toolchain_versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def measured_artifacts(model_dir: Path) -> dict[str, str]:
+    """sha256 (every file: .xml and .bin) of each artifact the bench measured, so that the gate
+    refuses ratios measured on other versions of them."""
+    paths = {name: model_dir / BY_NAME[name].file for name in INT8_COMPARISON}
+    return {name: artifact_digest(path) for name, path in paths.items() if path.is_file()}
 
 
 def judge(bench: dict[str, Any]) -> list[tuple[Target, float, bool]]:
