@@ -35,6 +35,7 @@ DEBUG_ENV = "POSEFORGE_DEBUG"
 CONVERT_EXTRA = ("torch", "onnx", "onnxscript", "onnxsim", "onnxruntime", "nncf", "pycocotools", "matplotlib")
 # Arguments naming files a command reads: `-o` may not be one of them.
 _INPUTS = ("source", "checkpoint", "ir", "artifact", "bundle", "input", "calib", "a", "b", "speed", "video")
+_OPTION_INPUTS = ("calib", "speed", "video")  # the others are positional
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -98,7 +99,8 @@ def check_output_is_not_an_input(args: argparse.Namespace) -> None:
     for name in _INPUTS:
         value = getattr(args, name, None)
         if value and out in {Path(value).resolve(), Path(value).resolve().with_suffix(".bin")}:
-            raise PoseforgeError(f"-o {output} is the command's own input {value}: choose another output")
+            option = f"--{name.replace('_', '-')}" if name in _OPTION_INPUTS else name
+            raise PoseforgeError(f"-o {output} is the command's own input ({option} {value}): choose another output")
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -25,7 +25,7 @@ from poseforge.artifacts import BY_NAME, PROTOCOLS, artifact_digest, base_name, 
 from poseforge.documents import BASELINE, BENCH, read_document, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.validate.accuracy.validate import read_report
-from poseforge.validate.speed.targets import GATED
+from poseforge.validate.speed.targets import GATED, TARGETS
 
 SCHEMA = BASELINE.schema
 BENCH_FILE = "bench.json"
@@ -64,7 +64,14 @@ def read_reports(model_dir: str | Path) -> dict[tuple[str, str], tuple[Path, dic
 def read_bench(model_dir: str | Path) -> dict[str, Any] | None:
     """The model's bench.json, or None when there is none (its ratio checks then fail)."""
     path = Path(model_dir) / BENCH_FILE
-    return read_document(path, BENCH) if path.is_file() else None
+    if not path.is_file():
+        return None
+    bench = read_document(path, BENCH)
+    known = {t.name for t in TARGETS}
+    if unknown := sorted(set(bench["ratios"]) - known):
+        raise PoseforgeError(f"{path} is not a valid bench file: unknown ratio {', '.join(unknown)} (known: "
+                             f"{', '.join(sorted(known))})")  # fmt: skip
+    return bench
 
 
 def read_baseline(path: str | Path) -> dict[str, Any]:

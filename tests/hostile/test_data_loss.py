@@ -285,7 +285,7 @@ FILE_CASES: dict[str, FileCase] = {
     ),
     "validate -o its own --speed file": lambda root, build, coco, scored: (
         [*_validate(scored, coco)[:-2], "--speed", scored / SPEED_FILE, "-o", scored / SPEED_FILE],
-        [SPEED_FILE, "speed file"],
+        [SPEED_FILE, "own input (--speed"],
     ),
     "bench -o the IR it measures": lambda root, build, coco, scored: (
         ["bench", scored, "--coco", coco, "--limit", "1", "-o", scored / "ir/fp32/model.xml"],

@@ -78,14 +78,13 @@ def markdown(rows: list[Row], model: str) -> str:
     threads = sorted({str(r.report["threads"]) for r in rows})
     interval = next((r.report["interval"] for r in rows if r.report["interval"]), None)
     resamples = f"{interval['resamples']} image resamples, seed {interval['seed']}" if interval else "no people"
+    shape = next((r.report["speed"]["shape"] for r in rows if r.report.get("speed")), None)
     lines = [
         f"# {model}: accuracy and speed of every artifact",
         "",
         f"COCO keypoint AP (pycocotools) on **{dataset['name']}: {first['images']} images, {dataset['people']} "
         f"annotated people** (`{dataset['annotations']}`), with 95% bootstrap intervals ({resamples}); "
-        f"speed at the deploy shape {first['speed']['shape'][2]}x{first['speed']['shape'][3]}."
-        if first.get("speed")
-        else "no speed measured.",
+        + (f"speed at the deploy shape {shape[2]}x{shape[3]}." if shape else "no speed measured."),
         f"Machine: {machine['cpu']}, {machine['cores']} cores, ISA {' '.join(machine['isa'])}. "
         f"Threads {', '.join(threads)}; OpenVINO precision hint {', '.join(hints)}; "
         f"OpenVINO {first['versions'].get('openvino', '?')}, torch {first['versions'].get('torch', '?')}, "
