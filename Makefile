@@ -66,9 +66,10 @@ $(OUT)/model.pth: $(OMZ_IR) | $(STAMP)
 $(OMZ_IR): | $(STAMP)
 	$(PF) fetch omz --data $(DATA)
 else ifeq ($(MODEL),openpose-vgg19)
-# No trained weights exist for it here: a random-init checkpoint, for complexity and speed only.
+# No trained weights exist for it here: a random-init checkpoint, for complexity and speed only
+# (STAGES=N: N stages as the paper counts them, initial + refinement; the COCO release has 6).
 $(OUT)/model.pth: | $(STAMP)
-	$(PF) init --model $(MODEL) --seed 0 -o $@
+	$(PF) init --model $(MODEL) $(if $(STAGES),--stages $(STAGES)) --seed 0 -o $@
 else
 $(OUT)/model.pth:
 	@echo "poseforge: error: MODEL=$(MODEL) needs CHECKPOINT=path/to/checkpoint.pth" >&2; exit 2
@@ -140,8 +141,9 @@ int8: $(OUT)/ir/int8/model.xml
 REPORTS_DIR := $(OUT)/reports
 ANNOTATIONS := $(COCO)/annotations/person_keypoints_val2017.json
 DECODER_SRC := $(wildcard poseforge/decode/*.py) poseforge/preprocess.py
-# Seconds of throughput and end-to-end timing: per artifact (the report's columns), and for bench
-# (the gated ratios, measured in interleaved rounds of half that each).
+# Per artifact (the report's speed columns): latency iterations and seconds of throughput and of
+# end-to-end timing; for bench (the gated ratios), seconds split into interleaved rounds.
+SPEED_ITERATIONS ?= 20
 SPEED_SECONDS ?= 5
 BENCH_SECONDS ?= 10
 
@@ -175,7 +177,7 @@ SPEEDS := $(foreach a,$(ARTIFACTS),$(REPORTS_DIR)/speed/$(a).json)
 .SECONDEXPANSION:
 HINT = --precision-hint $(or $(HINT_$*),f32)
 $(REPORTS_DIR)/speed/%.json: $$(ART_$$*) $(ANNOTATIONS) $(DECODER_SRC)
-	$(PF) speed $< --coco $(COCO) --seconds $(SPEED_SECONDS) $(HINT) -o $@
+	$(PF) speed $< --coco $(COCO) --iterations $(SPEED_ITERATIONS) --seconds $(SPEED_SECONDS) $(HINT) -o $@
 
 $(REPORTS_DIR)/%-val.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
 	$(PF) validate $< --coco $(COCO) --protocol val $(HINT) --speed $(REPORTS_DIR)/speed/$*.json -o $@

@@ -132,21 +132,22 @@ def test_init_command_writes_a_checkpoint_and_refuses_bad_stages(tmp_path: Path)
 
 @pytest.fixture(scope="module")
 def vgg_build(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
-    """`make ir MODEL=openpose-vgg19` without CHECKPOINT: a random-init checkpoint, then the usual stages."""
+    """`make ir MODEL=openpose-vgg19` without CHECKPOINT: a random-init checkpoint, then the usual
+    stages (STAGES=2, the paper's baseline: one refinement stage, not the release's five)."""
     build = tmp_path_factory.mktemp("build")
-    result = run_make("ir", MODEL=MODEL, BUILD=str(build), DATA=str(assets))
+    result = run_make("ir", MODEL=MODEL, STAGES="2", BUILD=str(build), DATA=str(assets))
     assert result.returncode == 0, result.stderr
     assert f"init --model {MODEL}" in result.stdout
     return build / MODEL
 
 
 def test_make_ir_converts_the_random_network(vgg_build: Path, assets: Path) -> None:
-    assert run_make("-q", "ir", MODEL=MODEL, BUILD=str(vgg_build.parent), DATA=str(assets)).returncode == 0
+    assert run_make("-q", "ir", MODEL=MODEL, STAGES="2", BUILD=str(vgg_build.parent), DATA=str(assets)).returncode == 0
     for precision in ("fp32", "fp16"):
         model = read_ir(vgg_build / "ir" / precision / "model.xml")
         assert [o.get_any_name() for o in model.outputs] == ["heatmaps", "pafs"]
         meta = get_ir_metadata(model)
-        assert meta["model"] == MODEL and meta["config"] == {"num_refinement_stages": 5}
+        assert meta["model"] == MODEL and meta["config"] == {"num_refinement_stages": 1}
         assert meta["source"]["kind"] == "random-init" and meta["source"]["trained"] is False
         assert meta["normalization"]["shift"] == [-0.5] * 3
 
