@@ -68,10 +68,15 @@ def time_decoder(decoder: Any, outputs: list[tuple], repeats: int = 3) -> tuple[
     return summarize_ms(times), results
 
 
+def comparison_artifacts(model_dir: Path) -> dict[str, Path]:
+    """The INT8 comparison's artifacts present in `model_dir`, by name."""
+    paths = {name: model_dir / BY_NAME[name].file for name in INT8_COMPARISON}
+    return {name: path for name, path in paths.items() if path.is_file()}
+
+
 def interleaved_ratios(model_dir: Path, shape: tuple[int, int, int, int], seconds: float, rounds: int) -> dict:
     """INT8 / FP32 and INT8 / release throughput, each the median of per-round ratios."""
-    paths = {name: model_dir / BY_NAME[name].file for name in INT8_COMPARISON}
-    entries = {name: Entry(name, path) for name, path in paths.items() if path.is_file()}
+    entries = {name: Entry(name, path) for name, path in comparison_artifacts(model_dir).items()}
     if "ir-int8" not in entries:
         return {}
     context = measure_interleaved(list(entries.values()), shape, iterations=10, seconds=seconds, rounds=rounds)
@@ -138,8 +143,7 @@ def measure_bench(
 def measured_artifacts(model_dir: Path) -> dict[str, str]:
     """sha256 (every file: .xml and .bin) of each artifact the bench measured, so that the gate
     refuses ratios measured on other versions of them."""
-    paths = {name: model_dir / BY_NAME[name].file for name in INT8_COMPARISON}
-    return {name: artifact_digest(path) for name, path in paths.items() if path.is_file()}
+    return {name: artifact_digest(path) for name, path in comparison_artifacts(model_dir).items()}
 
 
 def judge(bench: dict[str, Any]) -> list[tuple[Target, float, bool]]:
