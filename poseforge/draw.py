@@ -24,21 +24,35 @@ def _palette(n: int) -> list[tuple[int, int, int]]:
 
 LIMB_COLOURS = _palette(len(SKELETON))
 # Successive ids 5/12 of the hue circle apart (5 and 12 are coprime: every colour is used).
+_LIMB_A, _LIMB_B = (np.array(ends) for ends in zip(*SKELETON, strict=True))
 TRACK_PALETTE = [_palette(TRACK_COLOURS)[(i * 5) % TRACK_COLOURS] for i in range(TRACK_COLOURS)]
 
 
-def draw_poses(image: np.ndarray, poses: Poses, thickness: int | None = None) -> np.ndarray:
-    """A copy of a BGR image with every person's skeleton and keypoints drawn."""
-    canvas = image.copy()
+def draw_poses(image: np.ndarray, poses: Poses, thickness: int | None = None, copy: bool = True) -> np.ndarray:
+    """A BGR image with every person's skeleton and keypoints drawn: a copy, or (copy=False) the
+    image itself drawn on.
+
+    One polylines call per colour: a call per limb costs more than drawing it. Keypoints are
+    zero-length round-capped lines, which is how OpenCV draws a filled dot in a batch.
+    """
+    canvas = image.copy() if copy else image
     thickness = thickness or max(2, round(max(image.shape[:2]) / 300))
-    for index, person in enumerate(poses.keypoints):
-        track = None if poses.track_ids is None else int(poses.track_ids[index])
-        found = person[:, 2] > 0
-        for limb_colour, (a, b) in zip(LIMB_COLOURS, SKELETON, strict=True):
-            if found[a] and found[b]:
-                colour = limb_colour if track is None or track < 0 else TRACK_PALETTE[track % TRACK_COLOURS]
-                pa, pb = (tuple(round(v) for v in person[k, :2]) for k in (a, b))
-                cv2.line(canvas, pa, pb, colour, thickness, cv2.LINE_AA)
-        for x, y, _ in person[found]:
-            cv2.circle(canvas, (round(x), round(y)), thickness + 1, (255, 255, 255), -1, cv2.LINE_AA)
+    if len(poses.keypoints) == 0:
+        return canvas
+    xy = np.rint(poses.keypoints[..., :2]).astype(np.int32)
+    found = poses.keypoints[..., 2] > 0
+    drawn = found[:, _LIMB_A] & found[:, _LIMB_B]  # (people, limbs)
+    segments = np.stack([xy[:, _LIMB_A], xy[:, _LIMB_B]], axis=2)  # (people, limbs, 2 ends, xy)
+    tracks = poses.track_ids if poses.track_ids is not None else np.full(len(xy), -1)
+    for limb, colour in enumerate(LIMB_COLOURS):  # untracked people: a colour per limb
+        _lines(canvas, segments[drawn[:, limb] & (tracks < 0), limb], colour, thickness)
+    for person in np.flatnonzero(tracks >= 0):  # tracked people: a colour per track
+        _lines(canvas, segments[person, drawn[person]], TRACK_PALETTE[tracks[person] % TRACK_COLOURS], thickness)
+    dots = np.repeat(xy[found][:, None, :], 2, axis=1)
+    _lines(canvas, dots, (255, 255, 255), 2 * thickness + 2)
     return canvas
+
+
+def _lines(canvas: np.ndarray, segments: np.ndarray, colour: tuple[int, int, int], thickness: int) -> None:
+    if len(segments):
+        cv2.polylines(canvas, list(segments), False, colour, thickness, cv2.LINE_AA)

@@ -100,7 +100,7 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle (.tar.gz), e.g. dist/<model>-int8.tar.gz")
     p.add_argument("--video", help="a 640x480 video (default: a clip panned over a 640x480 image of --coco)")
     add_coco(p, "COCO directory whose 640x480 image the default clip is made of")
-    p.add_argument("--rounds", type=ROUNDS, default=3, help="interleaved rounds")
+    p.add_argument("--rounds", type=ROUNDS, help="interleaved rounds (default: 5, a median steady on a shared machine)")
     p.add_argument("--seconds", type=SECONDS, default=5.0, help="network-only throughput time per run")
     p.add_argument("--threads", type=THREADS, help="runtime threads (default: all cores)")
     add_output(p, "also write the figures as JSON", required=False)
@@ -110,12 +110,12 @@ def _bench(args: argparse.Namespace) -> None:
     import tempfile
     from pathlib import Path
 
-    from poseforge.deploy.bench import measure_deploy, render_deploy, synthetic_clip
+    from poseforge.deploy.bench import DEFAULT_ROUNDS, measure_deploy, render_deploy, synthetic_clip
     from poseforge.fileio import write_json
 
     with tempfile.TemporaryDirectory(prefix="poseforge-clip-") as scratch:
         video = args.video or synthetic_clip(coco_dir(args) / "val2017", Path(scratch) / "clip-640x480.mp4")
-        bench = measure_deploy(args.bundle, video, args.rounds, args.seconds, args.threads)
+        bench = measure_deploy(args.bundle, video, args.rounds or DEFAULT_ROUNDS, args.seconds, args.threads)
     render_deploy(bench)
     if args.output:
         write_json(args.output, bench)

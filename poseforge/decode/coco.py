@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .poses import Poses
 
 PERSON_CATEGORY_ID = 1
@@ -18,10 +20,10 @@ def to_coco_results(poses: Poses, image_id: int) -> list[dict]:
         {
             "image_id": int(image_id),
             "category_id": PERSON_CATEGORY_ID,
-            "keypoints": [float(v) for v in coco.reshape(-1)],
+            "keypoints": coco.reshape(-1).tolist(),  # float64: Python floats
             "score": float(score),
         }
-        for coco, score in zip(poses.coco, poses.scores, strict=True)
+        for coco, score in zip(np.asarray(poses.coco, dtype=np.float64), poses.scores, strict=True)
     ]
     if poses.track_ids is not None:
         for result, track in zip(results, poses.track_ids, strict=True):

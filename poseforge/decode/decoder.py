@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import numpy as np
 
 from poseforge.keypoints import LIMB_PAF_CHANNELS, LIMBS, NUM_HEATMAPS, NUM_KEYPOINTS, NUM_PAFS
 
 from .geometry import Geometry
-from .grouping import assemble, match_limb, score_limb
+from .grouping import assemble, match_limbs, score_limbs
 from .params import DecoderParams
-from .peaks import fit_gaussian_peaks, local_maxima, suppress_close
+from .peaks import fit_gaussian_peaks, local_maxima, rank_within, suppress_close
 from .poses import Poses
 from .resample import upsample_cubic
 
@@ -67,19 +65,18 @@ def _find_candidates(heatmaps: np.ndarray, geometry: Geometry, params: DecoderPa
     np.clip(image_xy[:, 0], 0, geometry.image_width, out=image_xy[:, 0])
     np.clip(image_xy[:, 1], 0, geometry.image_height, out=image_xy[:, 1])
 
-    # local_maxima returns the peaks ordered by channel, so each keypoint type is a slice.
-    bounds = np.searchsorted(kind, np.arange(NUM_KEYPOINTS + 1))
-    keep = [_strongest(image_xy, score, lo, hi, params.peak_suppression_radius) for lo, hi in pairwise(bounds)]
-    keep_arr = np.concatenate(keep)
-    return _Candidates(grid_xy[keep_arr], image_xy[keep_arr], score[keep_arr], kind[keep_arr])
+    keep = _strongest(image_xy, score, kind, params.peak_suppression_radius)
+    return _Candidates(grid_xy[keep], image_xy[keep], score[keep], kind[keep])
 
 
-def _strongest(image_xy: np.ndarray, score: np.ndarray, lo: int, hi: int, radius: float) -> np.ndarray:
-    """The peaks of one type (slice lo:hi) kept by suppression, strongest first, at most
-    MAX_PEAKS_PER_TYPE. Suppression is by stronger peaks only, so cutting the weakest first
-    (which also bounds its pairwise distances) changes nothing among those kept."""
-    top = lo + np.argsort(-score[lo:hi], kind="stable")[: 8 * MAX_PEAKS_PER_TYPE]
-    return top[suppress_close(image_xy[top], score[top], radius)][:MAX_PEAKS_PER_TYPE]
+def _strongest(image_xy: np.ndarray, score: np.ndarray, kind: np.ndarray, radius: float) -> np.ndarray:
+    """The peaks kept by suppression, by type and strongest first, at most MAX_PEAKS_PER_TYPE
+    of a type. Suppression is by stronger peaks only, so cutting the weakest first (which also
+    bounds its pairwise distances) changes nothing among those kept."""
+    top = np.lexsort((-score, kind))
+    top = top[rank_within(kind[top]) < 8 * MAX_PEAKS_PER_TYPE]
+    kept = top[suppress_close(image_xy[top], score[top], radius, kind[top])]
+    return kept[rank_within(kind[kept]) < MAX_PEAKS_PER_TYPE]
 
 
 def _ranking_score(score: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -111,22 +108,13 @@ def decode(
         raise ValueError(f"heatmaps {heatmaps.shape} and pafs {pafs.shape} differ in spatial size")
 
     cand = _find_candidates(heatmaps, geometry, params)
-    connections = []
-    for (a, b), paf_channels in zip(LIMBS, LIMB_PAF_CHANNELS, strict=True):
-        ids_a, ids_b = cand.ids[a], cand.ids[b]
-        if len(ids_a) == 0 or len(ids_b) == 0:
-            connections.append((ids_a[:0], ids_b[:0], np.zeros(0)))
-            continue
-        affinity, valid = score_limb(
-            pafs[list(paf_channels)],
-            cand.grid_xy[ids_a],
-            cand.grid_xy[ids_b],
-            params.paf_samples,
-            params.min_paf_score,
-            params.min_paf_success_ratio,
-        )
-        ia, ib, aff = match_limb(affinity, valid)
-        connections.append((ids_a[ia], ids_b[ib], aff))
+    limbs = [(channels, cand.grid_xy[cand.ids[a]], cand.grid_xy[cand.ids[b]])
+             for (a, b), channels in zip(LIMBS, LIMB_PAF_CHANNELS, strict=True)]  # fmt: skip
+    scored = score_limbs(pafs, limbs, params.paf_samples, params.min_paf_score, params.min_paf_success_ratio)
+    connections = [
+        (cand.ids[a][ia], cand.ids[b][ib], aff)
+        for (a, b), (ia, ib, aff) in zip(LIMBS, match_limbs(scored), strict=True)
+    ]
     people = assemble(connections, cand.score)
 
     kept = (people.count >= params.min_keypoints) & (

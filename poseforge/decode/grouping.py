@@ -8,12 +8,13 @@ in LIMBS order (the OpenPose / Lightweight OpenPose procedure).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
 from poseforge.keypoints import LIMBS, NUM_KEYPOINTS
 
-from .resample import sample_bilinear
+from .resample import sample_bilinear_at
 
 _NORM_EPS = 1e-6  # upstream's guard against zero-length candidate limbs
 _COUNT_EPS = 1e-6  # upstream's guard against no valid sample
@@ -38,12 +39,77 @@ def _samples_needed(samples: int, min_success_ratio: float) -> int:
     return next((c for c in range(samples + 1) if c / samples > min_success_ratio), samples + 1)
 
 
-def _support(paf: np.ndarray, start: np.ndarray, vec: np.ndarray, unit: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """PAF . unit limb vector at the points start + t * vec: (P, 2) pairs x (s,) -> (P, s)."""
+def _support(
+    flat: np.ndarray,
+    offsets: np.ndarray,
+    shape: tuple[int, int],
+    start: np.ndarray,
+    vec: np.ndarray,
+    unit: np.ndarray,
+    t: np.ndarray,
+) -> np.ndarray:
+    """PAF . unit limb vector at the points start + t * vec: (P, 2) pairs x (s,) -> (P, s).
+
+    `flat` holds every PAF channel end to end; offsets (P, 2) say where each pair's x and y
+    fields start in it, so the pairs of all limbs are sampled in one pass.
+    """
     points = (start[:, None, :] + t[None, :, None] * vec[:, None, :]).astype(np.float32)
     # Grid coordinate u is index coordinate u - 0.5 (sample j's centre is at j + 0.5).
-    field = sample_bilinear(paf, points[..., 0] - 0.5, points[..., 1] - 0.5)  # (2, P, s)
-    return field[0] * unit[:, None, 0] + field[1] * unit[:, None, 1]
+    fx, fy = sample_bilinear_at(flat, shape, offsets.T[..., None], points[..., 0] - 0.5, points[..., 1] - 0.5)
+    return fx * unit[:, None, 0] + fy * unit[:, None, 1]
+
+
+def score_limbs(
+    pafs: np.ndarray,
+    limbs: list[tuple[tuple[int, int], np.ndarray, np.ndarray]],
+    samples: int,
+    min_paf_score: float,
+    min_success_ratio: float,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Affinity of every (a, b) candidate pair of each limb and whether the pair is a plausible limb.
+
+    pafs: (c, h, w) fields; limbs: ((x channel, y channel), a_xy (n, 2), b_xy (m, 2)) per limb, in
+    grid coordinates (cells). Returns (affinity (n, m), valid (n, m)) per limb. The affinity is
+    the mean of the PAF . unit vector products that exceed min_paf_score; a pair is valid if it
+    is positive and more than min_success_ratio of the samples exceed min_paf_score. Pairs ruled
+    out early (see below) are invalid and report affinity 0. All limbs' pairs are scored
+    together: per-limb NumPy calls on a few dozen pairs cost more than the arithmetic.
+    """
+    _, h, w = pafs.shape
+    sizes = [len(a_xy) * len(b_xy) for _, a_xy, b_xy in limbs]
+    total = sum(sizes)
+    affinity = np.zeros(total)
+    valid = np.zeros(total, dtype=bool)
+    needed = _samples_needed(samples, min_success_ratio)
+    if total and needed <= samples:
+        flat = np.ascontiguousarray(pafs, dtype=np.float32).reshape(-1)
+        # Pair p of a limb = a index * m + b index.
+        start = np.concatenate([np.repeat(a_xy, len(b_xy), axis=0) for _, a_xy, b_xy in limbs]).astype(np.float32)
+        vec = np.concatenate([(b_xy[None, :, :] - a_xy[:, None, :]).reshape(-1, 2) for _, a_xy, b_xy in limbs])
+        vec = vec.astype(np.float32)
+        offsets = np.repeat(np.array([channels for channels, _, _ in limbs], dtype=np.int64).reshape(-1, 2) * (h * w),
+                            sizes, axis=0)  # fmt: skip
+        unit = vec / (np.linalg.norm(vec, axis=-1, keepdims=True) + _NORM_EPS)
+        t = np.linspace(0.0, 1.0, samples)
+        # A pair with more than samples - needed unsupported samples cannot be valid, so probing
+        # samples - needed + 1 spread-out samples first rules out most wrong pairs (their middle
+        # runs off any limb) exactly, at a fraction of the cost of sampling them all.
+        probes = samples - needed + 1
+        alive = np.arange(total)
+        if probes < samples - 1:
+            probe_t = t[np.rint(np.linspace(0, samples - 1, probes + 2)[1:-1]).astype(np.int64)]
+            supported = _support(flat, offsets, (h, w), start, vec, unit, probe_t) > min_paf_score
+            alive = np.flatnonzero(supported.any(axis=1))
+        dots = _support(flat, offsets[alive], (h, w), start[alive], vec[alive], unit[alive], t)
+        passed = dots > min_paf_score
+        count = passed.sum(-1)
+        affinity[alive] = np.where(passed, dots, 0.0).sum(-1) / (count + _COUNT_EPS)
+        valid[alive] = (affinity[alive] > 0) & (count / samples > min_success_ratio)
+    bounds = np.cumsum([0, *sizes])
+    return [
+        (affinity[lo:hi].reshape(len(a_xy), len(b_xy)), valid[lo:hi].reshape(len(a_xy), len(b_xy)))
+        for (lo, hi), (_, a_xy, b_xy) in zip(pairwise(bounds), limbs, strict=True)
+    ]
 
 
 def score_limb(
@@ -54,62 +120,43 @@ def score_limb(
     min_paf_score: float,
     min_success_ratio: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Affinity of every (a, b) candidate pair and whether the pair is a plausible limb.
-
-    paf: (2, h, w) x and y fields; a_xy (n, 2), b_xy (m, 2) in grid coordinates (cells).
-    Returns (affinity (n, m), valid (n, m)). The affinity is the mean of the PAF . unit
-    vector products that exceed min_paf_score; a pair is valid if it is positive and more
-    than min_success_ratio of the samples exceed min_paf_score. Pairs ruled out early
-    (see below) are invalid and report affinity 0.
-    """
-    n, m = len(a_xy), len(b_xy)
-    start = np.repeat(a_xy, m, axis=0).astype(np.float32)  # pair p = a index * m + b index
-    vec = (b_xy[None, :, :] - a_xy[:, None, :]).reshape(-1, 2).astype(np.float32)
-    unit = vec / (np.linalg.norm(vec, axis=-1, keepdims=True) + _NORM_EPS)
-    t = np.linspace(0.0, 1.0, samples)
-    affinity = np.zeros(n * m)
-    valid = np.zeros(n * m, dtype=bool)
-    needed = _samples_needed(samples, min_success_ratio)
-    if needed > samples:
-        return affinity.reshape(n, m), valid.reshape(n, m)
-
-    # A pair with more than samples - needed unsupported samples cannot be valid, so probing
-    # samples - needed + 1 spread-out samples first rules out most wrong pairs (their middle
-    # runs off any limb) exactly, at a fraction of the cost of sampling them all.
-    probes = samples - needed + 1
-    alive = np.arange(n * m)
-    if probes < samples - 1 and n * m > 1:
-        probe_t = t[np.rint(np.linspace(0, samples - 1, probes + 2)[1:-1]).astype(np.int64)]
-        supported = _support(paf, start, vec, unit, probe_t) > min_paf_score
-        alive = np.flatnonzero(supported.any(axis=1))
-
-    dots = _support(paf, start[alive], vec[alive], unit[alive], t)
-    passed = dots > min_paf_score
-    count = passed.sum(-1)
-    affinity[alive] = np.where(passed, dots, 0.0).sum(-1) / (count + _COUNT_EPS)
-    valid[alive] = (affinity[alive] > 0) & (count / samples > min_success_ratio)
-    return affinity.reshape(n, m), valid.reshape(n, m)
+    """score_limbs for one limb whose (2, h, w) field is `paf`."""
+    return score_limbs(paf, [((0, 1), a_xy, b_xy)], samples, min_paf_score, min_success_ratio)[0]
 
 
-def match_limb(affinity: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Greedy one-to-one matching: best affinity first, each a and each b used once.
-
-    Returns (a index, b index, affinity) of the accepted pairs, best first.
-    """
-    a_idx, b_idx = np.nonzero(valid)
-    scores = affinity[a_idx, b_idx]
-    order = np.argsort(-scores, kind="stable")
+def match_limbs(scored: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Greedy one-to-one matching of each limb's (affinity, valid) pairs: best affinity first,
+    each a and each b used once per limb. Returns each limb's (a index, b index, affinity) of
+    the accepted pairs, best first. All limbs in one sort and one pass."""
+    shapes = [affinity.shape for affinity, _ in scored]
+    valid = np.concatenate([v.reshape(-1) for _, v in scored]) if scored else np.zeros(0, dtype=bool)
+    affinity = np.concatenate([a.reshape(-1) for a, _ in scored]) if scored else np.zeros(0)
+    pair_bounds = np.cumsum([0, *(n * m for n, m in shapes)])
+    pair = np.flatnonzero(valid)
+    limb = np.searchsorted(pair_bounds, pair, "right") - 1
+    columns = np.array([m for _, m in shapes] or [1], dtype=np.int64)[limb]
+    a_idx, b_idx = np.divmod(pair - pair_bounds[limb], columns)
+    scores = affinity[pair]
+    order = np.lexsort((-scores, limb))  # by limb, best first (ties: first pair first)
+    # Ids unique across limbs: limb l's a (or b) index i is l * width + i.
+    width = max([max(n, m) for n, m in shapes] or [1])
     used_a: set[int] = set()
     used_b: set[int] = set()
     keep = []
-    for k in order.tolist():
-        i, j = int(a_idx[k]), int(b_idx[k])
-        if i not in used_a and j not in used_b:
-            used_a.add(i)
-            used_b.add(j)
+    for k, key_a, key_b in zip(order.tolist(), (limb * width + a_idx)[order].tolist(),
+                               (limb * width + b_idx)[order].tolist(), strict=True):  # fmt: skip
+        if key_a not in used_a and key_b not in used_b:
+            used_a.add(key_a)
+            used_b.add(key_b)
             keep.append(k)
     keep_arr = np.asarray(keep, dtype=np.int64)
-    return a_idx[keep_arr], b_idx[keep_arr], scores[keep_arr]
+    bounds = np.searchsorted(limb[keep_arr], np.arange(len(scored) + 1))
+    return [(a_idx[keep_arr[lo:hi]], b_idx[keep_arr[lo:hi]], scores[keep_arr[lo:hi]]) for lo, hi in pairwise(bounds)]
+
+
+def match_limb(affinity: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """match_limbs for one limb."""
+    return match_limbs([(affinity, valid)])[0]
 
 
 @dataclass

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from poseforge.background import read_ahead
 from poseforge.decode import to_coco_results
 from poseforge.deploy.estimator import PoseEstimator
 from poseforge.deploy.outputs import POSES, SCHEMA, SUMMARY, ImageWriter, VideoWriter, read_summary
@@ -96,7 +95,8 @@ class _Run:
         self._in_flight: deque[tuple[Frame, np.ndarray]] = deque()  # filled by the reader, in order
 
     def pixels(self) -> Iterator[np.ndarray]:
-        """The source's decodable frames (in the read-ahead thread), each remembered for drawing."""
+        """The source's decodable frames, each remembered for drawing. Run by the estimator's
+        read-ahead thread, which prepares each frame as soon as it is read."""
         times, frames = self.estimator.times, self.source.frames(self.skip_bad)
         count = 0
         while not self.stop.is_set() and (self.max_frames is None or count < self.max_frames):
@@ -117,13 +117,13 @@ class _Run:
     def loop(self) -> None:
         fps = self.source.fps if isinstance(self.source, VideoSource) else None
         times = self.estimator.times
-        results = self.estimator.stream(read_ahead(self.pixels()), fps)
+        results = self.estimator.stream(self.pixels(), fps)  # read in the estimator's read-ahead thread
         try:
             for poses in results:
                 frame, pixels = self._in_flight.popleft()
                 self.results.extend(to_coco_results(poses, frame.image_id))
                 with times.stage("draw"):
-                    drawn = draw_poses(pixels, poses)
+                    drawn = draw_poses(pixels, poses, copy=False)  # the frame is not used again
                 with times.stage("write"):
                     self.writer.write(frame.name, drawn)
                 if isinstance(self.source, ImageSource):
@@ -157,7 +157,9 @@ class _Run:
             "frames": self.frames,
             "people": len(self.results),
             "seconds": timings["seconds"],
+            "compile_seconds": timings["compile_seconds"],
             "fps": timings["fps"] or 0.0,
+            "steady_fps": timings["steady_fps"],
             "timings_ms": timings["stages"],
             "slowest_stage": timings["slowest"],
             "skipped": self.skipped,

@@ -120,7 +120,11 @@ class VideoSource:
 
 
 def _capture(location: Path | int | str) -> Any:
-    return cv2.VideoCapture(location if isinstance(location, int) else str(location))
+    if isinstance(location, int):
+        return cv2.VideoCapture(location)
+    # One decoding thread: the network has the cores, and FFmpeg's frame threads cost more CPU
+    # per frame than they save in a reader that runs ahead anyway.
+    return cv2.VideoCapture(str(location), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, 1])
 
 
 def _safe_name(location: int | str) -> str:

@@ -8,27 +8,36 @@
 The stages are those Open Model Zoo's demos print, plus tracking: read (decoding the image or
 video frame), preprocess (resize and pad), infer (waiting for the network, with later frames
 already in flight), decode (heatmaps and PAFs to people), track (ids and smoothing), draw and
-write. Each stage is timed by one thread, so the lists need no lock.
+write. Each stage is timed by one thread, so the lists need no lock. Compiling the network (once
+per input shape) is not a per-frame stage: it is kept apart, and end-to-end fps leaves it out,
+as a network-only throughput figure does. `steady_fps` is also measured as a network-only figure
+is: after a warm-up (each infer request's first runs, the read-ahead filling), over the rest.
+Each stage keeps its last MAX_SAMPLES times: a camera that runs for days stays in bounded memory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 STAGES = ("read", "preprocess", "infer", "decode", "track", "draw", "write")
+MAX_SAMPLES = 10_000  # per stage: the median and p90 are over the most recent frames
 
 
 class StageTimes:
     def __init__(self) -> None:
-        self._ms: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        self._ms: dict[str, deque[float]] = {stage: deque(maxlen=MAX_SAMPLES) for stage in STAGES}
         self._start: float | None = None
         self._end: float | None = None
         self.frames = 0
+        self.compile_seconds = 0.0
+        self.warmup_frames = 0  # set by the runner's user: frames before the steady clock starts
+        self._warm: tuple[float, float] | None = None  # (time, compile seconds) when the warm-up ended
 
     def add(self, stage: str, seconds: float) -> None:
         self._ms[stage].append(seconds * 1e3)
@@ -41,6 +50,14 @@ class StageTimes:
         finally:
             self.add(stage, time.perf_counter() - start)
 
+    @contextlib.contextmanager
+    def compiling(self) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.compile_seconds += time.perf_counter() - start
+
     def begin(self) -> None:
         """The start of the end-to-end clock (the first frame asked for)."""
         self._start = time.perf_counter()
@@ -48,13 +65,16 @@ class StageTimes:
     def frame_done(self) -> None:
         self.frames += 1
         self._end = time.perf_counter()
+        if self.frames == self.warmup_frames:
+            self._warm = (self._end, self.compile_seconds)
 
     @property
     def seconds(self) -> float:
         return (self._end - self._start) if self._start is not None and self._end is not None else 0.0
 
     def summary(self) -> dict[str, Any]:
-        """Median and p90 per stage that ran, end-to-end fps, and the slowest stage by median."""
+        """Median and p90 per stage that ran, end-to-end fps (compiling left out), the slowest stage
+        by median."""
         stages = {
             stage: {
                 "median_ms": float(np.median(ms)),
@@ -65,5 +85,15 @@ class StageTimes:
             if ms
         }
         slowest = max(stages, key=lambda s: stages[s]["median_ms"]) if stages else None
-        fps = self.frames / self.seconds if self.seconds > 0 else None
-        return {"stages": stages, "fps": fps, "frames": self.frames, "seconds": self.seconds, "slowest": slowest}
+        running = self.seconds - self.compile_seconds
+        fps = self.frames / running if self.seconds > 0 and running > 0 else None
+        return {"stages": stages, "fps": fps, "steady_fps": self._steady_fps(), "frames": self.frames,
+                "seconds": self.seconds, "compile_seconds": self.compile_seconds, "slowest": slowest}  # fmt: skip
+
+    def _steady_fps(self) -> float | None:
+        """Frames per second after the warm-up (None: no frame came after it)."""
+        if self._warm is None or self._end is None or self.frames <= self.warmup_frames:
+            return None
+        start, compiled = self._warm
+        running = (self._end - start) - (self.compile_seconds - compiled)
+        return (self.frames - self.warmup_frames) / running if running > 0 else None

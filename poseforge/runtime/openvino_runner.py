@@ -24,7 +24,7 @@ import openvino as ov
 from poseforge.errors import PoseforgeError
 from poseforge.ir_files import ir_metadata, read_ir
 from poseforge.runtime.common import Outputs, check_batch, checked_outputs, runtime_error
-from poseforge.runtime.options import RuntimeOptions
+from poseforge.runtime.options import WARMUP_PASSES, RuntimeOptions
 
 
 class OpenVINORunner:
@@ -100,10 +100,12 @@ class OpenVINORunner:
         heatmaps, pafs = (np.array(result[out], dtype=np.float32, copy=True) for out in self.outputs)
         return checked_outputs(heatmaps, pafs, self.source)
 
-    def throughput(self, batch: np.ndarray, seconds: float) -> tuple[int, float]:
-        """The plugin's optimal number of requests kept in flight for `seconds`."""
-        results = self.stream(itertools.repeat((None, batch)))
-        for _ in range(2 * self.settings["optimal_requests"]):  # warm every request once more
+    def throughput(self, batch: np.ndarray, seconds: float, requests: int | None = None) -> tuple[int, float]:
+        """Frames done and seconds taken with `requests` (default: the plugin's optimal number)
+        kept in flight for `seconds`."""
+        requests = requests or self.settings["optimal_requests"]
+        results = self.stream(itertools.repeat((None, batch)), requests)
+        for _ in range(WARMUP_PASSES * requests):
             next(results)
         frames, start = 0, time.perf_counter()
         for _ in results:
@@ -114,15 +116,17 @@ class OpenVINORunner:
         results.close()
         return frames, elapsed
 
-    def stream(self, items: Iterable[tuple[Any, np.ndarray]]) -> Iterator[tuple[Any, Outputs]]:
-        """An async queue of the plugin's optimal number of infer requests: frames N+1.. infer
-        while the caller decodes frame N. Results come back in submission order.
+    def stream(
+        self, items: Iterable[tuple[Any, np.ndarray]], requests: int | None = None
+    ) -> Iterator[tuple[Any, Outputs]]:
+        """An async queue of `requests` infer requests (default: the plugin's optimal number):
+        frames N+1.. infer while the caller decodes frame N. Results come back in submission order.
 
         Requests are waited on from this thread rather than completed through Python
         callbacks: a callback that OpenVINO runs on its own thread can still hold Python
         objects when the interpreter exits, which aborts the process.
         """
-        free = [self.compiled.create_infer_request() for _ in range(self.settings["optimal_requests"])]
+        free = [self.compiled.create_infer_request() for _ in range(requests or self.settings["optimal_requests"])]
         pending: deque = deque()
         try:
             for key, batch in items:

@@ -9,6 +9,7 @@ from poseforge.errors import PoseforgeError
 
 PRECISION_HINTS = ("f32", "bf16", "f16")
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
+WARMUP_PASSES = 2  # each infer request's first runs allocate and tune: throughput is timed after these passes
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,24 @@ def test_assemble_loop_closing_fills_the_other_end_too() -> None:
 def test_assemble_nothing() -> None:
     people = assemble(_connections({}), np.zeros(0))
     assert people.ids.shape == (0, 18) and people.score.shape == (0,) and people.count.shape == (0,)
+
+
+def test_match_limbs_matches_each_limb_on_its_own() -> None:
+    from poseforge.decode.grouping import match_limbs
+
+    def greedy(affinity: np.ndarray, valid: np.ndarray) -> list[tuple[int, int]]:
+        pairs = sorted(zip(*np.nonzero(valid), strict=True), key=lambda p: -affinity[p])
+        used_a, used_b, kept = set(), set(), []
+        for i, j in pairs:
+            if i not in used_a and j not in used_b:
+                used_a.add(i), used_b.add(j), kept.append((int(i), int(j)))
+        return kept
+
+    rng = np.random.default_rng(2)
+    scored = [(rng.uniform(0, 1, (n, m)), rng.uniform(0, 1, (n, m)) > 0.3) for n, m in ((4, 6), (0, 3), (5, 5), (7, 2))]
+    together = match_limbs(scored)
+    for (affinity, valid), (a, b, score) in zip(scored, together, strict=True):
+        assert list(zip(a.tolist(), b.tolist(), strict=True)) == greedy(affinity, valid)
+        np.testing.assert_array_equal(score, affinity[a, b])
+    assert sum(len(a) for a, _, _ in together) > 6
+    assert match_limbs([]) == []

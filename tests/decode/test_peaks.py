@@ -68,3 +68,18 @@ def test_suppress_close_keeps_the_strongest() -> None:
     assert kept.tolist() == [1, 3]
     assert suppress_close(xy, score, radius=0.0).tolist() == [1, 2, 0, 3]
     assert suppress_close(xy[:0], score[:0], radius=6.0).tolist() == []
+
+
+def test_suppress_close_keeps_each_type_apart() -> None:
+    # Many types tested together, in blocks of SUPPRESS_ROWS rows: the same as each type alone.
+    from poseforge.decode.peaks import SUPPRESS_ROWS
+
+    rng = np.random.default_rng(1)
+    kind = np.sort(rng.integers(0, 5, size=3 * SUPPRESS_ROWS))
+    xy = rng.uniform(0, 40, size=(len(kind), 2))
+    score = rng.uniform(0, 1, size=len(kind))
+    kept = suppress_close(xy, score, 3.0, kind)
+    alone = [np.flatnonzero(kind == k)[suppress_close(xy[kind == k], score[kind == k], 3.0)] for k in range(5)]
+    assert kept.tolist() == np.concatenate(alone).tolist()
+    assert 0 < len(kept) < len(kind)  # some suppressed, none across types
+    assert suppress_close(np.zeros((2, 2)), np.ones(2), 3.0, np.array([0, 1])).tolist() == [0, 1]

@@ -49,6 +49,11 @@ def test_a_video_is_drawn_frame_for_frame(made: Made, clip: Path, tmp_path: Path
     summary = json.loads((out / "predict.json").read_text())
     assert summary["kind"] == "video" and summary["frames"] == 24 and summary["video_fps"] == 12.0
     assert summary["fps"] > 0 and summary["runtime"]["optimal_requests"] >= 1
+    # Twice the plugin's requests in flight; end-to-end fps leaves compiling the network out.
+    assert summary["runtime"]["requests_in_flight"] == 2 * summary["runtime"]["optimal_requests"]
+    assert 0 < summary["compile_seconds"] < summary["seconds"]
+    assert summary["fps"] == pytest.approx(24 / (summary["seconds"] - summary["compile_seconds"]))
+    assert summary["steady_fps"] > 0  # after the warm-up: each of the requests in flight run twice
     poses = json.loads((out / "poses.json").read_text())
     assert poses and {p["image_id"] for p in poses} <= set(range(24)) and len(poses) == summary["people"]
     assert all(len(p["keypoints"]) == 51 for p in poses)
