@@ -140,3 +140,6 @@ def render_deploy(bench: dict[str, Any]) -> None:
     console().print(table)
     for size, (stage, figures) in slowest.items():
         console().print(f"{size}: slowest stage {stage}, {figures['median_ms']:.1f} ms per frame (median, last round)")
+        stages = ", ".join(f"{name} {f['median_ms']:.1f}" + (f" ({f['cpu_median_ms']:.1f} CPU)" if "cpu_median_ms" in f
+                           else "") for name, f in runs[-1][f"timings_{size}"].items())  # fmt: skip
+        console().print(f"  ms per frame, wall (its thread's CPU): {stages}")

@@ -142,9 +142,8 @@ class PoseEstimator:
 
         def prepared() -> Iterator[Prepared]:
             for frame in frames:
-                start = time.perf_counter()
-                item = self.prepare(frame)
-                self.times.add("preprocess", time.perf_counter() - start)
+                with self.times.stage("preprocess"):
+                    item = self.prepare(frame)
                 yield item
 
         def fed(group: Iterator[Prepared]) -> Iterator[tuple[Prepared, np.ndarray]]:

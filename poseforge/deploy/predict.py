@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,12 +99,11 @@ class _Run:
         times, frames = self.estimator.times, self.source.frames(self.skip_bad)
         count = 0
         while not self.stop.is_set() and (self.max_frames is None or count < self.max_frames):
-            start = time.perf_counter()
-            item = next(frames, None)
+            with times.stage("read"):
+                item = next(frames, None)
             if item is None:
                 return
             frame, pixels = item
-            times.add("read", time.perf_counter() - start)
             count += 1
             if pixels is None:
                 self.skipped.append(frame.name)

@@ -13,6 +13,8 @@ per input shape) is not a per-frame stage: it is kept apart, and end-to-end fps 
 as a network-only throughput figure does. `steady_fps` is also measured as a network-only figure
 is: after a warm-up (each infer request's first runs, the read-ahead filling), over the rest.
 Each stage keeps its last MAX_SAMPLES times: a camera that runs for days stays in bounded memory.
+A stage timed with `stage()` also records the CPU time of its thread (`cpu_median_ms`): on cores
+shared with inference, a stage's wall time is its CPU time plus the time it waited for a core.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ MAX_SAMPLES = 10_000  # per stage: the median and p90 are over the most recent f
 class StageTimes:
     def __init__(self) -> None:
         self._ms: dict[str, deque[float]] = {stage: deque(maxlen=MAX_SAMPLES) for stage in STAGES}
+        self._cpu_ms: dict[str, deque[float]] = {stage: deque(maxlen=MAX_SAMPLES) for stage in STAGES}
         self._start: float | None = None
         self._end: float | None = None
         self.frames = 0
@@ -39,16 +42,18 @@ class StageTimes:
         self.warmup_frames = 0  # set by the runner's user: frames before the steady clock starts
         self._warm: tuple[float, float] | None = None  # (time, compile seconds) when the warm-up ended
 
-    def add(self, stage: str, seconds: float) -> None:
+    def add(self, stage: str, seconds: float, cpu_seconds: float | None = None) -> None:
         self._ms[stage].append(seconds * 1e3)
+        if cpu_seconds is not None:
+            self._cpu_ms[stage].append(cpu_seconds * 1e3)
 
     @contextlib.contextmanager
     def stage(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
-            self.add(stage, time.perf_counter() - start)
+            self.add(stage, time.perf_counter() - start, time.thread_time() - cpu)
 
     @contextlib.contextmanager
     def compiling(self) -> Iterator[None]:
@@ -75,15 +80,7 @@ class StageTimes:
     def summary(self) -> dict[str, Any]:
         """Median and p90 per stage that ran, end-to-end fps (compiling left out), the slowest stage
         by median."""
-        stages = {
-            stage: {
-                "median_ms": float(np.median(ms)),
-                "p90_ms": float(np.percentile(ms, 90)),
-                "frames": len(ms),
-            }
-            for stage, ms in self._ms.items()
-            if ms
-        }
+        stages = {stage: _figures(ms, self._cpu_ms[stage]) for stage, ms in self._ms.items() if ms}
         slowest = max(stages, key=lambda s: stages[s]["median_ms"]) if stages else None
         running = self.seconds - self.compile_seconds
         fps = self.frames / running if self.seconds > 0 and running > 0 else None
@@ -97,3 +94,11 @@ class StageTimes:
         start, compiled = self._warm
         running = (self._end - start) - (self.compile_seconds - compiled)
         return (self.frames - self.warmup_frames) / running if running > 0 else None
+
+
+def _figures(ms: deque[float], cpu_ms: deque[float]) -> dict[str, Any]:
+    figures: dict[str, Any] = {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
+                               "frames": len(ms)}  # fmt: skip
+    if cpu_ms:
+        figures["cpu_median_ms"] = float(np.median(cpu_ms))
+    return figures

@@ -54,6 +54,9 @@ def test_a_video_is_drawn_frame_for_frame(made: Made, clip: Path, tmp_path: Path
     assert 0 < summary["compile_seconds"] < summary["seconds"]
     assert summary["fps"] == pytest.approx(24 / (summary["seconds"] - summary["compile_seconds"]))
     assert summary["steady_fps"] > 0  # after the warm-up: each of the requests in flight run twice
+    for stage in ("read", "preprocess", "decode", "draw", "write"):  # wall time = its thread's CPU + waiting
+        figures = summary["timings_ms"][stage]
+        assert 0 <= figures["cpu_median_ms"] <= figures["median_ms"] + 0.5, (stage, figures)
     poses = json.loads((out / "poses.json").read_text())
     assert poses and {p["image_id"] for p in poses} <= set(range(24)) and len(poses) == summary["people"]
     assert all(len(p["keypoints"]) == 51 for p in poses)
