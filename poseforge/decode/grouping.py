@@ -112,18 +112,6 @@ def score_limbs(
     ]
 
 
-def score_limb(
-    paf: np.ndarray,
-    a_xy: np.ndarray,
-    b_xy: np.ndarray,
-    samples: int,
-    min_paf_score: float,
-    min_success_ratio: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """score_limbs for one limb whose (2, h, w) field is `paf`."""
-    return score_limbs(paf, [((0, 1), a_xy, b_xy)], samples, min_paf_score, min_success_ratio)[0]
-
-
 def match_limbs(scored: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Greedy one-to-one matching of each limb's (affinity, valid) pairs: best affinity first,
     each a and each b used once per limb. Returns each limb's (a index, b index, affinity) of
@@ -152,11 +140,6 @@ def match_limbs(scored: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.nd
     keep_arr = np.asarray(keep, dtype=np.int64)
     bounds = np.searchsorted(limb[keep_arr], np.arange(len(scored) + 1))
     return [(a_idx[keep_arr[lo:hi]], b_idx[keep_arr[lo:hi]], scores[keep_arr[lo:hi]]) for lo, hi in pairwise(bounds)]
-
-
-def match_limb(affinity: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """match_limbs for one limb."""
-    return match_limbs([(affinity, valid)])[0]
 
 
 @dataclass

@@ -52,33 +52,6 @@ def upsample_cubic(maps: np.ndarray, factor: int) -> np.ndarray:
     return rows @ (maps @ cols.T)
 
 
-def _cells(shape: tuple[int, int], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Each point's cell on an (h, w) grid: flat index of its top-left sample, the steps to its
-    right and lower neighbours, and its fractions across the cell (x, y: index coordinates)."""
-    h, w = shape
-    x = np.clip(np.asarray(x, dtype=np.float32), 0, w - 1)
-    y = np.clip(np.asarray(y, dtype=np.float32), 0, h - 1)
-    # The cell's top-left sample; at the last row / column the cell before it, weight 1.
-    # All in float32 until the one cast to an index: mixed dtypes cost more than the math.
-    x0 = np.minimum(np.floor(x), np.float32(max(w - 2, 0)))
-    y0 = np.minimum(np.floor(y), np.float32(max(h - 2, 0)))
-    corner = (y0 * np.float32(w) + x0).astype(np.int64)  # exact below 2**24 samples
-    return corner, 1 if w > 1 else 0, w if h > 1 else 0, x - x0, y - y0
-
-
-def _lerp2(
-    flat: np.ndarray, corner: np.ndarray, step_x: int, step_y: int, fx: np.ndarray, fy: np.ndarray
-) -> np.ndarray:
-    # 1-D gathers: NumPy's fancy indexing is many times faster on a flat array.
-    v00 = flat[corner]
-    v01 = flat[corner + step_x]
-    v10 = flat[corner + step_y]
-    v11 = flat[corner + (step_x + step_y)]
-    top = v00 + (v01 - v00) * fx
-    bottom = v10 + (v11 - v10) * fx
-    return top + (bottom - top) * fy
-
-
 def sample_bilinear(maps: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Sample (c, h, w) maps at index coordinates (x, y) -> (c, *x.shape), in float32.
 
@@ -86,19 +59,32 @@ def sample_bilinear(maps: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarra
     border, like a replicated border.
     """
     c, h, w = maps.shape
-    corner, step_x, step_y, fx, fy = _cells((h, w), x, y)
-    out = np.empty((c, *corner.shape), dtype=np.float32)
-    for channel in range(c):
-        out[channel] = _lerp2(np.ascontiguousarray(maps[channel], dtype=np.float32).reshape(-1), corner, step_x,
-                              step_y, fx, fy)  # fmt: skip
-    return out
+    offsets = (np.arange(c) * (h * w)).reshape(c, *([1] * np.ndim(x)))  # every point samples every map
+    return sample_bilinear_at(np.ascontiguousarray(maps, dtype=np.float32).reshape(-1), (h, w), offsets, x, y)
 
 
 def sample_bilinear_at(
     flat: np.ndarray, shape: tuple[int, int], offsets: np.ndarray, x: np.ndarray, y: np.ndarray
 ) -> np.ndarray:
-    """Like sample_bilinear, with each point's own channels: `flat` holds (h, w) maps end to end
+    """Like sample_bilinear, with each point's own maps: `flat` holds (h, w) maps end to end
     (float32), offsets (k, *broadcastable to x.shape) where each of the k samples of a point
     starts in it. Returns (k, *x.shape)."""
-    corner, step_x, step_y, fx, fy = _cells(shape, x, y)
-    return np.stack([_lerp2(flat, corner + offset, step_x, step_y, fx, fy) for offset in offsets])
+    h, w = shape
+    x = np.clip(np.asarray(x, dtype=np.float32), 0, w - 1)
+    y = np.clip(np.asarray(y, dtype=np.float32), 0, h - 1)
+    # The cell's top-left sample; at the last row / column the cell before it, weight 1.
+    # All in float32 until the one cast to an index: mixed dtypes cost more than the math.
+    x0 = np.minimum(np.floor(x), np.float32(max(w - 2, 0)))
+    y0 = np.minimum(np.floor(y), np.float32(max(h - 2, 0)))
+    fx, fy = x - x0, y - y0
+    corner = (y0 * np.float32(w) + x0).astype(np.int64)  # exact below 2**24 samples
+    step_x, step_y = (1 if w > 1 else 0), (w if h > 1 else 0)
+    out = np.empty((len(offsets), *corner.shape), dtype=np.float32)
+    for k, offset in enumerate(offsets):
+        # 1-D gathers: NumPy's fancy indexing is many times faster on a flat array.
+        at = corner + offset
+        v00, v01, v10, v11 = flat[at], flat[at + step_x], flat[at + step_y], flat[at + (step_x + step_y)]
+        top = v00 + (v01 - v00) * fx
+        bottom = v10 + (v11 - v10) * fx
+        out[k] = top + (bottom - top) * fy
+    return out

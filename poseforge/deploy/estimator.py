@@ -157,9 +157,10 @@ class PoseEstimator:
 
         for shape, group in itertools.groupby(read_ahead(prepared(), READ_AHEAD), key=lambda p: p.image.shape[:2]):
             runner = self.runner(shape, "THROUGHPUT")
+            requests = runner.settings["requests_in_flight"]
             if not self.times.warmup_frames:  # the steady clock starts as a network-only one does
-                self.times.warmup_frames = WARMUP_PASSES * requests_in_flight(runner)
-            results = runner.stream(fed(group), requests_in_flight(runner))
+                self.times.warmup_frames = WARMUP_PASSES * requests
+            results = runner.stream(fed(group), requests)
             while True:
                 start, before = time.perf_counter(), waited[0]
                 result = next(results, None)

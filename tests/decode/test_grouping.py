@@ -3,10 +3,19 @@
 import numpy as np
 import pytest
 
-from poseforge.decode.grouping import LOOP_CLOSING_LIMBS, assemble, match_limb, score_limb
+from poseforge.decode.grouping import LOOP_CLOSING_LIMBS, assemble, match_limbs, score_limbs
 from poseforge.keypoints import LIMBS
 
 SAMPLES, MIN_SCORE, MIN_RATIO = 10, 0.05, 0.8
+
+
+def score_limb(paf: np.ndarray, a: np.ndarray, b: np.ndarray, samples: int, min_score: float, min_ratio: float):
+    """One limb whose (2, h, w) field is `paf`."""
+    return score_limbs(paf, [((0, 1), a, b)], samples, min_score, min_ratio)[0]
+
+
+def match_limb(affinity: np.ndarray, valid: np.ndarray):
+    return match_limbs([(affinity, valid)])[0]
 
 
 def _uniform_paf(h: int, w: int, direction: tuple[float, float]) -> np.ndarray:
@@ -134,8 +143,6 @@ def test_assemble_nothing() -> None:
 
 
 def test_match_limbs_matches_each_limb_on_its_own() -> None:
-    from poseforge.decode.grouping import match_limbs
-
     def greedy(affinity: np.ndarray, valid: np.ndarray) -> list[tuple[int, int]]:
         pairs = sorted(zip(*np.nonzero(valid), strict=True), key=lambda p: -affinity[p])
         used_a, used_b, kept = set(), set(), []
