@@ -17,7 +17,16 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 # Tests that need the data assets or artifacts built by make: the `data` tier. `make test-fast`
 # runs the others, without POSEFORGE_DATA, in seconds.
-DATA_FIXTURES = {"assets", "coco_images", "lwop_build", "omz_build", "made", "small_coco"}
+DATA_FIXTURES = {
+    "assets",
+    "coco_images",
+    "lwop_build",
+    "omz_build",
+    "made",
+    "small_coco",
+    "mini_val_reports",
+    "vgg19_build",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -98,6 +107,42 @@ def omz_build(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
     result = run_make("ir", "omz-int8", BUILD=str(build), DATA=str(assets))
     assert result.returncode == 0, result.stderr
     return build / "human-pose-estimation-0001"
+
+
+@pytest.fixture(scope="session")
+def vgg19_build(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
+    """`make ir MODEL=openpose-vgg19` without CHECKPOINT: a random-init checkpoint, then the usual
+    stages (STAGES=2, the paper's baseline: one refinement stage, not the release's five)."""
+    build = tmp_path_factory.mktemp("build")
+    result = run_make("ir", MODEL="openpose-vgg19", STAGES="2", BUILD=str(build), DATA=str(assets))
+    assert result.returncode == 0, result.stderr
+    assert "init --model openpose-vgg19" in result.stdout
+    return build / "openpose-vgg19"
+
+
+# The artifacts scored on coco-mini under the val protocol, once per session (tests/validate reads
+# them). onnx and onnx-sim are left out: their outputs equal torch's within 1e-4 on coco-mini
+# images (tests/convert's parity), and `make all` scores them on coco-val for the gate.
+MINI_VAL_ARTIFACTS = {
+    "torch": "model.pth",
+    "ir-fp32": "ir/fp32/model.xml",
+    "ir-fp16": "ir/fp16/model.xml",
+    "omz-int8": "ir/omz-int8/model.xml",
+}
+
+
+@pytest.fixture(scope="session")
+def mini_val_reports(omz_build: Path, assets: Path) -> dict[str, dict]:
+    """Each of MINI_VAL_ARTIFACTS validated on coco-mini (val protocol, accuracy only) into
+    omz_build/reports/<name>-val.json; the reports as validate returned them."""
+    from poseforge.validate.accuracy.validate import validate_artifact
+
+    return {
+        name: validate_artifact(
+            omz_build / rel, assets / "coco-mini", "val", omz_build / "reports" / f"{name}-val.json", measure=False
+        )
+        for name, rel in MINI_VAL_ARTIFACTS.items()
+    }
 
 
 @pytest.fixture(scope="session")

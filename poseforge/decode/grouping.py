@@ -39,6 +39,18 @@ def _samples_needed(samples: int, min_success_ratio: float) -> int:
     return next((c for c in range(samples + 1) if c / samples > min_success_ratio), samples + 1)
 
 
+def _probe_stages(samples: int, probes: int) -> list[np.ndarray]:
+    """Distinct sample indices probed before all of them are: two stages of `probes` spread-out
+    ones where that leaves most samples unprobed, else one stage, else none."""
+    if probes >= samples - 1:
+        return []
+    if 2 * probes > samples // 2:
+        return [np.unique(np.rint(np.linspace(0, samples - 1, probes + 2)[1:-1]).astype(np.int64))]
+    spread = np.unique(np.rint(np.linspace(0, samples - 1, 2 * probes + 2)[1:-1]).astype(np.int64))
+    first = spread[1::2]  # every other one: spread out on their own too
+    return [first, np.setdiff1d(spread, first)[:probes]]
+
+
 def _support(
     flat: np.ndarray,
     offsets: np.ndarray,
@@ -76,36 +88,37 @@ def score_limbs(
     together: per-limb NumPy calls on a few dozen pairs cost more than the arithmetic.
     """
     _, h, w = pafs.shape
-    sizes = [len(a_xy) * len(b_xy) for _, a_xy, b_xy in limbs]
-    total = sum(sizes)
+    n, m = (np.array([len(limb[end]) for limb in limbs], dtype=np.int64) for end in (1, 2))
+    sizes = n * m
+    total = int(sizes.sum())
     affinity = np.zeros(total)
     valid = np.zeros(total, dtype=bool)
     needed = _samples_needed(samples, min_success_ratio)
     if total and needed <= samples:
         flat = np.ascontiguousarray(pafs, dtype=np.float32).reshape(-1)
-        # Pair p of a limb = a index * m + b index.
-        start = np.concatenate([np.repeat(a_xy, len(b_xy), axis=0) for _, a_xy, b_xy in limbs]).astype(np.float32)
-        vec = np.concatenate([(b_xy[None, :, :] - a_xy[:, None, :]).reshape(-1, 2) for _, a_xy, b_xy in limbs])
-        vec = vec.astype(np.float32)
-        offsets = np.repeat(np.array([channels for channels, _, _ in limbs], dtype=np.int64).reshape(-1, 2) * (h * w),
-                            sizes, axis=0)  # fmt: skip
+        # Pair p of a limb = a index * m + b index; every limb's pairs end to end.
+        limb = np.repeat(np.arange(len(limbs)), sizes)
+        ia, ib = np.divmod(np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes), m[limb])
+        a_xy = np.concatenate([a for _, a, _ in limbs])[(np.cumsum(n) - n)[limb] + ia]
+        b_xy = np.concatenate([b for _, _, b in limbs])[(np.cumsum(m) - m)[limb] + ib]
+        start, vec = a_xy.astype(np.float32), (b_xy - a_xy).astype(np.float32)
+        offsets = np.array([channels for channels, _, _ in limbs], dtype=np.int64).reshape(-1, 2)[limb] * (h * w)
         unit = vec / (np.linalg.norm(vec, axis=-1, keepdims=True) + _NORM_EPS)
         t = np.linspace(0.0, 1.0, samples)
         # A pair with more than samples - needed unsupported samples cannot be valid, so probing
-        # samples - needed + 1 spread-out samples first rules out most wrong pairs (their middle
-        # runs off any limb) exactly, at a fraction of the cost of sampling them all.
-        probes = samples - needed + 1
-        alive = np.arange(total)
-        if probes < samples - 1:
-            probe_t = t[np.rint(np.linspace(0, samples - 1, probes + 2)[1:-1]).astype(np.int64)]
-            supported = _support(flat, offsets, (h, w), start, vec, unit, probe_t) > min_paf_score
-            alive = np.flatnonzero(supported.any(axis=1))
+        # spread-out samples first, samples - needed + 1 at a time, rules out most wrong pairs
+        # (their middle runs off any limb) exactly, at a fraction of the cost of sampling them all.
+        alive, failures = np.arange(total), np.zeros(total, dtype=np.int64)
+        for probe in _probe_stages(samples, samples - needed + 1):
+            unsupported = _support(flat, offsets[alive], (h, w), start[alive], vec[alive], unit[alive], t[probe])
+            failures[alive] += (unsupported <= min_paf_score).sum(-1)
+            alive = alive[failures[alive] <= samples - needed]
         dots = _support(flat, offsets[alive], (h, w), start[alive], vec[alive], unit[alive], t)
         passed = dots > min_paf_score
         count = passed.sum(-1)
         affinity[alive] = np.where(passed, dots, 0.0).sum(-1) / (count + _COUNT_EPS)
         valid[alive] = (affinity[alive] > 0) & (count / samples > min_success_ratio)
-    bounds = np.cumsum([0, *sizes])
+    bounds = np.cumsum([0, *sizes.tolist()])
     return [
         (affinity[lo:hi].reshape(len(a_xy), len(b_xy)), valid[lo:hi].reshape(len(a_xy), len(b_xy)))
         for (lo, hi), (_, a_xy, b_xy) in zip(pairwise(bounds), limbs, strict=True)

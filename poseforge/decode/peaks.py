@@ -7,9 +7,9 @@ from collections.abc import Callable
 import numpy as np
 
 _LOG_FLOOR = 1e-6  # keeps log() finite when a neighbour is zero or negative
-# Peaks tested against their types' peaks at a time in suppress_close: with at most 8 * 128
-# peaks of a type, a block's distances stay within a few MB.
-SUPPRESS_ROWS = 256
+# Same-type peak pairs measured at a time in suppress_close: a few MB of distances, however many
+# peaks a map holds.
+SUPPRESS_PAIRS = 1 << 16
 
 
 def local_maxima(maps: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,25 +91,31 @@ def suppress_close(xy: np.ndarray, score: np.ndarray, radius: float, kind: np.nd
     """Indices of the peaks kept by greedy suppression within each keypoint type.
 
     The strongest peak wins; any weaker one of its type (`kind`; None: all one type) closer than
-    `radius` to a kept one is dropped. Returned by type, then in descending score order. All
-    types are tested together, SUPPRESS_ROWS peaks against their types' peaks at a time.
+    `radius` to a kept one is dropped. Returned by type, then in descending score order. Only
+    pairs of one type are measured (a type has a few dozen peaks, a frame a few hundred), at
+    most SUPPRESS_PAIRS at a time.
     """
     kind = np.zeros(len(score), dtype=np.int64) if kind is None else np.asarray(kind)
     order = np.lexsort((-score, kind))
     if len(order) < 2 or radius <= 0:
         return order
     pts, kinds = xy[order], kind[order]
-    first, last = np.searchsorted(kinds, kinds, "left"), np.searchsorted(kinds, kinds, "right")
+    after = np.searchsorted(kinds, kinds, "right") - np.arange(1, len(order) + 1)  # weaker peaks of its type
+    ends = np.cumsum(after)
     keep = np.ones(len(order), dtype=bool)
-    for top in range(0, len(order), SUPPRESS_ROWS):
-        rows = np.arange(top, min(top + SUPPRESS_ROWS, len(order)))
-        cols = np.arange(first[rows[0]], last[rows[-1]])  # the peaks of the rows' types
-        dx, dy = (pts[rows, None, axis] - pts[None, cols, axis] for axis in (0, 1))  # not .sum(-1): slow on 2
-        d2 = dx * dx + dy * dy
-        close = (d2 < radius * radius) & (kinds[rows, None] == kinds[None, cols]) & (cols[None, :] > rows[:, None])
-        for row in np.flatnonzero(close.any(axis=1)):  # usually none: peaks are a grid cell apart
-            if keep[rows[row]]:
-                keep[cols[close[row]]] = False
+    top = 0
+    while top < len(order):  # rows [top, stop) and all their weaker same-type peaks
+        stop = max(top + 1, int(np.searchsorted(ends, ends[top] - after[top] + SUPPRESS_PAIRS, "right")))
+        stop = min(stop, len(order))
+        counts = after[top:stop]
+        row = np.repeat(np.arange(top, stop), counts)
+        col = row + 1 + np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+        dx, dy = pts[row, 0] - pts[col, 0], pts[row, 1] - pts[col, 1]
+        close = np.flatnonzero(dx * dx + dy * dy < radius * radius)
+        for pair in close.tolist():  # usually none: peaks are a grid cell apart; rows strongest first
+            if keep[row[pair]]:
+                keep[col[pair]] = False
+        top = stop
     return order[keep]
 
 

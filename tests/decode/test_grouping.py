@@ -45,12 +45,13 @@ def test_score_limb_needs_more_than_80_percent_support() -> None:
         assert valid[0, 0] == expected, covered
 
 
-def test_score_limb_pruning_does_not_change_results() -> None:
+@pytest.mark.parametrize("min_ratio", [0.6, 0.8])  # pruned by one stage of probes, by two
+def test_score_limb_pruning_does_not_change_results(min_ratio: float) -> None:
     rng = np.random.default_rng(3)
     paf = rng.uniform(-0.3, 1.0, size=(2, 20, 30)).astype(np.float32)
     a = rng.uniform(0, 30, size=(12, 2)) * [1, 20 / 30]
     b = rng.uniform(0, 30, size=(15, 2)) * [1, 20 / 30]
-    affinity, valid = score_limb(paf, a, b, SAMPLES, MIN_SCORE, 0.6)
+    affinity, valid = score_limb(paf, a, b, SAMPLES, MIN_SCORE, min_ratio)
     # Brute force, pair by pair, without any pruning.
     from poseforge.decode.resample import sample_bilinear
 
@@ -63,11 +64,24 @@ def test_score_limb_pruning_does_not_change_results() -> None:
             dots = field[0] * unit[0] + field[1] * unit[1]
             ok = dots > MIN_SCORE
             aff = dots[ok].sum() / (ok.sum() + 1e-6)
-            expect = aff > 0 and ok.sum() / SAMPLES > 0.6
+            expect = aff > 0 and ok.sum() / SAMPLES > min_ratio
             assert valid[i, j] == expect
             if expect:
                 assert affinity[i, j] == pytest.approx(aff, abs=1e-5)
     assert valid.any() and not valid.all()
+
+
+def test_score_limbs_scores_each_limb_on_its_own() -> None:
+    rng = np.random.default_rng(4)
+    pafs = rng.uniform(-0.3, 1.0, size=(6, 20, 30)).astype(np.float32)
+    limbs = [((2 * k, 2 * k + 1), rng.uniform(0, 20, size=(n, 2)), rng.uniform(0, 20, size=(m, 2)))
+             for k, (n, m) in enumerate(((4, 6), (0, 3), (7, 5)))]  # fmt: skip
+    together = score_limbs(pafs, limbs, SAMPLES, MIN_SCORE, 0.5)
+    for (channels, a, b), (affinity, valid) in zip(limbs, together, strict=True):
+        alone = score_limb(pafs[list(channels)], a, b, SAMPLES, MIN_SCORE, 0.5)
+        np.testing.assert_array_equal(affinity, alone[0])
+        np.testing.assert_array_equal(valid, alone[1])
+    assert together[1][0].shape == (0, 3) and together[2][1].any()
 
 
 def test_match_limb_is_greedy_one_to_one() -> None:

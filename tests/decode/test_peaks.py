@@ -70,16 +70,26 @@ def test_suppress_close_keeps_the_strongest() -> None:
     assert suppress_close(xy[:0], score[:0], radius=6.0).tolist() == []
 
 
+def greedy_suppression(xy: np.ndarray, score: np.ndarray, radius: float, kind: np.ndarray) -> list[int]:
+    """The rule written out: by type, strongest first, a peak is kept unless a kept one of its
+    type lies closer than radius."""
+    kept: list[int] = []
+    for i in np.lexsort((-score, kind)).tolist():
+        if all(kind[j] != kind[i] or np.hypot(*(xy[i] - xy[j])) >= radius for j in kept):
+            kept.append(i)
+    return kept
+
+
 def test_suppress_close_keeps_each_type_apart() -> None:
-    # Many types tested together, in blocks of SUPPRESS_ROWS rows: the same as each type alone.
-    from poseforge.decode.peaks import SUPPRESS_ROWS
+    # Many types tested together, over several chunks of SUPPRESS_PAIRS pairs: the rule itself.
+    from poseforge.decode.peaks import SUPPRESS_PAIRS
 
     rng = np.random.default_rng(1)
-    kind = np.sort(rng.integers(0, 5, size=3 * SUPPRESS_ROWS))
-    xy = rng.uniform(0, 40, size=(len(kind), 2))
+    kind = np.sort(rng.integers(0, 5, size=2000))
+    assert sum(np.count_nonzero(kind == k) ** 2 / 2 for k in range(5)) > 4 * SUPPRESS_PAIRS
+    xy = rng.uniform(0, 60, size=(len(kind), 2))
     score = rng.uniform(0, 1, size=len(kind))
     kept = suppress_close(xy, score, 3.0, kind)
-    alone = [np.flatnonzero(kind == k)[suppress_close(xy[kind == k], score[kind == k], 3.0)] for k in range(5)]
-    assert kept.tolist() == np.concatenate(alone).tolist()
+    assert kept.tolist() == greedy_suppression(xy, score, 3.0, kind)
     assert 0 < len(kept) < len(kind)  # some suppressed, none across types
     assert suppress_close(np.zeros((2, 2)), np.ones(2), 3.0, np.array([0, 1])).tolist() == [0, 1]

@@ -325,16 +325,14 @@ def test_interval_narrows_as_one_over_sqrt_n() -> None:
 
 
 @pytest.mark.slow
-def test_network_results_match_pycocotools(omz_build: Path, assets: Path, tmp_path: Path) -> None:
+def test_network_results_match_pycocotools(
+    mini_val_reports: dict[str, dict], omz_build: Path, assets: Path, tmp_path: Path
+) -> None:
     """Real decoded network output: exact AP, and a paired FP32 vs Intel INT8 interval."""
-    from poseforge.validate.accuracy.validate import validate_artifact
-
     coco = CocoKeypoints(assets / "coco-mini").coco
     matches, reports = {}, {}
     for name in ("fp32", "omz-int8"):
-        reports[name] = validate_artifact(
-            omz_build / "ir" / name / "model.xml", assets / "coco-mini", "val", tmp_path / f"{name}.json", measure=False
-        )
+        reports[name] = mini_val_reports["ir-fp32" if name == "fp32" else name]
         results = json.loads(Path(reports[name]["results_file"]).read_text())
         matches[name] = match_images(coco, results, sorted(coco.getImgIds()))
         assert metrics_from_weights(matches[name]) == {k: reports[name][k] for k in AP_NAMES}
@@ -344,7 +342,8 @@ def test_network_results_match_pycocotools(omz_build: Path, assets: Path, tmp_pa
     assert paired.ap == reports["omz-int8"]["ap"] - reports["fp32"]["ap"]
     assert paired.low <= paired.ap <= paired.high and 0.0 < paired.width < 0.1
     # `poseforge compare` gives the same paired interval from the two reports, and its timings.
-    result = run_cli("compare", str(tmp_path / "fp32.json"), str(tmp_path / "omz-int8.json"), "-o",
+    reports_dir = omz_build / "reports"
+    result = run_cli("compare", str(reports_dir / "ir-fp32-val.json"), str(reports_dir / "omz-int8-val.json"), "-o",
                      str(tmp_path / "cmp.json"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "B - A:" in result.stdout and "resamples (A, B, paired)" in result.stdout and "68 people" in result.stdout

@@ -6,48 +6,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from poseforge.validate.accuracy.validate import read_report, validate_artifact
 from poseforge.validate.reporting.report import write_report
-from tests.conftest import run_cli
-
-ARTIFACTS = {
-    "torch": "model.pth",
-    "onnx": "model.onnx",
-    "onnx-sim": "model.sim.onnx",
-    "ir-fp32": "ir/fp32/model.xml",
-    "ir-fp16": "ir/fp16/model.xml",
-    "omz-int8": "ir/omz-int8/model.xml",
-}
+from tests.conftest import MINI_VAL_ARTIFACTS, run_cli
 
 
-@pytest.fixture(scope="module")
-def val_reports(omz_build: Path, assets: Path) -> dict[str, dict]:
-    """Every artifact under the val protocol (accuracy only: speed has its own command)."""
-    return {
-        name: validate_artifact(
-            omz_build / rel, assets / "coco-mini", "val", omz_build / "reports" / f"{name}-val.json", measure=False
-        )
-        for name, rel in ARTIFACTS.items()
-    }
-
-
-def test_reference_release_reaches_the_upstream_figure(val_reports: dict[str, dict]) -> None:
+def test_reference_release_reaches_the_upstream_figure(mini_val_reports: dict[str, dict]) -> None:
     """omz-int8, val protocol: AP >= 0.432, the upstream procedure's figure on the same artifact."""
-    assert val_reports["omz-int8"]["ap"] >= 0.432
-    assert val_reports["omz-int8"]["images"] == 79
+    assert mini_val_reports["omz-int8"]["ap"] >= 0.432
+    assert mini_val_reports["omz-int8"]["images"] == 79
 
 
-def test_runtimes_agree_and_fp32_beats_its_int8_source(val_reports: dict[str, dict]) -> None:
-    aps = {name: r["ap"] for name, r in val_reports.items()}
-    same_network = [aps[n] for n in ("torch", "onnx", "onnx-sim", "ir-fp32")]
+def test_runtimes_agree_and_fp32_beats_its_int8_source(mini_val_reports: dict[str, dict]) -> None:
+    aps = {name: r["ap"] for name, r in mini_val_reports.items()}
+    same_network = [aps[n] for n in ("torch", "ir-fp32")]
     assert max(same_network) - min(same_network) <= 0.002, aps
     assert abs(aps["ir-fp16"] - aps["ir-fp32"]) <= 0.005, aps
     assert aps["ir-fp32"] >= aps["omz-int8"], aps  # imported FP32 at least as accurate as the INT8 release
 
 
-def test_report_fields_and_results_file(val_reports: dict[str, dict], omz_build: Path) -> None:
+def test_report_fields_and_results_file(mini_val_reports: dict[str, dict], omz_build: Path) -> None:
     report = read_report(omz_build / "reports" / "ir-fp32-val.json")
     fields = ("artifact", "model", "protocol", "images", "ap", "ap50", "ap75", "ar", "latency_ms", "throughput_fps",
               "decode_ms", "e2e_fps", "threads", "precision_hint", "machine", "versions")  # fmt: skip
@@ -62,7 +40,7 @@ def test_report_fields_and_results_file(val_reports: dict[str, dict], omz_build:
 
 def test_deploy_protocol_with_speed(omz_build: Path, assets: Path) -> None:
     report = validate_artifact(
-        omz_build / ARTIFACTS["ir-fp32"], assets / "coco-mini", "deploy",
+        omz_build / MINI_VAL_ARTIFACTS["ir-fp32"], assets / "coco-mini", "deploy",
         omz_build / "reports" / "ir-fp32-deploy.json", speed_seconds=1.0,
     )  # fmt: skip
     assert report["protocol"] == "deploy" and 0.2 < report["ap"] < report_ap(omz_build, "ir-fp32", "val") + 0.05
@@ -76,7 +54,7 @@ def report_ap(build: Path, artifact: str, protocol: str) -> float:
     return read_report(build / "reports" / f"{artifact}-{protocol}.json")["ap"]
 
 
-def test_report_md_and_png(val_reports: dict[str, dict], omz_build: Path, assets: Path) -> None:
+def test_report_md_and_png(mini_val_reports: dict[str, dict], omz_build: Path, assets: Path) -> None:
     written = write_report(omz_build, assets / "coco-mini")
     assert [p.name for p in written] == ["report.md", "report.png", "report-example.png"]
     text = (omz_build / "report.md").read_text()
@@ -85,7 +63,7 @@ def test_report_md_and_png(val_reports: dict[str, dict], omz_build: Path, assets
         "latency ms (median / p90) | fps | decode ms | e2e fps | size MB |"
     )
     assert header in text and "68 annotated people" in text and "| reference |" in text
-    for name in ARTIFACTS:
+    for name in MINI_VAL_ARTIFACTS:
         assert f"| {name} | val |" in text
     assert (omz_build / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (omz_build / "report-example.png").stat().st_size > 10_000
@@ -103,7 +81,7 @@ def test_validate_refuses_the_wrong_kind_of_artifact(tmp_path: Path, assets: Pat
 def test_a_bad_image_stops_the_run_or_is_counted(omz_build: Path, small_coco: Path, tmp_path: Path) -> None:
     bad = sorted((small_coco / "val2017").iterdir())[0]
     bad.write_bytes(b"not a jpeg")
-    artifact = str(omz_build / ARTIFACTS["omz-int8"])
+    artifact = str(omz_build / MINI_VAL_ARTIFACTS["omz-int8"])
     out = tmp_path / "r.json"
     result = run_cli("validate", artifact, "--coco", str(small_coco), "--protocol", "val", "--no-speed", "-o", str(out))
     assert result.returncode == 1 and bad.name in result.stderr and not out.exists()
