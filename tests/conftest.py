@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,13 @@ def coco_images(assets: Path) -> list[Path]:
 def run_make(*targets: str, **variables: str) -> subprocess.CompletedProcess:
     args = ["make", "--no-print-directory", "-C", str(REPO), *targets, *(f"{k}={v}" for k, v in variables.items())]
     return subprocess.run(args, capture_output=True, text=True, timeout=900)
+
+
+def copy_with_times(source: Path, target: Path, files: tuple[str, ...]) -> None:
+    """Copy `files` (paths relative to both folders), times kept: make sees them as up to date."""
+    for rel in files:
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / rel, target / rel)
 
 
 def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:

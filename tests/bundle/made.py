@@ -7,13 +7,12 @@ bundles it, without touching the reports other tests write into `omz_build`.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_make
+from tests.conftest import copy_with_times, run_make
 
 MODEL = "human-pose-estimation-0001"
 CHAIN = ("model.pth", "model.onnx", "model.sim.onnx", "ir/fp32/model.xml", "ir/fp32/model.bin")
@@ -36,9 +35,7 @@ def made_bundle(tmp_path_factory: pytest.TempPathFactory, omz_build: Path, asset
     root = tmp_path_factory.getbasetemp() / "made-bundle"
     made = Made(root / "build", root / "dist", root / "build" / MODEL, root / "dist" / f"{MODEL}-fp32.tar.gz")
     if not made.bundle.is_file():
-        for rel in CHAIN:
-            (made.model_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(omz_build / rel, made.model_dir / rel)
+        copy_with_times(omz_build, made.model_dir, CHAIN)
         result = made.make("bundle", assets=assets)
         assert result.returncode == 0, result.stderr
     return made

@@ -44,20 +44,22 @@ def test_activation_fakequantize_nodes_are_all_bypassed(assets: Path) -> None:
 def test_imported_network_matches_fp32_reference_on_coco_mini(
     assets: Path, imported: Checkpoint, coco_images: list[Path]
 ) -> None:
-    """Within 1e-4 max abs of the IR with activation FakeQuantize bypassed, every image at 256x456."""
+    """Within 1e-4 max abs of the IR with activation FakeQuantize bypassed, at 256x456, on every
+    4th coco-mini image (20, people and none: weights imported wrong show on any of them)."""
     model = read_ir(assets / OMZ_XML)
     reference, release = release_runner(model, bypass_fakequantize=True).run, release_runner(model).run
     net = imported.deployable()
     vs_reference, vs_release = Agreement(), Agreement()
-    for path in coco_images:
+    images = coco_images[::4]
+    for path in images:
         data = to_nchw(prepare(cv2.imread(str(path)), "deploy").image)
         with torch.no_grad():
             ours = tuple(t.numpy() for t in net(torch.from_numpy(data)))
         vs_reference.add(ours, reference(data))
         vs_release.add(ours, release(data))
-    assert len(coco_images) == 79
+    assert len(images) == 20
     assert vs_reference.worst() <= 1e-4, vs_reference.max_abs
     # The INT8 release is close on heatmaps; its PAFs carry a quantisation floor of ~0.1-0.3
-    # that dominates on the 47 images without people (reported in the parity table).
+    # that dominates on the images without people (reported in the parity table).
     assert vs_release.mean_cosine("heatmaps") > 0.999
     assert 0.1 < vs_release.worst() < 1.0
