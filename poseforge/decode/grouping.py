@@ -8,6 +8,7 @@ in LIMBS order (the OpenPose / Lightweight OpenPose procedure).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
@@ -39,16 +40,22 @@ def _samples_needed(samples: int, min_success_ratio: float) -> int:
     return next((c for c in range(samples + 1) if c / samples > min_success_ratio), samples + 1)
 
 
-def _probe_stages(samples: int, probes: int) -> list[np.ndarray]:
+@lru_cache(maxsize=16)
+def _probe_stages(samples: int, probes: int) -> tuple[np.ndarray, ...]:
     """Distinct sample indices probed before all of them are: two stages of `probes` spread-out
-    ones where that leaves most samples unprobed, else one stage, else none."""
+    ones where that leaves most samples unprobed, else one stage, else none. Cached: every
+    frame asks for the same few."""
     if probes >= samples - 1:
-        return []
+        return ()
     if 2 * probes > samples // 2:
-        return [np.unique(np.rint(np.linspace(0, samples - 1, probes + 2)[1:-1]).astype(np.int64))]
-    spread = np.unique(np.rint(np.linspace(0, samples - 1, 2 * probes + 2)[1:-1]).astype(np.int64))
-    first = spread[1::2]  # every other one: spread out on their own too
-    return [first, np.setdiff1d(spread, first)[:probes]]
+        stages = [np.unique(np.rint(np.linspace(0, samples - 1, probes + 2)[1:-1]).astype(np.int64))]
+    else:
+        spread = np.unique(np.rint(np.linspace(0, samples - 1, 2 * probes + 2)[1:-1]).astype(np.int64))
+        first = spread[1::2]  # every other one: spread out on their own too
+        stages = [first, np.setdiff1d(spread, first)[:probes]]
+    for stage in stages:
+        stage.flags.writeable = False
+    return tuple(stages)
 
 
 def _support(
@@ -90,7 +97,8 @@ def score_limbs(
     _, h, w = pafs.shape
     n, m = (np.array([len(limb[end]) for limb in limbs], dtype=np.int64) for end in (1, 2))
     sizes = n * m
-    total = int(sizes.sum())
+    bounds = np.concatenate([[0], np.cumsum(sizes)])  # where each limb's pairs start and end
+    total = int(bounds[-1])
     affinity = np.zeros(total)
     valid = np.zeros(total, dtype=bool)
     needed = _samples_needed(samples, min_success_ratio)
@@ -98,7 +106,7 @@ def score_limbs(
         flat = np.ascontiguousarray(pafs, dtype=np.float32).reshape(-1)
         # Pair p of a limb = a index * m + b index; every limb's pairs end to end.
         limb = np.repeat(np.arange(len(limbs)), sizes)
-        ia, ib = np.divmod(np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes), m[limb])
+        ia, ib = np.divmod(np.arange(total) - np.repeat(bounds[:-1], sizes), m[limb])
         a_xy = np.concatenate([a for _, a, _ in limbs])[(np.cumsum(n) - n)[limb] + ia]
         b_xy = np.concatenate([b for _, _, b in limbs])[(np.cumsum(m) - m)[limb] + ib]
         start, vec = a_xy.astype(np.float32), (b_xy - a_xy).astype(np.float32)
@@ -118,7 +126,6 @@ def score_limbs(
         count = passed.sum(-1)
         affinity[alive] = np.where(passed, dots, 0.0).sum(-1) / (count + _COUNT_EPS)
         valid[alive] = (affinity[alive] > 0) & (count / samples > min_success_ratio)
-    bounds = np.cumsum([0, *sizes.tolist()])
     return [
         (affinity[lo:hi].reshape(len(a_xy), len(b_xy)), valid[lo:hi].reshape(len(a_xy), len(b_xy)))
         for (lo, hi), (_, a_xy, b_xy) in zip(pairwise(bounds), limbs, strict=True)

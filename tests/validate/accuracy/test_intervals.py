@@ -331,20 +331,19 @@ def test_network_results_match_pycocotools(
     """Real decoded network output: exact AP, and a paired FP32 vs Intel INT8 interval."""
     coco = CocoKeypoints(assets / "coco-mini").coco
     matches, reports = {}, {}
-    for name in ("fp32", "omz-int8"):
-        reports[name] = mini_val_reports["ir-fp32" if name == "fp32" else name]
+    for name in ("ir-fp32", "omz-int8"):
+        reports[name] = mini_val_reports[name]
         results = json.loads(Path(reports[name]["results_file"]).read_text())
         matches[name] = match_images(coco, results, sorted(coco.getImgIds()))
         assert metrics_from_weights(matches[name]) == {k: reports[name][k] for k in AP_NAMES}
         assert 0.3 < reports[name]["ap"] < 0.6
         assert reports[name]["interval"] == bootstrap_ap(matches[name], 1000, 0).to_dict()  # what the report says
-    paired = paired_difference(matches["fp32"], matches["omz-int8"], resamples=1000)
-    assert paired.ap == reports["omz-int8"]["ap"] - reports["fp32"]["ap"]
+    paired = paired_difference(matches["ir-fp32"], matches["omz-int8"], resamples=1000)
+    assert paired.ap == reports["omz-int8"]["ap"] - reports["ir-fp32"]["ap"]
     assert paired.low <= paired.ap <= paired.high and 0.0 < paired.width < 0.1
     # `poseforge compare` gives the same paired interval from the two reports, and its timings.
-    reports_dir = omz_build / "reports"
-    result = run_cli("compare", str(reports_dir / "ir-fp32-val.json"), str(reports_dir / "omz-int8-val.json"), "-o",
-                     str(tmp_path / "cmp.json"))  # fmt: skip
+    ir_fp32, omz_int8 = (omz_build / "reports" / f"{name}-val.json" for name in ("ir-fp32", "omz-int8"))
+    result = run_cli("compare", str(ir_fp32), str(omz_int8), "-o", str(tmp_path / "cmp.json"))
     assert result.returncode == 0, result.stderr
     assert "B - A:" in result.stdout and "resamples (A, B, paired)" in result.stdout and "68 people" in result.stdout
     saved = json.loads((tmp_path / "cmp.json").read_text())
