@@ -36,6 +36,9 @@ CANDIDATES = 240
 SUBSET = 96
 HEADS = {"refinement_stages.0.heatmaps.1.0/Conv", "refinement_stages.0.pafs.1.0/Conv"}
 CONCAT_CONV = "refinement_stages.0.trunk.0.initial.0/Conv"  # the 1x1 after the refinement stage's concat
+# For tests of what is quantized and recorded, not of accuracy: fast bias correction (one pass, not
+# a pass per layer), a few seconds less each.
+QUICK = {"fast_bias_correction": True}
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +138,7 @@ def test_nncf_defaults_collapse_and_the_checks_catch_it(
 
 
 def test_heads_can_be_quantized_and_the_concat_kept_in_float(fp32: Path, calib: Path, tmp_path: Path) -> None:
-    settings = QuantizeSettings(ignore_heads=False, ignore_concat=True, select="name", subset_size=8)
+    settings = QuantizeSettings(ignore_heads=False, ignore_concat=True, select="name", subset_size=8, **QUICK)
     out = tmp_path / "model.xml"
     record = quantize_ir(fp32, out, calib, settings)
     assert set(record["float_layers"]) == {CONCAT_CONV}
@@ -145,9 +148,9 @@ def test_heads_can_be_quantized_and_the_concat_kept_in_float(fp32: Path, calib: 
 def test_calibrating_on_the_validation_images_is_refused_unless_allowed(fp32: Path, coco: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "model.xml"
     with pytest.raises(PoseforgeError, match=r"calibration folder .*coco-mini/val2017 shares images .*--allow-overlap"):
-        quantize_ir(fp32, out, coco / "val2017", QuantizeSettings(select="name", subset_size=8), coco_dir=coco)
+        quantize_ir(fp32, out, coco / "val2017", QuantizeSettings(select="name", subset_size=8, **QUICK), coco_dir=coco)
     assert not out.parent.exists()
-    settings = QuantizeSettings(select="name", subset_size=8)
+    settings = QuantizeSettings(select="name", subset_size=8, **QUICK)
     record = quantize_ir(fp32, out, coco / "val2017", settings, coco_dir=coco, allow_overlap=True)
     assert record["calibration"]["overlaps_validation"] == str(coco.resolve())
     assert any("overlap" in note for note in get_ir_metadata(read_ir(out))["notes"])
@@ -185,7 +188,7 @@ def test_accuracy_control_uses_the_fp32_networks_poses_not_the_validation_set(
     """A target the fully quantized model meets at once: NNCF validates twice (FP32, INT8) on
     calibration images against the FP32 poses, and the agreement is recorded."""
     out = tmp_path / "model.xml"
-    settings = QuantizeSettings(max_drop=0.6, subset_size=8, candidates=30)
+    settings = QuantizeSettings(max_drop=0.6, subset_size=8, candidates=30, **QUICK)
     record = quantize_ir(fp32, out, calib, settings, validation_limit=6)
     a = record["accuracy_control"]
     assert a["images"] == 6 and a["fp32_agreement"] == 1.0 and 0.4 <= a["int8_agreement"] <= 1.0
@@ -232,6 +235,6 @@ def test_calibration_without_people_writes_a_readable_ir_with_no_peak_retention(
     for i in range(3):
         cv2.imwrite(str(tmp_path / "empty" / f"{i}.png"), np.full((240, 320, 3), 60 + 50 * i, np.uint8))
     out = tmp_path / "model.xml"
-    record = quantize_ir(fp32, out, tmp_path / "empty", QuantizeSettings(select="name", subset_size=3))
+    record = quantize_ir(fp32, out, tmp_path / "empty", QuantizeSettings(select="name", subset_size=3, **QUICK))
     assert record["heatmap_peak_retention"] is None
     assert get_ir_metadata(read_ir(out))["quantization"]["heatmap_peak_retention"] is None
