@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from poseforge.validate.accuracy.validate import read_report
+from poseforge.validate.accuracy.validate import read_report, validate_artifact
 from poseforge.validate.reporting.report import write_report
 from tests.bundle.made import Made
 from tests.conftest import MINI_VAL_ARTIFACTS, run_cli
@@ -48,6 +48,16 @@ def test_deploy_protocol_with_speed(made: Made) -> None:
     assert report["throughput_fps"] > 0 and report["e2e_fps"] > 0 and report["decode_ms"] > 0
     assert report["speed"]["throughput_settings"]["performance_hint"] == "THROUGHPUT"
     assert report["speed"]["latency_settings"]["performance_hint"] == "LATENCY"
+
+
+def test_validate_times_the_artifact_itself_without_a_speed_file(omz_build: Path, small_coco: Path,
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    """A user's `poseforge validate` without --speed: the speed block is measured after the accuracy run."""
+    artifact = omz_build / MINI_VAL_ARTIFACTS["omz-int8"]
+    report = validate_artifact(artifact, small_coco, "deploy", tmp_path / "r.json", speed_seconds=0.3)
+    assert report["latency_ms"]["median"] > 0 and report["throughput_fps"] > 0 and report["e2e_fps"] > 0
+    assert report["speed"]["throughput_settings"]["performance_hint"] == "THROUGHPUT"
+    assert read_report(tmp_path / "r.json")["speed"] == report["speed"]
 
 
 def report_ap(build: Path, artifact: str, protocol: str) -> float:
