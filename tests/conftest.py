@@ -60,6 +60,11 @@ def run_make(*targets: str, **variables: str) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=900)
 
 
+# What `make ir` writes under build/<model> on the way to the FP32 IR, then the FP16 IR.
+FP32_CHAIN = ("model.pth", "model.onnx", "model.sim.onnx", "ir/fp32/model.xml", "ir/fp32/model.bin")
+IR_CHAIN = (*FP32_CHAIN, "ir/fp16/model.xml", "ir/fp16/model.bin")
+
+
 def copy_with_times(source: Path, target: Path, files: tuple[str, ...]) -> None:
     """Copy `files` (paths relative to both folders), times kept: make sees them as up to date."""
     for rel in files:

@@ -12,7 +12,7 @@ from poseforge.analysis.paper import _networks, complexity_section, markdown
 from poseforge.errors import PoseforgeError
 from poseforge.ir_files import read_ir
 from poseforge.metadata import get_ir_metadata
-from tests.conftest import copy_with_times, run_cli, run_make
+from tests.conftest import FP32_CHAIN, copy_with_times, run_cli, run_make
 
 BASELINE = "paper/openpose-vgg19-s2/ir/fp32/model.xml"
 
@@ -105,8 +105,7 @@ def baseline_build(tmp_path_factory: pytest.TempPathFactory, vgg19_build: Path) 
     chain `make ir MODEL=openpose-vgg19 STAGES=2` made (the same commands, `make -n paper` shows
     them), copied with its times, so that make finds the rule's target up to date."""
     build = tmp_path_factory.mktemp("build")
-    chain = ("model.pth", "model.onnx", "model.sim.onnx", "ir/fp32/model.xml", "ir/fp32/model.bin")
-    copy_with_times(vgg19_build, (build / BASELINE).parents[2], chain)
+    copy_with_times(vgg19_build, (build / BASELINE).parents[2], FP32_CHAIN)
     return build
 
 

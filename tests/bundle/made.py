@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_with_times, run_make
+from tests.conftest import FP32_CHAIN, copy_with_times, run_make
 
 MODEL = "human-pose-estimation-0001"
-CHAIN = ("model.pth", "model.onnx", "model.sim.onnx", "ir/fp32/model.xml", "ir/fp32/model.bin")
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ def made_bundle(tmp_path_factory: pytest.TempPathFactory, omz_build: Path, asset
     root = tmp_path_factory.getbasetemp() / "made-bundle"
     made = Made(root / "build", root / "dist", root / "build" / MODEL, root / "dist" / f"{MODEL}-fp32.tar.gz")
     if not made.bundle.is_file():
-        copy_with_times(omz_build, made.model_dir, CHAIN)
+        copy_with_times(omz_build, made.model_dir, FP32_CHAIN)
         result = made.make("bundle", assets=assets)
         assert result.returncode == 0, result.stderr
     return made

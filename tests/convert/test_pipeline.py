@@ -18,10 +18,7 @@ from poseforge.convert.parity import TOLERANCES, find_artifacts, parity, parity_
 from poseforge.ir_files import read_ir
 from poseforge.metadata import get_ir_metadata, get_onnx_metadata
 from poseforge.runtime import open_runner
-from tests.conftest import OMZ_XML, run_cli, run_make
-
-FILES = ("model.pth", "model.onnx", "model.sim.onnx", "ir/fp32/model.xml", "ir/fp32/model.bin",
-         "ir/fp16/model.xml", "ir/fp16/model.bin")  # fmt: skip
+from tests.conftest import IR_CHAIN, OMZ_XML, run_cli, run_make
 
 
 def make_vars(build_dir: Path, assets: Path) -> dict[str, str]:
@@ -36,7 +33,7 @@ def test_make_ir_writes_every_artifact_and_rerunning_does_nothing(
     build: str, request: pytest.FixtureRequest, assets: Path
 ) -> None:
     out: Path = request.getfixturevalue(build)
-    assert all((out / rel).is_file() for rel in FILES)
+    assert all((out / rel).is_file() for rel in IR_CHAIN)
     assert not list(out.rglob("*.tmp*")), "temporary files left behind"
     variables = make_vars(out, assets)
     assert run_make("-q", "ir", **variables).returncode == 0  # everything up to date

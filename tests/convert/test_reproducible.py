@@ -7,10 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_make
-
-CHAIN = ("model.pth", "model.onnx", "model.sim.onnx", "ir/fp32/model.xml", "ir/fp32/model.bin", "ir/fp16/model.xml",
-         "ir/fp16/model.bin")  # fmt: skip
+from tests.conftest import IR_CHAIN, run_make
 
 
 @pytest.mark.slow
@@ -18,5 +15,5 @@ def test_a_rebuild_gives_the_same_bytes(omz_build: Path, assets: Path, tmp_path:
     result = run_make("ir", BUILD=str(tmp_path), DATA=str(assets))
     assert result.returncode == 0, result.stderr
     again = tmp_path / omz_build.name
-    differing = [rel for rel in CHAIN if (again / rel).read_bytes() != (omz_build / rel).read_bytes()]
+    differing = [rel for rel in IR_CHAIN if (again / rel).read_bytes() != (omz_build / rel).read_bytes()]
     assert differing == []
