@@ -84,11 +84,12 @@ def coco_dir(args: argparse.Namespace) -> Path:
     return Path(args.coco) if args.coco else data_dir(args.data) / "coco-val"
 
 
-def add_runtime(p: argparse.ArgumentParser, seconds: float | None = 10.0) -> None:
-    """The options every command that runs a network takes (see runtime.options.RuntimeOptions)."""
+def add_runtime(p: argparse.ArgumentParser, seconds: float | None = 10.0, threads: str = "all cores") -> None:
+    """The options every command that runs a network takes (see runtime.options.RuntimeOptions);
+    `threads` says what happens without --threads."""
     p.add_argument("--precision-hint", default="f32", choices=("f32", "bf16", "f16", "default"),
                    help="OpenVINO INFERENCE_PRECISION_HINT ('default': the CPU's choice, bf16 if it can)")  # fmt: skip
-    p.add_argument("--threads", type=THREADS, help="runtime threads (default: all cores)")
+    p.add_argument("--threads", type=THREADS, help=f"runtime threads (default: {threads})")
     if seconds is not None:
         p.add_argument("--seconds", type=SECONDS, default=seconds, help="throughput and end-to-end time per run")
 

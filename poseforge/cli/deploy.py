@@ -67,7 +67,9 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder", action="append", default=[], metavar="KEY=VALUE",
                    help="override a bundle decoder parameter, e.g. heatmap_threshold=0.2 (repeatable)")  # fmt: skip
     p.add_argument("--max-frames", type=POSITIVE_INT, help="stop after this many frames (a camera or stream)")
-    add_runtime(p, seconds=None)
+    threads = ("a video's first frames measure all cores against one fewer, left to the Python stages, and the "
+               "faster is kept; recorded in predict.json as runtime.thread_probe")  # fmt: skip
+    add_runtime(p, seconds=None, threads=threads)
 
 
 def decoder_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -102,7 +104,8 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
     add_coco(p, "COCO directory whose 640x480 image the default clip is made of")
     p.add_argument("--rounds", type=ROUNDS, help="interleaved rounds (default: 5, a median steady on a shared machine)")
     p.add_argument("--seconds", type=SECONDS, default=5.0, help="network-only throughput time per run")
-    p.add_argument("--threads", type=THREADS, help="runtime threads (default: all cores)")
+    p.add_argument("--threads", type=THREADS, help="runtime threads of both the network alone and predict (default: "
+                   "all cores for the network, predict's own measured choice)")  # fmt: skip
     add_output(p, "also write the figures as JSON", required=False)
 
 

@@ -14,12 +14,22 @@ share one size compiles one shape; once a second size appears, widths are rounde
 of BUCKET pixels, so mixed sizes share a bounded set of compiled shapes (at most MAX_SHAPES kept).
 Tracking gives each person an id across frames (PoseTracker, OKS matching) and smoothing filters
 each tracked keypoint (One-Euro). Needs openvino, numpy and opencv only.
+
+Threads (`threads=None`): a single frame runs on all cores. A stream shares the cores between the
+network and the Python stages (decoding, and whatever the caller does per frame), and which split
+is faster depends on the machine: where the network runs fast (INT8 on AMX, say) the Python stages
+limit the stream and leaving them a core gains more than it costs the network; elsewhere it is the
+other way round. So `stream` measures both: its first frames run with all cores, then with one core
+fewer, PROBE_FRAMES each after their warm-up, and it keeps the faster for the rest. The poses are the
+same either way (each stream of the network runs on one thread); `settings["thread_probe"]` records
+what was measured.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -43,6 +53,7 @@ INPUT_SIZES = ("native", "letterbox")
 MAX_SHAPES = 8  # compiled input shapes kept, least recently used dropped: bounded memory for any source
 BUCKET = 64  # widths of mixed-size frames are rounded up to a multiple of this (at most BUCKET - 8 pixels of pad)
 READ_AHEAD = 4  # frames prepared ahead of the network in `stream`
+PROBE_FRAMES = 30  # frames timed per thread count when `stream` chooses one (after each one's warm-up)
 QUEUED = 2  # infer requests in flight per optimal request in `stream`: a stream starts its next frame
 # the moment one ends, not when Python, busy decoding and drawing, comes back to hand it one
 
@@ -88,6 +99,9 @@ class PoseEstimator:
         self.smoother = PoseSmoother(smoother) if smooth else None
         self.times = StageTimes()
         self._runners: OrderedDict[tuple, Any] = OrderedDict()
+        self._stream_threads = threads  # a stream's threads (None: all cores)
+        self._threads_chosen = threads is not None  # if not, measured on the first stream long enough
+        self.thread_probe: dict[str, Any] | None = None  # what that measurement found
         self._sizes: set[tuple[int, int]] = set()
         self._clock: float | None = None  # the last frame's time, seconds: what the smoother filters over
 
@@ -156,19 +170,52 @@ class PoseEstimator:
                 yield item, item.image[None]
 
         for shape, group in itertools.groupby(read_ahead(prepared(), READ_AHEAD), key=lambda p: p.image.shape[:2]):
-            runner = self.runner(shape, "THROUGHPUT")
-            requests = runner.settings["requests_in_flight"]
-            if not self.times.warmup_frames:  # the steady clock starts as a network-only one does
-                self.times.warmup_frames = WARMUP_PASSES * requests
-            results = runner.stream(fed(group), requests)
-            while True:
-                start, before = time.perf_counter(), waited[0]
-                result = next(results, None)
-                if result is None:
-                    break
-                self.times.add("infer", time.perf_counter() - start - (waited[0] - before))
-                item, (heatmaps, pafs) = result
-                yield self._finish(heatmaps, pafs, item, None if fps is None else self._tick(1 / fps))
+            results = self._inferred(shape, fed(group))
+            try:
+                while True:
+                    start, before = time.perf_counter(), waited[0]
+                    result = next(results, None)
+                    if result is None:
+                        break
+                    self.times.add("infer", time.perf_counter() - start - (waited[0] - before))
+                    item, (heatmaps, pafs) = result
+                    yield self._finish(heatmaps, pafs, item, None if fps is None else self._tick(1 / fps))
+            finally:
+                results.close()
+
+    def _inferred(self, shape: tuple[int, int], items: Iterator[tuple[Prepared, np.ndarray]]) -> Iterator[Any]:
+        """(prepared, outputs) for each item, in order, from the network compiled for `shape` with the
+        stream's thread count; while that is undecided, the first items measure the candidates."""
+        if self._threads_chosen or len(candidates := thread_candidates()) < 2:
+            yield from self._streamed(shape, items, self._stream_threads)
+            return
+        fps: dict[int | None, float] = {}
+        used: dict[int | None, int] = {}  # the threads each candidate ran with
+        for threads in candidates:
+            runner = self.runner(shape, "THROUGHPUT", threads)
+            warmup = WARMUP_PASSES * runner.settings["requests_in_flight"]
+            done, start = 0, time.perf_counter()
+            for result in self._streamed(shape, itertools.islice(items, warmup + PROBE_FRAMES), threads):
+                yield result  # the caller's work on each frame is part of what is timed
+                done += 1
+                if done == warmup:
+                    start = time.perf_counter()
+            if done < warmup + PROBE_FRAMES:
+                return  # the source ended first: the choice waits for a longer one
+            fps[threads], used[threads] = PROBE_FRAMES / (time.perf_counter() - start), runner.settings["threads"]
+        self._stream_threads, self._threads_chosen = max(fps, key=fps.__getitem__), True
+        self.thread_probe = {"frames": PROBE_FRAMES, "fps": {str(used[t]): f for t, f in fps.items()},
+                             "threads": used[self._stream_threads]}  # fmt: skip
+        self.times.steady_from_now()  # steady fps: with the chosen threads, after the measuring
+        yield from self._streamed(shape, items, self._stream_threads)
+
+    def _streamed(self, shape: tuple[int, int], items: Iterator[tuple[Prepared, np.ndarray]],
+                  threads: int | None) -> Iterator[Any]:  # fmt: skip
+        runner = self.runner(shape, "THROUGHPUT", threads)
+        requests = runner.settings["requests_in_flight"]
+        if not self.times.warmup_frames:  # the steady clock starts as a network-only one does
+            self.times.warmup_frames = WARMUP_PASSES * requests
+        yield from runner.stream(items, requests)
 
     # --- the pieces -------------------------------------------------------------------------------
     def input_width(self, frame_hw: tuple[int, int]) -> int:
@@ -187,16 +234,17 @@ class PoseEstimator:
             return prepare(frame, "deploy", self.deploy_shape)
         return prepare_native(frame, self.deploy_shape[0], self.input_width(frame.shape[:2]))
 
-    def runner(self, input_hw: tuple[int, int], performance_hint: str) -> Any:
-        """The network compiled for this input size and hint: made once, the least recently used of
-        more than MAX_SHAPES dropped."""
+    def runner(self, input_hw: tuple[int, int], performance_hint: str, threads: int | None = None) -> Any:
+        """The network compiled for this input size, hint and thread count (None: the estimator's
+        own, by default all cores): made once, the least recently used of more than MAX_SHAPES dropped."""
         from poseforge.runtime.bundle_runner import BundleRunner
 
-        key = (tuple(input_hw), performance_hint)
+        threads = threads or self.options.threads
+        key = (tuple(input_hw), performance_hint, threads)
         if key in self._runners:
             self._runners.move_to_end(key)
             return self._runners[key]
-        options = self.options.replace(shape=(1, 3, *input_hw), performance_hint=performance_hint)
+        options = self.options.replace(shape=(1, 3, *input_hw), performance_hint=performance_hint, threads=threads)
         with self.times.compiling():
             runner = BundleRunner.from_bundle(self._read, options, str(self.path))
         runner.settings["requests_in_flight"] = requests_in_flight(runner) if performance_hint == "THROUGHPUT" else 1
@@ -236,7 +284,8 @@ class PoseEstimator:
         """The runtime settings of the most recently used compiled shape (what a measurement records)."""
         if not self._runners:
             return {}
-        return {**next(reversed(self._runners.values())).settings, "input_size": self.input_size}
+        return {**next(reversed(self._runners.values())).settings, "input_size": self.input_size,
+                "thread_probe": self.thread_probe}  # fmt: skip
 
     def timings(self) -> dict[str, Any]:
         """Milliseconds per frame for each stage (median, p90) and end-to-end fps so far."""
@@ -250,6 +299,13 @@ class PoseEstimator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def thread_candidates() -> list[int | None]:
+    """The thread counts a stream chooses between: all cores (None: the plugin's own split of them
+    into streams) and one fewer, left to the Python stages."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return [None, cores - 1] if cores > 1 else [None]
 
 
 def merge_decoder(defaults: DecoderParams, overrides: DecoderParams | dict[str, Any] | None) -> DecoderParams:

@@ -73,6 +73,11 @@ class StageTimes:
         if self.frames == self.warmup_frames:
             self._warm = (self._end, self.compile_seconds)
 
+    def steady_from_now(self) -> None:
+        """Restart the steady clock here: what came before (a warm-up, a measurement) is left out."""
+        self.warmup_frames = self.frames
+        self._warm = (time.perf_counter(), self.compile_seconds)
+
     @property
     def seconds(self) -> float:
         return (self._end - self._start) if self._start is not None and self._end is not None else 0.0

@@ -51,10 +51,32 @@ def test_letterbox_gives_what_the_deploy_protocol_gives(made: Made, frames: list
 def test_stream_gives_the_per_frame_poses_in_order(made: Made, frames: list[np.ndarray]) -> None:
     one = PoseEstimator(made.bundle)
     expected = [one(frame) for frame in frames]
-    streamed = list(PoseEstimator(made.bundle).stream(iter(frames)))
+    est = PoseEstimator(made.bundle)
+    streamed = list(est.stream(iter(frames)))
     assert len(streamed) == len(frames)
     for got, want in zip(streamed, expected, strict=True):
         assert len(got) == len(want) and np.allclose(got.keypoints, want.keypoints, atol=1e-3)
+    assert est.thread_probe is None  # too few frames to measure the thread counts: all cores, undecided
+
+
+def test_stream_chooses_its_threads_by_measuring_both(made: Made, frames: list[np.ndarray], monkeypatch) -> None:
+    candidates = estimator_module.thread_candidates()
+    if len(candidates) < 2:
+        pytest.skip("one core: nothing to choose")
+    monkeypatch.setattr(estimator_module, "PROBE_FRAMES", 8)  # the choice, not its precision, is tested here
+    clip = [cv2.resize(frames[0], (640, 480))] * 36  # both warm-ups and timed windows, then some
+    est = PoseEstimator(made.bundle)
+    auto = list(est.stream(iter(clip)))
+    probe = est.thread_probe
+    assert len(auto) == len(clip) and probe["frames"] == 8
+    assert probe["threads"] == int(max(probe["fps"], key=probe["fps"].get)) == est.settings["threads"]
+    assert set(probe["fps"]) == {str(est.runner((256, 344), "THROUGHPUT", t).settings["threads"]) for t in candidates}
+    assert est.timings()["steady_fps"] > 0  # over the frames after the choice
+    # One frame over and over, inferred with both thread counts on the way: the same poses throughout.
+    assert auto[0] and all(np.array_equal(p.keypoints, auto[0].keypoints) for p in auto)
+    given = PoseEstimator(made.bundle, threads=candidates[1])
+    assert len(list(given.stream(iter(clip[:4])))) == 4
+    assert given.thread_probe is None and given.settings["threads"] == candidates[1]  # given: used from the start
 
 
 def test_mixed_sizes_share_a_bounded_set_of_compiled_shapes(made: Made, frames: list[np.ndarray]) -> None:
@@ -62,7 +84,7 @@ def test_mixed_sizes_share_a_bounded_set_of_compiled_shapes(made: Made, frames: 
     sizes = [(480, 640), (427, 640), (640, 480), (375, 500), (612, 612), (480, 640)] * 3
     for h, w in sizes:
         est(cv2.resize(frames[0], (w, h)))
-    widths = {shape[1] for shape, _ in est._runners}
+    widths = {shape[1] for shape, *_ in est._runners}
     assert all(w % estimator_module.BUCKET == 0 for w in widths - {344})  # buckets after the second size
     assert len(est._runners) <= estimator_module.MAX_SHAPES
     streamed = list(est.stream(cv2.resize(frames[0], (w, h)) for h, w in sizes[:4]))  # re-bucketed mid-stream
