@@ -9,7 +9,11 @@
    alone runs on all cores and predict chooses its own threads (PoseEstimator.stream measures all
    cores against one fewer on its first frames; its steady fps starts after that choice), as a
    user's run does: each side as fast as it goes.
-3. Rounds interleave the four runs, so a load that comes and goes cannot favour one; each ratio is
+3. The API path at the native shape: PoseEstimator.stream over the video's frames (read,
+   prepare, infer, decode) with no drawing and no video written, what an application embedding
+   the estimator runs. Its ratio to the network alone is recorded beside the judged ones, with no
+   target of its own: it says how much of the gap is predict's drawn video.
+4. Rounds interleave the runs, so a load that comes and goes cannot favour one; each ratio is
    taken within a round, then the median over rounds.
 Judged against validate.speed.targets: native end to end over letterboxed end to end, and end to
 end over the network alone at the same (native) shape.
@@ -26,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from poseforge.deploy.estimator import requests_in_flight
+from poseforge.deploy.estimator import PoseEstimator, requests_in_flight
 from poseforge.deploy.predict import predict
 from poseforge.deploy.sources import VideoSource
 from poseforge.errors import PoseforgeError
@@ -69,6 +73,15 @@ def network_fps(bundle: Any, shape: tuple[int, int], options: RuntimeOptions, se
     return {"fps": frames / elapsed, "settings": runner.settings}
 
 
+def api_fps(bundle_path: str | Path, video: str | Path, threads: int | None) -> float:
+    """PoseEstimator.stream's steady fps over the video's frames, read in its read-ahead thread."""
+    with PoseEstimator(bundle_path, threads=threads) as estimator:
+        frames = (pixels for _, pixels in VideoSource(Path(video)).frames())
+        for _ in estimator.stream(frames):
+            pass
+        return estimator.timings()["steady_fps"]
+
+
 def measure_deploy(
     bundle_path: str | Path,
     video: str | Path,
@@ -99,6 +112,7 @@ def measure_deploy(
                 run[f"e2e_{size}_whole_run"] = summary["fps"]
                 run[f"threads_{size}"] = summary["runtime"]["threads"]
                 run[f"timings_{size}"] = summary["timings_ms"]
+            run["api_native"] = api_fps(bundle_path, video, threads)
             runs.append(run)
     ratio = {
         "native_over_letterbox_e2e": statistics.median(r["e2e_native"] / r["e2e_letterbox"] for r in runs),
@@ -113,6 +127,7 @@ def measure_deploy(
         "shapes": {"letterbox": list(deploy), "native": list(native)},
         "rounds": runs,
         "ratios": ratio,
+        "api_over_network_native": statistics.median(r["api_native"] / r["network_native"] for r in runs),
         "machine": machine_info(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -137,6 +152,10 @@ def render_deploy(bench: dict[str, Any]) -> None:
         table.add_row(f"  the whole run, warm-up included, {size}, fps",
                       *(f"{r[f'e2e_{size}_whole_run']:.1f}" for r in runs), "", "")  # fmt: skip
         table.add_row(f"  predict's inference threads, {size}", *(str(r[f"threads_{size}"]) for r in runs), "", "")
+    table.add_row("end to end, API path (stream: no drawing, no video written), native, fps",
+                  *(f"{r['api_native']:.1f}" for r in runs), "", "")  # fmt: skip
+    table.add_row("API path over the network alone, native shape (median)", *("" for _ in runs), "",
+                  f"{bench['api_over_network_native']:.3f}")  # fmt: skip
     for name, value in bench["ratios"].items():
         target = TARGETS[name]
         table.add_row(f"{target.meaning} (median)", *("" for _ in runs), target.wanted,

@@ -28,6 +28,9 @@ def test_bench_deploy_measures_both_input_sizes(made: Made, coco_images: list[Pa
             assert run[f"network_{size}"] > 0 and run[f"e2e_{size}"] > 0 and run[f"e2e_{size}_whole_run"] > 0
             assert {"read", "preprocess", "infer", "decode", "draw", "write"} <= set(run[f"timings_{size}"])
             assert run[f"threads_{size}"] >= 1  # predict's own (16 frames: too few to measure, all cores)
+        assert run["api_native"] > 0
+    api = sorted(r["api_native"] / r["network_native"] for r in bench["rounds"])
+    assert bench["api_over_network_native"] == pytest.approx(sum(api) / 2)
     ratios = bench["ratios"]
     assert set(ratios) == {"native_over_letterbox_e2e", "e2e_over_network_native"}
     native = sorted(r["e2e_native"] / r["network_native"] for r in bench["rounds"])
