@@ -20,9 +20,9 @@ network and the Python stages (decoding, and whatever the caller does per frame)
 is faster depends on the machine: where the network runs fast (INT8 on AMX, say) the Python stages
 limit the stream and leaving them a core gains more than it costs the network; elsewhere it is the
 other way round. So `stream` measures both: its first frames run with all cores, then with one core
-fewer, PROBE_FRAMES each after their warm-up, and it keeps the faster for the rest. The poses are the
-same either way (each stream of the network runs on one thread); `settings["thread_probe"]` records
-what was measured.
+fewer, PROBE_FRAMES each after their warm-up, and it keeps the faster for the rest (the other is
+dropped). On 2 cores each of the network's streams runs on one thread either way, so the poses are
+the same; `settings["thread_probe"]` records what was measured.
 """
 
 from __future__ import annotations
@@ -204,6 +204,8 @@ class PoseEstimator:
                 return  # the source ended first: the choice waits for a longer one
             fps[threads], used[threads] = PROBE_FRAMES / (time.perf_counter() - start), runner.settings["threads"]
         self._stream_threads, self._threads_chosen = max(fps, key=fps.__getitem__), True
+        for threads in set(candidates) - {self._stream_threads}:
+            self._runners.pop((tuple(shape), "THROUGHPUT", threads or self.options.threads), None)
         self.thread_probe = {"frames": PROBE_FRAMES, "fps": {str(used[t]): f for t, f in fps.items()},
                              "threads": used[self._stream_threads]}  # fmt: skip
         self.times.steady_from_now()  # steady fps: with the chosen threads, after the measuring

@@ -70,7 +70,8 @@ def test_stream_chooses_its_threads_by_measuring_both(made: Made, frames: list[n
     probe = est.thread_probe
     assert len(auto) == len(clip) and probe["frames"] == 8
     assert probe["threads"] == int(max(probe["fps"], key=probe["fps"].get)) == est.settings["threads"]
-    assert set(probe["fps"]) == {str(est.runner((256, 344), "THROUGHPUT", t).settings["threads"]) for t in candidates}
+    assert len(probe["fps"]) == 2 and str(candidates[1]) in probe["fps"]  # all cores, and one fewer
+    assert [key[2] for key in est._runners if key[1] == "THROUGHPUT"] == [est._stream_threads]  # the other dropped
     assert est.timings()["steady_fps"] > 0  # over the frames after the choice
     # One frame over and over, inferred with both thread counts on the way: the same poses throughout.
     assert auto[0] and all(np.array_equal(p.keypoints, auto[0].keypoints) for p in auto)
