@@ -187,33 +187,32 @@ class PoseEstimator:
         """(prepared, outputs) for each item, in order, from the network compiled for `shape` with the
         stream's thread count; while that is undecided, the first items measure the candidates."""
         if self._threads_chosen or len(candidates := thread_candidates()) < 2:
-            yield from self._streamed(shape, items, self._stream_threads)
+            yield from self._streamed(self.runner(shape, "THROUGHPUT", self._stream_threads), items)
             return
-        fps: dict[int | None, float] = {}
-        used: dict[int | None, int] = {}  # the threads each candidate ran with
+        measured = []  # (fps, candidate threads, its runner)
         for threads in candidates:
             runner = self.runner(shape, "THROUGHPUT", threads)
             warmup = WARMUP_PASSES * runner.settings["requests_in_flight"]
             done, start = 0, time.perf_counter()
-            for result in self._streamed(shape, itertools.islice(items, warmup + PROBE_FRAMES), threads):
+            for result in self._streamed(runner, itertools.islice(items, warmup + PROBE_FRAMES)):
                 yield result  # the caller's work on each frame is part of what is timed
                 done += 1
                 if done == warmup:
                     start = time.perf_counter()
             if done < warmup + PROBE_FRAMES:
                 return  # the source ended first: the choice waits for a longer one
-            fps[threads], used[threads] = PROBE_FRAMES / (time.perf_counter() - start), runner.settings["threads"]
-        self._stream_threads, self._threads_chosen = max(fps, key=fps.__getitem__), True
-        for threads in set(candidates) - {self._stream_threads}:
-            self._runners.pop((tuple(shape), "THROUGHPUT", threads or self.options.threads), None)
-        self.thread_probe = {"frames": PROBE_FRAMES, "fps": {str(used[t]): f for t, f in fps.items()},
-                             "threads": used[self._stream_threads]}  # fmt: skip
+            measured.append((PROBE_FRAMES / (time.perf_counter() - start), threads, runner))
+        _, self._stream_threads, chosen = max(measured, key=lambda m: m[0])
+        self._threads_chosen = True
+        for _, threads, _ in measured:
+            if threads != self._stream_threads:
+                self._runners.pop(self._runner_key(shape, "THROUGHPUT", threads), None)
+        self.thread_probe = {"frames": PROBE_FRAMES, "fps": {str(r.settings["threads"]): f for f, _, r in measured},
+                             "threads": chosen.settings["threads"]}  # fmt: skip
         self.times.steady_from_now()  # steady fps: with the chosen threads, after the measuring
-        yield from self._streamed(shape, items, self._stream_threads)
+        yield from self._streamed(chosen, items)
 
-    def _streamed(self, shape: tuple[int, int], items: Iterator[tuple[Prepared, np.ndarray]],
-                  threads: int | None) -> Iterator[Any]:  # fmt: skip
-        runner = self.runner(shape, "THROUGHPUT", threads)
+    def _streamed(self, runner: Any, items: Iterator[tuple[Prepared, np.ndarray]]) -> Iterator[Any]:
         requests = runner.settings["requests_in_flight"]
         if not self.times.warmup_frames:  # the steady clock starts as a network-only one does
             self.times.warmup_frames = WARMUP_PASSES * requests
@@ -241,12 +240,11 @@ class PoseEstimator:
         own, by default all cores): made once, the least recently used of more than MAX_SHAPES dropped."""
         from poseforge.runtime.bundle_runner import BundleRunner
 
-        threads = threads or self.options.threads
-        key = (tuple(input_hw), performance_hint, threads)
+        key = self._runner_key(input_hw, performance_hint, threads)
         if key in self._runners:
             self._runners.move_to_end(key)
             return self._runners[key]
-        options = self.options.replace(shape=(1, 3, *input_hw), performance_hint=performance_hint, threads=threads)
+        options = self.options.replace(shape=(1, 3, *input_hw), performance_hint=performance_hint, threads=key[2])
         with self.times.compiling():
             runner = BundleRunner.from_bundle(self._read, options, str(self.path))
         runner.settings["requests_in_flight"] = requests_in_flight(runner) if performance_hint == "THROUGHPUT" else 1
@@ -254,6 +252,9 @@ class PoseEstimator:
         while len(self._runners) > MAX_SHAPES:
             self._runners.popitem(last=False)
         return runner
+
+    def _runner_key(self, input_hw: tuple[int, int], performance_hint: str, threads: int | None) -> tuple:
+        return tuple(input_hw), performance_hint, threads or self.options.threads
 
     def _finish(self, heatmaps: np.ndarray, pafs: np.ndarray, prepared: Prepared, timestamp: float | None) -> Poses:
         with self.times.stage("decode"):
