@@ -256,7 +256,18 @@ FRACTION = number(0.0, 1.0)
 NONNEG = number(0.0)
 POSITIVE = number(0.0, above=True)
 MS = obj({"median": NONNEG, "p90": NONNEG})
-MACHINE = obj({"cpu": string(max_len=400), "cores": nullable(integer(1)), "isa": array(string(max_len=40))})
+# The machine class (poseforge.machine) is what speed and INT8/bf16 numerics are facts about.
+MACHINE_CLASS = string(pattern=r"[a-z0-9][a-z0-9-]{0,63}")
+MACHINE = obj(
+    {
+        "cpu": string(max_len=400),
+        "cores": nullable(integer(1)),
+        "isa": array(string(max_len=40)),
+        "class": MACHINE_CLASS,
+        "tier": MACHINE_CLASS,
+    },
+    {"native_tier": MACHINE_CLASS, "isa_cap": nullable(string(max_len=40))},
+)
 VERSIONS = mapping(string(max_len=200), max_len=100)
 METRICS = ("ap", "ap50", "ap75", "ap_medium", "ap_large", "ar", "ar50", "ar75", "ar_medium", "ar_large")
 
@@ -423,25 +434,78 @@ RESULTS = Document(
     max_bytes=1 << 30,
 )
 
+SPEED_ROW = obj(
+    {
+        "latency_ms": MS,
+        "throughput_fps": POSITIVE,
+        "throughput_fps_by_round": array(POSITIVE, 1),
+        "precision_hint": nullable(string(max_len=20)),
+    }
+)
+LOAD = obj(
+    {
+        "load_average": array(array(NONNEG, 3, 3), max_len=1000),  # 1, 5 and 15 min, sampled per round
+        "other_cpu_share": nullable(number(0.0, 1.0)),  # of the machine's CPU time, used by other processes
+        "loaded": boolean(),
+    }
+)
 BENCH = Document(
     "bench file",
-    "poseforge.bench/2",
+    "poseforge.bench/3",
     obj(
         {
             "model": NAME,
-            "artifacts": mapping(SHA256, NAME, min_len=1),  # artifact name -> artifact_digest, as measured
+            "artifacts": mapping(SHA256, NAME, min_len=1),  # run name -> artifact_digest, as measured
             "images": integer(1),
             "ratios": mapping(POSITIVE, NAME, min_len=1),  # names: validate.speed.targets
+            "speed": mapping(SPEED_ROW, NAME, min_len=1),  # run name -> its figures from the interleaved rounds
+            "host": LOAD,
             "figures": obj(),
             "machine": MACHINE,
         }
     ),
 )
 
+TIER_ENTRY = obj(
+    {
+        "class": MACHINE_CLASS,
+        "emulated": boolean(),
+        "speed": mapping(obj({"throughput_fps": POSITIVE, "latency_ms": MS}), NAME, min_len=1),
+        "ratios": mapping(POSITIVE, NAME),
+        "accuracy": mapping(obj({"ap": FRACTION, "interval": nullable(INTERVAL)}), NAME),
+        "differences": mapping(obj({"ap": number(-1.0, 1.0), "low": number(-1.0, 1.0), "high": number(-1.0, 1.0)}),
+                               string(max_len=100)),
+    }
+)  # fmt: skip
+TIERS = Document(
+    "tiers file",
+    "poseforge.tiers/1",
+    obj(
+        {
+            "model": NAME,
+            "artifacts": mapping(SHA256, NAME, min_len=1),
+            "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+            "rounds": integer(1),
+            "machine": MACHINE,
+            "tiers": mapping(TIER_ENTRY, MACHINE_CLASS, min_len=1),
+        },
+        {"dataset": nullable(DATASET)},
+    ),
+)
+
 BASELINE_ENTRY = obj({"ap": FRACTION, "tolerance": number(0.0, 1.0), "images": integer(1)}, {"provenance": obj()})
+BASELINE_ACCURACY = mapping(mapping(BASELINE_ENTRY, NAME, min_len=1), NAME)
+BASELINE_RATIO = obj(
+    {
+        "expected": POSITIVE,
+        "tolerance": number(0.0, 10.0),
+        "better": string(("higher", "lower")),
+        "artifacts": mapping(SHA256, NAME, min_len=1),  # the bytes it was measured on
+    }
+)
 BASELINE = Document(
     "baseline",
-    "poseforge.baseline/2",
+    "poseforge.baseline/3",
     obj(
         {
             "model": NAME,
@@ -449,16 +513,12 @@ BASELINE = Document(
                 {"annotations_sha256": SHA256, "image_ids_sha256": SHA256, "images": integer(1)},
                 {"name": string(max_len=200), "people": integer(0)},
             ),
+            # Exact artifacts (the same AP on every machine class).
             "accuracy": mapping(mapping(BASELINE_ENTRY, NAME, min_len=1), NAME, min_len=1),
-            "ratios": mapping(
-                obj(
-                    {
-                        "expected": POSITIVE,
-                        "tolerance": number(0.0, 10.0),
-                        "better": string(("higher", "lower")),
-                    }
-                ),
-                NAME,
+            # Per machine class: what its kernels decide (INT8 and bf16 AP, speed ratios).
+            "classes": mapping(
+                obj({"machine": MACHINE, "accuracy": BASELINE_ACCURACY, "ratios": mapping(BASELINE_RATIO, NAME)}),
+                MACHINE_CLASS,
                 min_len=1,
             ),
         }

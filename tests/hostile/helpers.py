@@ -171,3 +171,24 @@ def within(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def bench_document(model_dir: Path, ratios: dict[str, float], images: int) -> dict[str, Any]:
+    """A bench.json of `model_dir`'s IR FP32 as `poseforge bench` writes one, with these ratios (the
+    hostile cases poison it; measuring one would cost a minute per fixture)."""
+    from poseforge.artifacts import artifact_digest
+    from poseforge.machine import machine_info
+
+    speed = {"latency_ms": {"median": 50.0, "p90": 55.0}, "throughput_fps": 20.0, "throughput_fps_by_round": [20.0],
+             "precision_hint": "f32"}  # fmt: skip
+    return {
+        "schema": "poseforge.bench/3",
+        "model": model_dir.name,
+        "artifacts": {"ir-fp32": artifact_digest(model_dir / "ir/fp32/model.xml")},
+        "images": images,
+        "ratios": ratios,
+        "speed": {"ir-fp32": speed},
+        "host": {"load_average": [], "other_cpu_share": 0.0, "loaded": False},
+        "figures": {},
+        "machine": machine_info(),
+    }
