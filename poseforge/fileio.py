@@ -293,9 +293,10 @@ def create_new(files: Sequence[tuple[Path, bytes, int]], what: str) -> None:
             raise PoseforgeError(f"{path} exists: {what} never replaces one; choose another name")
     tmps: list[Path] = []
     placed: list[Path] = []
+    created: list[Path] = []
     try:
         for path, data, mode in files:
-            _mkdir(path.parent)
+            created += _mkdir(path.parent)
             fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
             tmps.append(Path(name))
             with os.fdopen(fd, "wb") as f:
@@ -309,16 +310,16 @@ def create_new(files: Sequence[tuple[Path, bytes, int]], what: str) -> None:
             placed.append(path)
     except BaseException as exc:
         problem = _space_problem(exc, files[0][0]) if isinstance(exc, OSError) else None
-        for path in placed:  # ours: linked from our own temporary files a moment ago
+        for path in [*placed, *tmps]:  # ours: linked from our own temporary files a moment ago
             with contextlib.suppress(OSError):
                 path.unlink()
+        _remove_folders(created)
         if problem is not None:
             raise problem from None
         raise
-    finally:
-        for tmp in tmps:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+    for tmp in tmps:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 @contextlib.contextmanager

@@ -277,8 +277,6 @@ class _Reader:
         name = _checked(self.where, member)
         if name in self.seen:
             raise PoseforgeError(f"{self.where}: member {name!r} appears twice")
-        if self.seen and name < self.seen[-1]:
-            raise PoseforgeError(f"{self.where}: member {name!r} is out of order (poseforge writes them sorted)")
         self.seen.append(name)
         self.block = block
         return member
