@@ -134,8 +134,11 @@ def open_bundle(path: str | Path, trusted_keys: Sequence[Any] | None = None) -> 
     except OSError as exc:
         raise _tmp_problem(exc, Path(tempfile.gettempdir()), path) from None
     try:
-        with open(path, "rb") as raw:
-            manifest, trust = _Reader(path, raw, directory, keys).read()
+        try:
+            with open(path, "rb") as raw:
+                manifest, trust = _Reader(path, raw, directory, keys).read()
+        except OSError as exc:  # reading the bundle itself: writing the copy has its own message
+            raise PoseforgeError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
         return Bundle(path, directory, manifest, trust)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
