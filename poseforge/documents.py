@@ -72,9 +72,9 @@ def _depth(data: Any) -> int:
     return deepest
 
 
-def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
-    """JSON from `path`, refusing files over `max_bytes`, deeper than MAX_DEPTH, with huge
-    integers or non-finite numbers; any problem is a one-line PoseforgeError naming the file."""
+def read_bytes(path: str | Path, what: str, max_bytes: int) -> bytes:
+    """The bytes of `path`, refusing anything but a regular file of at most `max_bytes`; any problem
+    is a one-line PoseforgeError naming the file."""
     path = Path(path)
     try:
         # Non-blocking: a FIFO planted under a document's name must not make poseforge wait forever.
@@ -96,7 +96,13 @@ def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
         raise PoseforgeError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:
         raise PoseforgeError(f"{path} is larger than any {what} ({max_bytes} bytes at most)")
-    return loads(raw, what, path)
+    return raw
+
+
+def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
+    """JSON from `path`, refusing files over `max_bytes`, deeper than MAX_DEPTH, with huge
+    integers or non-finite numbers; any problem is a one-line PoseforgeError naming the file."""
+    return loads(read_bytes(path, what, max_bytes), what, path)
 
 
 def loads(raw: bytes | str, what: str, where: str | Path) -> Any:
@@ -269,6 +275,7 @@ MACHINE = obj(
     {"native_tier": MACHINE_CLASS, "isa_cap": nullable(string(max_len=40))},
 )
 VERSIONS = mapping(string(max_len=200), max_len=100)
+NOTES = array(string(max_len=2000), max_len=100)
 METRICS = ("ap", "ap50", "ap75", "ap_medium", "ap_large", "ar", "ar50", "ar75", "ar_medium", "ar_large")
 
 
@@ -286,9 +293,23 @@ def multiple_of_8_side() -> Check:
 
 SIDE = multiple_of_8_side()
 DEPLOY_SHAPE = array(SIDE, 2, 2)
-INTERVAL = obj(
-    {"low": number(-1.0, 1.0), "high": number(-1.0, 1.0), "level": FRACTION, "resamples": integer(1)},
-    {"seed": integer(0), "estimate": number(-1.0, 1.0)},
+
+
+def _ordered(value: Any, field: str) -> Any:
+    """An interval's bounds in order. Its point estimate is not required to lie between them: a
+    percentile bootstrap interval need not contain the full-sample figure (on a few images it can
+    fall outside)."""
+    if value["low"] > value["high"]:
+        raise FieldError(field, f"low {value['low']} is above high {value['high']}")
+    return value
+
+
+INTERVAL = all_of(
+    obj(
+        {"low": number(-1.0, 1.0), "high": number(-1.0, 1.0), "level": FRACTION, "resamples": integer(1)},
+        {"seed": integer(0), "estimate": number(-1.0, 1.0)},
+    ),
+    _ordered,
 )
 
 
@@ -409,7 +430,7 @@ REPORT = Document(
             "size_mb": NONNEG,
             "dataset": DATASET,
             "decoder": DECODER,
-            "notes": array(string(max_len=2000), max_len=100),
+            "notes": NOTES,
             "results_file": string(max_len=4096),
             "results_sha256": SHA256,
             "interval": nullable(INTERVAL),
@@ -550,21 +571,52 @@ METADATA = Document(
             "keypoints": obj(),
             "source": obj(),
         },
-        {"artifact": NAME, "precision": NAME, "notes": array(string(max_len=2000), max_len=100)},
+        {"artifact": NAME, "precision": NAME, "notes": NOTES},
     ),
     max_bytes=4 << 20,
 )
 
-BUNDLE_FILES = mapping(obj({"sha256": SHA256, "bytes": integer(0)}), FILE_NAME, max_len=16)
+# --- bundles: bundle.json, its signature, and the metadata of the network inside ------------------------------------
+BUNDLE_PRECISION = string(("fp32", "fp16", "int8"))
+SOURCE_IR = obj({"artifact": NAME, "file": FILE_NAME, "sha256": SHA256})
+ACCURACY_CLAIM = obj(
+    {
+        **{metric: FRACTION for metric in ("ap", "ap50", "ap75", "ar")},
+        "interval": nullable(INTERVAL),
+        "image_set": string(max_len=200),
+        "images": integer(1),
+        "people": integer(0),
+        "subset": boolean(),
+        "annotations_sha256": SHA256,
+        "precision_hint": nullable(string(max_len=20)),
+        "threads": nullable(integer(1)),
+        "machine": MACHINE,
+        "report_created": nullable(string(max_len=40)),
+    }
+)
+SPEED_CLAIM = obj(
+    {
+        "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+        "latency_ms": MS,
+        "throughput_fps": POSITIVE,
+        "e2e_fps": POSITIVE,
+        "precision_hint": nullable(string(max_len=20)),
+        "threads": nullable(integer(1)),
+        "streams": nullable(integer(1)),
+        "runtime": string(max_len=200),
+        "machine": nullable(MACHINE),
+    }
+)
+BUNDLE_FILES = mapping(obj({"sha256": SHA256, "bytes": integer(0)}), FILE_NAME, min_len=1, max_len=16)
 BUNDLE = Document(
     "bundle.json",
-    "poseforge.bundle/1",
+    "poseforge.bundle/2",
     obj(
         {
             "model": NAME,
-            "precision": string(("fp32", "fp16", "int8")),
+            "precision": BUNDLE_PRECISION,
             "artifact": NAME,
-            "source_ir": obj({"artifact": NAME, "file": FILE_NAME, "sha256": SHA256}),
+            "source_ir": SOURCE_IR,
             "input": obj(
                 {
                     "name": string(max_len=200),
@@ -578,12 +630,71 @@ BUNDLE = Document(
             "outputs": KEYPOINT_OUTPUTS,
             "keypoints": obj({"names": array(string(max_len=40), 18, 18)}),
             "decoder": DECODER,
-            "measured": obj(),
-            "source": obj({"notice": string(max_len=4000)}),
+            "measured": obj(
+                {"artifact": NAME, "val": ACCURACY_CLAIM, "deploy": ACCURACY_CLAIM, "speed": SPEED_CLAIM},
+                {"native": ACCURACY_CLAIM},
+            ),
+            "versions": VERSIONS,
+            "source": obj(
+                {
+                    "checkpoint_sha256": nullable(string(max_len=200)),
+                    "kind": nullable(string(max_len=200)),
+                    "file": nullable(string(max_len=4096)),
+                    "license": nullable(string(max_len=400)),
+                    "notice": string(max_len=4000),
+                }
+            ),
+            "notes": NOTES,
             "files": BUNDLE_FILES,
         }
     ),
     max_bytes=1 << 20,
+)
+
+# bundle.sig: an Ed25519 signature over bundle.json (poseforge.bundle.signature), base64.
+SIGNATURE = Document(
+    "bundle signature",
+    "poseforge.signature/1",
+    obj(
+        {
+            "algorithm": const("ed25519"),
+            "public_key": string(pattern=r"[A-Za-z0-9+/]{43}="),  # 32 bytes
+            "signature": string(pattern=r"[A-Za-z0-9+/]{86}=="),  # 64 bytes
+        }
+    ),
+    max_bytes=4096,
+)
+
+# The metadata of a bundle's own IR: what bundle.json repeats must be there to be checked against.
+BUNDLE_IR_METADATA = Document(
+    "bundle IR metadata",
+    None,
+    all_of(
+        METADATA.check,
+        obj(
+            {
+                "artifact": NAME,
+                "precision": BUNDLE_PRECISION,
+                "source_ir": SOURCE_IR,
+                "decoder": DECODER,
+                "source": obj({"notice": string(max_len=4000)}),
+                "keypoints": obj(
+                    {
+                        "keypoint_names": array(string(max_len=40), 18, 18),
+                        "skeleton": array(array(integer(0, 17), 2, 2), max_len=100),
+                        "limbs": array(array(integer(0, 17), 2, 2), 1, 100),
+                        "limb_paf_channels": array(array(integer(0, 37), 2, 2), 1, 100),
+                        "coco_keypoint_names": array(string(max_len=40), max_len=100),
+                        "openpose_to_coco": array(integer(-1, 16), max_len=100),
+                        "stride": integer(1, 64),
+                    }
+                ),
+                "versions": VERSIONS,
+            },
+            {"notes": NOTES},
+        ),
+    ),
+    max_bytes=4 << 20,
 )
 
 PREDICT = Document(

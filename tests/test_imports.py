@@ -22,7 +22,7 @@ ROOMS: tuple[tuple[str, tuple[str, ...]], ...] = (
                 "poseforge.fileio", "poseforge.images", "poseforge.preprocess", "poseforge.metadata", "poseforge.draw",
                 "poseforge.background", "poseforge.ui", "poseforge.fetch", "poseforge.ir_files", "poseforge.onnx_files",
                 "poseforge.machine", "poseforge.text", "poseforge.reference_decoder", "poseforge.bundle",
-                "poseforge.bundle.archive", "poseforge.bundle.manifest")),
+                "poseforge.bundle.archive", "poseforge.bundle.manifest", "poseforge.bundle.signature")),
     ("models", ("poseforge.models",)),
     ("runtime", ("poseforge.runtime",)),
     ("convert", ("poseforge.convert",)),

@@ -32,7 +32,7 @@ import itertools
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,11 @@ class PoseEstimator:
         smooth: bool = False,
         tracker: TrackerParams | None = None,
         smoother: OneEuroParams | None = None,
+        trusted_keys: Sequence[str | Path] | None = None,
     ) -> None:
+        """`trusted_keys`: public key files (KEY.pub from `poseforge keygen`); a bundle not signed by
+        one of them is refused. Without them an unsigned bundle loads, and `trust` says so: it holds
+        the bundle's digest (the sha256 of its bundle.json, which lists every file's) and its signer."""
         from poseforge.runtime.bundle_runner import read_bundle  # openvino, once the arguments look right
 
         if input_size not in INPUT_SIZES:
@@ -89,7 +93,8 @@ class PoseEstimator:
         if smooth and not track:
             raise PoseforgeError("smoothing filters each person's track: it needs track=True")
         self.path = Path(bundle)
-        self._read = read_bundle(bundle)  # verified: refused before anything is compiled
+        self._read = read_bundle(bundle, trusted_keys)  # verified: refused before anything is compiled
+        self.trust = self._read.trust
         self.manifest: dict[str, Any] = self._read[2]
         self.params = merge_decoder(decoder_params(self.manifest), decoder)
         self.options = RuntimeOptions(precision_hint=precision_hint, threads=threads)

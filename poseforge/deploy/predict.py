@@ -53,7 +53,7 @@ def predict(
     """Run `bundle` on `input_spec`, write the output folder `output`; return predict.json's content.
 
     `estimator_options` go to PoseEstimator (precision_hint, threads, input_size, decoder,
-    min_score, track, smooth); `max_frames` stops after so many frames (for a live source).
+    min_score, track, smooth, trusted_keys); `max_frames` stops after so many frames (for a live source).
     """
     if artifact_kind(bundle) != "bundle":
         raise PoseforgeError(f"{bundle} is not a bundle: predict takes the .tar.gz of `poseforge bundle`")
@@ -144,6 +144,7 @@ class _Run:
             "schema": SCHEMA,
             "bundle": str(bundle),
             "bundle_sha256": sha256_file(bundle),
+            "trust": estimator.trust.to_dict(),  # the bundle's digest (bundle.json's sha256) and who signed it
             "model": estimator.model,
             "precision": estimator.precision,
             "measured": estimator.measured(),

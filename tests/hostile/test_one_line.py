@@ -185,7 +185,13 @@ BUNDLE_JSON: dict[str, tuple[Variant, str]] = {
     "a deploy side of 255": ((put("input.deploy_shape", [255, 456]), None), "multiple of 8"),
     "a deploy side of 100000": ((put("input.deploy_shape", [100_000, 456]), None), "input.deploy_shape[0]"),
     "an unknown decoder knob": ((put("decoder.evil", 1), None), "unknown decoder parameter"),
-    "schema 2": ((put("schema", "poseforge.bundle/2"), None), "poseforge.bundle/2"),
+    "schema 3": ((put("schema", "poseforge.bundle/3"), None), "poseforge.bundle/3"),
+    # measured figures are typed: a string AP used to load, run every frame, then fail formatting it
+    "a string AP": ((put("measured.val.ap", "0.99"), None), "field measured.val.ap: expected a number"),
+    "an AP above 1": ((put("measured.deploy.ap", 1.5), None), "field measured.deploy.ap: expected a number in"),
+    "people as a fraction": ((put("measured.val.people", 68.5), None), "measured.val.people: expected an integer"),
+    "a string fps": ((put("measured.speed.e2e_fps", "fast"), None), "field measured.speed.e2e_fps"),
+    "no measured speed": ((lambda m: m["measured"].__delitem__("speed"), None), "field measured.speed: missing"),
 }
 
 
