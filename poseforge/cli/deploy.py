@@ -125,6 +125,25 @@ def _bench(args: argparse.Namespace) -> None:
         wrote(args.output)
 
 
+def _bench_tracking_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="bundle (.tar.gz), e.g. dist/<model>-int8.tar.gz")
+    add_coco(p, "COCO directory holding coco-val's photos, which the clips are made of")
+    add_runtime(p, seconds=None, threads="a stream's own measured choice")
+    add_output(p, "also write the figures as JSON", required=False)
+
+
+def _bench_tracking(args: argparse.Namespace) -> None:
+    from poseforge.deploy.bench_tracking import measure_tracking, render_tracking
+    from poseforge.fileio import write_json
+
+    hint = None if args.precision_hint == "default" else args.precision_hint
+    bench = measure_tracking(args.bundle, coco_dir(args), hint, args.threads)
+    render_tracking(bench)
+    if args.output:
+        write_json(args.output, bench)
+        wrote(args.output)
+
+
 COMMANDS = (
     Command("bundle", "deploy", "package an IR with its reports as a deployment bundle (.tar.gz)", _bundle_arguments,
             _bundle, "Write OUT.tar.gz holding model.xml/.bin (the IR taking u8 BGR NHWC [1,H,W,3] frames: type, "
@@ -142,4 +161,10 @@ COMMANDS = (
             _bench_arguments, _bench, "In interleaved rounds: the network alone at the letterboxed deploy shape and "
             "at the clip's native shape, and predict end to end (read, prepare, infer, decode, draw, write) both "
             "ways; prints the ratios against their targets and where the time goes."),
+    Command("bench-tracking", "deploy", "do tracks hold? a bundle tracking people in clips made from COCO photos",
+            _bench_tracking_arguments, _bench_tracking, "Make four 640x480 clips from coco-val photos (a pan and a "
+            "zoom over a crowded photo, two people walking past each other, a slideshow of three shots), run each "
+            "through the bundle with tracking (the tracker's defaults, and the greedy tracker they replaced), score "
+            "the tracks against the annotated people moved with the photo (distinct ids against people in view, "
+            "share of poses in tracks of 30+ frames, id switches, ids across cuts) and judge the targets."),
 )  # fmt: skip
