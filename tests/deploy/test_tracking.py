@@ -9,6 +9,7 @@ COCO image. Run with -s to see the measured figures.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from poseforge.deploy.tracking import (
 )
 from poseforge.deploy.tracking_metrics import TRUTH_OKS, Switches, truth_oks
 from poseforge.deploy.tracking_metrics import count_id_switches as count_switches
+from poseforge.draw import TRACK_COLOURS, TRACK_PALETTE, draw_poses, label_anchor
 from poseforge.keypoints import NECK, NUM_KEYPOINTS, OPENPOSE_TO_COCO, STRIDE
 from poseforge.preprocess import prepare, to_nchw
 from tests.conftest import run_blocked
@@ -596,14 +598,19 @@ def test_real_network_pan_keeps_every_id(omz_build: Path, assets: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def crowd(omz_build: Path, assets: Path) -> Poses:
-    """The people the FP32 IR finds in the first frame of the pan over clips.CROWD (twelve
-    annotated children standing close, several half hidden, seen at 1.5x) at the native
-    protocol, as a bundle sees a frame: strong people and weak ones (half hidden, at the border)."""
+def crowd_frame(assets: Path) -> np.ndarray:
+    """The first frame of the pan over clips.CROWD: twelve annotated children standing close,
+    several half hidden, seen at 1.5x."""
+    return pan(Photos(assets / "coco-val"), frames=1).frames[0]
+
+
+@pytest.fixture(scope="module")
+def crowd(omz_build: Path, crowd_frame: np.ndarray) -> Poses:
+    """The people the FP32 IR finds in the crowd's frame at the native protocol, as a bundle sees
+    a frame: strong people and weak ones (half hidden, at the border)."""
     from poseforge.runtime import open_runner
 
-    image = pan(Photos(assets / "coco-val"), frames=1).frames[0]
-    prepared = prepare(image, "native")
+    prepared = prepare(crowd_frame, "native")
     heatmaps, pafs = open_runner(omz_build / "ir" / "fp32" / "model.xml").run(to_nchw(prepared.image))
     poses = decode(heatmaps[0], pafs[0], prepared.geometry)
     strong = poses.scores >= TrackerParams().high_score
@@ -668,3 +675,25 @@ def test_a_cut_ends_every_track(crowd: Poses) -> None:
     assert (after[strong] >= 0).all() and after[strong].min() > before.max()
     assert (after[~strong] == -1).all() and len(tracker.track_ids) == strong.sum()
     assert (tracker.update(crowd) == after).all()
+
+
+def test_each_tracked_person_has_its_id_drawn_above_the_head(crowd: Poses, crowd_frame: np.ndarray) -> None:
+    """The crowd tracked and drawn on its real frame: drawn with ids, the frame differs from the
+    same drawing without them only near each tracked person's head (draw.label_anchor), and
+    there in that person's track colour; an id that shares the colour (id + TRACK_COLOURS)
+    draws other pixels: the label is the number, not a mark."""
+    ids = PoseTracker().update(crowd)
+    tracked = dataclasses.replace(crowd, track_ids=ids)
+    drawn = draw_poses(crowd_frame, tracked)
+    changed = (drawn != draw_poses(crowd_frame, tracked, ids=False)).any(axis=2)
+    near = np.zeros_like(changed)
+    height = crowd_frame.shape[0]
+    for person in np.flatnonzero(ids >= 0):
+        x, y = label_anchor(crowd.keypoints[person])
+        box = (slice(max(y - height // 8, 0), y + 1), slice(max(x - 40, 0), x + 40))
+        near[box] = True
+        colour = np.all(drawn[box] == TRACK_PALETTE[ids[person] % TRACK_COLOURS], axis=2)
+        assert (colour & changed[box]).sum() >= 20, (person, ids[person])  # the digits, in the track colour
+    assert changed.any() and not (changed & ~near).any()
+    renumbered = dataclasses.replace(crowd, track_ids=np.where(ids >= 0, ids + TRACK_COLOURS, -1))
+    assert (draw_poses(crowd_frame, renumbered) != drawn).any()
