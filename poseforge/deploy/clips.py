@@ -83,17 +83,21 @@ class Photos:
         for annotation in data["annotations"]:
             self._annotations.setdefault(annotation["image_id"], []).append(annotation)
 
-    def image(self, name: str) -> np.ndarray:
+    def _id(self, name: str) -> int:
         if name not in self._ids:
             raise PoseforgeError(f"{self.root / ANNOTATIONS} does not list {name}: the tracking clips are made of "
                                  "coco-val photos (poseforge fetch coco-val)")  # fmt: skip
+        return self._ids[name]
+
+    def image(self, name: str) -> np.ndarray:
+        self._id(name)
         return read_image(self.root / IMAGES / name)
 
     def people(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The annotated people of a photo (non-crowd, with keypoints): (P, 18, 3) keypoints in
         OpenPose order (x, y, 1 where labelled), (P,) labelled keypoint counts, (P, 4) boxes."""
         annotations = [
-            a for a in self._annotations.get(self._ids[name], []) if a["num_keypoints"] > 0 and not a["iscrowd"]
+            a for a in self._annotations.get(self._id(name), []) if a["num_keypoints"] > 0 and not a["iscrowd"]
         ]
         keypoints = np.zeros((len(annotations), NUM_KEYPOINTS, 3))
         for row, annotation in enumerate(annotations):
@@ -185,7 +189,11 @@ def crossing(photos: Photos, frames: int = CLIP_FRAMES) -> Clip:
     crops = []
     for source, people, tall, top in ((front, front_people, 360, 100), (back, back_people, 330, 70)):
         image = photos.image(source)
-        x, y, w, h = photos.people(source)[2][0]
+        boxes = photos.people(source)[2]
+        if len(boxes) != 1 or min(boxes[0, 2:]) < 8:
+            raise PoseforgeError(f"{photos.root / ANNOTATIONS}: {source} should hold one annotated person, with a "
+                                 f"box: it holds {len(boxes)}")  # fmt: skip
+        x, y, w, h = boxes[0]
         margin = 0.1 * h
         x0, y0 = max(0.0, x - margin), max(0.0, y - margin)
         x1, y1 = min(image.shape[1], x + w + margin), min(image.shape[0], y + h + margin)

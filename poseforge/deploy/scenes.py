@@ -4,14 +4,13 @@
     for frame in video:
         cut = cuts(thumbnail(frame))    # True: this frame starts a new shot
 
-A frame is summed up by a 16x12 grey thumbnail (about 0.1 ms per 640x480 frame, made where the
-frame is prepared for the network); two consecutive frames differ by the mean absolute
-difference of their thumbnails over 255. A camera moving over a scene moves a thumbnail little
-(16 x 12 pixels of 40 x 40 each at 640x480), while two different scenes differ everywhere: a
-pan of 16 pixels per frame over coco-val photos changes them by at most 0.09, two different
-coco-val photos by at least 0.066 and by more than 0.13 for 99% of the pairs (measured with
-this module, see TrackerParams.cut_threshold). The thumbnail is the same for any frame size, so a
-resized copy of a scene is the same scene.
+A frame is summed up by a 16x12 grey thumbnail (made where the frame is prepared for the
+network, off the thread that decodes and tracks); two consecutive frames differ by the mean
+absolute difference of their thumbnails over 255. A camera moving over a scene moves a
+thumbnail little (each of its pixels averages 40 x 40 of a 640x480 frame), while two different
+scenes differ everywhere (the README's Tracking section has the figures that set
+TrackerParams.cut_threshold). The thumbnail is the same for any frame size, so a resized copy of
+a scene is the same scene.
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ import cv2
 import numpy as np
 
 THUMBNAIL = (16, 12)  # width, height: coarse enough that motion barely moves it
-# Linear sampling to this size first, then area averaging by a whole factor: the area average of
-# the whole frame at a fractional factor costs 0.5 ms (640x480) to 5 ms (1080p); this, 0.1 ms.
+# Linear sampling to this size first, then area averaging by a whole factor: OpenCV's area average
+# at a fractional factor reads the whole frame, and costs grow with its size; this does not.
 SAMPLED = (8 * THUMBNAIL[0], 8 * THUMBNAIL[1])
 
 

@@ -72,8 +72,9 @@ OPENPOSE_SIGMAS.setflags(write=False)
 
 @dataclass(frozen=True)
 class TrackerParams:
-    """How people are matched to tracks, and when a track has an id. Every default was measured
-    on real network output: `poseforge bench-tracking` (see the README) and tests/deploy/test_tracking.py.
+    """How people are matched to tracks, and when a track has an id. Every default was chosen on
+    real network output (`poseforge bench-tracking`, whose figures the README gives, and
+    tests/deploy/test_tracking.py).
 
     min_oks: the least OKS at which a person continues a track. 0.3, below COCO's 0.5 for
         "the same person": on the real network, small or partly hidden people whose keypoints
@@ -88,14 +89,15 @@ class TrackerParams:
         an id (SORT's and ByteTrack's 3): a false or fragmentary person, seen for a frame or
         two, never gets one. 1 gives an id at once.
     high_score: the person score (the decoder's: see Poses) from which a person may start a
-        track and is matched first; weaker people only continue confirmed tracks. Between the
-        scores of the people who are there all along and those of the fragments that come and
-        go (the issue's pan: median 5.9 against 1.6). 0 lets every person start a track.
+        track and is matched first; weaker people only continue confirmed tracks. It lies
+        between the scores of the people who are there all along and those of the fragments
+        and half-hidden people that come and go for a frame or two; lower starts tracks for
+        more of the half hidden (and of the fragments), higher for fewer. 0 lets every person
+        start a track.
     cut_threshold: the change between consecutive frames, in [0, 1], above which a frame starts a
         new shot and every track ends (scenes.frame_change: the mean absolute difference of
-        16x12 grey thumbnails over 255). Different photos differ by 0.066 and more (0.13 for 99%
-        of coco-val's pairs); a pan of 16 pixels per frame across a 640 pixel frame changes
-        by up to 0.09. 1 never cuts.
+        small grey thumbnails over 255). Above what a fast pan or zoom changes, below what
+        almost any two different photos differ by. 1 never cuts.
     emit_unconfirmed: whether people without an id (id -1) are returned with the tracked ones
         (PoseEstimator, predict). False: only tracked people, as ultralytics' trackers return
         only tracked objects.

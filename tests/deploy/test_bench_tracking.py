@@ -33,3 +33,13 @@ def test_bench_tracking_judges_the_targets_on_every_clip(made: Made, assets: Pat
     for line in ("distinct ids per person in view", "ids seen in two shots", "holds", "frame change"):
         assert line in result.stdout, line
     assert f"wrote {out}" in result.stdout
+
+
+def test_bench_tracking_names_a_photo_the_image_set_lacks(made: Made, assets: Path, tmp_path: Path) -> None:
+    """coco-mini lacks the crowded photo the clips are made of: one line naming it, nothing written."""
+    out = tmp_path / "tracking.json"
+    result = run_cli("bench-tracking", str(made.bundle), "--coco", str(assets / "coco-mini"), "-o", str(out))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("poseforge: error: ") and "does not list 000000001000.jpg" in line, line
+    assert not out.exists()
