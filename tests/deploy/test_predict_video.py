@@ -142,17 +142,3 @@ def test_a_tracked_video_has_ids_drawn_per_track_and_no_id_across_a_cut(made: Ma
     tracker = json.loads((out2 / "predict.json").read_text())["tracking"]["tracker"]
     assert tracker["min_hits"] == 5 and tracker["emit_unconfirmed"] is True  # --tracker implies --track
     assert {p["track_id"] for p in poses} >= {-1, 0}
-
-
-@pytest.mark.parametrize(
-    ("option", "message"),
-    [("nope=1", "unknown tracker parameter(s) nope"), ("min_hits=0", "min_hits must be"),
-     ("high_score=true", "high_score must be"), ("min_oks", "is not KEY=VALUE"), ("max_age=x", "is not a number")],
-)  # fmt: skip
-def test_a_bad_tracker_parameter_is_one_line(made: Made, clip: Path, tmp_path: Path, option: str,
-                                             message: str) -> None:  # fmt: skip
-    result = run_cli("predict", str(made.bundle), str(clip), "-o", str(tmp_path / "out"), "--tracker", option)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("poseforge: error: ") and message in line, line
-    assert not (tmp_path / "out").exists()
