@@ -43,6 +43,7 @@ CLIP_FRAMES = 90  # three seconds at 30 fps, as in the issue's pan
 SHOT_FRAMES = 30  # each shot of the slideshow: max_age frames, the longest a lost track is kept
 ANNOTATIONS = "annotations/person_keypoints_val2017.json"
 IMAGES = "val2017"
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels
 
 # coco-val photos (all in the coco-val manifest). The crowd: twelve annotated children of a tennis
 # team standing close together, several partly hidden behind others (a thirteenth, unlabelled,
@@ -110,9 +111,7 @@ class Photos:
         return keypoints, counts, boxes
 
 
-def moved(
-    people: np.ndarray, transform: np.ndarray, hidden: tuple[float, float, float, float] | None = None
-) -> np.ndarray:
+def moved(people: np.ndarray, transform: np.ndarray, hidden: Box | None = None) -> np.ndarray:
     """People through a 2x3 affine map into the frame; keypoints outside it (or inside the
     `hidden` box x0, y0, x1, y1) unseen."""
     out = people.copy()
@@ -186,41 +185,53 @@ def crossing(photos: Photos, frames: int = CLIP_FRAMES) -> Clip:
     )
     height, width = FRAME_SIZE
     room = cv2.resize(photos.image(ROOM), (width, height), interpolation=cv2.INTER_AREA)
-    crops = []
-    for source, people, tall, top in ((front, front_people, 360, 100), (back, back_people, 330, 70)):
-        image = photos.image(source)
-        boxes = photos.people(source)[2]
-        if len(boxes) != 1 or min(boxes[0, 2:]) < 8:
-            raise PoseforgeError(f"{photos.root / ANNOTATIONS}: {source} should hold one annotated person, with a "
-                                 f"box: it holds {len(boxes)}")  # fmt: skip
-        x, y, w, h = boxes[0]
-        margin = 0.1 * h
-        x0, y0 = max(0.0, x - margin), max(0.0, y - margin)
-        x1, y1 = min(image.shape[1], x + w + margin), min(image.shape[0], y + h + margin)
-        scale = tall / (y1 - y0)
-        crop = cv2.resize(image[int(y0) : int(y1), int(x0) : int(x1)], None, fx=scale, fy=scale,
-                          interpolation=cv2.INTER_AREA)  # fmt: skip
-        crops.append((crop, people, scale, (int(x0), int(y0)), top))
-    (front_crop, back_crop) = crops
+    front_crop, back_crop = _cut_out(photos, front, tall=360, top=100), _cut_out(photos, back, tall=330, top=70)
     for t in range(frames):
         u = t / max(frames - 1, 1)
         frame = room.copy()
         # The one behind walks left and is drawn first; the one in front walks right, over them.
-        back_map, _ = _placed(frame, back_crop, 560 - 480 * u)
-        front_map, front_box = _placed(frame, front_crop, 80 + 480 * u)
+        back_map, _ = back_crop.paste(frame, 560 - 480 * u)
+        front_map, front_box = front_crop.paste(frame, 80 + 480 * u)
         clip.add(frame, np.concatenate([moved(front_people, front_map), moved(back_people, back_map, front_box)]))
     return clip
 
 
-def _placed(frame: np.ndarray, crop: tuple, centre: float) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """Paste a person's crop centred at x = `centre`; the map from its photo into the frame, and the box it covers."""
-    pixels, _, scale, origin, top = crop
-    left = round(centre - pixels.shape[1] / 2)
-    box = _paste(frame, pixels, left, top)
-    return np.array([[scale, 0.0, left - scale * origin[0]], [0.0, scale, top - scale * origin[1]]]), box
+@dataclass(frozen=True)
+class Crop:
+    """A person cut out of a photo (their box and a margin), scaled, to be pasted at a height."""
+
+    pixels: np.ndarray
+    scale: float
+    origin: tuple[int, int]  # the photo point at the crop's top left corner
+    top: int  # where its top goes in the frame
+
+    def paste(self, frame: np.ndarray, centre: float) -> tuple[np.ndarray, Box]:
+        """Paste it centred at x = `centre`: the map from its photo into the frame, and the box it covers."""
+        left = round(centre - self.pixels.shape[1] / 2)
+        box = _paste(frame, self.pixels, left, self.top)
+        origin_x, origin_y = self.origin
+        return np.array(
+            [[self.scale, 0.0, left - self.scale * origin_x], [0.0, self.scale, self.top - self.scale * origin_y]]
+        ), box
 
 
-def _paste(frame: np.ndarray, crop: np.ndarray, left: int, top: int) -> tuple[float, float, float, float]:
+def _cut_out(photos: Photos, source: str, tall: int, top: int) -> Crop:
+    """The one annotated person of `source`, cut out by their box with a margin, `tall` pixels high."""
+    image = photos.image(source)
+    boxes = photos.people(source)[2]
+    x, y, w, h = boxes[0] if len(boxes) == 1 else (0.0, 0.0, 0.0, 0.0)
+    margin = 0.1 * h
+    x0, y0 = int(max(0.0, x - margin)), int(max(0.0, y - margin))
+    x1, y1 = int(min(image.shape[1], x + w + margin)), int(min(image.shape[0], y + h + margin))
+    if len(boxes) != 1 or min(x1 - x0, y1 - y0) < 8:
+        raise PoseforgeError(f"{photos.root / ANNOTATIONS}: {source} should hold one annotated person with a box "
+                             f"inside it: it holds {len(boxes)} annotated people")  # fmt: skip
+    scale = tall / (y1 - y0)
+    pixels = cv2.resize(image[y0:y1, x0:x1], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return Crop(pixels, scale, (x0, y0), top)
+
+
+def _paste(frame: np.ndarray, crop: np.ndarray, left: int, top: int) -> Box:
     """Put `crop` on `frame` with its top left corner at (left, top), cut at the frame's borders;
     returns the box it covers."""
     height, width = frame.shape[:2]
