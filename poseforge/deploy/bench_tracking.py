@@ -21,7 +21,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from poseforge.deploy.clips import FPS, Clip, make_clips
+from poseforge.deploy.clips import CLIPS, FPS, Clip, Photos
 from poseforge.deploy.estimator import PoseEstimator
 from poseforge.deploy.scenes import frame_change, thumbnail
 from poseforge.deploy.tracking import TrackerParams
@@ -84,8 +84,10 @@ def measure_tracking(
     from poseforge.runtime.bundle_runner import read_bundle
 
     manifest = read_bundle(bundle)[2]
+    photos = Photos(coco_dir)
     clips = {}
-    for clip in make_clips(coco_dir):
+    for make in CLIPS.values():  # one clip in memory at a time
+        clip = make(photos)
         clips[clip.name] = {
             "description": clip.description,
             "frames": len(clip.frames),
