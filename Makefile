@@ -244,6 +244,14 @@ $(OUT)/bench-deploy-%.json: $(DIST)/$(MODEL)-%.tar.gz
 .PHONY: bench-deploy
 bench-deploy: $(OUT)/bench-deploy-$(PRECISION).json
 
+# Do tracks hold? Clips made from coco-val photos through the bundle with tracking (a benchmark:
+# distinct ids against people in view, long tracks, id switches, ids across cuts, with targets).
+TRACKING_SRC := $(addprefix poseforge/deploy/,tracking.py scenes.py clips.py tracking_metrics.py bench_tracking.py estimator.py)
+$(OUT)/bench-tracking-%.json: $(DIST)/$(MODEL)-%.tar.gz $(ANNOTATIONS) $(TRACKING_SRC)
+	$(PF) bench-tracking $< --coco $(COCO) -o $@
+.PHONY: bench-tracking
+bench-tracking: $(OUT)/bench-tracking-$(PRECISION).json
+
 ifneq ($(filter $(PRECISION),$(BUNDLE_PRECISIONS)),)
 bundle: $(DIST)/$(MODEL)-$(PRECISION).tar.gz
 else

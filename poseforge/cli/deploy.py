@@ -69,6 +69,9 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
                    help="native: the frame's own aspect at the deploy height; letterbox: the deploy shape")  # fmt: skip
     p.add_argument("--track", action="store_true", help="give each person an id that stays across video frames")
     p.add_argument("--smooth", action="store_true", help="One-Euro filter each tracked keypoint (implies --track)")
+    p.add_argument("--tracker", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a tracker parameter (TrackerParams, see the README), e.g. min_hits=5 or "
+                   "emit_unconfirmed=true (repeatable; implies --track)")  # fmt: skip
     p.add_argument("--min-score", type=number(float, 0, 1000), default=0.0,
                    help="drop people whose score (see predict.json) is below this")  # fmt: skip
     p.add_argument("--decoder", action="append", default=[], metavar="KEY=VALUE",
@@ -80,17 +83,17 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
     add_runtime(p, seconds=None, threads=threads)
 
 
-def decoder_overrides(pairs: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings as decoder parameters: numbers and true/false by their JSON spelling."""
+def overrides(pairs: list[str], option: str) -> dict[str, Any]:
+    """KEY=VALUE strings of `option` as parameters: numbers and true/false by their JSON spelling."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
-            raise PoseforgeError(f"--decoder {pair!r} is not KEY=VALUE")
+            raise PoseforgeError(f"{option} {pair!r} is not KEY=VALUE")
         try:
             out[key] = json.loads(text)
         except ValueError:
-            raise PoseforgeError(f"--decoder {pair!r}: {text!r} is not a number or true/false") from None
+            raise PoseforgeError(f"{option} {pair!r}: {text!r} is not a number or true/false") from None
     return out
 
 
@@ -99,8 +102,9 @@ def _predict(args: argparse.Namespace) -> None:
 
     summary = predict(args.bundle, args.input, args.output, skip_bad=args.skip_bad, max_frames=args.max_frames,
                       precision_hint=None if args.precision_hint == "default" else args.precision_hint,
-                      threads=args.threads, input_size=args.input_size, decoder=decoder_overrides(args.decoder),
-                      min_score=args.min_score, track=args.track or args.smooth, smooth=args.smooth,
+                      threads=args.threads, input_size=args.input_size, decoder=overrides(args.decoder, "--decoder"),
+                      min_score=args.min_score, track=args.track or args.smooth or bool(args.tracker),
+                      smooth=args.smooth, tracker=overrides(args.tracker, "--tracker"),
                       trusted_keys=args.trust)  # fmt: skip
     print(f"bundle: {summary['measured']}")
     print(f"trust: {summary['trust']['summary']}")
@@ -164,6 +168,25 @@ def _bench(args: argparse.Namespace) -> None:
         wrote(args.output)
 
 
+def _bench_tracking_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="bundle (.tar.gz), e.g. dist/<model>-int8.tar.gz")
+    add_coco(p, "COCO directory holding coco-val's photos, which the clips are made of")
+    add_runtime(p, seconds=None, threads="a stream's own measured choice")
+    add_output(p, "also write the figures as JSON", required=False)
+
+
+def _bench_tracking(args: argparse.Namespace) -> None:
+    from poseforge.deploy.bench_tracking import measure_tracking, render_tracking
+    from poseforge.fileio import write_json
+
+    hint = None if args.precision_hint == "default" else args.precision_hint
+    bench = measure_tracking(args.bundle, coco_dir(args), hint, args.threads)
+    render_tracking(bench)
+    if args.output:
+        write_json(args.output, bench)
+        wrote(args.output)
+
+
 COMMANDS = (
     Command("bundle", "deploy", "package an IR with its reports as a deployment bundle (.tar.gz)", _bundle_arguments,
             _bundle, "Write OUT.tar.gz holding model.xml/.bin (the IR taking u8 BGR NHWC [1,H,W,3] frames: type, "
@@ -185,11 +208,18 @@ COMMANDS = (
             _predict_arguments, _predict, "Verify and load BUNDLE, feed every image or frame at its own aspect "
             "(or letterboxed), infer asynchronously (later frames in flight while earlier ones are decoded with the "
             "shared decoder), optionally track and smooth people, and write to OUT: the images or video (.mp4) "
-            "with skeletons drawn, poses.json (COCO keypoint results with track_id; image_id is the number a "
-            "numeric file name holds, else the image's index in name order; for a video, the frame index) and "
-            "predict.json (files, ids, per-stage timings, fps, settings). Needs only openvino, numpy and opencv."),
+            "with skeletons (and track ids) drawn, poses.json (COCO keypoint results with track_id; image_id is the "
+            "number a numeric file name holds, else the image's index in name order; for a video, the frame index) "
+            "and predict.json (files, ids, per-stage timings, fps, settings, each track's first and last frame). "
+            "Needs only openvino, numpy and opencv."),
     Command("bench-deploy", "deploy", "a bundle end to end on a 640x480 video: native against letterboxed input",
             _bench_arguments, _bench, "In interleaved rounds: the network alone at the letterboxed deploy shape and "
             "at the clip's native shape, and predict end to end (read, prepare, infer, decode, draw, write) both "
             "ways; prints the ratios against their targets and where the time goes."),
+    Command("bench-tracking", "deploy", "do tracks hold? a bundle tracking people in clips made from COCO photos",
+            _bench_tracking_arguments, _bench_tracking, "Make four 640x480 clips from coco-val photos (a pan and a "
+            "zoom over a crowded photo, two people walking past each other, a slideshow of three shots), run each "
+            "through the bundle with tracking (the tracker's defaults, and the greedy tracker they replaced), score "
+            "the tracks against the annotated people moved with the photo (distinct ids against people in view, "
+            "share of poses in tracks of 30+ frames, id switches, ids across cuts) and judge the targets."),
 )  # fmt: skip

@@ -21,7 +21,7 @@ import numpy as np
 
 from poseforge.decode import to_coco_results
 from poseforge.deploy.estimator import PoseEstimator
-from poseforge.deploy.outputs import POSES, SCHEMA, SUMMARY, ImageWriter, VideoWriter, read_summary
+from poseforge.deploy.outputs import POSES, SCHEMA, SUMMARY, ImageWriter, VideoWriter, read_summary, track_summary
 from poseforge.deploy.sources import Frame, ImageSource, VideoSource, open_source
 from poseforge.documents import PREDICT, RESULTS, write_document
 from poseforge.draw import draw_poses
@@ -53,7 +53,7 @@ def predict(
     """Run `bundle` on `input_spec`, write the output folder `output`; return predict.json's content.
 
     `estimator_options` go to PoseEstimator (precision_hint, threads, input_size, decoder,
-    min_score, track, smooth, trusted_keys); `max_frames` stops after so many frames (for a live source).
+    min_score, track, smooth, tracker, trusted_keys); `max_frames` stops after so many frames (for a live source).
     """
     if artifact_kind(bundle) != "bundle":
         raise PoseforgeError(f"{bundle} is not a bundle: predict takes the .tar.gz of `poseforge bundle`")
@@ -165,7 +165,7 @@ class _Run:
             "runtime": estimator.settings,
             "decoder": dataclasses.asdict(estimator.params),
             "min_score": estimator.min_score,
-            "tracking": _tracking(estimator),
+            "tracking": _tracking(estimator, self.results),
             "score": SCORE_MEANING,
             "image_id": IMAGE_ID_RULE["video" if video else "image"],
             "poses": POSES,
@@ -180,13 +180,14 @@ class _Run:
         return summary
 
 
-def _tracking(estimator: PoseEstimator) -> dict[str, Any] | None:
+def _tracking(estimator: PoseEstimator, results: list[dict[str, Any]]) -> dict[str, Any] | None:
     if estimator.tracker is None:
         return None
     smoother = estimator.smoother
     return {
         "tracker": dataclasses.asdict(estimator.tracker.params),
         "smoother": dataclasses.asdict(smoother.params) if smoother is not None else None,
+        "tracks": track_summary(results),
     }
 
 

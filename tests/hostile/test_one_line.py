@@ -246,6 +246,30 @@ def test_a_hostile_predict_json(
     assert snapshot(tmp_path) == before
 
 
+# --- predict --tracker: values the tracker would misuse ---------------------------------------------------------------
+TRACKER_VALUES: dict[str, str] = {
+    "nope=1": "unknown tracker parameter(s) nope",
+    "min_hits=0": "min_hits must be",
+    "max_age=1e400": "max_age must be",
+    "high_score=true": "high_score must be",
+    "high_score=-1": "high_score must be",
+    "cut_threshold=0": "cut_threshold must be",
+    "emit_unconfirmed=1": "emit_unconfirmed must be",
+    "min_oks": "is not KEY=VALUE",
+    "max_age=x": "is not a number or true/false",
+}
+
+
+@pytest.mark.parametrize("value", list(TRACKER_VALUES))
+def test_a_bad_tracker_parameter(
+    value: str, made: Made, coco3: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(tmp_path)
+    outcome = cli(capsys, "predict", made.bundle, coco3 / "val2017", "-o", tmp_path / "out", "--tracker", value)
+    refused(outcome, "tracker", TRACKER_VALUES[value])
+    assert snapshot(tmp_path) == before
+
+
 # --- ONNX files: poseforge metadata and interface -------------------------------------------------------------------
 ONNX_META: dict[str, tuple[str, str]] = {
     "metadata that is not JSON": ("{nope", "is not a valid poseforge metadata"),
