@@ -128,7 +128,9 @@ $(info poseforge: INT8 settings changed: [$(RECORDED_INT8)] -> [$(INT8_SETTINGS)
 endif
 endif
 
-$(OUT)/ir/int8/model.xml: $(OUT)/ir/fp32/model.xml $(CALIB) $(INT8_CHANGED)
+# The quantization code is a prerequisite too: its defaults decide the INT8 bytes.
+QUANTIZE_SRC := $(wildcard poseforge/quantize/*.py)
+$(OUT)/ir/int8/model.xml: $(OUT)/ir/fp32/model.xml $(CALIB) $(QUANTIZE_SRC) $(INT8_CHANGED)
 	$(PF) quantize $< --calib $(CALIB) --coco $(COCO) $(if $(MAX_DROP),--max-drop $(MAX_DROP)) $(QUANTIZE_OPTS) -o $@
 	@printf 'RECORDED_INT8 := %s\nRECORDED_CALIB := %s\nRECORDED_MAX_DROP := %s\nRECORDED_QUANTIZE_OPTS := %s\n' \
 		'$(INT8_SETTINGS)' '$(CALIB)' '$(MAX_DROP)' '$(QUANTIZE_OPTS)' > $(INT8_STAMP).tmp && mv $(INT8_STAMP).tmp $(INT8_STAMP)
@@ -233,8 +235,11 @@ BUNDLE_PRECISIONS := fp32 fp16 int8
 BUNDLE_SRC := $(wildcard poseforge/bundle/*.py)
 .PHONY: bundle
 
+# The IR's reports under other precision hints (bf16 where the CPU runs it natively) travel too: they are what
+# PoseEstimator's precision_hint="auto" chooses from.
 $(DIST)/$(MODEL)-%.tar.gz: $(OUT)/ir/%/model.xml $(REPORTS_DIR)/ir-%-val.json $(REPORTS_DIR)/ir-%-deploy.json \
-		$$(filter $(REPORTS_DIR)/ir-$$*-native.json,$(REPORTS)) $(BUNDLE_SRC)
+		$$(filter $(REPORTS_DIR)/ir-$$*-native.json $(REPORTS_DIR)/ir-$$*.bf16-val.json \
+		$(REPORTS_DIR)/ir-$$*.bf16-deploy.json,$(REPORTS)) $(BUNDLE_SRC)
 	$(PF) bundle $< --reports $(REPORTS_DIR) -o $@
 
 # What a bundle's users get end to end on a 640x480 clip: native against letterboxed input,

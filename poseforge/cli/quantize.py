@@ -33,8 +33,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="images of the folder considered for --select (the first N by name; default %(default)s, "
                         "0 for all)")  # fmt: skip
     p.add_argument("--preset", choices=PRESETS, default=DEFAULT.preset,
-                   help="NNCF preset (default %(default)s: asymmetric activations, which the ELU and concat inputs "
-                        "need)")  # fmt: skip
+                   help="NNCF preset (default %(default)s: symmetric activations, as Intel's release; 'mixed' puts "
+                        "zero points on the ELU and concat inputs: slower kernels)")  # fmt: skip
     p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction,
                    default=DEFAULT.fast_bias_correction,
                    help=f"NNCF's fast bias correction (default: {_yes(DEFAULT.fast_bias_correction)})")  # fmt: skip
