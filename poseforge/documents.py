@@ -4,11 +4,12 @@
     write_document(path, REPORT, report)     # checked the same way, then written atomically
 
 Parsing is bounded (file size, nesting depth, digits of an integer; NaN and Infinity are not
-JSON and are refused), and each document's shape is declared below with a handful of small
-checkers: a field that is missing, of the wrong type or out of range is an error naming the
-file and the field (`reports/ir-int8-val.json: field accuracy.ir-fp32.val.ap: ...`). A writer
-checks what it writes against the same declaration, so poseforge never writes a document
-that it would refuse to read. Standard library only: every part of poseforge may import it.
+JSON and are refused; so is an object holding a key twice, which parsers read differently),
+and each document's shape is declared below with a handful of small checkers: a field that
+is missing, of the wrong type or out of range is an error naming the file and the field
+(`reports/ir-int8-val.json: field accuracy.ir-fp32.val.ap: ...`). A writer checks what it
+writes against the same declaration, so poseforge never writes a document that it would
+refuse to read. Standard library only: every part of poseforge may import it.
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ def _depth(data: Any) -> int:
     return deepest
 
 
-def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
-    """JSON from `path`, refusing files over `max_bytes`, deeper than MAX_DEPTH, with huge
-    integers or non-finite numbers; any problem is a one-line PoseforgeError naming the file."""
+def read_bounded(path: str | Path, what: str, max_bytes: int) -> bytes:
+    """The bytes of `path`, refused (one line naming the file) if it is not a regular file or holds
+    more than `max_bytes`: the size is checked before anything is read or hashed."""
     path = Path(path)
     try:
         # Non-blocking: a FIFO planted under a document's name must not make poseforge wait forever.
@@ -96,18 +97,45 @@ def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
         raise PoseforgeError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:
         raise PoseforgeError(f"{path} is larger than any {what} ({max_bytes} bytes at most)")
-    return loads(raw, what, path)
+    return raw
+
+
+def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
+    """JSON from `path`, refusing files over `max_bytes`, deeper than MAX_DEPTH, with huge
+    integers, non-finite numbers or a key given twice; any problem is a one-line PoseforgeError
+    naming the file."""
+    return loads(read_bounded(path, what, max_bytes), what, path)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members, refusing a key given twice: JSON parsers disagree on which one wins
+    (Python's keeps the last), so a document that says two things is refused, not read one way."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(f"the key {key[:60]!r} appears twice in one object")
+            seen.add(key)
+    return data
 
 
 def loads(raw: bytes | str, what: str, where: str | Path) -> Any:
     """JSON from bytes or text (a metadata string inside a model, say) under the same limits."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant,
+                          object_pairs_hook=_unique_keys)  # fmt: skip
     except UnicodeDecodeError:
         raise PoseforgeError(f"{where} is not a valid {what}: not UTF-8 text") from None
     except RecursionError:
         raise PoseforgeError(f"{where} is not a valid {what}: nested deeper than {MAX_DEPTH} levels") from None
+    except _DuplicateKey as exc:
+        raise PoseforgeError(f"{where} is not a valid {what}: {exc}") from None
     except ValueError as exc:
         raise PoseforgeError(f"{where} is not a valid {what} ({str(exc).splitlines()[0][:200]})") from None
     if _depth(data) > MAX_DEPTH:
@@ -275,9 +303,20 @@ def multiple_of_8_side() -> Check:
 
 SIDE = multiple_of_8_side()
 DEPLOY_SHAPE = array(SIDE, 2, 2)
-INTERVAL = obj(
-    {"low": number(-1.0, 1.0), "high": number(-1.0, 1.0), "level": FRACTION, "resamples": integer(1)},
-    {"seed": integer(0), "estimate": number(-1.0, 1.0)},
+
+
+def _low_to_high(value: Any, field: str) -> Any:
+    if value["low"] > value["high"]:
+        raise FieldError(field, f"low {value['low']} is above high {value['high']}")
+    return value
+
+
+INTERVAL = all_of(
+    obj(
+        {"low": number(-1.0, 1.0), "high": number(-1.0, 1.0), "level": FRACTION, "resamples": integer(1)},
+        {"seed": integer(0), "estimate": number(-1.0, 1.0)},
+    ),
+    _low_to_high,
 )
 
 
