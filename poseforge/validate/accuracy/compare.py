@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from poseforge.documents import COCO_ANNOTATIONS
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file, sha256_text
 from poseforge.validate.accuracy.dataset import CocoKeypoints
@@ -36,7 +37,8 @@ def report_matches(path: str | Path, datasets: dict[str, CocoKeypoints] | None =
     report = read_report(path)
     results = read_results(report, path)
     annotations = Path(report["dataset"]["annotations"])
-    if not annotations.is_file() or sha256_file(annotations) != report["dataset"]["annotations_sha256"]:
+    bound = {"max_bytes": COCO_ANNOTATIONS.max_bytes, "what": COCO_ANNOTATIONS.what}  # its size before hashing
+    if not annotations.is_file() or sha256_file(annotations, **bound) != report["dataset"]["annotations_sha256"]:
         raise PoseforgeError(f"{path} was scored on {annotations}, which is missing or has changed since")
     datasets = {} if datasets is None else datasets
     key = str(annotations.resolve())
