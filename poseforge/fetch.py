@@ -185,7 +185,11 @@ def fetch_sets(names: list[str] | tuple[str, ...], data: str | Path | None = Non
     folders: list[Path] = []
     try:
         with lock_file(
-            root / FETCH_LOCK, busy, FETCH_LOCK_WAIT_S, lambda: _note(f"waiting for another fetch into {root}")
+            root / FETCH_LOCK,
+            busy,
+            FETCH_LOCK_WAIT_S,
+            lambda: _note(f"waiting for another poseforge fetch into {root} to finish"),
+            protects=root,
         ):
             for name in names:
                 try:

@@ -598,7 +598,11 @@ def check_output_place(output: Path, inputs: Sequence[str | Path]) -> None:
 # --- lock files ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def lock_file(
-    path: str | Path, busy: str, wait: float = 0.0, waiting: Callable[[], None] | None = None
+    path: str | Path,
+    busy: str,
+    wait: float = 0.0,
+    waiting: Callable[[], None] | None = None,
+    protects: str | Path | None = None,
 ) -> Iterator[None]:
     """Hold the lock file `path` for the block.
 
@@ -606,7 +610,8 @@ def lock_file(
     flock-ed while held; afterwards it is removed only if it still is that file with that token.
     While another process holds it, wait up to `wait` seconds (calling `waiting` once), then
     PoseforgeError(`busy`). A poseforge lock whose holder is gone (killed) is replaced; a file of
-    that name that is not a poseforge lock is refused and left as it is.
+    that name that is not a poseforge lock is refused and left as it is. An error creating it (a
+    read-only place) names `protects`, what the lock is for, if given.
     """
     import fcntl
     import secrets
@@ -622,7 +627,8 @@ def lock_file(
         except FileExistsError:
             fd = None
         except OSError as exc:  # a read-only or full place
-            raise (_space_problem(exc, path) or PoseforgeError(f"cannot create {path}: {exc.strerror}")) from None
+            where = Path(protects) if protects is not None else path
+            raise (_space_problem(exc, where) or PoseforgeError(f"cannot create {path}: {exc.strerror}")) from None
         if fd is not None:  # ours: locked before the token is in, so a reader that sees no token waits
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.write(fd, token)
@@ -697,7 +703,7 @@ def output_directory(
     created = _mkdir(output.parent)
     busy = f"{output} is being written by another poseforge: try again when it is done"
     try:
-        with lock_file(output.parent / f".{output.name}.lock", busy):
+        with lock_file(output.parent / f".{output.name}.lock", busy, protects=output):
             try:
                 tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
             except OSError as exc:
