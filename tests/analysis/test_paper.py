@@ -120,14 +120,14 @@ def test_baseline_rule_finds_its_chain_up_to_date(baseline_build: Path, assets: 
 def test_make_paper_takes_the_int8_ir_only_when_built(tmp_path: Path, assets: Path) -> None:
     dry = run_make("-n", "paper", BUILD=str(tmp_path), DATA=str(assets))
     assert dry.returncode == 0, dry.stderr
-    assert "init --model openpose-vgg19 --stages 2" in dry.stdout
-    assert all(f"init --model lightweight-openpose --stages {n}" in dry.stdout for n in range(2, 7))
+    assert "init --model openpose-vgg19 --stages '2'" in dry.stdout
+    assert all(f"init --model lightweight-openpose --stages '{n}'" in dry.stdout for n in range(2, 7))
     assert "\nrm " not in dry.stdout  # every step is kept, none deleted as an intermediate
     assert "--int8" not in dry.stdout
     int8 = tmp_path / "human-pose-estimation-0001" / "ir" / "int8" / "model.xml"
     int8.parent.mkdir(parents=True)
     int8.write_text("<net/>")
-    assert f"--int8 {int8}" in run_make("-n", "paper", BUILD=str(tmp_path), DATA=str(assets)).stdout
+    assert f"--int8 '{int8}'" in run_make("-n", "paper", BUILD=str(tmp_path), DATA=str(assets)).stdout
 
 
 def test_paper_command_writes_the_report(baseline_build: Path, lwop_build: Path, tmp_path: Path) -> None:
