@@ -22,6 +22,7 @@ from poseforge.cli.common import (
     wrote,
 )
 from poseforge.errors import PoseforgeError
+from poseforge.ui import plural
 
 
 def _bundle_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,9 +41,10 @@ def _bundle(args: argparse.Namespace) -> None:
 
     manifest = build_bundle(args.ir, args.reports, args.output, args.allow_subset, args.allow_untrained)
     measured, (height, width) = manifest["measured"], manifest["input"]["deploy_shape"]
+    people = plural(measured["val"]["people"], "person", "people")
     aps = " / ".join(f"{p} {_ap(measured[p])}" for p in ("val", "deploy", "native") if p in measured)
     wrote(args.output, f"{manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] (deploy "
-          f"{height}x{width}), AP {aps} on {measured['val']['image_set']} ({measured['val']['people']} people) and "
+          f"{height}x{width}), AP {aps} on {measured['val']['image_set']} ({people}) and "
           f"{measured['speed']['throughput_fps']:.1f} fps as measured on {measured['artifact']}, "
           f"{Path(args.output).stat().st_size / 1e6:.1f} MB")  # fmt: skip
 

@@ -6,6 +6,7 @@ import argparse
 
 from poseforge.cli.common import Command, add_allow_subset, wrote
 from poseforge.errors import PoseforgeError
+from poseforge.ui import plural
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -49,8 +50,8 @@ def _baseline(args: argparse.Namespace) -> None:
     written, changes = write_baseline(args.model_dir, args.baseline, args.allow_subset)
     entries = sum(len(p) for p in written["accuracy"].values())
     dataset = written["dataset"]
-    wrote(args.baseline, f"{entries} AP entries, {len(written['ratios'])} ratios, {dataset['images']} images of "
-                         f"{dataset['name']}")  # fmt: skip
+    wrote(args.baseline, f"{plural(entries, 'AP entry', 'AP entries')}, {plural(len(written['ratios']), 'ratio')}, "
+                         f"{plural(dataset['images'], 'image')} of {dataset['name']}")  # fmt: skip
     for entry, before, after in changes:
         print(f"  {entry}: {before} -> {after}")
     if not changes:

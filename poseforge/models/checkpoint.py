@@ -28,6 +28,7 @@ from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
 from poseforge.metadata import network_metadata
 from poseforge.models import DeployableNetwork, build_network, check_config, get_spec
+from poseforge.ui import plural
 
 FORMAT = "poseforge.checkpoint/1"
 # What a checkpoint may hold, all records together, checked before torch reads it: the largest
@@ -185,11 +186,11 @@ def check_state_dict(expected: dict[str, torch.Tensor], given: dict[str, torch.T
     ]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} missing key(s): {names(missing)}")
+        problems.append(f"{plural(len(missing), 'missing key')}: {names(missing)}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {names(unexpected)}")
+        problems.append(f"{plural(len(unexpected), 'unexpected key')}: {names(unexpected)}")
     if misshaped:
-        problems.append(f"{len(misshaped)} mis-shaped key(s): {names(misshaped)}")
+        problems.append(f"{plural(len(misshaped), 'mis-shaped key')}: {names(misshaped)}")
     if problems:
         raise PoseforgeError(f"{path} does not fit the network: " + "; ".join(problems))
 

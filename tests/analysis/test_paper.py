@@ -10,6 +10,7 @@ import pytest
 
 from poseforge.analysis.paper import _networks, complexity_section, markdown
 from poseforge.errors import PoseforgeError
+from poseforge.fileio import LEDGER
 from poseforge.ir_files import read_ir
 from poseforge.metadata import get_ir_metadata
 from tests.conftest import FP32_CHAIN, copy_with_times, run_cli, run_make
@@ -139,7 +140,7 @@ def test_paper_command_writes_the_report(baseline_build: Path, lwop_build: Path,
         "-o", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert [p.name for p in sorted(tmp_path.iterdir())] == ["paper.json", "paper.md", "paper.png"]
+    assert [p.name for p in sorted(tmp_path.iterdir())] == [LEDGER, "paper.json", "paper.md", "paper.png"]
     text = out.read_text()
     sections = ("## Machine and settings", "### Table 5", "### Table 2", "## Table 6", "## What the INT8 IR adds",
                 "## The cost of refinement stages", "Threads: **2**", "INFERENCE_PRECISION_HINT **f32**")  # fmt: skip

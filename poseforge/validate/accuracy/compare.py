@@ -17,6 +17,7 @@ from typing import Any
 from poseforge.documents import COCO_ANNOTATIONS
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file, sha256_text
+from poseforge.ui import plural
 from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.intervals import ImageMatches, bootstrap_ap, match_images, paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED, read_report, read_results
@@ -82,7 +83,8 @@ def summary_lines(comparison: dict[str, Any]) -> list[str]:
         else "no difference this image set can resolve: the paired interval includes 0"
     )
     return [
-        f"{comparison['dataset']}: {a['images']} images, {a['people']} people; {level} bootstrap intervals, "
+        f"{comparison['dataset']}: {plural(a['images'], 'image')}, {plural(a['people'], 'person', 'people')}; "
+        f"{level} bootstrap intervals, "
         f"{d['resamples']} image resamples (seed {d['seed']})",
         f"A {a['artifact']}: AP {a['ap']:.4f} [{a['low']:.4f}, {a['high']:.4f}]",
         f"B {b['artifact']}: AP {b['ap']:.4f} [{b['low']:.4f}, {b['high']:.4f}]",

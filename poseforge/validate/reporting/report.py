@@ -9,6 +9,7 @@ from typing import Any
 from poseforge.artifacts import PROTOCOLS, REFERENCE, VARIANT_HINTS, order
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_outputs, claim, png_with_text
+from poseforge.ui import plural
 from poseforge.validate.accuracy.compare import report_matches
 from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
@@ -82,8 +83,9 @@ def markdown(rows: list[Row], model: str) -> str:
     lines = [
         f"# {model}: accuracy and speed of every artifact",
         "",
-        f"COCO keypoint AP (pycocotools) on **{dataset['name']}: {first['images']} images, {dataset['people']} "
-        f"annotated people** (`{dataset['annotations']}`), with 95% bootstrap intervals ({resamples}); "
+        f"COCO keypoint AP (pycocotools) on **{dataset['name']}: {plural(first['images'], 'image')}, "
+        f"{plural(dataset['people'], 'annotated person', 'annotated people')}** (`{dataset['annotations']}`), with 95% "
+        f"bootstrap intervals ({resamples}); "
         + (f"speed at the deploy shape {shape[2]}x{shape[3]}." if shape else "no speed measured."),
         f"Machine: {machine['cpu']}, {machine['cores']} cores, ISA {' '.join(machine['isa'])}. "
         f"Threads {', '.join(threads)}; OpenVINO precision hint {', '.join(hints)}; "
@@ -105,7 +107,7 @@ def markdown(rows: list[Row], model: str) -> str:
         )
     lines += ["", *legend(rows, dataset["people"])]
     notes = sorted({f"{row.name}: {note}" for row in rows for note in row.report.get("notes", [])})
-    skipped = [f"{row.name} {row.report['protocol']}: {len(row.report['skipped_images'])} bad image(s) skipped"
+    skipped = [f"{row.name} {row.report['protocol']}: {plural(len(row.report['skipped_images']), 'bad image')} skipped"
                for row in rows if row.report["skipped_images"]]  # fmt: skip
     if notes or skipped:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes + skipped]
