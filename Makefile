@@ -310,9 +310,9 @@ endif
 
 # --- clean ---------------------------------------------------------------------------------
 # Exactly the files the rules above make for this MODEL (any precision, any hint) and the paper,
-# the bundles in $(DIST) it names, and poseforge's record of them (.poseforge-outputs.json) where
+# the bundles in $(DIST) it names, and poseforge's record of them (.poseforge-outputs) where
 # a folder is then otherwise empty; such folders are removed. Anything else in them stays.
-RECORD := .poseforge-outputs.json
+RECORD := .poseforge-outputs
 CLEAN_ARTIFACTS := $(sort torch onnx onnx-sim ir-fp32 ir-fp16 omz-int8 ir-int8 ir-fp32.bf16 $(ARTIFACTS))
 CLEAN_REPORTS := $(foreach a,$(CLEAN_ARTIFACTS),$(foreach p,val deploy native,$(a)-$(p).json))
 CLEAN_IRS := $(foreach p,fp32 fp16 int8 omz-int8,$(OUT)/ir/$(p)/model.xml $(OUT)/ir/$(p)/model.bin)

@@ -5,7 +5,7 @@
   Several files that belong together (a report and its results) are renamed in one go, the
   one that names the others last.
 - Ownership is decided by provenance, never by what a file holds: each folder poseforge
-  writes into keeps a record, `.poseforge-outputs.json` (LEDGER), of the files it wrote
+  writes into keeps a record, `.poseforge-outputs` (LEDGER), of the files it wrote
   there with their size and sha256 (and, for a folder output, of every file in it). An
   existing target is replaced only if that record holds its exact present content: a file
   poseforge did not write there, or one changed since (edited, re-packed, copied over), is
@@ -52,7 +52,9 @@ MARK = "poseforge"
 # Notes for people reading an output; they decide nothing (the record does).
 MARKDOWN_MARK = "<!-- written by poseforge: its command rewrites this file unless it has been edited -->"
 PNG_MARK = {"Software": MARK}  # a PNG text chunk (matplotlib's savefig metadata writes it as tEXt)
-LEDGER = ".poseforge-outputs.json"  # in each folder poseforge writes into: what it wrote there
+# In each folder poseforge writes into: what it wrote there (JSON; no .json suffix, so that no
+# reader's *.json glob, the gate's over reports/ say, takes it for a document of its own).
+LEDGER = ".poseforge-outputs"
 LEDGER_SCHEMA = "poseforge.outputs/1"
 MAX_LEDGER_BYTES = 64 << 20
 MAX_HASHED_BYTES = 4 << 30  # the largest file hashed where no tighter bound applies
@@ -392,6 +394,9 @@ def atomic_outputs(*paths: str | Path, companions: Sequence[str] = (), new_only:
     targets = [check(Path(p)) for p in paths]
     last = targets[-1]
     beside = [check(last.with_suffix(suffix)) for suffix in companions]
+    for folder in {t.parent for t in targets} if not new_only else ():
+        if folder.is_dir() and not _private(folder):
+            read_ledger(folder)  # a record that is not poseforge's is refused now, not after the work
     tmps: list[Path] = []
     leftovers: list[Path] = []  # every temporary file, removed on failure
     created: list[Path] = []
@@ -630,8 +635,16 @@ def lock_file(
             where = Path(protects) if protects is not None else path
             raise (_space_problem(exc, where) or PoseforgeError(f"cannot create {path}: {exc.strerror}")) from None
         if fd is not None:  # ours: locked before the token is in, so a reader that sees no token waits
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, token)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.write(fd, token) != len(token):
+                    raise OSError(errno.ENOSPC, "the lock file's token was cut short", str(path))
+            except OSError as exc:  # a full disk: the file just created is removed again
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                where = Path(protects) if protects is not None else path
+                raise (_space_problem(exc, where) or PoseforgeError(f"cannot write {path}: {exc.strerror}")) from None
             break
         held = _existing_lock(path, flags)
         if held == "stale":
