@@ -183,14 +183,13 @@ def fetch_sets(names: list[str] | tuple[str, ...], data: str | Path | None = Non
     lines: list[str] = []
     reasons: list[str] = []
     folders: list[Path] = []
+    # A data directory this process cannot write (a read-only mount of the assets) needs no lock:
+    # nothing will be written there; present files are still checked.
+    writable = os.access(root, os.W_OK) and not os.statvfs(root).f_flag & os.ST_RDONLY
+    waiting = f"waiting for another poseforge fetch into {root} to finish"
+    lock = lock_file(root / FETCH_LOCK, busy, FETCH_LOCK_WAIT_S, lambda: _note(waiting), protects=root)
     try:
-        with lock_file(
-            root / FETCH_LOCK,
-            busy,
-            FETCH_LOCK_WAIT_S,
-            lambda: _note(f"waiting for another poseforge fetch into {root} to finish"),
-            protects=root,
-        ):
+        with lock if writable else contextlib.nullcontext():
             for name in names:
                 try:
                     folders.append(_fetch_set(name, data))

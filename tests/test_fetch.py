@@ -493,3 +493,17 @@ def test_the_official_zips_are_pinned() -> None:
     assert re.fullmatch("[0-9a-f]{64}", fetch.VAL2017_ZIP.sha256) and re.fullmatch(
         "[0-9a-f]{64}", fetch.ANNOTATIONS_ZIP.sha256
     )
+
+
+def test_fetch_checks_a_read_only_data_directory_without_a_lock(assets: Path, tmp_path: Path) -> None:
+    """The lock needs a writable data directory; a read-only one (a mounted copy of the assets) is only checked."""
+    from tests.hostile.helpers import remount_read_only, tmpfs
+
+    with tmpfs(tmp_path / "ro", "16m") as ro:
+        for remote in fetch.OMZ_FILES:
+            (ro / remote.path).parent.mkdir(parents=True, exist_ok=True)
+            (ro / remote.path).write_bytes((assets / remote.path).read_bytes())
+        remount_read_only(ro)
+        result = run_cli("fetch", "omz", "--data", str(ro))
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert f"data directory {ro}: omz present, sha256 verified" in result.stdout
