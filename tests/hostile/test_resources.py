@@ -31,7 +31,19 @@ from poseforge import fetch
 from poseforge.errors import PoseforgeError
 from poseforge.fetch import download
 from tests.bundle.made import Made
-from tests.hostile.helpers import Outcome, cli, http_server, members, refused, repack, run, snapshot, within, wrote
+from tests.hostile.helpers import (
+    Outcome,
+    cli,
+    edit_json,
+    http_server,
+    members,
+    refused,
+    repack,
+    run,
+    snapshot,
+    within,
+    wrote,
+)
 
 GIB = 1 << 30
 
@@ -404,6 +416,7 @@ def test_compare_checks_a_results_files_size_before_hashing_it(
     reports = tmp_path / "reports"
     shutil.copytree(scored / "reports", reports)
     results = reports / "results" / "ir-fp32-val.json"
+    edit_json(reports / "ir-fp32-val.json", lambda report: report.update(results_file=str(results)))
     with open(results, "r+b") as f:
         f.truncate(256 * GIB)  # sparse: nothing written, but hashing it would read 256 GiB of zeros
 
