@@ -39,10 +39,10 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from poseforge.documents import loads, read_bounded
+from poseforge.documents import loads, read_bytes
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, lock_file, rename_new, sha256_file
-from poseforge.ui import plural, printable
+from poseforge.text import plural, printable
 
 DATA_ENV = "POSEFORGE_DATA"
 DEFAULT_DATA = Path.home() / ".cache" / "poseforge"
@@ -645,10 +645,7 @@ def fetch_val2017(data: str | Path | None = None, progress: bool | None = None) 
     sums = {f"val2017/{name}": sha for name, sha in images.items()}
     sums[VAL2017_MEMBER] = _unpack_val2017_annotations(annotations_zip, root, set(images))
     text = "".join(f"{sha}  {rel}\n" for rel, sha in sorted(sums.items()))
-    if (
-        not sums_path.is_file()
-        or read_bounded(sums_path, "SHA256SUMS", MAX_SUMS_BYTES).decode(errors="replace") != text
-    ):
+    if not sums_path.is_file() or read_bytes(sums_path, "SHA256SUMS", MAX_SUMS_BYTES).decode(errors="replace") != text:
         with atomic_output(sums_path) as tmp:  # replaced only if poseforge wrote it (an earlier, partial unpack)
             tmp.write_text(text)
     return root
@@ -663,7 +660,7 @@ def _check_sums(root: Path, sums_path: Path) -> bool:
     """True if every file SHA256SUMS lists is there with its sha256; False if some are missing (unpack again);
     an error if one differs (never replaced) or if SHA256SUMS is not one poseforge writes."""
     complete = True
-    for line in read_bounded(sums_path, "SHA256SUMS", MAX_SUMS_BYTES).decode(errors="replace").splitlines():
+    for line in read_bytes(sums_path, "SHA256SUMS", MAX_SUMS_BYTES).decode(errors="replace").splitlines():
         match = _SUMS_LINE.fullmatch(line)
         if match is None:
             raise PoseforgeError(f"{sums_path} holds {line[:80]!r}: not a list of val2017 files; move it away")

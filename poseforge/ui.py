@@ -43,16 +43,3 @@ def progress(transient: bool = False) -> Any:
         console=console(stderr=True),
         transient=transient,
     )
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """ "1 image", "2 images"; `nouns` for an irregular plural ("person", "people")."""
-    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
-
-
-def printable(text: object) -> str:
-    """`text` as one printable line: control characters (a newline or an escape sequence in a file
-    name, say), bidirectional overrides and undecodable bytes shown as escapes, never acted on by
-    the terminal. Every line poseforge prints about a name goes through it."""
-    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape", "backslashreplace").decode("ascii")
-                   for c in str(text))  # fmt: skip

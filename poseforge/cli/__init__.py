@@ -27,7 +27,7 @@ from pathlib import Path
 from poseforge.cli import analysis, convert, data, deploy, gate, quantize, validate
 from poseforge.cli.common import STAGES, Command
 from poseforge.errors import PoseforgeError
-from poseforge.ui import printable
+from poseforge.text import printable
 
 COMMANDS: tuple[Command, ...] = (
     *data.COMMANDS,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from poseforge.documents import MAX_REFINEMENT_STAGES
-from poseforge.ui import printable
+from poseforge.text import printable
 
 # The pipeline's stages, in the order `poseforge --help` lists their commands.
 STAGES = {
@@ -110,6 +110,12 @@ def add_allow_subset(p: argparse.ArgumentParser) -> None:
 def add_skip_bad(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="go on past undecodable images or video frames, counting them, not stopping")  # fmt: skip
+
+
+def add_trust(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust", action="append", metavar="KEY.pub",
+                   help="refuse the bundle unless it is signed by this public key (from `poseforge keygen`; "
+                   "repeatable: any one of them)")  # fmt: skip
 
 
 def add_output(p: argparse.ArgumentParser, what: str, required: bool = True) -> None:

@@ -21,14 +21,15 @@ import numpy as np
 
 from poseforge.decode import to_coco_results
 from poseforge.deploy.estimator import PoseEstimator
-from poseforge.deploy.outputs import POSES, SCHEMA, SUMMARY, ImageWriter, VideoWriter, read_summary
+from poseforge.deploy.outputs import POSES, SCHEMA, SUMMARY, ImageWriter, VideoWriter, read_summary, track_summary
 from poseforge.deploy.sources import Frame, ImageSource, VideoSource, open_source
 from poseforge.documents import PREDICT, RESULTS, write_document
 from poseforge.draw import draw_poses
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import check_earlier_output, check_output_place, output_directory, sha256_file
 from poseforge.runtime import artifact_kind
-from poseforge.ui import plural, progress
+from poseforge.text import plural
+from poseforge.ui import progress
 
 IMAGE_ID_RULE = {
     "video": "the frame index, from 0",
@@ -53,7 +54,7 @@ def predict(
     """Run `bundle` on `input_spec`, write the output folder `output`; return predict.json's content.
 
     `estimator_options` go to PoseEstimator (precision_hint, threads, input_size, decoder,
-    min_score, track, smooth); `max_frames` stops after so many frames (for a live source).
+    min_score, track, smooth, tracker, trusted_keys); `max_frames` stops after so many frames (for a live source).
     """
     if artifact_kind(bundle) != "bundle":
         raise PoseforgeError(f"{bundle} is not a bundle: predict takes the .tar.gz of `poseforge bundle`")
@@ -144,6 +145,7 @@ class _Run:
             "schema": SCHEMA,
             "bundle": str(bundle),
             "bundle_sha256": sha256_file(bundle),
+            "trust": estimator.trust.to_dict(),  # the bundle's digest (bundle.json's sha256) and who signed it
             "model": estimator.model,
             "precision": estimator.precision,
             "measured": estimator.measured(),
@@ -164,7 +166,7 @@ class _Run:
             "runtime": estimator.settings,
             "decoder": dataclasses.asdict(estimator.params),
             "min_score": estimator.min_score,
-            "tracking": _tracking(estimator),
+            "tracking": _tracking(estimator, self.results),
             "score": SCORE_MEANING,
             "image_id": IMAGE_ID_RULE["video" if video else "image"],
             "poses": POSES,
@@ -179,13 +181,14 @@ class _Run:
         return summary
 
 
-def _tracking(estimator: PoseEstimator) -> dict[str, Any] | None:
+def _tracking(estimator: PoseEstimator, results: list[dict[str, Any]]) -> dict[str, Any] | None:
     if estimator.tracker is None:
         return None
     smoother = estimator.smoother
     return {
         "tracker": dataclasses.asdict(estimator.tracker.params),
         "smoother": dataclasses.asdict(smoother.params) if smoother is not None else None,
+        "tracks": track_summary(results),
     }
 
 

@@ -28,7 +28,7 @@ from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
 from poseforge.metadata import network_metadata
 from poseforge.models import DeployableNetwork, build_network, check_config, get_spec
-from poseforge.ui import plural
+from poseforge.text import plural
 
 FORMAT = "poseforge.checkpoint/1"
 # What a checkpoint may hold, all records together, checked before torch reads it: the largest

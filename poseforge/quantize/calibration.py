@@ -21,7 +21,7 @@ from poseforge.fileio import sha256_file
 from poseforge.images import IMAGE_SUFFIXES, image_files, read_image
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.quantize.settings import SELECTIONS
-from poseforge.ui import plural
+from poseforge.text import plural
 
 
 @dataclass(frozen=True)

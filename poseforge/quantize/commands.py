@@ -6,7 +6,7 @@ from pathlib import Path
 
 from poseforge.quantize.ptq import quantize_ir
 from poseforge.quantize.settings import QuantizeSettings
-from poseforge.ui import plural
+from poseforge.text import plural
 
 
 def quantize_command(

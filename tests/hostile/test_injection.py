@@ -1,4 +1,4 @@
-"""Class 8, text run as code: what make is given (a path, a branch name in CI) reaches poseforge as
+"""Class 10, text run as code: what make is given (a path, a branch name in CI) reaches poseforge as
 text. A value holding backticks, quotes or other shell syntax is used literally, as the path it
 names; one that make itself would expand or split ($, whitespace, ; or |) is refused in one line
 before anything runs. Either way no command hidden in a value ever runs.

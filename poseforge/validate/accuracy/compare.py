@@ -17,7 +17,7 @@ from typing import Any
 from poseforge.documents import COCO_ANNOTATIONS
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file, sha256_text
-from poseforge.ui import plural
+from poseforge.text import plural
 from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.intervals import ImageMatches, bootstrap_ap, match_images, paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED, read_report, read_results
