@@ -344,6 +344,10 @@ class Document:
     schema: str | None  # the value of its "schema" key (None: a foreign format, e.g. COCO)
     check: Check
     max_bytes: int = 16 << 20
+    # A document the user keeps (committed, tolerances edited by hand) and a command updates on
+    # purpose after reading it: replaced when it is a valid one of its kind, not only when poseforge's
+    # record holds it (fileio's rule for every other output).
+    kept_by_user: bool = False
 
 
 def check_document(data: Any, doc: Document, path: str | Path) -> Any:
@@ -373,7 +377,15 @@ def write_document(path: str | Path, doc: Document, data: Any) -> Path:
 
     data = finite_json(data)
     check_document(data, doc, path)
-    return write_json(path, data)
+    return write_json(path, data, owned=(lambda existing: _is_document(existing, doc)) if doc.kept_by_user else None)
+
+
+def _is_document(path: Path, doc: Document) -> bool:
+    try:
+        read_document(path, doc)
+    except PoseforgeError:
+        return False
+    return True
 
 
 # --- the documents --------------------------------------------------------------------------------------
@@ -568,6 +580,7 @@ BASELINE = Document(
         }
     ),
     max_bytes=1 << 20,
+    kept_by_user=True,  # `poseforge baseline` rewrites the committed baselines/<model>.json, keeping its tolerances
 )
 
 KEYPOINT_OUTPUTS = obj(

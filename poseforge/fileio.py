@@ -13,7 +13,9 @@
   record itself is refused too; every refusal is one line, and leaves everything as it was.
   Files in a folder poseforge made for the run (`scratch_directory`, `output_directory`'s
   temporary folder) are its own; files that are only ever created, never replaced
-  (`new_only`: the data directory's downloads), need no record.
+  (`new_only`: the data directory's downloads), need no record. One kind is the user's by
+  design and updated on purpose: the baseline (documents.Document.kept_by_user), replaced when
+  it is a valid baseline, since `poseforge baseline` reads it first and keeps its tolerances.
 - A folder output (`output_directory`) is replaced only if the record beside it lists it with
   exactly the files it holds, unchanged; it is locked against a second writer and swapped in
   atomically, so it is never absent. It may not be the working directory, an input, or a
@@ -195,12 +197,13 @@ def _recorded(path: Path) -> bool:
     return _same(path, read_ledger(path.parent).get(path.name))
 
 
-def claim(path: str | Path) -> Path:
+def claim(path: str | Path, owned: Callable[[Path], bool] | None = None) -> Path:
     """`path` if poseforge may write it: absent, or a regular file that poseforge wrote there and
-    that has not changed since (see LEDGER).
+    that has not changed since (see LEDGER), or one `owned` accepts (a document the user keeps and
+    a command updates on purpose: documents.Document.kept_by_user).
 
     Refuses (one line) a symlink, a directory or other non-file, a target under a file, the
-    record itself, and any file that the record of its folder does not hold as it is now.
+    record itself, and any other file that the record of its folder does not hold as it is now.
     """
     path = Path(path)
     if path.is_symlink():
@@ -216,7 +219,7 @@ def claim(path: str | Path) -> Path:
         return path
     if not path.is_file():
         raise PoseforgeError(f"{path} exists and is not a regular file: poseforge writes files only")
-    if not _private(path.parent) and not _recorded(path):
+    if not _private(path.parent) and not _recorded(path) and not (owned is not None and owned(path)):
         raise PoseforgeError(
             f"{path} exists and was not written by poseforge, or has changed since (no record of it as it is in "
             f"{path.parent / LEDGER}): not replaced; move it away or choose another output"
@@ -379,18 +382,23 @@ def _remove_folders(folders: list[Path]) -> None:
 
 
 @contextlib.contextmanager
-def atomic_outputs(*paths: str | Path, companions: Sequence[str] = (), new_only: bool = False) -> Iterator[list[Path]]:
+def atomic_outputs(
+    *paths: str | Path,
+    companions: Sequence[str] = (),
+    new_only: bool = False,
+    owned: Callable[[Path], bool] | None = None,
+) -> Iterator[list[Path]]:
     """Yield temporary paths for `paths`; on success rename them all into place, in order, and
     record them (LEDGER) in their folders.
 
     Put the file that names the others last (a report naming its results by hash): a reader
     then never sees a new report beside old results. `companions` are suffixes of files
     written beside the LAST path (".bin" for an IR's .xml): renamed just before it. Every
-    target is claimed first (`claim`), and again with its folder locked just before the
-    renames; `new_only` targets must not exist at all, and are not recorded. On any failure,
-    KeyboardInterrupt included, every temporary file is removed and nothing is renamed.
+    target is claimed first (`claim`, with `owned`), and again with its folder locked just
+    before the renames; `new_only` targets must not exist at all, and are not recorded. On any
+    failure, KeyboardInterrupt included, every temporary file is removed and nothing is renamed.
     """
-    check = _new if new_only else claim
+    check = _new if new_only else (lambda target: claim(target, owned))
     targets = [check(Path(p)) for p in paths]
     last = targets[-1]
     beside = [check(last.with_suffix(suffix)) for suffix in companions]
@@ -446,9 +454,11 @@ def atomic_outputs(*paths: str | Path, companions: Sequence[str] = (), new_only:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | Path, *companions: str, new_only: bool = False) -> Iterator[Path]:
+def atomic_output(
+    path: str | Path, *companions: str, new_only: bool = False, owned: Callable[[Path], bool] | None = None
+) -> Iterator[Path]:
     """One file (and its `companions`, e.g. ".bin" beside an IR's .xml), written atomically."""
-    with atomic_outputs(path, companions=companions, new_only=new_only) as (tmp,):
+    with atomic_outputs(path, companions=companions, new_only=new_only, owned=owned) as (tmp,):
         yield tmp
 
 
@@ -559,8 +569,8 @@ def json_text(data: Any) -> str:
     return json.dumps(finite_json(data), indent=1, allow_nan=False) + "\n"
 
 
-def write_json(path: str | Path, data: Any) -> Path:
-    with atomic_output(path) as tmp:
+def write_json(path: str | Path, data: Any, owned: Callable[[Path], bool] | None = None) -> Path:
+    with atomic_output(path, owned=owned) as tmp:
         tmp.write_text(json_text(data))
     return Path(path)
 

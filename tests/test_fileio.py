@@ -330,3 +330,26 @@ def test_a_waiting_lock_proceeds_once_released(tmp_path: Path) -> None:
         order.append("first done")
     thread.join()
     assert order == ["waiting", "first done", "second"] and not lock.exists()
+
+
+def test_the_baseline_the_user_keeps_is_updated_in_place(tmp_path: Path) -> None:
+    """A committed baseline is in no record (a fresh clone, tolerances edited by hand): `poseforge baseline`
+    still rewrites it, being a valid baseline; a file of that name that is not one stays the user's."""
+    from poseforge.documents import BASELINE, read_document, write_document
+
+    machine = {"cpu": "test", "cores": 2, "isa": [], "class": "x86-avx2-2c", "tier": "x86-avx2"}
+    baseline = {
+        "schema": BASELINE.schema,
+        "model": "human-pose-estimation-0001",
+        "dataset": {"annotations_sha256": "0" * 64, "image_ids_sha256": "1" * 64, "images": 3},
+        "accuracy": {"ir-fp32": {"val": {"ap": 0.5, "tolerance": 0.005, "images": 3}}},
+        "classes": {"x86-avx2-2c": {"machine": machine, "accuracy": {}, "ratios": {}}},
+    }
+    target = tmp_path / "baseline.json"
+    target.write_text(json.dumps(baseline))  # the user's, as committed
+    write_document(target, BASELINE, {**baseline, "model": "lightweight-openpose"})
+    assert read_document(target, BASELINE)["model"] == "lightweight-openpose"
+    target.write_text(json.dumps({"schema": BASELINE.schema, "mine": True}))  # the mark, but not a baseline
+    with pytest.raises(PoseforgeError, match="was not written by poseforge"):
+        write_document(target, BASELINE, baseline)
+    assert json.loads(target.read_text()) == {"schema": BASELINE.schema, "mine": True}
