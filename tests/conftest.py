@@ -129,7 +129,7 @@ def vgg19_build(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
     build = tmp_path_factory.mktemp("build")
     result = run_make("ir", MODEL="openpose-vgg19", STAGES="2", BUILD=str(build), DATA=str(assets))
     assert result.returncode == 0, result.stderr
-    assert "init --model openpose-vgg19" in result.stdout
+    assert "init --model 'openpose-vgg19'" in result.stdout  # make quotes what it is given
     return build / "openpose-vgg19"
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from poseforge.documents import MAX_REFINEMENT_STAGES
+from poseforge.text import printable
 
 # The pipeline's stages, in the order `poseforge --help` lists their commands.
 STAGES = {
@@ -123,4 +124,4 @@ def add_output(p: argparse.ArgumentParser, what: str, required: bool = True) -> 
 
 def wrote(path: str | Path, detail: str = "") -> None:
     """The one line a command prints for each file or folder it wrote."""
-    print(f"wrote {path}" + (f": {detail}" if detail else ""))
+    print(printable(f"wrote {path}" + (f": {detail}" if detail else "")))

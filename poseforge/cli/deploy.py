@@ -23,6 +23,7 @@ from poseforge.cli.common import (
     wrote,
 )
 from poseforge.errors import PoseforgeError
+from poseforge.text import plural
 
 
 def _bundle_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,9 +49,10 @@ def _bundle(args: argparse.Namespace) -> None:
 
 def _described(manifest: dict[str, Any]) -> str:
     measured, (height, width) = manifest["measured"], manifest["input"]["deploy_shape"]
+    people = plural(measured["val"]["people"], "person", "people")
     aps = " / ".join(f"{p} {_ap(measured[p])}" for p in ("val", "deploy", "native") if p in measured)
     return (f"{manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] (deploy {height}x{width}), "
-            f"AP {aps} on {measured['val']['image_set']} ({measured['val']['people']} people) and "
+            f"AP {aps} on {measured['val']['image_set']} ({people}) and "
             f"{measured['speed']['throughput_fps']:.1f} fps as measured on {measured['artifact']}")  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from poseforge.cli.common import Command, add_allow_subset, wrote
 from poseforge.errors import PoseforgeError
+from poseforge.text import plural
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +18,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 def _gate(args: argparse.Namespace) -> None:
     from rich.table import Table
 
-    from poseforge.text import plural
     from poseforge.ui import console
     from poseforge.validate.gate import CLAIM, run_gate
 
@@ -54,10 +54,10 @@ def _baseline(args: argparse.Namespace) -> None:
     written, changes = write_baseline(args.model_dir, args.baseline, args.allow_subset)
     exact = sum(len(p) for p in written["accuracy"].values())
     dataset = written["dataset"]
-    sections = "; ".join(f"{name}: {sum(len(p) for p in s['accuracy'].values())} AP entries, {len(s['ratios'])} ratios"
-                         for name, s in written["classes"].items())  # fmt: skip
-    wrote(args.baseline, f"{exact} exact AP entries, {dataset['images']} images of {dataset['name']}; per machine "
-                         f"class: {sections}")  # fmt: skip
+    sections = "; ".join(f"{name}: {plural(sum(len(p) for p in s['accuracy'].values()), 'AP entry', 'AP entries')}, "
+                         f"{plural(len(s['ratios']), 'ratio')}" for name, s in written["classes"].items())  # fmt: skip
+    wrote(args.baseline, f"{plural(exact, 'exact AP entry', 'exact AP entries')}, {plural(dataset['images'], 'image')} "
+                         f"of {dataset['name']}; per machine class: {sections}")  # fmt: skip
     for entry, before, after in changes:
         print(f"  {entry}: {before} -> {after}")
     if not changes:

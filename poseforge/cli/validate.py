@@ -24,6 +24,7 @@ from poseforge.cli.common import (
     wrote,
 )
 from poseforge.errors import PoseforgeError
+from poseforge.text import plural
 
 
 def _speed_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,7 +46,7 @@ def _speed(args: argparse.Namespace) -> None:
     wrote(args.output, f"{speed['artifact']} latency {speed['latency_ms']['median']:.1f} ms "
           f"(p90 {speed['latency_ms']['p90']:.1f}), throughput {speed['throughput_fps']:.1f} fps, end-to-end "
           f"{speed['e2e_fps']:.1f} fps, decode {speed['decode_deploy_ms']['median']:.2f} ms at {shape[2]}x{shape[3]}, "
-          f"{settings['threads']} threads, precision hint {settings['precision_hint']}")  # fmt: skip
+          f"{plural(settings['threads'], 'thread')}, precision hint {settings['precision_hint']}")  # fmt: skip
 
 
 def _validate_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,7 +83,7 @@ def report_line(report: dict[str, Any]) -> str:
     """What a report says, in one line: AP with its interval, on which images, and its speed."""
     interval, dataset = report["interval"], report["dataset"]
     bounds = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
-    skipped = f", {len(report['skipped_images'])} bad image(s) skipped" if report["skipped_images"] else ""
+    skipped = f", {plural(len(report['skipped_images']), 'bad image')} skipped" if report["skipped_images"] else ""
     speed = (
         f", latency {report['latency_ms']['median']:.1f} ms, {report['throughput_fps']:.1f} fps, "
         f"end-to-end {report['e2e_fps']:.1f} fps"
@@ -91,7 +92,8 @@ def report_line(report: dict[str, Any]) -> str:
     )
     return (
         f"{report['artifact']} {report['protocol']}: AP {report['ap']:.3f}{bounds} (AP50 {report['ap50']:.3f}, "
-        f"AR {report['ar']:.3f}) on {report['images']} images of {dataset['name']}, {dataset['people']} people"
+        f"AR {report['ar']:.3f}) on {plural(report['images'], 'image')} of {dataset['name']}, "
+        f"{plural(dataset['people'], 'person', 'people')}"
         f"{skipped}, decode {report['decode_ms']:.2f} ms{speed}"
     )
 

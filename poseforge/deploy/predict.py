@@ -28,6 +28,7 @@ from poseforge.draw import draw_poses
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import check_earlier_output, check_output_place, output_directory, sha256_file
 from poseforge.runtime import artifact_kind
+from poseforge.text import plural
 from poseforge.ui import progress
 
 IMAGE_ID_RULE = {
@@ -200,14 +201,15 @@ def _writer(source: ImageSource | VideoSource, directory: Path) -> ImageWriter |
 def summary_line(output: str | Path, summary: dict[str, Any]) -> str:
     """The one line the CLI prints when predict has written `output`."""
     runtime = summary["runtime"]
-    unit = "images" if summary["kind"] in ("image", "folder") else "frames"
+    unit = "image" if summary["kind"] in ("image", "folder") else "frame"
     skipped = f", {len(summary['skipped'])} skipped (undecodable)" if summary["skipped"] else ""
     ended = ", the stream was lost (what came is kept)" if summary.get("stream_lost") else ""
     ended += ", stopped by Ctrl-C (what came is kept)" if summary.get("interrupted") else ""
     slowest = summary["slowest_stage"]
     slow = f"; slowest stage {slowest} {summary['timings_ms'][slowest]['median_ms']:.1f} ms" if slowest else ""
     return (
-        f"wrote {output}: {summary['people']} people in {summary['frames']} {unit}{skipped}{ended}; "
-        f"{summary['fps']:.1f} fps end to end at {summary['input_size']} input size with {runtime.get('threads')} "
-        f"threads, {runtime.get('streams')} streams, precision hint {runtime.get('precision_hint')}{slow}"
+        f"wrote {output}: {plural(summary['people'], 'person', 'people')} in {plural(summary['frames'], unit)}"
+        f"{skipped}{ended}; {summary['fps']:.1f} fps end to end at {summary['input_size']} input size with "
+        f"{plural(runtime.get('threads'), 'thread')}, {plural(runtime.get('streams'), 'stream')}, precision hint "
+        f"{runtime.get('precision_hint')}{slow}"
     )

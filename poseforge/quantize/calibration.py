@@ -21,6 +21,7 @@ from poseforge.fileio import sha256_file
 from poseforge.images import IMAGE_SUFFIXES, image_files, read_image
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.quantize.settings import SELECTIONS
+from poseforge.text import plural
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def calibration_images(folder: str | Path, subset_size: int | None = None) -> li
             unreadable.append(path.name)
     if unreadable:
         raise PoseforgeError(
-            f"{len(unreadable)} calibration image(s) in {folder} do not decode, e.g. {', '.join(unreadable[:3])}"
+            f"{plural(len(unreadable), 'calibration image')} in {folder} "
+            f"{'does' if len(unreadable) == 1 else 'do'} not decode, e.g. {', '.join(unreadable[:3])}"
         )
     return paths
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from poseforge.artifacts import PROTOCOLS, artifact_digest, artifact_size_mb
 from poseforge.decode import DecoderParams
-from poseforge.documents import REPORT, RESULTS, check_document, read_document
+from poseforge.documents import REPORT, RESULTS, check_document, loads, read_bytes, read_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_outputs, claim, json_text, sha256_file
+from poseforge.fileio import atomic_outputs, claim, json_text
 from poseforge.machine import machine_info
 from poseforge.metadata import toolchain_versions
 from poseforge.runtime import Runner, open_runner
@@ -226,6 +226,7 @@ def read_results(report: dict[str, Any], report_path: str | Path) -> list[dict]:
         results_path = report_paths(report_path)[1]
     if not results_path.is_file():
         raise PoseforgeError(f"{report_path} names results {results_path}, which do not exist")
-    if sha256_file(results_path) != report["results_sha256"]:
+    raw = read_bytes(results_path, RESULTS.what, RESULTS.max_bytes)  # its size checked before it is hashed
+    if hashlib.sha256(raw).hexdigest() != report["results_sha256"]:
         raise PoseforgeError(f"{results_path} is not the results {report_path} was made with (sha256 differs)")
-    return read_document(results_path, RESULTS)
+    return check_document(loads(raw, RESULTS.what, results_path), RESULTS, results_path)
