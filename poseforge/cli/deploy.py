@@ -21,6 +21,7 @@ from poseforge.cli.common import (
     number,
     wrote,
 )
+from poseforge.deploy import SAVE
 from poseforge.errors import PoseforgeError
 
 
@@ -56,7 +57,12 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle (.tar.gz from `poseforge bundle`)")
     p.add_argument("input", help="an image, a folder of images, a video file, a camera index (0) or a stream URL "
                    "(rtsp://, http://)")  # fmt: skip
-    add_output(p, "folder to write (replaced only if it is an earlier predict output)")
+    add_output(p, "folder to write (replaced only if it is an earlier predict output; default: the next free "
+               "number under runs/predict/, printed)", required=False)  # fmt: skip
+    p.add_argument("--save", choices=SAVE, default="drawn",
+                   help="drawn: the input drawn (images as images, a video as an H.264 .mp4); poses: poses.json and "
+                   "predict.json only, nothing drawn or encoded; video: the drawn frames as one .mp4 whatever the "
+                   "input (default: drawn)")  # fmt: skip
     add_skip_bad(p)
     p.add_argument("--input-size", choices=("native", "letterbox"), default="native",
                    help="native: the frame's own aspect at the deploy height; letterbox: the deploy shape")  # fmt: skip
@@ -89,13 +95,16 @@ def decoder_overrides(pairs: list[str]) -> dict[str, Any]:
 def _predict(args: argparse.Namespace) -> None:
     from poseforge.deploy.predict import predict, summary_line
 
-    summary = predict(args.bundle, args.input, args.output, skip_bad=args.skip_bad, max_frames=args.max_frames,
+    summary = predict(args.bundle, args.input, args.output, save=args.save, skip_bad=args.skip_bad,
+                      max_frames=args.max_frames, device=args.device,
                       precision_hint=None if args.precision_hint == "default" else args.precision_hint,
                       threads=args.threads, input_size=args.input_size, decoder=decoder_overrides(args.decoder),
                       min_score=args.min_score, track=args.track or args.smooth, smooth=args.smooth)  # fmt: skip
     print(f"bundle: {summary['measured']}")
     print(f"licence: {summary['notice']}")
-    print(summary_line(args.output, summary))
+    for note in summary["notes"]:
+        print(f"note: {note}")
+    print(summary_line(summary))
 
 
 def _bench_arguments(p: argparse.ArgumentParser) -> None:

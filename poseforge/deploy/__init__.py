@@ -7,3 +7,7 @@
 
 Needs openvino, numpy and opencv only (the base install): no torch, onnx or nncf.
 """
+
+# What predict's --save takes (deploy/outputs.py writes them), here where the CLI can read it without cv2:
+# the input drawn as it came, the poses alone (nothing drawn or encoded), the drawn frames as one video.
+SAVE = ("drawn", "poses", "video")
