@@ -258,13 +258,16 @@ def summary_line(summary: dict[str, Any]) -> str:
     ended += ", stopped by Ctrl-C (what came is kept)" if summary.get("interrupted") else ""
     first = summary["first_frame_seconds"]
     start = f"compile {summary['compile_seconds']:.2f} s" + (f", first frame {1e3 * first:.0f} ms" if first else "")
-    steady = f"{summary['steady_fps']:.1f} fps steady, " if summary["steady_fps"] else ""
+    rates = ""  # one frame has no rate: its time is the first frame's
+    if summary["frames"] > 1:
+        steady = f"{summary['steady_fps']:.1f} fps steady, " if summary["steady_fps"] else ""
+        rates = f"{steady}{summary['fps']:.1f} fps end to end; "
     slowest = summary["slowest_stage"]
     slow = f"; slowest stage {slowest} {summary['timings_ms'][slowest]['median_ms']:.1f} ms" if slowest else ""
     threads = runtime.get("threads")
     threads = f" with {threads} thread{'s' if threads != 1 else ''}" if threads else ""
     return (
-        f"wrote {summary['output']}: {summary['people']} people in {count}{skipped}{ended}; {steady}{start}; "
+        f"wrote {summary['output']}: {summary['people']} people in {count}{skipped}{ended}; {rates}{start}; "
         f"{runtime.get('device', 'CPU')} at {summary['input_size']} input size{threads}, precision hint "
         f"{runtime.get('precision_hint')}{slow}"
     )
