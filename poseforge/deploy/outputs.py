@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,9 +37,12 @@ SCHEMA = PREDICT.schema
 RUNS = Path("runs") / "predict"  # where a run without -o goes: RUNS/1, RUNS/2, ...
 MAX_RUNS = 100_000
 FALLBACK_FOURCC = "mp4v"
-# x264's superfast preset on one thread (the network has the cores): a third of mp4v's bytes per frame.
-H264_PRESET = "superfast"
+# x264's fastest preset, on one thread: the network has the cores, and a drawn preview needs no finer compression.
+H264_PRESET = "ultrafast"
 ENCODER_EXIT_SECONDS = 120  # the encoder finishing the file after its last frame
+# Drawn frames waiting for the encoder, fed to its pipe by a thread of their own: predict's thread
+# hands a frame over and goes on, instead of waiting until the encoder has read it.
+QUEUED_FRAMES = 8
 NO_H264 = ("imageio-ffmpeg is not installed: the video is MPEG-4 Part 2 (mp4v), which browsers do not play "
            "(pip install imageio-ffmpeg for H.264)")  # fmt: skip
 
@@ -134,9 +139,13 @@ class VideoWriter:
         self.encoder = h264_encoder()
         self.codec = "h264" if self.encoder else FALLBACK_FOURCC
         self.notes = () if self.encoder else (NO_H264,)
-        self.encoder_cpu_seconds: float | None = None  # the ffmpeg process's CPU, once it has finished
+        self.encoder_cpu_seconds: float | None = None  # the encoder's CPU and its feeder's, once finished
         self.frames = 0
         self._process: Any = None
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUED_FRAMES)
+        self._feeder: threading.Thread | None = None
+        self._feeder_cpu = 0.0
+        self._broken = False  # the encoder stopped reading: it failed
         self._log: Any = None
         self._opencv: Any = None
         self.size: tuple[int, int] = (0, 0)
@@ -150,11 +159,29 @@ class VideoWriter:
         if self._process is None:
             self._opencv.write(image)
         else:
-            try:
-                self._process.stdin.write(memoryview(np.ascontiguousarray(image)))
-            except (BrokenPipeError, ValueError):
-                raise self._failure() from None
+            if self._broken:
+                raise self._failure()
+            self._queue.put(np.ascontiguousarray(image))  # not changed after this: each frame is a new array
         self.frames += 1
+
+    def _feed(self) -> None:
+        """The feeder thread: queued frames into the encoder's pipe, until None."""
+        start = time.thread_time()
+        try:
+            while (image := self._queue.get()) is not None:
+                if not self._broken:
+                    try:
+                        self._process.stdin.write(memoryview(image))
+                    except (OSError, ValueError):  # a broken pipe: the encoder ended
+                        self._broken = True
+        finally:
+            self._feeder_cpu = time.thread_time() - start
+
+    def _stop_feeder(self) -> None:
+        if self._feeder is not None:
+            self._queue.put(None)
+            self._feeder.join()
+            self._feeder = None
 
     def _open(self) -> None:
         if self.encoder is None:
@@ -173,6 +200,8 @@ class VideoWriter:
         # Its own session: Ctrl-C in the terminal stops predict, which then ends the video itself.
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=self._log, start_new_session=True)  # fmt: skip
+        self._feeder = threading.Thread(target=self._feed, name="encoder-feed", daemon=True)
+        self._feeder.start()
 
     def _failure(self) -> PoseforgeError:
         """The encoder's own last line, after it has ended."""
@@ -185,17 +214,18 @@ class VideoWriter:
 
     def _finish_process(self, kill: bool = False) -> int:
         process = self._process
+        if kill:
+            process.kill()  # first: a feeder blocked on the pipe then fails at once
+        self._stop_feeder()
         with contextlib.suppress(OSError, ValueError):
             process.stdin.close()
-        if kill:
-            process.kill()
         try:
             _, status, usage = _wait4(process.pid, ENCODER_EXIT_SECONDS)
         except TimeoutError:
             process.kill()
             _, status, usage = _wait4(process.pid, ENCODER_EXIT_SECONDS)
         process.returncode = os.waitstatus_to_exitcode(status)
-        self.encoder_cpu_seconds = usage.ru_utime + usage.ru_stime
+        self.encoder_cpu_seconds = usage.ru_utime + usage.ru_stime + self._feeder_cpu
         return process.returncode
 
     def close(self) -> None:
@@ -203,7 +233,7 @@ class VideoWriter:
         if self._opencv is not None:
             self._opencv.release()
         running = self._process is not None and self._process.returncode is None
-        if running and self._finish_process() != 0:
+        if running and (self._finish_process() != 0 or self._broken):
             raise self._failure()
         if self._log is not None:
             self._log.close()

@@ -68,6 +68,7 @@ def test_the_offline_recipe_installs_and_runs_the_api(made: Made, coco_images: l
     """The README's recipe as written, in a scratch folder: the wheel and the pinned wheels fetched
     where there is an index, then a fresh venv installed from them with --no-index."""
     recipe = install_recipe()
+    (tmp_path / DEPLOY_LOCK.name).write_bytes(DEPLOY_LOCK.read_bytes())  # copied with the wheels, as it says
     # make wheel, into this folder's dist/ (DIST=), not the repository's.
     run("make", "--no-print-directory", "-C", REPO, recipe[0].split()[1], f"DIST={tmp_path / 'dist'}")
     download = recipe[1].split()
