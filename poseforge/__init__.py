@@ -12,7 +12,7 @@ _os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_MAX_IMAGE_PIXELS))
 
 
 # The application API (docs/api.md). Each name is imported from its module when first asked for:
-# `import poseforge` stays light, and `from poseforge import PoseEstimator` loads openvino then.
+# `import poseforge` stays light: openvino loads when the first PoseEstimator is made.
 __all__ = ["DecoderParams", "OneEuroParams", "PoseEstimator", "PoseforgeError", "Poses", "TrackerParams",
            "__version__", "draw_poses"]  # fmt: skip
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -67,3 +69,12 @@ def test_each_example_runs(number: int, made: Made, coco_images: list[Path], tmp
     monkeypatch.chdir(tmp_path)
     exec(compile(code, f"docs/api.md example {number + 1}", "exec"), {"__name__": "example"})
     assert capsys.readouterr().out.strip()  # each example prints what it found
+
+
+def test_import_poseforge_stays_light() -> None:
+    """The names load their modules when used, and none loads openvino before an estimator is made."""
+    code = ("import sys\nimport poseforge\nfrom poseforge import DecoderParams, OneEuroParams, Poses, TrackerParams, "
+            "draw_poses\nprint('openvino' in sys.modules)\nfrom poseforge import PoseEstimator\n"
+            "print('openvino' in sys.modules)")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["False", "False"], result.stderr
