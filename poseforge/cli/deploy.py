@@ -144,9 +144,11 @@ COMMANDS = (
             _predict_arguments, _predict, "Verify and load BUNDLE, feed every image or frame at its own aspect "
             "(or letterboxed), infer asynchronously (later frames in flight while earlier ones are decoded with the "
             "shared decoder), optionally track and smooth people, and write to OUT: the images or video (.mp4) "
-            "with skeletons drawn, poses.json (COCO keypoint results with track_id; image_id is the number a "
-            "numeric file name holds, else the image's index in name order; for a video, the frame index) and "
-            "predict.json (files, ids, per-stage timings, fps, settings). Needs only openvino, numpy and opencv."),
+            "with skeletons drawn (--save poses: none; --save video: one .mp4), poses.json (COCO keypoint "
+            "results with track_id; image_id is the number a numeric file name holds, else the image's index in "
+            "name order; for a video, the frame index) and "
+            "predict.json (files, ids, per-stage timings, fps, settings). Without -o, OUT is the next free number "
+            "under runs/predict/. Needs only the base install (openvino, numpy, opencv; imageio-ffmpeg for H.264)."),
     Command("bench-deploy", "deploy", "a bundle end to end on a 640x480 video: native against letterboxed input",
             _bench_arguments, _bench, "In interleaved rounds: the network alone at the letterboxed deploy shape and "
             "at the clip's native shape, and predict end to end (read, prepare, infer, decode, draw, write) both "
