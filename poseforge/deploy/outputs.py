@@ -16,6 +16,7 @@ complete; without -o it is the next free number under runs/predict/, created exc
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import queue
 import subprocess
@@ -210,7 +211,10 @@ class VideoWriter:
         self._log.seek(0)
         lines = [ln.strip() for ln in self._log.read()[-4000:].decode(errors="replace").splitlines() if ln.strip()]
         reason = lines[-1] if lines else f"exit status {self._process.returncode}"
-        return PoseforgeError(f"cannot write {self.path.name}: the H.264 encoder (ffmpeg) failed: {reason[:300]}")
+        error = PoseforgeError(f"cannot write {self.path.name}: the H.264 encoder (ffmpeg) failed: {reason[:300]}")
+        if any("No space left" in line for line in lines):  # a full disk: said as every full disk is
+            error.__cause__ = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+        return error
 
     def _finish_process(self, kill: bool = False) -> int:
         process = self._process
