@@ -175,12 +175,12 @@ class VideoWriter:
         try:
             while (image := self._queue.get()) is not None:
                 if self._broken:
-                    continue
-                if pad_w or pad_h:
-                    image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+                    continue  # drained, so that write() never waits on a queue nobody empties
                 try:
+                    if pad_w or pad_h:
+                        image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
                     self._process.stdin.write(memoryview(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)))
-                except (OSError, ValueError):  # a broken pipe: the encoder ended
+                except Exception:  # a broken pipe (the encoder ended), or a frame it cannot take
                     self._broken = True
         finally:
             self._feeder_cpu = time.thread_time() - start
