@@ -196,7 +196,9 @@ $(REPORTS_DIR)/%-native.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATI
 
 validate: $(REPORTS)
 
-$(OUT)/report.md: $(REPORTS)
+# Every speed figure of the report comes from bench.json's one interleaved run (and bench-tiers.json's,
+# when `make bench-tiers` has made it).
+$(OUT)/report.md: $(REPORTS) $(OUT)/bench.json $(wildcard $(OUT)/bench-tiers.json)
 	$(PF) report $(OUT) --coco $(COCO)
 report: $(OUT)/report.md
 
@@ -212,11 +214,21 @@ baseline: $(REPORTS) $(OUT)/bench.json
 	$(PF) baseline $(OUT) --baseline $(BASELINE)
 
 # The speed targets as ratios from one run: decoder against upstream's procedure and the network,
-# end-to-end against network throughput, INT8 against FP32 and Intel's release (interleaved).
-BENCH_ARTIFACTS := $(ART_ir-fp32) $(ART_ir-int8) $(if $(filter omz-int8,$(ARTIFACTS)),$(ART_omz-int8))
-$(OUT)/bench.json: $(BENCH_ARTIFACTS) $(ANNOTATIONS) $(DECODER_SRC)
+# end-to-end against network throughput, every artifact in interleaved rounds (INT8 against FP32 and
+# Intel's release among them), and which artifact and precision hint to deploy on this machine class
+# (from the validated AP: the reports come first).
+$(OUT)/bench.json: $(REPORTS) $(ANNOTATIONS) $(DECODER_SRC)
 	$(PF) bench $(OUT) --coco $(COCO) --seconds $(BENCH_SECONDS) -o $@
 bench: $(OUT)/bench.json
+
+# Every IR under each ISA tier this CPU can stand in for (ONEDNN_MAX_CPU_ISA, one process per tier),
+# interleaved, INT8 validated under each tier: a benchmark run by hand (minutes), not part of `all`.
+TIER_IRS := $(foreach a,$(filter ir-% omz-%,$(ARTIFACTS)),$(ART_$(a)))
+$(OUT)/bench-tiers.json: $(sort $(TIER_IRS)) $(ANNOTATIONS) $(DECODER_SRC)
+	$(PF) bench $(OUT) --tiers --coco $(COCO) --seconds $(BENCH_SECONDS) -o $@
+.PHONY: bench-tiers
+bench-tiers: $(OUT)/bench-tiers.json
+	$(MAKE) --no-print-directory report
 
 # --- bundle -------------------------------------------------------------------------------
 # $(DIST)/<model>-<precision>.tar.gz: the IR taking u8 BGR NHWC camera frames, and bundle.json with
@@ -237,6 +249,14 @@ $(OUT)/bench-deploy-%.json: $(DIST)/$(MODEL)-%.tar.gz
 	$(PF) bench-deploy $< --coco $(COCO) -o $@
 .PHONY: bench-deploy
 bench-deploy: $(OUT)/bench-deploy-$(PRECISION).json
+
+# Do tracks hold? Clips made from coco-val photos through the bundle with tracking (a benchmark:
+# distinct ids against people in view, long tracks, id switches, ids across cuts, with targets).
+TRACKING_SRC := $(addprefix poseforge/deploy/,tracking.py scenes.py clips.py tracking_metrics.py bench_tracking.py estimator.py)
+$(OUT)/bench-tracking-%.json: $(DIST)/$(MODEL)-%.tar.gz $(ANNOTATIONS) $(TRACKING_SRC)
+	$(PF) bench-tracking $< --coco $(COCO) -o $@
+.PHONY: bench-tracking
+bench-tracking: $(OUT)/bench-tracking-$(PRECISION).json
 
 ifneq ($(filter $(PRECISION),$(BUNDLE_PRECISIONS)),)
 bundle: $(DIST)/$(MODEL)-$(PRECISION).tar.gz

@@ -35,6 +35,7 @@ class Artifact:
     ap_tolerance: float
     bundle: bool = False  # can be packed into a deployment bundle
     model: str | None = None  # exists for this model only
+    ours: bool = True  # made by poseforge (False: a release kept as a reference, judged by no bound of ours)
 
     @property
     def bundle_name(self) -> str:
@@ -49,7 +50,16 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("ir-fp32", "ir/fp32/model.xml", "openvino", "fp32", 1e-4, AP_TOLERANCE, bundle=True),
     Artifact("ir-fp16", "ir/fp16/model.xml", "openvino", "fp16", 2e-2, AP_TOLERANCE, bundle=True),
     Artifact("ir-int8", "ir/int8/model.xml", "openvino", "int8", None, INT8_AP_TOLERANCE, bundle=True),
-    Artifact("omz-int8", "ir/omz-int8/model.xml", "openvino", "int8", None, INT8_AP_TOLERANCE, model=DEFAULT_MODEL),
+    Artifact(
+        "omz-int8",
+        "ir/omz-int8/model.xml",
+        "openvino",
+        "int8",
+        None,
+        INT8_AP_TOLERANCE,
+        model=DEFAULT_MODEL,
+        ours=False,
+    ),
 )
 BY_NAME = {a.name: a for a in ARTIFACTS}
 BUNDLE_PRECISIONS = tuple(a.precision for a in ARTIFACTS if a.bundle)
@@ -59,11 +69,31 @@ REFERENCE = "ir-fp32"  # what other artifacts' AP is compared with (paired diffe
 # Precision hints other than f32 make a variant row of an artifact (`ir-fp32.bf16`): OpenVINO on
 # CPUs with AVX-512 BF16 or AMX runs an FP32 IR in bf16 unless told f32.
 VARIANT_HINTS = ("bf16",)
+VARIANT_ARTIFACTS = ("ir-fp32",)  # the artifacts measured under VARIANT_HINTS too, where the CPU runs them natively
+
+
+def runs(model: str, variant_hints: tuple[str, ...] = ()) -> list[tuple[str, Artifact, str]]:
+    """Every run of a model's artifacts, in report order: (row name, artifact, precision hint); f32
+    for each artifact, and each of `variant_hints` (those this CPU runs natively) for VARIANT_ARTIFACTS."""
+    out = []
+    for known in artifacts_for(model):
+        out.append((known.name, known, "f32"))
+        if known.name in VARIANT_ARTIFACTS:
+            out += [(run_name(known.name, hint), known, hint) for hint in variant_hints if hint in VARIANT_HINTS]
+    return out
 
 
 def run_name(artifact_name: str, precision_hint: str | None) -> str:
     """The name of a report's row and file: the artifact, plus the precision hint when not f32."""
     return f"{artifact_name}.{precision_hint}" if precision_hint not in (None, "f32") else artifact_name
+
+
+def machine_dependent(name: str) -> bool:
+    """True if a row's AP depends on the machine class as well as the artifact's bytes: INT8
+    kernels and bf16 runs differ between ISA tiers; f32 runs of FP32 and FP16 networks do not
+    (the same AP to the fourth decimal on AVX2 and AMX)."""
+    known = BY_NAME.get(base_name(name))
+    return name != base_name(name) or known is None or known.precision == "int8"
 
 
 def base_name(name: str) -> str:

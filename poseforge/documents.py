@@ -72,9 +72,9 @@ def _depth(data: Any) -> int:
     return deepest
 
 
-def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
-    """JSON from `path`, refusing files over `max_bytes`, deeper than MAX_DEPTH, with huge
-    integers or non-finite numbers; any problem is a one-line PoseforgeError naming the file."""
+def read_bytes(path: str | Path, what: str, max_bytes: int) -> bytes:
+    """The bytes of `path`, refusing anything but a regular file of at most `max_bytes`; any problem
+    is a one-line PoseforgeError naming the file."""
     path = Path(path)
     try:
         # Non-blocking: a FIFO planted under a document's name must not make poseforge wait forever.
@@ -96,7 +96,13 @@ def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
         raise PoseforgeError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:
         raise PoseforgeError(f"{path} is larger than any {what} ({max_bytes} bytes at most)")
-    return loads(raw, what, path)
+    return raw
+
+
+def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
+    """JSON from `path`, refusing files over `max_bytes`, deeper than MAX_DEPTH, with huge
+    integers or non-finite numbers; any problem is a one-line PoseforgeError naming the file."""
+    return loads(read_bytes(path, what, max_bytes), what, path)
 
 
 def loads(raw: bytes | str, what: str, where: str | Path) -> Any:
@@ -256,8 +262,20 @@ FRACTION = number(0.0, 1.0)
 NONNEG = number(0.0)
 POSITIVE = number(0.0, above=True)
 MS = obj({"median": NONNEG, "p90": NONNEG})
-MACHINE = obj({"cpu": string(max_len=400), "cores": nullable(integer(1)), "isa": array(string(max_len=40))})
+# The machine class (poseforge.machine) is what speed and INT8/bf16 numerics are facts about.
+MACHINE_CLASS = string(pattern=r"[a-z0-9][a-z0-9-]{0,63}")
+MACHINE = obj(
+    {
+        "cpu": string(max_len=400),
+        "cores": nullable(integer(1)),
+        "isa": array(string(max_len=40)),
+        "class": MACHINE_CLASS,
+        "tier": MACHINE_CLASS,
+    },
+    {"native_tier": MACHINE_CLASS, "isa_cap": nullable(string(max_len=40))},
+)
 VERSIONS = mapping(string(max_len=200), max_len=100)
+NOTES = array(string(max_len=2000), max_len=100)
 METRICS = ("ap", "ap50", "ap75", "ap_medium", "ap_large", "ar", "ar50", "ar75", "ar_medium", "ar_large")
 
 
@@ -275,9 +293,23 @@ def multiple_of_8_side() -> Check:
 
 SIDE = multiple_of_8_side()
 DEPLOY_SHAPE = array(SIDE, 2, 2)
-INTERVAL = obj(
-    {"low": number(-1.0, 1.0), "high": number(-1.0, 1.0), "level": FRACTION, "resamples": integer(1)},
-    {"seed": integer(0), "estimate": number(-1.0, 1.0)},
+
+
+def _ordered(value: Any, field: str) -> Any:
+    """An interval's bounds in order. Its point estimate is not required to lie between them: a
+    percentile bootstrap interval need not contain the full-sample figure (on a few images it can
+    fall outside)."""
+    if value["low"] > value["high"]:
+        raise FieldError(field, f"low {value['low']} is above high {value['high']}")
+    return value
+
+
+INTERVAL = all_of(
+    obj(
+        {"low": number(-1.0, 1.0), "high": number(-1.0, 1.0), "level": FRACTION, "resamples": integer(1)},
+        {"seed": integer(0), "estimate": number(-1.0, 1.0)},
+    ),
+    _ordered,
 )
 
 
@@ -398,7 +430,7 @@ REPORT = Document(
             "size_mb": NONNEG,
             "dataset": DATASET,
             "decoder": DECODER,
-            "notes": array(string(max_len=2000), max_len=100),
+            "notes": NOTES,
             "results_file": string(max_len=4096),
             "results_sha256": SHA256,
             "interval": nullable(INTERVAL),
@@ -423,25 +455,78 @@ RESULTS = Document(
     max_bytes=1 << 30,
 )
 
+SPEED_ROW = obj(
+    {
+        "latency_ms": MS,
+        "throughput_fps": POSITIVE,
+        "throughput_fps_by_round": array(POSITIVE, 1),
+        "precision_hint": nullable(string(max_len=20)),
+    }
+)
+LOAD = obj(
+    {
+        "load_average": array(array(NONNEG, 3, 3), max_len=1000),  # 1, 5 and 15 min, sampled per round
+        "other_cpu_share": nullable(number(0.0, 1.0)),  # of the machine's CPU time, used by other processes
+        "loaded": boolean(),
+    }
+)
 BENCH = Document(
     "bench file",
-    "poseforge.bench/2",
+    "poseforge.bench/3",
     obj(
         {
             "model": NAME,
-            "artifacts": mapping(SHA256, NAME, min_len=1),  # artifact name -> artifact_digest, as measured
+            "artifacts": mapping(SHA256, NAME, min_len=1),  # run name -> artifact_digest, as measured
             "images": integer(1),
             "ratios": mapping(POSITIVE, NAME, min_len=1),  # names: validate.speed.targets
+            "speed": mapping(SPEED_ROW, NAME, min_len=1),  # run name -> its figures from the interleaved rounds
+            "host": LOAD,
             "figures": obj(),
             "machine": MACHINE,
         }
     ),
 )
 
+TIER_ENTRY = obj(
+    {
+        "class": MACHINE_CLASS,
+        "emulated": boolean(),
+        "speed": mapping(obj({"throughput_fps": POSITIVE, "latency_ms": MS}), NAME, min_len=1),
+        "ratios": mapping(POSITIVE, NAME),
+        "accuracy": mapping(obj({"ap": FRACTION, "interval": nullable(INTERVAL)}), NAME),
+        "differences": mapping(obj({"ap": number(-1.0, 1.0), "low": number(-1.0, 1.0), "high": number(-1.0, 1.0)}),
+                               string(max_len=100)),
+    }
+)  # fmt: skip
+TIERS = Document(
+    "tiers file",
+    "poseforge.tiers/1",
+    obj(
+        {
+            "model": NAME,
+            "artifacts": mapping(SHA256, NAME, min_len=1),
+            "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+            "rounds": integer(1),
+            "machine": MACHINE,
+            "tiers": mapping(TIER_ENTRY, MACHINE_CLASS, min_len=1),
+        },
+        {"dataset": nullable(DATASET)},
+    ),
+)
+
 BASELINE_ENTRY = obj({"ap": FRACTION, "tolerance": number(0.0, 1.0), "images": integer(1)}, {"provenance": obj()})
+BASELINE_ACCURACY = mapping(mapping(BASELINE_ENTRY, NAME, min_len=1), NAME)
+BASELINE_RATIO = obj(
+    {
+        "expected": POSITIVE,
+        "tolerance": number(0.0, 10.0),
+        "better": string(("higher", "lower")),
+        "artifacts": mapping(SHA256, NAME, min_len=1),  # the bytes it was measured on
+    }
+)
 BASELINE = Document(
     "baseline",
-    "poseforge.baseline/2",
+    "poseforge.baseline/3",
     obj(
         {
             "model": NAME,
@@ -449,16 +534,12 @@ BASELINE = Document(
                 {"annotations_sha256": SHA256, "image_ids_sha256": SHA256, "images": integer(1)},
                 {"name": string(max_len=200), "people": integer(0)},
             ),
+            # Exact artifacts (the same AP on every machine class).
             "accuracy": mapping(mapping(BASELINE_ENTRY, NAME, min_len=1), NAME, min_len=1),
-            "ratios": mapping(
-                obj(
-                    {
-                        "expected": POSITIVE,
-                        "tolerance": number(0.0, 10.0),
-                        "better": string(("higher", "lower")),
-                    }
-                ),
-                NAME,
+            # Per machine class: what its kernels decide (INT8 and bf16 AP, speed ratios).
+            "classes": mapping(
+                obj({"machine": MACHINE, "accuracy": BASELINE_ACCURACY, "ratios": mapping(BASELINE_RATIO, NAME)}),
+                MACHINE_CLASS,
                 min_len=1,
             ),
         }
@@ -490,21 +571,52 @@ METADATA = Document(
             "keypoints": obj(),
             "source": obj(),
         },
-        {"artifact": NAME, "precision": NAME, "notes": array(string(max_len=2000), max_len=100)},
+        {"artifact": NAME, "precision": NAME, "notes": NOTES},
     ),
     max_bytes=4 << 20,
 )
 
-BUNDLE_FILES = mapping(obj({"sha256": SHA256, "bytes": integer(0)}), FILE_NAME, max_len=16)
+# --- bundles: bundle.json, its signature, and the metadata of the network inside ------------------------------------
+BUNDLE_PRECISION = string(("fp32", "fp16", "int8"))
+SOURCE_IR = obj({"artifact": NAME, "file": FILE_NAME, "sha256": SHA256})
+ACCURACY_CLAIM = obj(
+    {
+        **{metric: FRACTION for metric in ("ap", "ap50", "ap75", "ar")},
+        "interval": nullable(INTERVAL),
+        "image_set": string(max_len=200),
+        "images": integer(1),
+        "people": integer(0),
+        "subset": boolean(),
+        "annotations_sha256": SHA256,
+        "precision_hint": nullable(string(max_len=20)),
+        "threads": nullable(integer(1)),
+        "machine": MACHINE,
+        "report_created": nullable(string(max_len=40)),
+    }
+)
+SPEED_CLAIM = obj(
+    {
+        "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+        "latency_ms": MS,
+        "throughput_fps": POSITIVE,
+        "e2e_fps": POSITIVE,
+        "precision_hint": nullable(string(max_len=20)),
+        "threads": nullable(integer(1)),
+        "streams": nullable(integer(1)),
+        "runtime": string(max_len=200),
+        "machine": nullable(MACHINE),
+    }
+)
+BUNDLE_FILES = mapping(obj({"sha256": SHA256, "bytes": integer(0)}), FILE_NAME, min_len=1, max_len=16)
 BUNDLE = Document(
     "bundle.json",
-    "poseforge.bundle/1",
+    "poseforge.bundle/2",
     obj(
         {
             "model": NAME,
-            "precision": string(("fp32", "fp16", "int8")),
+            "precision": BUNDLE_PRECISION,
             "artifact": NAME,
-            "source_ir": obj({"artifact": NAME, "file": FILE_NAME, "sha256": SHA256}),
+            "source_ir": SOURCE_IR,
             "input": obj(
                 {
                     "name": string(max_len=200),
@@ -518,12 +630,71 @@ BUNDLE = Document(
             "outputs": KEYPOINT_OUTPUTS,
             "keypoints": obj({"names": array(string(max_len=40), 18, 18)}),
             "decoder": DECODER,
-            "measured": obj(),
-            "source": obj({"notice": string(max_len=4000)}),
+            "measured": obj(
+                {"artifact": NAME, "val": ACCURACY_CLAIM, "deploy": ACCURACY_CLAIM, "speed": SPEED_CLAIM},
+                {"native": ACCURACY_CLAIM},
+            ),
+            "versions": VERSIONS,
+            "source": obj(
+                {
+                    "checkpoint_sha256": nullable(string(max_len=200)),
+                    "kind": nullable(string(max_len=200)),
+                    "file": nullable(string(max_len=4096)),
+                    "license": nullable(string(max_len=400)),
+                    "notice": string(max_len=4000),
+                }
+            ),
+            "notes": NOTES,
             "files": BUNDLE_FILES,
         }
     ),
     max_bytes=1 << 20,
+)
+
+# bundle.sig: an Ed25519 signature over bundle.json (poseforge.bundle.signature), base64.
+SIGNATURE = Document(
+    "bundle signature",
+    "poseforge.signature/1",
+    obj(
+        {
+            "algorithm": const("ed25519"),
+            "public_key": string(pattern=r"[A-Za-z0-9+/]{43}="),  # 32 bytes
+            "signature": string(pattern=r"[A-Za-z0-9+/]{86}=="),  # 64 bytes
+        }
+    ),
+    max_bytes=4096,
+)
+
+# The metadata of a bundle's own IR: what bundle.json repeats must be there to be checked against.
+BUNDLE_IR_METADATA = Document(
+    "bundle IR metadata",
+    None,
+    all_of(
+        METADATA.check,
+        obj(
+            {
+                "artifact": NAME,
+                "precision": BUNDLE_PRECISION,
+                "source_ir": SOURCE_IR,
+                "decoder": DECODER,
+                "source": obj({"notice": string(max_len=4000)}),
+                "keypoints": obj(
+                    {
+                        "keypoint_names": array(string(max_len=40), 18, 18),
+                        "skeleton": array(array(integer(0, 17), 2, 2), max_len=100),
+                        "limbs": array(array(integer(0, 17), 2, 2), 1, 100),
+                        "limb_paf_channels": array(array(integer(0, 37), 2, 2), 1, 100),
+                        "coco_keypoint_names": array(string(max_len=40), max_len=100),
+                        "openpose_to_coco": array(integer(-1, 16), max_len=100),
+                        "stride": integer(1, 64),
+                    }
+                ),
+                "versions": VERSIONS,
+            },
+            {"notes": NOTES},
+        ),
+    ),
+    max_bytes=4 << 20,
 )
 
 PREDICT = Document(

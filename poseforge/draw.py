@@ -1,7 +1,7 @@
 """Drawing decoded people on images (numpy + cv2 only: prediction uses it too).
 
 Untracked people get a colour per limb; tracked people (Poses.track_ids) a colour per track,
-so that one person keeps one colour through a video.
+so that one person keeps one colour through a video, and their id written above the head in it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from poseforge.decode import Poses
-from poseforge.keypoints import SKELETON
+from poseforge.keypoints import KEYPOINT_NAMES, SKELETON
 
 TRACK_COLOURS = 12  # distinct colours cycled through the track ids
 
@@ -26,11 +26,16 @@ LIMB_COLOURS = _palette(len(SKELETON))
 # Successive ids 5/12 of the hue circle apart (5 and 12 are coprime: every colour is used).
 _LIMB_A, _LIMB_B = (np.array(ends) for ends in zip(*SKELETON, strict=True))
 TRACK_PALETTE = [_palette(TRACK_COLOURS)[(i * 5) % TRACK_COLOURS] for i in range(TRACK_COLOURS)]
+# Where a track's id is written: above the highest of these found (the head, else the neck).
+HEAD = tuple(KEYPOINT_NAMES.index(name) for name in ("nose", "neck", "r_eye", "l_eye", "r_ear", "l_ear"))
+LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def draw_poses(image: np.ndarray, poses: Poses, thickness: int | None = None, copy: bool = True) -> np.ndarray:
-    """A BGR image with every person's skeleton and keypoints drawn: a copy, or (copy=False) the
-    image itself drawn on.
+def draw_poses(
+    image: np.ndarray, poses: Poses, thickness: int | None = None, copy: bool = True, ids: bool = True
+) -> np.ndarray:
+    """A BGR image with every person's skeleton and keypoints drawn, and each tracked person's id
+    (unless `ids` is False): a copy, or (copy=False) the image itself drawn on.
 
     One polylines call per colour: a call per limb costs more than drawing it. Keypoints are
     zero-length round-capped lines, which is how OpenCV draws a filled dot in a batch.
@@ -50,7 +55,36 @@ def draw_poses(image: np.ndarray, poses: Poses, thickness: int | None = None, co
         _lines(canvas, segments[person, drawn[person]], TRACK_PALETTE[tracks[person] % TRACK_COLOURS], thickness)
     dots = np.repeat(xy[found][:, None, :], 2, axis=1)
     _lines(canvas, dots, (255, 255, 255), 2 * thickness + 2)
+    if ids:
+        for person in np.flatnonzero(tracks >= 0):
+            _label(canvas, str(tracks[person]), label_anchor(poses.keypoints[person]), TRACK_PALETTE[tracks[person] %
+                   TRACK_COLOURS], thickness)  # fmt: skip
     return canvas
+
+
+def label_anchor(keypoints: np.ndarray) -> tuple[int, int] | None:
+    """Where a person's id goes: the bottom centre of its text, just above the highest found head
+    keypoint (or the neck), else above the highest found keypoint; None for no keypoint."""
+    found = keypoints[:, 2] > 0
+    if not found.any():
+        return None
+    head = [k for k in HEAD if found[k]]
+    points = keypoints[head if head else np.flatnonzero(found), :2]
+    return round(float(points[:, 0].mean())), round(float(points[:, 1].min()))
+
+
+def _label(canvas: np.ndarray, text: str, anchor: tuple[int, int] | None, colour: tuple[int, int, int],
+           thickness: int) -> None:  # fmt: skip
+    """`text` centred above `anchor` in `colour`, outlined in black so it reads on any background;
+    kept inside the image's top edge."""
+    if anchor is None:
+        return
+    scale, weight = thickness / 2, thickness
+    (width, height), _ = cv2.getTextSize(text, LABEL_FONT, scale, weight)
+    x = anchor[0] - width // 2
+    y = max(anchor[1] - 4 * thickness, height + weight + 1)
+    cv2.putText(canvas, text, (x, y), LABEL_FONT, scale, (0, 0, 0), weight + 2, cv2.LINE_8)
+    cv2.putText(canvas, text, (x, y), LABEL_FONT, scale, colour, weight, cv2.LINE_8)
 
 
 def _lines(canvas: np.ndarray, segments: np.ndarray, colour: tuple[int, int, int], thickness: int) -> None:

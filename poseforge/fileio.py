@@ -284,6 +284,44 @@ def atomic_output(path: str | Path, *companions: str) -> Iterator[Path]:
         yield tmp
 
 
+def create_new(files: Sequence[tuple[Path, bytes, int]], what: str) -> None:
+    """Write each (path, data, mode) as a new file: never over anything that exists (a file, a link,
+    a folder), all of them or none. Each is written under a temporary name, then hard-linked into
+    place, which fails rather than replace (a second writer racing for the name included)."""
+    for path, _, _ in files:
+        if path.exists() or path.is_symlink():
+            raise PoseforgeError(f"{path} exists: {what} never replaces one; choose another name")
+    tmps: list[Path] = []
+    placed: list[Path] = []
+    created: list[Path] = []
+    try:
+        for path, data, mode in files:
+            created += _mkdir(path.parent)
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
+            tmps.append(Path(name))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                os.fchmod(f.fileno(), mode & ~_umask())
+        for (path, _, _), tmp in zip(files, tmps, strict=True):
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise PoseforgeError(f"{path} exists: {what} never replaces one; choose another name") from None
+            placed.append(path)
+    except BaseException as exc:
+        problem = _space_problem(exc, files[0][0]) if isinstance(exc, OSError) else None
+        for path in [*placed, *tmps]:  # ours: linked from our own temporary files a moment ago
+            with contextlib.suppress(OSError):
+                path.unlink()
+        _remove_folders(created)
+        if problem is not None:
+            raise problem from None
+        raise
+    for tmp in tmps:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 @contextlib.contextmanager
 def scratch_directory(near: str | Path) -> Iterator[Path]:
     """A private temporary folder beside `near` (same file system), removed afterwards; a full

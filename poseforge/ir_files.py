@@ -71,6 +71,21 @@ def read_ir(xml_path: str | Path, core: Any = None) -> Any:
         raise PoseforgeError(f"OpenVINO cannot read {xml_path}: {reason.strip()}") from None
 
 
+def graph_precision(model: Any) -> str:
+    """The precision the graph itself is in, whatever its metadata says: int8 where it quantizes
+    (FakeQuantize, or 8-bit weights), fp16 where its weights are stored in half precision, else fp32."""
+    constants = set()
+    for op in model.get_ops():
+        kind = op.get_type_name()
+        if kind == "FakeQuantize":
+            return "int8"
+        if kind == "Constant":
+            constants.add(op.get_element_type().get_type_name())
+    if constants & {"i8", "u8", "i4", "u4"}:
+        return "int8"
+    return "fp16" if "f16" in constants else "fp32"
+
+
 def ir_metadata(model: Any, path: str | Path) -> dict[str, Any]:
     """An IR's poseforge metadata (rt_info), read and checked; a one-line error if it has none."""
     from poseforge.metadata import get_ir_metadata

@@ -1,10 +1,13 @@
-"""Drawing: each limb in its colour (or its track's), keypoints as white dots, nothing for what is missing."""
+"""Drawing: each limb in its colour (or its track's), keypoints as white dots, nothing for what is missing,
+tracked people's ids above their heads."""
 
 import numpy as np
 
 from poseforge.decode import Poses
-from poseforge.draw import LIMB_COLOURS, TRACK_COLOURS, TRACK_PALETTE, draw_poses
-from poseforge.keypoints import NUM_KEYPOINTS, SKELETON
+from poseforge.draw import LIMB_COLOURS, TRACK_COLOURS, TRACK_PALETTE, draw_poses, label_anchor
+from poseforge.keypoints import NECK, NUM_KEYPOINTS, SKELETON
+
+NOSE = 0
 
 ROW = 25  # pixels between the people laid out below
 LEFT, RIGHT = 40, 200
@@ -65,3 +68,30 @@ def test_drawing_in_place_and_on_nobody() -> None:
     assert np.array_equal(draw_poses(frame, Poses.empty()), frame)
     drawn = draw_poses(frame, _one_limb_each([3]), copy=False)
     assert drawn is frame and _pixel(frame, (LEFT + RIGHT) // 2, ROW) == LIMB_COLOURS[3]
+
+
+def test_a_tracked_persons_id_is_written_above_the_head_and_kept_in_the_image() -> None:
+    """The id's pixels, in the track colour, lie above the highest head keypoint; a head at the
+    top edge still gets its label inside the image; untracked people and ids=False get none."""
+    keypoints = np.zeros((2, NUM_KEYPOINTS, 3))
+    keypoints[0, NOSE] = (60, 80, 0.9)
+    keypoints[0, NECK] = (60, 100, 0.9)
+    keypoints[1, NOSE] = (180, 2, 0.9)  # at the top edge
+    keypoints[1, NECK] = (180, 20, 0.9)
+    people = Poses.from_openpose(keypoints, np.ones(2))
+    tracked = Poses(people.keypoints, people.coco, people.scores, np.array([3, 4]))
+    canvas = np.zeros((120, 240, 3), np.uint8)
+    drawn = draw_poses(canvas, tracked)
+    label = (drawn != draw_poses(canvas, tracked, ids=False)).any(axis=2)  # what the ids add
+    for person, track in enumerate((3, 4)):
+        x, y = label_anchor(keypoints[person])
+        assert (x, y) == (keypoints[person, NOSE, 0], keypoints[person, NOSE, 1])
+        rows, _ = np.nonzero(label[:, x - 30 : x + 30])
+        in_colour = label[:, x - 30 : x + 30] & np.all(drawn[:, x - 30 : x + 30] == TRACK_PALETTE[track], axis=2)
+        assert in_colour.sum() >= 20, (person, in_colour.sum())  # the digit, whole, in the track colour
+        if person == 0:
+            assert rows.max() < y  # above the head
+    assert label[:, :30].sum() == label[:, 90:150].sum() == 0  # nowhere else
+    untracked = Poses(people.keypoints, people.coco, people.scores, np.array([-1, -1]))
+    assert np.array_equal(draw_poses(canvas, untracked), draw_poses(canvas, people))
+    assert label_anchor(np.zeros((NUM_KEYPOINTS, 3))) is None

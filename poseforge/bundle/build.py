@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from poseforge.artifacts import BUNDLE_PRECISIONS, BUNDLE_PROTOCOLS, artifact_digest
-from poseforge.bundle.archive import MANIFEST, write_archive
+from poseforge.bundle.archive import MANIFEST, SIGNATURE, write_archive
 from poseforge.bundle.camera import camera_input_model
-from poseforge.bundle.manifest import NETWORK_FILES, bundle_manifest, file_entry
-from poseforge.documents import BUNDLE, REPORT, read_document, write_document
+from poseforge.bundle.manifest import (
+    MAX_REPORT_BYTES,
+    NETWORK_FILES,
+    bundle_manifest,
+    file_entry,
+    licence_notice,
+    report_file,
+)
+from poseforge.bundle.signature import read_private_key, sign
+from poseforge.decode import DecoderParams
+from poseforge.documents import BUNDLE, REPORT, check_document, loads, read_bytes, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim, scratch_directory
 
@@ -26,13 +36,16 @@ def build_bundle(
     output: str | Path,
     allow_subset: bool = False,
     allow_untrained: bool = False,
+    sign_with: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write the bundle of `ir_xml` to `output` (atomically); return its bundle.json.
 
     The reports are `<reports_dir>/<artifact>-{val,deploy}.json` as `poseforge validate`
     writes them, with speed, measured on exactly this IR (its .xml and .bin, checked by
-    sha256) and on the full image set (a subset only with `allow_subset`). An untrained
-    network (random-init metadata, or a val AP below UNTRAINED_AP) needs `allow_untrained`.
+    sha256) and on the full image set (a subset only with `allow_subset`); the bundle carries
+    them, byte for byte. An untrained network (random-init metadata, or a val AP below
+    UNTRAINED_AP) needs `allow_untrained`. `sign_with`, a private key file from `poseforge
+    keygen`, adds bundle.sig: its signature over bundle.json.
     """
 
     from poseforge.ir_files import ir_metadata, read_ir, save_ir
@@ -41,6 +54,7 @@ def build_bundle(
     if not output.name.endswith(SUFFIX):
         raise PoseforgeError(f"a bundle is a {SUFFIX} file: {output}")
     claim(output)  # refused before any work if it is not ours to replace
+    private_key = read_private_key(sign_with) if sign_with is not None else None
     model = read_ir(ir_xml)
     meta = ir_metadata(model, ir_xml)
     precision, artifact = meta.get("precision"), meta.get("artifact")
@@ -49,25 +63,33 @@ def build_bundle(
             f"{ir_xml} is {artifact} (precision {precision}): bundles are made of ir-fp32, ir-fp16 or ir-int8"
         )
     ir_sha256 = artifact_digest(ir_xml)
-    reports = {
-        p: _load_report(Path(reports_dir), artifact, p, ir_xml, ir_sha256, allow_subset) for p in BUNDLE_PROTOCOLS
-    }
-    native = Path(reports_dir) / f"{artifact}-native.json"
-    if native.is_file():
-        reports["native"] = _load_report(Path(reports_dir), artifact, "native", ir_xml, ir_sha256, allow_subset)
+    protocols = [*BUNDLE_PROTOCOLS, *(["native"] if (Path(reports_dir) / f"{artifact}-native.json").is_file() else [])]
+    # Each report is read once: the bytes the bundle carries are the bytes that were checked.
+    loaded = {p: _load_report(Path(reports_dir), artifact, p, ir_xml, ir_sha256, allow_subset) for p in protocols}
+    reports = {protocol: report for protocol, (report, _) in loaded.items()}
     if len({r["dataset"]["image_ids_sha256"] for r in reports.values()}) > 1:
         raise PoseforgeError(f"the reports of {artifact} ({', '.join(reports)}) were measured on different images")
     if not allow_untrained:
         _refuse_untrained(meta, reports["val"], ir_xml)
-    camera_model, camera_meta = camera_input_model(model, meta)
-    source_ir = {"artifact": artifact, "file": ir_xml.name, "sha256": ir_sha256}
+    # The bundle IR's own metadata carries everything bundle.json repeats about the network.
+    camera_model, camera_meta = camera_input_model(
+        model,
+        meta,
+        source_ir={"artifact": artifact, "file": ir_xml.name, "sha256": ir_sha256},
+        decoder=dataclasses.asdict(DecoderParams()),
+        source={**meta.get("source", {}), "notice": licence_notice(meta.get("source", {}))},
+    )
 
     with scratch_directory(output) as work_dir:
         save_ir(camera_model, work_dir / "model.xml")  # weights as they are
-        files = {name: file_entry(work_dir / name) for name in NETWORK_FILES}
-        manifest = bundle_manifest(camera_meta, source_ir, reports, files)
-        write_document(work_dir / MANIFEST, BUNDLE, manifest)
-        write_archive(output, {name: work_dir / name for name in (*NETWORK_FILES, MANIFEST)})
+        members: dict[str, Path | bytes] = {name: work_dir / name for name in NETWORK_FILES}
+        members.update({report_file(protocol): raw for protocol, (_, raw) in loaded.items()})
+        files = {name: file_entry(data) for name, data in members.items()}
+        manifest = bundle_manifest(camera_meta, reports, files)
+        members[MANIFEST] = write_document(work_dir / MANIFEST, BUNDLE, manifest).read_bytes()
+        if private_key is not None:
+            members[SIGNATURE] = sign(private_key, members[MANIFEST])
+        write_archive(output, members)
     return manifest
 
 
@@ -84,14 +106,15 @@ def _refuse_untrained(meta: dict[str, Any], val: dict[str, Any], ir_xml: Path) -
 
 def _load_report(
     reports_dir: Path, artifact: str, protocol: str, ir_xml: Path, ir_sha256: str, allow_subset: bool
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bytes]:
     path = reports_dir / f"{artifact}-{protocol}.json"
     if not path.is_file():
         raise PoseforgeError(
             f"missing {protocol} report of {artifact}: {path} (make it with `poseforge validate {ir_xml} "
             f"--protocol {protocol} --speed ... -o {path}` or `make validate`)"
         )
-    report = read_document(path, REPORT)
+    raw = read_bytes(path, REPORT.what, MAX_REPORT_BYTES)
+    report = check_document(loads(raw, REPORT.what, path), REPORT, path)
     if report.get("artifact") != artifact or report.get("protocol") != protocol:
         raise PoseforgeError(f"{path} is the {report.get('protocol')} report of {report.get('artifact')}")
     if report["artifact_sha256"] != ir_sha256:
@@ -105,4 +128,4 @@ def _load_report(
         )
     if not report.get("speed"):
         raise PoseforgeError(f"{path} has no speed: validate with --speed FILE from `poseforge speed`")
-    return report
+    return report, raw

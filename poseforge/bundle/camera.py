@@ -19,8 +19,9 @@ from poseforge.metadata import derive, set_ir_metadata
 IN_GRAPH = "inside the graph"  # what every poseforge IR's normalization formula says
 
 
-def camera_input_model(model: Any, meta: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """A copy of `model` taking u8 BGR NHWC [1, H, W, 3] (H, W dynamic), and its metadata."""
+def camera_input_model(model: Any, meta: dict[str, Any], **bundle_fields: Any) -> tuple[Any, dict[str, Any]]:
+    """A copy of `model` taking u8 BGR NHWC [1, H, W, 3] (H, W dynamic), and its metadata, with
+    `bundle_fields` (what the bundle adds: its source IR, decoder defaults, licence notice) in it."""
     import openvino as ov
     from openvino.preprocess import PrePostProcessor
 
@@ -59,7 +60,12 @@ def camera_input_model(model: Any, meta: dict[str, Any]) -> tuple[Any, dict[str,
         "preprocessor": {"mean": mean, "scale": scale, "formula": "(x - mean) / scale, per BGR channel"},
     }
     bundle_meta = derive(
-        meta, artifact=f"bundle-{meta['precision']}", input=input_spec, outputs=outputs, normalization=normalization
+        meta,
+        artifact=f"bundle-{meta['precision']}",
+        input=input_spec,
+        outputs=outputs,
+        normalization=normalization,
+        **bundle_fields,
     )
     set_ir_metadata(model, bundle_meta)
     return model, bundle_meta

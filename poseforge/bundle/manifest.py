@@ -1,70 +1,125 @@
 """bundle.json: what a bundle holds, what its network wants and means, and what it was measured at.
 
-The schema is documented in the README (Bundles). `SCHEMA` names its version: a reader
-refuses a bundle whose schema it does not know rather than guess at its fields.
+Every claim in it is bound to something else in the bundle, and the loader derives it again from
+there, with the same function that wrote it, refusing any disagreement:
+
+- the network's description (model, precision, source IR, input and deploy shape, normalisation,
+  outputs, keypoint schema, decoder defaults, source and licence notice, notes, versions) from the
+  metadata inside the bundle's own IR (`ir_claims`); bundle.json repeats it for readers without
+  OpenVINO;
+- the measured figures from the validation reports the bundle carries, `report-<protocol>.json`,
+  which must be reports of exactly its source IR (`measured_claims`, `check_reports`);
+- every other file by its sha256 and size (`files`), and bundle.json itself by its own sha256: the
+  bundle's digest, which a signature (bundle.sig) covers.
+
+The schema is documented in the README (Bundles). `SCHEMA` names its version: a reader refuses a
+bundle whose schema it does not know rather than guess at its fields.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 from pathlib import Path
 from typing import Any
 
+from poseforge.artifacts import BUNDLE_PROTOCOLS
 from poseforge.decode import DecoderParams
-from poseforge.documents import BUNDLE, check_document
+from poseforge.documents import BUNDLE, BUNDLE_IR_METADATA, REPORT, check_document, loads
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file
-from poseforge.metadata import toolchain_versions
 
 SCHEMA = BUNDLE.schema
+OLDER_SCHEMAS = ("poseforge.bundle/1",)  # bundles whose claims were bound to nothing: refused by name
 NETWORK_FILES = ("model.xml", "model.bin")
+PROTOCOLS = (*BUNDLE_PROTOCOLS, "native")  # native's report is carried when it was measured
+MAX_BYTES = 1 << 30  # all files together: 5 times the largest network poseforge makes (openpose-vgg19 FP32)
+MAX_REPORT_BYTES = 1 << 20  # a report is a few kB (an INT8 one lists its calibration images' sha256)
 
 
-def file_entry(path: Path) -> dict[str, Any]:
-    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+def report_file(protocol: str) -> str:
+    """The member holding the report a bundle's `measured.<protocol>` comes from."""
+    return f"report-{protocol}.json"
 
 
-def bundle_manifest(
-    meta: dict[str, Any],
-    source_ir: dict[str, Any],
-    reports: dict[str, dict[str, Any]],
-    files: dict[str, dict[str, Any]],
-) -> dict[str, Any]:
-    """bundle.json from the bundle IR's metadata, the source IR, its reports and the file hashes.
+def file_entry(data: Path | bytes) -> dict[str, Any]:
+    """A file's entry in bundle.json: its sha256 and size (of a file, or of bytes held in memory)."""
+    if isinstance(data, bytes):
+        return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    return {"sha256": sha256_file(data), "bytes": data.stat().st_size}
 
-    No creation time: the same inputs make the same bytes.
-    """
-    keypoints = meta["keypoints"]
+
+def licence_notice(source: dict[str, Any]) -> str:
+    """What the weights' source and licence say, in one line (shown by predict and PoseEstimator)."""
+    licence = source.get("license")
+    notice = f"Weights from {source.get('file', 'an unnamed source')} ({source.get('kind', 'unknown kind')}), " + (
+        f"licence: {licence}." if licence else "licence not recorded: the terms of that source apply."
+    )
+    if source.get("trained") is False:
+        notice += " NOT trained (random weights): for speed and complexity only."
+    return notice
+
+
+def ir_claims(meta: dict[str, Any]) -> dict[str, Any]:
+    """What bundle.json says about the network, from the bundle IR's metadata (documents.
+    BUNDLE_IR_METADATA): the builder writes these fields, the loader compares them."""
+    keypoints, source = meta["keypoints"], meta["source"]
     names = keypoints["keypoint_names"]
+    try:
+        limbs = [
+            {"name": f"{names[a]}-{names[b]}", "keypoints": [a, b], "paf_channels": list(channels)}
+            for (a, b), channels in zip(keypoints["limbs"], keypoints["limb_paf_channels"], strict=True)
+        ]
+    except ValueError:
+        raise PoseforgeError("the bundle IR's metadata has limbs and PAF channels of different counts") from None
     return {
-        "schema": SCHEMA,
         "model": meta["model"],
         "precision": meta["precision"],
         "artifact": meta["artifact"],
-        "source_ir": source_ir,
+        "source_ir": meta["source_ir"],
         "input": meta["input"],
         "normalization": meta["normalization"],
         "outputs": meta["outputs"],
         "keypoints": {
             "names": names,
             "skeleton": keypoints["skeleton"],
-            "limbs": [
-                {"name": f"{names[a]}-{names[b]}", "keypoints": [a, b], "paf_channels": list(channels)}
-                for (a, b), channels in zip(keypoints["limbs"], keypoints["limb_paf_channels"], strict=True)
-            ],
+            "limbs": limbs,
             "coco_keypoint_names": keypoints["coco_keypoint_names"],
             "openpose_to_coco": keypoints["openpose_to_coco"],
             "stride": keypoints["stride"],
         },
-        "decoder": dataclasses.asdict(DecoderParams()),
-        "measured": {
-            "artifact": source_ir["artifact"],
-            **{protocol: _accuracy(report) for protocol, report in reports.items()},
-            "speed": _speed(reports["deploy"]),
+        "decoder": meta["decoder"],
+        "source": {
+            "checkpoint_sha256": source.get("sha256"),
+            "kind": source.get("kind"),
+            "file": source.get("file"),
+            "license": source.get("license"),
+            "notice": source["notice"],
         },
-        "versions": {"bundle": toolchain_versions(), "ir": meta.get("versions", {})},
-        "source": _source(meta.get("source", {})),
-        "notes": list(meta.get("notes", [])),
+        "notes": meta.get("notes", []),
+        "versions": meta["versions"],
+    }
+
+
+def measured_claims(artifact: str, reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """bundle.json's `measured`: each report's accuracy, and the deploy report's speed."""
+    return {
+        "artifact": artifact,
+        **{protocol: _accuracy(reports[protocol]) for protocol in PROTOCOLS if protocol in reports},
+        "speed": _speed(reports["deploy"]),
+    }
+
+
+def bundle_manifest(
+    meta: dict[str, Any], reports: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """bundle.json from the bundle IR's metadata, the source IR's reports and the file entries.
+
+    No creation time: the same inputs make the same bytes.
+    """
+    return {
+        "schema": SCHEMA,
+        **ir_claims(meta),
+        "measured": measured_claims(meta["source_ir"]["artifact"], reports),
         "files": files,
     }
 
@@ -78,6 +133,7 @@ def _accuracy(report: dict[str, Any]) -> dict[str, Any]:
         "image_set": dataset["name"],
         "images": report["images"],
         "people": dataset["people"],
+        "subset": report["subset"],
         "annotations_sha256": dataset["annotations_sha256"],
         "precision_hint": report.get("precision_hint"),
         "threads": report.get("threads"),
@@ -102,33 +158,108 @@ def _speed(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _source(source: dict[str, Any]) -> dict[str, Any]:
-    licence = source.get("license")
-    notice = f"Weights from {source.get('file', 'an unnamed source')} ({source.get('kind', 'unknown kind')}), " + (
-        f"licence: {licence}." if licence else "licence not recorded: the terms of that source apply."
-    )
-    if source.get("trained") is False:
-        notice += " NOT trained (random weights): for speed and complexity only."
-    return {
-        "checkpoint_sha256": source.get("sha256"),
-        "kind": source.get("kind"),
-        "file": source.get("file"),
-        "license": licence,
-        "notice": notice,
-    }
-
-
+# --- checks -----------------------------------------------------------------------------------------------------
 def check_manifest(manifest: dict[str, Any], path: str | Path) -> None:
-    """Refuse a bundle.json this poseforge cannot read or should not trust (documents.BUNDLE:
-    deploy shape, decoder parameters and file entries within their bounds)."""
+    """Refuse a bundle.json this poseforge cannot read or should not trust: the schema (documents.
+    BUNDLE), the files it lists (the network and one report per measured protocol, within their
+    sizes) and a deploy shape other than the one its speed was measured at."""
     name = Path(path).name
-    check_document(manifest, BUNDLE, f"bundle {name}")
-    files = manifest["files"]
-    if sorted(files) != sorted(NETWORK_FILES):  # schema 1 bundles hold the network and nothing else
-        raise PoseforgeError(
-            f"bundle {name}: bundle.json lists {', '.join(sorted(files)) or 'no files'}, "
-            f"not {' and '.join(NETWORK_FILES)}"
-        )
+    where = f"bundle {name}"
+    if isinstance(manifest, dict) and manifest.get("schema") in OLDER_SCHEMAS:
+        got = manifest["schema"]
+        raise PoseforgeError(f"{where}: bundle.json is {got}, made by an older poseforge whose claims were not "
+                             f"bound ({SCHEMA}): make it again with `poseforge bundle`")  # fmt: skip
+    check_document(manifest, BUNDLE, where)
+    files, measured = manifest["files"], manifest["measured"]
+    expected = sorted([*NETWORK_FILES, *(report_file(p) for p in PROTOCOLS if p in measured)])
+    if sorted(files) != expected:
+        raise PoseforgeError(f"{where}: bundle.json lists {', '.join(sorted(files))}, not {', '.join(expected)}")
+    for protocol in PROTOCOLS:
+        entry = files.get(report_file(protocol))
+        if entry is not None and entry["bytes"] > MAX_REPORT_BYTES:
+            raise PoseforgeError(f"{where}: bundle.json lists {report_file(protocol)} of {entry['bytes']} bytes, "
+                                 f"larger than any report ({MAX_REPORT_BYTES})")  # fmt: skip
+    total = sum(entry["bytes"] for entry in files.values())
+    if total > MAX_BYTES:
+        raise PoseforgeError(f"{where}: bundle.json lists {total} bytes of files, more than any bundle ({MAX_BYTES})")
+    deploy, shape = manifest["input"]["deploy_shape"], measured["speed"]["shape"]
+    if shape != [1, 3, *deploy]:
+        raise PoseforgeError(f"{where}: bundle.json input.deploy_shape {deploy} is not the shape its speed was "
+                             f"measured at ({shape[2:]})")  # fmt: skip
+
+
+def check_reports(manifest: dict[str, Any], reports: dict[str, bytes], path: str | Path) -> dict[str, Any]:
+    """Read the reports a bundle carries (protocol -> the bytes of its report member), check that
+    they are reports of the bundle's source IR, and that bundle.json's `measured` is what they say.
+    Returns the reports."""
+    name = Path(path).name
+    source = manifest["source_ir"]
+    read: dict[str, dict[str, Any]] = {}
+    for protocol, raw in reports.items():
+        where = f"bundle {name}: {report_file(protocol)}"
+        report = check_document(loads(raw, "JSON document", where), REPORT, where)
+        if report["artifact"] != source["artifact"] or report["protocol"] != protocol:
+            raise PoseforgeError(f"{where} is the {report['protocol']} report of {report['artifact']}, not the "
+                                 f"{protocol} report of {source['artifact']}")  # fmt: skip
+        if report["artifact_sha256"] != source["sha256"]:
+            raise PoseforgeError(f"{where} was measured on another IR (sha256 {report['artifact_sha256'][:12]}...) "
+                                 f"than the bundle's source IR ({source['sha256'][:12]}...)")  # fmt: skip
+        if report["model"] != manifest["model"]:
+            raise PoseforgeError(f"{where} is a report of {report['model']}, not of {manifest['model']}")
+        read[protocol] = report
+    if len({r["dataset"]["image_ids_sha256"] for r in read.values()}) > 1:
+        raise PoseforgeError(f"bundle {name}: its reports were measured on different images")
+    if not read["deploy"].get("speed"):
+        raise PoseforgeError(f"bundle {name}: {report_file('deploy')} has no speed")
+    _refuse_difference(manifest["measured"], measured_claims(source["artifact"], read), "measured",
+                       f"bundle {name}: bundle.json", "its reports say")  # fmt: skip
+    return read
+
+
+def check_ir_claims(manifest: dict[str, Any], meta: dict[str, Any], path: str | Path) -> None:
+    """Refuse a bundle.json that says about its network anything other than the network's own
+    metadata (`meta`, from rt_info inside model.xml)."""
+    where = f"bundle {Path(path).name}"
+    check_document(meta, BUNDLE_IR_METADATA, f"{where}: model.xml")
+    for key, value in ir_claims(meta).items():
+        _refuse_difference(manifest[key], value, key, f"{where}: bundle.json", "the network's own metadata says")
+
+
+def _refuse_difference(claimed: Any, derived: Any, field: str, where: str, says: str) -> None:
+    found = _difference(claimed, derived, field)
+    if found is not None:
+        path, got, expected = found
+        raise PoseforgeError(f"{where} {path} is {_shown(got)} where {says} {_shown(expected)}: "
+                             "not the bundle that was made (edited, or assembled from other parts)")  # fmt: skip
+
+
+_ABSENT = object()
+
+
+def _difference(claimed: Any, derived: Any, field: str) -> tuple[str, Any, Any] | None:
+    """The first (field, claimed, derived) where two JSON values differ, else None."""
+    if isinstance(claimed, dict) and isinstance(derived, dict):
+        for key in sorted(claimed.keys() | derived.keys()):
+            left, right = claimed.get(key, _ABSENT), derived.get(key, _ABSENT)
+            found = _difference(left, right, f"{field}.{key}")
+            if found is not None:
+                return found
+        return None
+    if isinstance(claimed, list) and isinstance(derived, list) and len(claimed) == len(derived):
+        for i, (left, right) in enumerate(zip(claimed, derived, strict=True)):
+            found = _difference(left, right, f"{field}[{i}]")
+            if found is not None:
+                return found
+        return None
+    same = claimed is not _ABSENT and type(claimed) is type(derived) and claimed == derived
+    return None if same else (field, claimed, derived)
+
+
+def _shown(value: Any) -> str:
+    if value is _ABSENT:
+        return "absent"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def decoder_params(manifest: dict[str, Any]) -> DecoderParams:

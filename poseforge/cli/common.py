@@ -125,6 +125,12 @@ def add_skip_bad(p: argparse.ArgumentParser) -> None:
                    help="go on past undecodable images or video frames, counting them, not stopping")  # fmt: skip
 
 
+def add_trust(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust", action="append", metavar="KEY.pub",
+                   help="refuse the bundle unless it is signed by this public key (from `poseforge keygen`; "
+                   "repeatable: any one of them)")  # fmt: skip
+
+
 def add_output(p: argparse.ArgumentParser, what: str, required: bool = True) -> None:
     p.add_argument("-o", "--output", required=required, help=what)
 

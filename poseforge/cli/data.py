@@ -43,24 +43,52 @@ def _fetch(args: argparse.Namespace) -> None:
 
 
 def _machine_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--supports", choices=("bf16", "fp16", "int8"),
-                   help="exit 0 (printing yes) if OpenVINO runs this precision natively here, else 1")  # fmt: skip
+    p.add_argument(
+        "--supports",
+        choices=("bf16", "fp16", "int8"),
+        help="exit 0 (printing yes) if OpenVINO runs this precision natively here, else 1",
+    )
+    p.add_argument(
+        "--class",
+        dest="machine_class",
+        action="store_true",
+        help="print only the machine class (ISA tier and cores, e.g. x86-amx-2c)",
+    )
+    p.add_argument("--json", action="store_true", help="everything as JSON")  # fmt: skip
 
 
 def _machine(args: argparse.Namespace) -> None:
-    from poseforge.machine import machine_info, openvino_capabilities, supports_precision
+    from poseforge.machine import machine_info, openvino_capabilities, standin_tiers, supports_precision
 
     if args.supports:
         if not supports_precision(args.supports):
             raise SystemExit(1)  # a yes/no answer for make: no message
         print("yes")
         return
-    print(json.dumps({**machine_info(), "openvino_capabilities": openvino_capabilities()}, indent=1))
+    info = machine_info()
+    if args.machine_class:
+        print(info["class"])
+        return
+    info = {**info, "openvino_capabilities": openvino_capabilities(), "stands_in_for": standin_tiers()}
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return
+    cap = f" (emulated on a {info['native_tier']} CPU: {info['isa_cap']})" if "native_tier" in info else ""
+    print(f"machine class {info['class']}: ISA tier {info['tier']}{cap}, {info['cores']} cores")
+    print(f"cpu: {info['cpu']}; {info['system']}")
+    print(f"isa: {' '.join(info['isa']) or '-'}")
+    print(
+        f"openvino runs natively: {', '.join(info['openvino_capabilities'])}; bf16 "
+        f"{'natively' if supports_precision('bf16') else 'emulated (slower than f32)'}"
+    )
+    print(f"bench --tiers stands in for: {', '.join(info['stands_in_for'])}")
 
 
 COMMANDS = (
     Command("fetch", "data", "download missing data from official URLs (sha256-checked, resumable)",
             _fetch_arguments, _fetch, FETCH_DESCRIPTION),
-    Command("machine", "data", "what this machine is: CPU, cores, ISA, what OpenVINO runs natively",
-            _machine_arguments, _machine),
+    Command("machine", "data", "this machine's class (ISA tier + cores), CPU, ISA, what OpenVINO runs natively",
+            _machine_arguments, _machine, "Every report, speed file, bench, baseline section and bundle records the "
+            "machine class it was measured on: speed and INT8/bf16 numerics follow the kernels' ISA tier. "
+            "ONEDNN_MAX_CPU_ISA makes a better CPU stand in for a lower tier (class suffix -emulated)."),
 )  # fmt: skip

@@ -17,6 +17,7 @@ from poseforge.cli.common import (
     add_output,
     add_runtime,
     add_skip_bad,
+    add_trust,
     coco_dir,
     number,
     wrote,
@@ -32,6 +33,8 @@ def _bundle_arguments(p: argparse.ArgumentParser) -> None:
     add_allow_subset(p)
     p.add_argument("--allow-untrained", action="store_true",
                    help="bundle a random-init or untrained network (val AP below 0.01) anyway")  # fmt: skip
+    p.add_argument("--sign", metavar="KEY", help="sign bundle.json with this private key (from `poseforge keygen`): "
+                   "adds bundle.sig, which `--trust KEY.pub` checks")  # fmt: skip
 
 
 def _bundle(args: argparse.Namespace) -> None:
@@ -39,13 +42,17 @@ def _bundle(args: argparse.Namespace) -> None:
 
     from poseforge.bundle.build import build_bundle
 
-    manifest = build_bundle(args.ir, args.reports, args.output, args.allow_subset, args.allow_untrained)
+    manifest = build_bundle(args.ir, args.reports, args.output, args.allow_subset, args.allow_untrained, args.sign)
+    wrote(args.output, f"{_described(manifest)}, {Path(args.output).stat().st_size / 1e6:.1f} MB"
+          + (f", signed with {args.sign}" if args.sign else ", unsigned"))  # fmt: skip
+
+
+def _described(manifest: dict[str, Any]) -> str:
     measured, (height, width) = manifest["measured"], manifest["input"]["deploy_shape"]
     aps = " / ".join(f"{p} {_ap(measured[p])}" for p in ("val", "deploy", "native") if p in measured)
-    wrote(args.output, f"{manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] (deploy "
-          f"{height}x{width}), AP {aps} on {measured['val']['image_set']} ({measured['val']['people']} people) and "
-          f"{measured['speed']['throughput_fps']:.1f} fps as measured on {measured['artifact']}, "
-          f"{Path(args.output).stat().st_size / 1e6:.1f} MB")  # fmt: skip
+    return (f"{manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] (deploy {height}x{width}), "
+            f"AP {aps} on {measured['val']['image_set']} ({measured['val']['people']} people) and "
+            f"{measured['speed']['throughput_fps']:.1f} fps as measured on {measured['artifact']}")  # fmt: skip
 
 
 def _ap(accuracy: dict[str, Any]) -> str:
@@ -68,27 +75,31 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
                    help="native: the frame's own aspect at the deploy height; letterbox: the deploy shape")  # fmt: skip
     p.add_argument("--track", action="store_true", help="give each person an id that stays across video frames")
     p.add_argument("--smooth", action="store_true", help="One-Euro filter each tracked keypoint (implies --track)")
+    p.add_argument("--tracker", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a tracker parameter (TrackerParams, see the README), e.g. min_hits=5 or "
+                   "emit_unconfirmed=true (repeatable; implies --track)")  # fmt: skip
     p.add_argument("--min-score", type=number(float, 0, 1000), default=0.0,
                    help="drop people whose score (see predict.json) is below this")  # fmt: skip
     p.add_argument("--decoder", action="append", default=[], metavar="KEY=VALUE",
                    help="override a bundle decoder parameter, e.g. heatmap_threshold=0.2 (repeatable)")  # fmt: skip
     p.add_argument("--max-frames", type=POSITIVE_INT, help="stop after this many frames (a camera or stream)")
+    add_trust(p)
     threads = ("a video's first frames measure all cores against one fewer, left to the Python stages, and the "
                "faster is kept; recorded in predict.json as runtime.thread_probe")  # fmt: skip
     add_runtime(p, seconds=None, threads=threads)
 
 
-def decoder_overrides(pairs: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings as decoder parameters: numbers and true/false by their JSON spelling."""
+def overrides(pairs: list[str], option: str) -> dict[str, Any]:
+    """KEY=VALUE strings of `option` as parameters: numbers and true/false by their JSON spelling."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
-            raise PoseforgeError(f"--decoder {pair!r} is not KEY=VALUE")
+            raise PoseforgeError(f"{option} {pair!r} is not KEY=VALUE")
         try:
             out[key] = json.loads(text)
         except ValueError:
-            raise PoseforgeError(f"--decoder {pair!r}: {text!r} is not a number or true/false") from None
+            raise PoseforgeError(f"{option} {pair!r}: {text!r} is not a number or true/false") from None
     return out
 
 
@@ -98,13 +109,45 @@ def _predict(args: argparse.Namespace) -> None:
     summary = predict(args.bundle, args.input, args.output, save=args.save, skip_bad=args.skip_bad,
                       max_frames=args.max_frames, device=args.device,
                       precision_hint=None if args.precision_hint == "default" else args.precision_hint,
-                      threads=args.threads, input_size=args.input_size, decoder=decoder_overrides(args.decoder),
-                      min_score=args.min_score, track=args.track or args.smooth, smooth=args.smooth)  # fmt: skip
+                      threads=args.threads, input_size=args.input_size, decoder=overrides(args.decoder, "--decoder"),
+                      min_score=args.min_score, track=args.track or args.smooth or bool(args.tracker),
+                      smooth=args.smooth, tracker=overrides(args.tracker, "--tracker"),
+                      trusted_keys=args.trust)  # fmt: skip
     print(f"bundle: {summary['measured']}")
+    print(f"trust: {summary['trust']['summary']}")
     print(f"licence: {summary['notice']}")
     for note in summary["notes"]:
         print(f"note: {note}")
     print(summary_line(summary))
+
+
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="bundle (.tar.gz from `poseforge bundle`)")
+    add_trust(p)
+
+
+def _verify(args: argparse.Namespace) -> None:
+    from poseforge.runtime.bundle_runner import read_bundle
+
+    read = read_bundle(args.bundle, args.trust)
+    manifest = read.manifest
+    print(f"verified {args.bundle}: {_described(manifest)}")
+    print(f"trust: {read.trust.describe()}")
+    print(f"licence: {manifest['source']['notice']}")
+    for name, entry in sorted(manifest["files"].items()):
+        print(f"  {name}  {entry['bytes']} bytes  sha256:{entry['sha256']}")
+
+
+def _keygen_arguments(p: argparse.ArgumentParser) -> None:
+    add_output(p, "private key to write (mode 0600; its public key goes to OUTPUT.pub); never replaces a file")
+
+
+def _keygen(args: argparse.Namespace) -> None:
+    from poseforge.bundle.signature import generate_key
+
+    public = generate_key(args.output)
+    wrote(args.output, "Ed25519 private key: keep it secret, sign with `poseforge bundle --sign`")
+    wrote(public.source, f"its public key {public.fingerprint}: give it to whoever runs your bundles (--trust)")
 
 
 def _bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -134,23 +177,59 @@ def _bench(args: argparse.Namespace) -> None:
         wrote(args.output)
 
 
+def _bench_tracking_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="bundle (.tar.gz), e.g. dist/<model>-int8.tar.gz")
+    add_coco(p, "COCO directory holding coco-val's photos, which the clips are made of")
+    add_runtime(p, seconds=None, threads="a stream's own measured choice")
+    add_output(p, "also write the figures as JSON", required=False)
+
+
+def _bench_tracking(args: argparse.Namespace) -> None:
+    from poseforge.deploy.bench_tracking import measure_tracking, render_tracking
+    from poseforge.fileio import write_json
+
+    hint = None if args.precision_hint == "default" else args.precision_hint
+    bench = measure_tracking(args.bundle, coco_dir(args), hint, args.threads)
+    render_tracking(bench)
+    if args.output:
+        write_json(args.output, bench)
+        wrote(args.output)
+
+
 COMMANDS = (
     Command("bundle", "deploy", "package an IR with its reports as a deployment bundle (.tar.gz)", _bundle_arguments,
             _bundle, "Write OUT.tar.gz holding model.xml/.bin (the IR taking u8 BGR NHWC [1,H,W,3] frames: type, "
             "layout and normalisation embedded with OpenVINO's PrePostProcessor) and bundle.json (schema in the "
             "README): specs, keypoint schema, decoder defaults, the AP (image set, people, interval) and speed of "
-            "REPORTS/<artifact>-{val,deploy}.json, versions, source and licence, sha256 of every file."),
+            "REPORTS/<artifact>-{val,deploy}.json (carried in the bundle as report-<protocol>.json), versions, source "
+            "and licence, sha256 of every file; with --sign KEY, bundle.sig: an Ed25519 signature over bundle.json."),
+    Command("keygen", "deploy", "make an Ed25519 key pair to sign bundles with", _keygen_arguments, _keygen,
+            "Write a new Ed25519 private key to OUTPUT (PEM PKCS#8, unencrypted, mode 0600) and its public key to "
+            "OUTPUT.pub (PEM). Neither replaces an existing file. `poseforge bundle --sign OUTPUT` signs with it; "
+            "`predict`, `verify` and PoseEstimator(trusted_keys=...) check with OUTPUT.pub."),
+    Command("verify", "deploy", "check a bundle without running it: framing, hashes, claims, signature",
+            _verify_arguments, _verify, "Load BUNDLE as predict does, without compiling its network: the archive's "
+            "framing, every file against its sha256, bundle.json against its network's metadata and graph and "
+            "its measured figures against the reports it carries, and its signature (required with --trust). "
+            "Prints its digest (the sha256 of bundle.json, which lists every file's), who signed it, its claims "
+            "and files; exit 1 with one line on any refusal."),
     Command("predict", "deploy", "draw and write the poses a bundle finds in an image, a folder or a video",
             _predict_arguments, _predict, "Verify and load BUNDLE, feed every image or frame at its own aspect "
             "(or letterboxed), infer asynchronously (later frames in flight while earlier ones are decoded with the "
             "shared decoder), optionally track and smooth people, and write to OUT: the images or video (.mp4) "
-            "with skeletons drawn (--save poses: none; --save video: one .mp4), poses.json (COCO keypoint "
-            "results with track_id; image_id is the number a numeric file name holds, else the image's index in "
-            "name order; for a video, the frame index) and "
-            "predict.json (files, ids, per-stage timings, fps, settings). Without -o, OUT is the next free number "
-            "under runs/predict/. Needs only the base install (openvino, numpy, opencv; imageio-ffmpeg for H.264)."),
+            "with skeletons (and track ids) drawn (--save poses: none; --save video: one .mp4), poses.json (COCO "
+            "keypoint results with track_id; image_id is the number a numeric file name holds, else the image's "
+            "index in name order; for a video, the frame index) and predict.json (files, ids, per-stage timings, "
+            "fps, settings, each track's first and last frame). Without -o, OUT is the next free number under "
+            "runs/predict/. Needs only the base install (openvino, numpy, opencv; imageio-ffmpeg for H.264)."),
     Command("bench-deploy", "deploy", "a bundle end to end on a 640x480 video: native against letterboxed input",
             _bench_arguments, _bench, "In interleaved rounds: the network alone at the letterboxed deploy shape and "
             "at the clip's native shape, and predict end to end (read, prepare, infer, decode, draw, write) both "
             "ways; prints the ratios against their targets and where the time goes."),
+    Command("bench-tracking", "deploy", "do tracks hold? a bundle tracking people in clips made from COCO photos",
+            _bench_tracking_arguments, _bench_tracking, "Make four 640x480 clips from coco-val photos (a pan and a "
+            "zoom over a crowded photo, two people walking past each other, a slideshow of three shots), run each "
+            "through the bundle with tracking (the tracker's defaults, and the greedy tracker they replaced), score "
+            "the tracks against the annotated people moved with the photo (distinct ids against people in view, "
+            "share of poses in tracks of 30+ frames, id switches, ids across cuts) and judge the targets."),
 )  # fmt: skip

@@ -130,18 +130,33 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _bench_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model_dir", help="build/<model> (uses its IRs: fp32, and int8 and omz-int8 when present)")
+    p.add_argument("model_dir", help="build/<model> (measures every artifact in it; needs the IR FP32)")
     add_coco(p)
     p.add_argument("--limit", type=POSITIVE_INT, help="only the first N images")
-    p.add_argument("--rounds", type=ROUNDS, default=3, help="interleaved rounds of the INT8 comparison")
-    add_output(p, "bench JSON to write (build/<model>/bench.json, read by the gate)", required=False)
+    p.add_argument("--rounds", type=ROUNDS, default=3, help="interleaved rounds")
+    add_output(p, "JSON to write (build/<model>/bench.json, read by the gate and report; with --tiers "
+               "build/<model>/bench-tiers.json)", required=False)  # fmt: skip
     p.add_argument("--seconds", type=SECONDS, default=10.0, help="throughput and end-to-end time per run")
+    p.add_argument(
+        "--tiers",
+        action="store_true",
+        help="instead: every IR under each ISA tier this CPU can stand "
+        "in for (each in its own process, interleaved rounds; INT8 validated per tier on --coco)",
+    )
+    p.add_argument("--no-validate", action="store_true", help="with --tiers: speed only")  # fmt: skip
 
 
 def _bench(args: argparse.Namespace) -> None:
     from poseforge.validate.speed.bench import run_bench
+    from poseforge.validate.speed.tiers import run_tiers
 
-    run_bench(args.model_dir, coco_dir(args), args.limit, args.seconds, args.rounds, args.output)
+    if args.tiers:
+        run_tiers(args.model_dir, None if args.no_validate else coco_dir(args), args.output, args.seconds / 2,
+                  args.rounds, args.limit)  # fmt: skip
+    else:
+        if args.no_validate:
+            raise PoseforgeError("--no-validate goes with --tiers")
+        run_bench(args.model_dir, coco_dir(args), args.limit, args.seconds, args.rounds, args.output)
     if args.output:
         wrote(args.output)
 
@@ -164,9 +179,13 @@ COMMANDS = (
             "timings of the matching and the resamples."),
     Command("report", "validate", "write report.md and report.png from a model's reports", _report_arguments,
             _report),
-    Command("bench", "validate", "the speed targets as ratios measured in one run (decoder, end-to-end, INT8)",
+    Command("bench", "validate", "every artifact's speed and the speed targets, as ratios measured in one run",
             _bench_arguments, _bench, "Decode the same network outputs with poseforge's decoder and with the "
             "upstream procedure, both protocols; compare decode time with the IR FP32 network latency and "
-            "end-to-end with network throughput; measure the INT8 IR against the FP32 IR and Intel's release in "
-            "interleaved rounds. Prints measured ratios against the targets; -o writes them for the gate."),
+            "end-to-end with network throughput; measure every artifact in the folder (and the FP32 IR under bf16 "
+            "where the CPU runs it natively) in interleaved rounds, INT8 against the FP32 IR and Intel's release "
+            "among them. Prints measured ratios against the targets, the host's load, and which artifact and "
+            "precision hint to deploy on this machine class; -o writes them for the gate and the report. With "
+            "--tiers: the same for every ISA tier this CPU can stand in for (ONEDNN_MAX_CPU_ISA, one process "
+            "per tier), INT8 validated under each, a table per tier."),
 )  # fmt: skip

@@ -21,7 +21,7 @@ class Poses:
     scores: (N,) one confidence per person, the ranking score for COCO evaluation: the
         grouping score (keypoint peak values + limb affinities) over sqrt(keypoint count).
     track_ids: a list of N, always: each person's id (int) across the frames of a video when
-        tracked, None for a person not tracked (-1: a person without keypoints, never tracked).
+        tracked, None when the estimator does not track (-1: tracked, but given no id yet).
         Made from None (nobody tracked) or any N ints.
     """
 

@@ -129,7 +129,7 @@ def measure_deploy(
 ) -> dict[str, Any]:
     """Network-only and end-to-end fps, letterboxed and native, in `rounds` interleaved rounds."""
     bundle = read_bundle(bundle_path)
-    deploy = tuple(bundle[2]["input"]["deploy_shape"])
+    deploy = tuple(bundle.manifest["input"]["deploy_shape"])
     clip = VideoSource(Path(video))
     first = next(clip.frames())[1]
     native = (deploy[0], native_width(first.shape[:2], deploy[0]))
@@ -164,8 +164,9 @@ def measure_deploy(
     return {
         "schema": SCHEMA,
         "bundle": str(bundle_path),
-        "model": bundle[2]["model"],
-        "precision": bundle[2]["precision"],
+        "bundle_digest": bundle.trust.digest,  # the sha256 of its bundle.json: names the whole bundle
+        "model": bundle.manifest["model"],
+        "precision": bundle.manifest["precision"],
         "video": {"file": str(video), "frames": clip.total, "size": list(first.shape[:2])},
         "shapes": {"letterbox": list(deploy), "native": list(native)},
         "cores": cores(),

@@ -12,8 +12,10 @@ The bundle is verified once and its network kept in memory. Each frame is fed at
 up to a multiple of 8) or letterboxed into the deploy shape (`"letterbox"`). A source whose frames
 share one size compiles one shape; once a second size appears, widths are rounded up to buckets
 of BUCKET pixels, so mixed sizes share a bounded set of compiled shapes (at most MAX_SHAPES kept).
-Tracking gives each person an id across frames (PoseTracker, OKS matching) and smoothing filters
-each tracked keypoint (One-Euro). Needs openvino, numpy and opencv only.
+Tracking gives each person an id across frames (PoseTracker: OKS matching in two stages by score,
+ids once a track is confirmed, every track ended at a scene cut, told from a thumbnail of each
+frame made as it is prepared: deploy.scenes) and smoothing filters each tracked keypoint
+(One-Euro). Needs openvino, numpy and opencv only.
 
 Threads (`threads=None`): a single frame runs on all cores. A stream shares the cores between the
 network and the Python stages (decoding, and whatever the caller does per frame), and which split
@@ -50,7 +52,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,7 @@ import numpy as np
 from poseforge.background import read_ahead
 from poseforge.bundle.manifest import decoder_params
 from poseforge.decode import DecoderParams, Poses, decode
+from poseforge.deploy.scenes import SceneCuts, thumbnail
 from poseforge.deploy.smoothing import OneEuroParams, PoseSmoother
 from poseforge.deploy.timing import StageTimes
 from poseforge.deploy.tracking import PoseTracker, TrackerParams
@@ -74,6 +77,13 @@ READ_AHEAD = 4  # frames prepared ahead of the network in `stream`
 PROBE_FRAMES = 30  # frames timed per thread count when `stream` chooses one (after each one's warm-up)
 QUEUED = 2  # infer requests in flight per optimal request in `stream`: a stream starts its next frame
 # the moment one ends, not when Python, busy decoding and drawing, comes back to hand it one
+
+
+@dataclasses.dataclass(frozen=True)
+class Cued(Prepared):
+    """A prepared frame with its scene-cut cue (deploy.scenes), made when tracking."""
+
+    thumbnail: np.ndarray
 
 
 def requests_in_flight(runner: Any) -> int:
@@ -96,10 +106,14 @@ class PoseEstimator:
         min_score: float = 0.0,
         track: bool = False,
         smooth: bool = False,
-        tracker: TrackerParams | None = None,
+        tracker: TrackerParams | dict[str, Any] | None = None,
         smoother: OneEuroParams | None = None,
+        trusted_keys: Sequence[str | Path] | None = None,
         device: str = "CPU",
     ) -> None:
+        """`trusted_keys`: public key files (KEY.pub from `poseforge keygen`); a bundle not signed by
+        one of them is refused. Without them an unsigned bundle loads, and `trust` says so: it holds
+        the bundle's digest (the sha256 of its bundle.json, which lists every file's) and its signer."""
         from poseforge.runtime.bundle_runner import read_bundle  # openvino, once the arguments look right
 
         if input_size not in INPUT_SIZES:
@@ -109,13 +123,15 @@ class PoseEstimator:
         if smooth and not track:
             raise PoseforgeError("smoothing filters each person's track: it needs track=True")
         self.path = Path(bundle)
-        self._read = read_bundle(bundle)  # verified: refused before anything is compiled
+        self._read = read_bundle(bundle, trusted_keys)  # verified: refused before anything is compiled
+        self.trust = self._read.trust
         self.manifest: dict[str, Any] = self._read[2]
         self.params = merge_decoder(decoder_params(self.manifest), decoder)
         self.options = RuntimeOptions(device=device, precision_hint=precision_hint, threads=threads)
         self.input_size, self.min_score = input_size, float(min_score)
         self.deploy_shape: tuple[int, int] = tuple(self.manifest["input"]["deploy_shape"])
-        self.tracker = PoseTracker(tracker) if track else None
+        self.tracker = PoseTracker(merge_params(TrackerParams(), tracker, "tracker")) if track else None
+        self.cuts = SceneCuts(self.tracker.params.cut_threshold) if self.tracker else None
         self.smoother = PoseSmoother(smoother) if smooth else None
         self.times = StageTimes()
         self._runners: OrderedDict[tuple, Any] = OrderedDict()
@@ -283,8 +299,12 @@ class PoseEstimator:
         """A frame checked and made into the network input its size gets."""
         check_frame(frame, "frame")
         if self.input_size == "letterbox":
-            return prepare(frame, "deploy", self.deploy_shape)
-        return prepare_native(frame, self.deploy_shape[0], self.input_width(frame.shape[:2]))
+            prepared = prepare(frame, "deploy", self.deploy_shape)
+        else:
+            prepared = prepare_native(frame, self.deploy_shape[0], self.input_width(frame.shape[:2]))
+        if self.tracker is not None:  # the scene-cut cue, made here: in `stream`, ahead in the read-ahead thread
+            prepared = Cued(prepared.image, prepared.geometry, thumbnail(frame))
+        return prepared
 
     def runner(self, input_hw: tuple[int, int], performance_hint: str, threads: int | None = None) -> Any:
         """The network compiled for this input size, hint and thread count (None: the estimator's
@@ -316,10 +336,13 @@ class PoseEstimator:
                 poses = poses.select(poses.scores >= self.min_score)
         if self.tracker is not None:
             with self.times.stage("track"):
-                ids = self.tracker.update(poses)
+                cut = isinstance(prepared, Cued) and self.cuts(prepared.thumbnail)
+                ids = self.tracker.update(poses, cut=cut)
                 if self.smoother is not None:
                     poses = self.smoother(poses, ids, self._time(timestamp))
                 poses = dataclasses.replace(poses, track_ids=ids)
+                if not self.tracker.params.emit_unconfirmed:
+                    poses = poses.select(ids >= 0)
         self.times.frame_done()
         return poses
 
@@ -394,15 +417,24 @@ def thread_candidates() -> list[int | None]:
 
 def merge_decoder(defaults: DecoderParams, overrides: DecoderParams | dict[str, Any] | None) -> DecoderParams:
     """The bundle's decoder parameters with `overrides` (a DecoderParams, or some of its fields)."""
+    return merge_params(defaults, overrides, "decoder")
+
+
+def merge_params(defaults: Any, overrides: Any, what: str) -> Any:
+    """A parameters dataclass `defaults` with `overrides` (one of its kind, or some of its fields
+    by name); an unknown or invalid field is a one-line PoseforgeError."""
     if overrides is None:
         return defaults
-    if isinstance(overrides, DecoderParams):
+    if isinstance(overrides, type(defaults)):
         return overrides
-    known = {f.name for f in dataclasses.fields(DecoderParams)}
+    if not isinstance(overrides, dict):
+        raise PoseforgeError(f"{what} parameters: expected {type(defaults).__name__} or a dict, got "
+                             f"{type(overrides).__name__}")  # fmt: skip
+    known = {f.name for f in dataclasses.fields(defaults)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise PoseforgeError(f"unknown decoder parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise PoseforgeError(f"unknown {what} parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     try:
         return dataclasses.replace(defaults, **overrides)
     except (TypeError, ValueError) as exc:
-        raise PoseforgeError(f"decoder parameters: {exc}") from None
+        raise PoseforgeError(f"{what} parameters: {exc}") from None

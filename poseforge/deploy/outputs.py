@@ -1,7 +1,7 @@
 """What predict writes into its output folder: drawn images or a drawn video, and two JSON files.
 
-    poses.json      COCO keypoint results ([{image_id, category_id, keypoints, score}, ...])
-    predict.json    what was run on what: bundle, input, image ids, skipped frames, fps
+    poses.json      COCO keypoint results ([{image_id, category_id, keypoints, score, track_id}, ...])
+    predict.json    what was run on what: bundle, input, image ids, skipped frames, fps, tracks
     <image names>   each input image with the skeletons drawn (--save drawn, for images), or
     <stem>.mp4      the drawn frames as one video (--save drawn for a video; --save video for any input)
 
@@ -269,3 +269,20 @@ def _wait4(pid: int, timeout: float) -> tuple[int, int, Any]:
         if time.monotonic() > deadline:
             raise TimeoutError(pid)
         time.sleep(0.01)
+
+
+def track_summary(results: list[dict[str, Any]]) -> list[dict[str, int]]:
+    """Each track of poses.json's results (people with a track_id >= 0): its id, the image_id of
+    the first and last frame it is in (a video's frame indices) and how many frames it is in;
+    in id order."""
+    tracks: dict[int, dict[str, int]] = {}
+    for result in results:
+        track, frame = result.get("track_id", -1), result["image_id"]
+        if track < 0:
+            continue
+        if track not in tracks:
+            tracks[track] = {"track_id": track, "first_frame": frame, "last_frame": frame, "frames": 0}
+        entry = tracks[track]
+        entry["first_frame"], entry["last_frame"] = min(entry["first_frame"], frame), max(entry["last_frame"], frame)
+        entry["frames"] += 1
+    return [tracks[track] for track in sorted(tracks)]

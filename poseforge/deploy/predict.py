@@ -34,6 +34,7 @@ from poseforge.deploy.outputs import (
     VideoWriter,
     numbered_folder,
     read_summary,
+    track_summary,
 )
 from poseforge.deploy.sources import DEFAULT_FPS, Frame, ImageSource, VideoSource, open_source
 from poseforge.documents import PREDICT, RESULTS, write_document
@@ -70,8 +71,8 @@ def predict(
     `save`: "drawn" (the input drawn: images as images, a video as a video), "poses" (poses.json
     and predict.json only: nothing drawn or encoded) or "video" (the drawn frames as one video,
     whatever the input). `estimator_options` go to PoseEstimator (precision_hint, threads,
-    input_size, decoder, min_score, track, smooth, device); `max_frames` stops after so many
-    frames (for a live source).
+    input_size, decoder, min_score, track, smooth, tracker, trusted_keys, device); `max_frames`
+    stops after so many frames (for a live source).
     """
     if artifact_kind(bundle) != "bundle":
         raise PoseforgeError(f"{bundle} is not a bundle: predict takes the .tar.gz of `poseforge bundle`")
@@ -181,6 +182,7 @@ class _Run:
             "schema": SCHEMA,
             "bundle": str(bundle),
             "bundle_sha256": sha256_file(bundle),
+            "trust": estimator.trust.to_dict(),  # the bundle's digest (bundle.json's sha256) and who signed it
             "model": estimator.model,
             "precision": estimator.precision,
             "measured": estimator.measured(),
@@ -202,7 +204,7 @@ class _Run:
             "runtime": estimator.settings,
             "decoder": dataclasses.asdict(estimator.params),
             "min_score": estimator.min_score,
-            "tracking": _tracking(estimator),
+            "tracking": _tracking(estimator, self.results),
             "score": SCORE_MEANING,
             "image_id": IMAGE_ID_RULE["video" if video else "image"],
             "poses": POSES,
@@ -221,13 +223,14 @@ class _Run:
         return summary
 
 
-def _tracking(estimator: PoseEstimator) -> dict[str, Any] | None:
+def _tracking(estimator: PoseEstimator, results: list[dict[str, Any]]) -> dict[str, Any] | None:
     if estimator.tracker is None:
         return None
     smoother = estimator.smoother
     return {
         "tracker": dataclasses.asdict(estimator.tracker.params),
         "smoother": dataclasses.asdict(smoother.params) if smoother is not None else None,
+        "tracks": track_summary(results),
     }
 
 

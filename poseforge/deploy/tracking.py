@@ -1,15 +1,28 @@
-"""Person ids that stay the same across video frames.
+"""Person ids that stay the same across video frames, given only to people seen in a few frames running.
 
-    tracker = PoseTracker()              # or PoseTracker(min_oks=..., max_age=...)
+    tracker = PoseTracker()                    # or PoseTracker(min_hits=..., high_score=...)
     for frame in video:
         poses = decode(...)
-        ids = tracker.update(poses)      # (N,) int64, aligned with poses.keypoints
+        ids = tracker.update(poses, cut=...)   # (N,) int64 aligned with poses.keypoints; -1: no id
 
-Each frame's people are matched to the remembered tracks (each at the position where it was
-last seen, however many frames ago) by COCO's object keypoint similarity (OKS), greedily,
-most similar pair first; a pair needs at least `min_oks`. A person left unmatched starts a new
-track with the next id: ids increase monotonically and are never reused. A track unmatched for
-more than `max_age` consecutive frames is forgotten.
+Each frame, in two stages (ByteTrack's association by score: Zhang et al., "ByteTrack:
+Multi-Object Tracking by Associating Every Detection Box", ECCV 2022), people are matched to
+tracks by COCO's object keypoint similarity (OKS) against each track's last position, greedily,
+most similar pair first, a pair needing at least `min_oks`:
+1. people scoring at least `high_score` against every track (confirmed, tentative, or lost for
+   up to `max_age` frames);
+2. the weaker people against the confirmed tracks still unmatched: a weak detection (a person
+   half hidden, blurred, at the border) extends a track, but never starts one.
+A strong person left unmatched starts a tentative track. A tentative track that is matched in
+`min_hits` consecutive frames is confirmed and gets its id then, from a counter (ids are dense,
+increase, and are never reused); one that misses a frame is dropped (SORT's rule: Bewley et al.,
+"Simple Online and Realtime Tracking", ICIP 2016). Tracks born in the first frame of a shot (the
+first frame, or the first after a cut or `reset`) are confirmed at once, as ByteTrack's first
+frame is: nothing came before to confirm them against, and a still image gets its ids. A
+confirmed track unmatched for more than `max_age` consecutive frames is forgotten. A person
+without a confirmed track (a tentative one, a weak one left over, one without keypoints) gets
+id -1. `cut=True` says the frame starts a new shot (a scene cut: see scenes.py): every track
+ends before it is matched, so no id crosses the cut.
 
 Upstream Lightweight OpenPose's demo (modules/pose.py, track_poses) instead counts the
 keypoints whose similarity exceeds 0.5, matches each person (most confident first) to the
@@ -59,7 +72,9 @@ OPENPOSE_SIGMAS.setflags(write=False)
 
 @dataclass(frozen=True)
 class TrackerParams:
-    """How people are matched to tracks.
+    """How people are matched to tracks, and when a track has an id. Every default was chosen on
+    real network output (`poseforge bench-tracking`, whose figures the README gives, and
+    tests/deploy/test_tracking.py).
 
     min_oks: the least OKS at which a person continues a track. 0.3, below COCO's 0.5 for
         "the same person": on the real network, small or partly hidden people whose keypoints
@@ -67,19 +82,55 @@ class TrackerParams:
         the next, while two different people, side by side or even overlapping, rarely reach
         0.3 (tests/deploy/test_tracking.py measures both). Lower tolerates more motion while a
         person is missed; higher pairs neighbours less readily.
-    max_age: a track not matched for more than this many consecutive frames is forgotten
-        (30 frames: one second at 30 fps); 0 remembers the previous frame only, as upstream's
-        demo does.
+    max_age: a confirmed track not matched for more than this many consecutive frames is
+        forgotten (30 frames: one second at 30 fps); 0 remembers the previous frame only, as
+        upstream's demo does.
+    min_hits: consecutive frames a new track must be matched in before it is confirmed and gets
+        an id (SORT's and ByteTrack's 3): a false or fragmentary person, seen for a frame or
+        two, never gets one. 1 gives an id at once.
+    high_score: the person score (the decoder's: see Poses) from which a person may start a
+        track and is matched first; weaker people only continue confirmed tracks. It lies
+        between the scores of the people who are there all along and those of the fragments
+        and half-hidden people that come and go for a frame or two; lower starts tracks for
+        more of the half hidden (and of the fragments), higher for fewer. 0 lets every person
+        start a track.
+    cut_threshold: the change between consecutive frames, in [0, 1], above which a frame starts a
+        new shot and every track ends (scenes.frame_change: the mean absolute difference of
+        small grey thumbnails over 255). Above what a fast pan or zoom changes, below what
+        almost any two different photos differ by. 1 never cuts.
+    emit_unconfirmed: whether people without an id (id -1) are returned with the tracked ones
+        (PoseEstimator, predict). False: only tracked people, as ultralytics' trackers return
+        only tracked objects.
     """
 
     min_oks: float = 0.3
     max_age: int = 30
+    min_hits: int = 3
+    high_score: float = 3.0
+    cut_threshold: float = 0.1
+    emit_unconfirmed: bool = False
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.min_oks) and 0 < self.min_oks <= 1):
-            raise ValueError(f"min_oks must be in (0, 1], got {self.min_oks}")
-        if isinstance(self.max_age, bool) or not isinstance(self.max_age, int) or self.max_age < 0:
-            raise ValueError(f"max_age must be a non-negative integer number of frames, got {self.max_age!r}")
+        if not (_is_number(self.min_oks) and 0 < self.min_oks <= 1):
+            raise ValueError(f"min_oks must be in (0, 1], got {self.min_oks!r}")
+        for name, low in (("max_age", 0), ("min_hits", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_FRAMES:
+                raise ValueError(f"{name} must be an integer number of frames in [{low}, {MAX_FRAMES}], got {value!r}")
+        if not (_is_number(self.high_score) and 0 <= self.high_score <= MAX_SCORE):
+            raise ValueError(f"high_score must be in [0, {MAX_SCORE}], got {self.high_score!r}")
+        if not (_is_number(self.cut_threshold) and 0 < self.cut_threshold <= 1):
+            raise ValueError(f"cut_threshold must be in (0, 1], got {self.cut_threshold!r}")
+        if not isinstance(self.emit_unconfirmed, bool):
+            raise ValueError(f"emit_unconfirmed must be true or false, got {self.emit_unconfirmed!r}")
+
+
+MAX_FRAMES = 100_000  # max_age and min_hits: an hour at 30 fps is far beyond any use
+MAX_SCORE = 100.0  # a person's score is at most about sqrt(18) x 2 (every keypoint and limb at 1)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def as_keypoints(poses: Any) -> np.ndarray:
@@ -128,8 +179,7 @@ class PoseTracker:
     """Gives each person an integer id that stays the same across the frames of a video.
 
     Call `update` once per frame, in order, with every person the decoder found (an empty
-    frame too: it ages the tracks). A person without any keypoint gets id -1 and starts no
-    track.
+    frame too: it ages the tracks).
     """
 
     def __init__(self, params: TrackerParams | None = None, **overrides: Any) -> None:
@@ -138,49 +188,101 @@ class PoseTracker:
         self.reset()
 
     def reset(self) -> None:
-        """Forget every track (ids keep increasing: an id is never given to two people)."""
+        """Forget every track and start counting frames again (ids keep increasing: an id is
+        never given to two people)."""
         self._frame = -1
-        self._ids = np.zeros(0, dtype=np.int64)
+        self._end_tracks()
+
+    def _end_tracks(self) -> None:
+        self._shot_start = self._frame + 1  # the next frame is the first of a shot
+        self._ids = np.zeros(0, dtype=np.int64)  # -1: tentative
         self._keypoints = np.zeros((0, NUM_KEYPOINTS, 3))
         self._last_seen = np.zeros(0, dtype=np.int64)
+        self._hits = np.zeros(0, dtype=np.int64)  # frames matched (a tentative track's: in a row)
 
     @property
     def track_ids(self) -> np.ndarray:
-        """Ids of the tracks still remembered (matchable in the next frame), oldest first."""
-        return self._ids.copy()
+        """Ids of the confirmed tracks still remembered (matchable in the next frame), oldest first."""
+        return self._ids[self._ids >= 0].copy()
+
+    @property
+    def tentative(self) -> int:
+        """How many tracks wait for confirmation."""
+        return int((self._ids < 0).sum())
 
     @property
     def frame(self) -> int:
         """Index of the last frame given to `update` (-1 before the first)."""
         return self._frame
 
-    def update(self, poses: Any) -> np.ndarray:
-        """Match this frame's people (Poses or (N, 18, 3) keypoints) to tracks; returns (N,) ids."""
+    def update(self, poses: Any, scores: Any = None, cut: bool = False) -> np.ndarray:
+        """Match this frame's people to tracks; returns (N,) ids, -1 where a person has none.
+
+        `poses`: Poses (scores from it) or (N, 18, 3) keypoints with `scores` (N,) beside them;
+        keypoints without scores are all strong. `cut`: this frame starts a new shot."""
         keypoints = as_keypoints(poses)
+        scores = person_scores(getattr(poses, "scores", None) if scores is None else scores, len(keypoints))
+        if cut:
+            self._end_tracks()
         self._frame += 1
-        # A track last matched in frame f has missed frame - f - 1 frames before this one.
-        alive = self._frame - self._last_seen - 1 <= self.params.max_age
-        self._ids, self._keypoints, self._last_seen = self._ids[alive], self._keypoints[alive], self._last_seen[alive]
+        params = self.params
+        self._keep(self._frame - self._last_seen - 1 <= params.max_age)
 
+        has_keypoints = (keypoints[..., 2] > 0).any(axis=1)
+        strong = has_keypoints & (scores >= params.high_score)
+        track_of = np.full(len(keypoints), -1, dtype=np.int64)  # row of each person's track
+        free = np.ones(len(self._ids), dtype=bool)
+        self._match(keypoints, np.flatnonzero(strong), free, track_of)
+        self._match(keypoints, np.flatnonzero(has_keypoints & ~strong), free & (self._ids >= 0), track_of)
+
+        matched = track_of >= 0
+        rows = track_of[matched]
+        self._keypoints[rows] = keypoints[matched]
+        self._last_seen[rows] = self._frame
+        self._hits[rows] += 1
+        new = np.flatnonzero(strong & ~matched)
+        track_of[new] = len(self._ids) + np.arange(len(new))
+        self._ids = np.concatenate([self._ids, np.full(len(new), -1)])
+        self._keypoints = np.concatenate([self._keypoints, keypoints[new]])
+        self._last_seen = np.concatenate([self._last_seen, np.full(len(new), self._frame)])
+        self._hits = np.concatenate([self._hits, np.ones(len(new), dtype=np.int64)])
+
+        # Confirmed in the order of the people they matched (best first), so ids are reproducible.
+        first_of_shot = self._frame == self._shot_start
+        for row in track_of[track_of >= 0]:
+            if self._ids[row] < 0 and (self._hits[row] >= params.min_hits or first_of_shot):
+                self._ids[row] = self._next_id
+                self._next_id += 1
         ids = np.full(len(keypoints), -1, dtype=np.int64)
-        matched_tracks = np.zeros(len(self._ids), dtype=bool)
-        if len(keypoints) and len(self._ids):
-            similarity = oks(keypoints, self._keypoints)
-            people, tracks = np.nonzero(similarity >= self.params.min_oks)
-            # Most similar pair first; ties go to the better-ranked person, then the older track.
-            order = np.lexsort((tracks, people, -similarity[people, tracks]))
-            for person, track in zip(people[order], tracks[order], strict=True):
-                if ids[person] < 0 and not matched_tracks[track]:
-                    ids[person] = self._ids[track]
-                    matched_tracks[track] = True
-                    self._keypoints[track] = keypoints[person]
-                    self._last_seen[track] = self._frame
-
-        new = np.flatnonzero((ids < 0) & (keypoints[..., 2] > 0).any(axis=1))
-        if len(new):
-            ids[new] = self._next_id + np.arange(len(new))
-            self._next_id += len(new)
-            self._ids = np.concatenate([self._ids, ids[new]])
-            self._keypoints = np.concatenate([self._keypoints, keypoints[new]])
-            self._last_seen = np.concatenate([self._last_seen, np.full(len(new), self._frame)])
+        ids[track_of >= 0] = self._ids[track_of[track_of >= 0]]
+        self._keep((self._ids >= 0) | (self._last_seen == self._frame))  # a tentative track missed is gone
         return ids
+
+    def _keep(self, keep: np.ndarray) -> None:
+        self._ids, self._keypoints = self._ids[keep], self._keypoints[keep]
+        self._last_seen, self._hits = self._last_seen[keep], self._hits[keep]
+
+    def _match(self, keypoints: np.ndarray, people: np.ndarray, free: np.ndarray, track_of: np.ndarray) -> None:
+        """Greedy OKS matching of `people` (indices) to the tracks where `free`, most similar pair
+        first; fills `track_of` and clears `free` for each pair made."""
+        tracks = np.flatnonzero(free)
+        if not len(people) or not len(tracks):
+            return
+        similarity = oks(keypoints[people], self._keypoints[tracks])
+        rows, cols = np.nonzero(similarity >= self.params.min_oks)
+        # Most similar pair first; ties go to the better-ranked person, then the older track.
+        order = np.lexsort((cols, rows, -similarity[rows, cols]))
+        for person, track in zip(people[rows[order]], tracks[cols[order]], strict=True):
+            if track_of[person] < 0 and free[track]:
+                track_of[person] = track
+                free[track] = False
+
+
+def person_scores(scores: Any, count: int) -> np.ndarray:
+    """(N,) finite person scores from an array of them; None: all strong (inf)."""
+    if scores is None:
+        return np.full(count, np.inf)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(scores) != count or not np.isfinite(scores).all():
+        raise ValueError(f"expected {count} finite person scores, got {scores.tolist()[:8]}")
+    return scores

@@ -3,31 +3,51 @@
 It speaks the common runner interface, so `poseforge validate` and `speed` run bundles too:
 the validate loop hands every runner float32 NCHW raw pixels, which are rounded, clipped to
 0..255 and transposed into the u8 NHWC frame the bundle takes. Prediction hands it u8 NHWC
-frames directly. The bundle is extracted and checked (sha256 of every file) into a private
-temporary directory, read, and removed again: the network lives on in memory.
+frames directly. The bundle is checked (framing, sha256 of every file, signature, measured figures
+against its reports) while its network is copied into a private temporary directory, read, checked
+against bundle.json, and the directory removed again: the network lives on in memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from poseforge.bundle.archive import open_bundle
+from poseforge.bundle.archive import Trust, open_bundle
+from poseforge.bundle.manifest import check_ir_claims
 from poseforge.errors import PoseforgeError
-from poseforge.ir_files import ir_metadata, read_ir
+from poseforge.ir_files import graph_precision, ir_metadata, read_ir
 from poseforge.keypoints import STRIDE
 from poseforge.runtime.common import check_batch
 from poseforge.runtime.openvino_runner import OpenVINORunner, core
 from poseforge.runtime.options import RuntimeOptions
 
 
-def read_bundle(path: str | Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """(ov.Model, its metadata, bundle.json) of a bundle, verified first; nothing left on disk."""
-    with open_bundle(path) as bundle:
+class BundleRead(NamedTuple):
+    """A verified bundle in memory: its network, the network's metadata, bundle.json, and its trust."""
+
+    model: Any  # ov.Model
+    metadata: dict[str, Any]
+    manifest: dict[str, Any]
+    trust: Trust
+
+
+def read_bundle(path: str | Path, trusted_keys: Sequence[Any] | None = None) -> BundleRead:
+    """A bundle verified (archive.open_bundle: framing, hashes, signature, reports), its network read,
+    and bundle.json checked against the network's own metadata and graph; nothing left on disk.
+    With `trusted_keys` (public key files), a bundle not signed by one of them is refused."""
+    with open_bundle(path, trusted_keys) as bundle:
         model = read_ir(bundle.xml, core())
-        return model, ir_metadata(model, path), bundle.manifest
+        metadata = ir_metadata(model, path)
+        check_ir_claims(bundle.manifest, metadata, path)
+        found = graph_precision(model)
+        if found != metadata["precision"]:
+            raise PoseforgeError(f"bundle {Path(path).name}: its network is {found} where its metadata and "
+                                 f"bundle.json say {metadata['precision']}")  # fmt: skip
+        return BundleRead(model, metadata, bundle.manifest, bundle.trust)
 
 
 def bundle_metadata(path: str | Path) -> dict[str, Any]:
@@ -61,13 +81,10 @@ class BundleRunner(OpenVINORunner):
         return cls.from_bundle(read_bundle(path), options, str(path))
 
     @classmethod
-    def from_bundle(
-        cls, read: tuple[Any, dict[str, Any], dict[str, Any]], options: RuntimeOptions, source: str
-    ) -> BundleRunner:
+    def from_bundle(cls, read: BundleRead, options: RuntimeOptions, source: str) -> BundleRunner:
         """Compile what `read_bundle` read: the network, its metadata and bundle.json."""
-        model, metadata, manifest = read
-        runner = cls.from_model(model, metadata, options, source)
-        runner.bundle = manifest
+        runner = cls.from_model(read.model, read.metadata, options, source)
+        runner.bundle = read.manifest
         return runner
 
     def with_options(self, **changes: Any) -> BundleRunner:

@@ -37,6 +37,7 @@ def test_the_bundle_ir_takes_u8_bgr_nhwc_frames(made: Made) -> None:
 def test_bundle_json_documents_the_network(made: Made) -> None:
     with open_bundle(made.bundle) as bundle:
         manifest = bundle.manifest
+        bundle_meta = get_ir_metadata(read_ir(bundle.xml))
         ir_meta = get_ir_metadata(read_ir(made.model_dir / "ir" / "fp32" / "model.xml"))
     assert manifest["schema"] == SCHEMA and manifest["model"] == "human-pose-estimation-0001"
     assert manifest["precision"] == "fp32"
@@ -52,8 +53,13 @@ def test_bundle_json_documents_the_network(made: Made) -> None:
     assert manifest["decoder"] == dataclasses.asdict(DecoderParams())
     assert manifest["source"]["checkpoint_sha256"] == ir_meta["source"]["sha256"]
     assert "Apache-2.0" in manifest["source"]["notice"]
-    assert manifest["versions"]["bundle"]["openvino"] and manifest["versions"]["ir"] == ir_meta["versions"]
-    assert set(manifest["files"]) == {"model.xml", "model.bin"}
+    assert manifest["versions"]["openvino"] and manifest["versions"] == bundle_meta["versions"]
+    # What bundle.json says about the network, the network's own metadata says too (the loader checks it).
+    for key in ("model", "precision", "artifact", "source_ir", "input", "normalization", "outputs", "decoder"):
+        assert manifest[key] == bundle_meta[key], key
+    assert manifest["source"]["notice"] == bundle_meta["source"]["notice"]
+    assert set(manifest["files"]) == {"model.xml", "model.bin", "report-val.json", "report-deploy.json",
+                                      "report-native.json"}  # fmt: skip
     assert all(len(entry["sha256"]) == 64 and entry["bytes"] > 0 for entry in manifest["files"].values())
 
 

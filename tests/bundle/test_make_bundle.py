@@ -18,9 +18,14 @@ def manifest_of(bundle: Path) -> dict:
         return json.loads(tar.extractfile("bundle.json").read())
 
 
-def test_the_tarball_holds_the_network_and_its_manifest(made: Made) -> None:
+def test_the_tarball_holds_the_network_its_reports_and_its_manifest(made: Made) -> None:
     with tarfile.open(made.bundle) as tar:
-        assert sorted(tar.getnames()) == ["bundle.json", "model.bin", "model.xml"]
+        names = tar.getnames()
+        carried = {p: tar.extractfile(f"report-{p}.json").read() for p in ("val", "deploy", "native")}
+    reports = [f"report-{p}.json" for p in ("deploy", "native", "val")]
+    assert names == ["bundle.json", "model.bin", "model.xml", *reports]  # sorted: bundle.json first
+    for protocol, data in carried.items():  # byte for byte the reports make wrote: their sha256 is theirs
+        assert data == (made.model_dir / "reports" / f"ir-fp32-{protocol}.json").read_bytes()
     manifest = manifest_of(made.bundle)
     ir = made.model_dir / "ir" / "fp32" / "model.xml"
     assert manifest["source_ir"] == {"artifact": "ir-fp32", "file": "model.xml", "sha256": artifact_digest(ir)}

@@ -13,6 +13,8 @@ import pytest
 from poseforge import PoseEstimator
 from poseforge.decode import decode
 from poseforge.deploy import estimator as estimator_module
+from poseforge.deploy.clips import Clip, Photos, slideshow
+from poseforge.deploy.tracking import TrackerParams
 from poseforge.errors import PoseforgeError
 from poseforge.preprocess import prepare
 from poseforge.runtime import open_runner
@@ -94,7 +96,8 @@ def test_mixed_sizes_share_a_bounded_set_of_compiled_shapes(made: Made, frames: 
 
 def test_tracking_and_smoothing_through_the_api(made: Made, frames: list[np.ndarray], estimator: PoseEstimator) -> None:
     est = PoseEstimator(made.bundle, track=True, smooth=True, min_score=0.5)
-    still = [max(frames, key=lambda f: len(estimator(f)))] * 5  # the frame with the most people
+    high = TrackerParams().high_score  # the frame with the most people strong enough to start a track
+    still = [max(frames, key=lambda f: int((estimator(f).scores >= high).sum()))] * 5
     results = list(est.stream(still, fps=30))
     ids = [tuple(p.track_ids) for p in results]
     assert ids[0] and len(set(ids)) == 1  # the same people keep their ids on a still scene
@@ -125,6 +128,9 @@ def test_bad_options_are_refused(made: Made) -> None:
         ({"input_size": "square"}, "input_size"),
         ({"min_score": -1}, "min_score"),
         ({"smooth": True}, "needs track=True"),
+        ({"track": True, "tracker": {"min_hits": 0}}, "min_hits"),
+        ({"track": True, "tracker": {"no_such_knob": 1}}, "unknown tracker parameter"),
+        ({"track": True, "tracker": "min_hits=3"}, "expected TrackerParams or a dict"),
         ({"decoder": {"upsample_factor": 400}}, "upsample_factor"),
         ({"decoder": {"no_such_knob": 1}}, "unknown decoder parameter"),
     ):
@@ -185,3 +191,40 @@ def test_an_absent_device_is_one_line_naming_the_available_ones(made: Made, fram
                        r"are CPU") as error:  # fmt: skip
         est(frames[0])
     assert "\n" not in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def slides(assets: Path) -> Clip:
+    """deploy.clips' slideshow in three shots of 8 frames: a crowd, another crowd, the first again."""
+    return slideshow(Photos(assets / "coco-val"), shot_frames=8)
+
+
+def test_tracking_returns_the_tracked_people_unless_asked_for_all(made: Made, slides: Clip) -> None:
+    """By default only people with an id come back; emit_unconfirmed=True returns the others too,
+    with id -1, and the tracked ones are the same either way."""
+    tracked = list(PoseEstimator(made.bundle, track=True).stream(iter(slides.frames)))
+    every = list(PoseEstimator(made.bundle, track=True, tracker={"emit_unconfirmed": True}).stream(iter(slides.frames)))
+    assert all(t >= 0 for p in tracked for t in p.track_ids)
+    assert any(t < 0 for p in every for t in p.track_ids)  # weak people, in every crowd
+    for mine, theirs in zip(tracked, every, strict=True):
+        kept = theirs.select(np.array(theirs.track_ids, dtype=np.int64) >= 0)
+        assert mine.track_ids == kept.track_ids and np.allclose(mine.keypoints, kept.keypoints)
+
+
+def test_a_scene_cut_in_a_stream_ends_every_track(made: Made, slides: Clip) -> None:
+    """The estimator tells the tracker of the cuts it sees in the frames: no id in two shots. With
+    cut detection off (cut_threshold 1), the first crowd's ids come back after the second shot
+    (8 frames: within max_age): what the cut prevents."""
+
+    def ids_by_shot(**tracker: float) -> list[set[int]]:
+        estimator = PoseEstimator(made.bundle, track=True, tracker=tracker)
+        shots: list[set[int]] = [set(), set(), set()]
+        for shot, poses in zip(slides.shots, estimator.stream(iter(slides.frames)), strict=True):
+            shots[shot].update(poses.track_ids)
+        return shots
+
+    first, second, third = ids_by_shot()
+    assert first and second and third
+    assert not (first & second) and not (second & third) and not (first & third)
+    first, _, third = ids_by_shot(cut_threshold=1.0)
+    assert first & third

@@ -167,3 +167,51 @@ def test_a_file_that_is_no_video_is_a_clear_error(made: Made, tmp_path: Path) ->
     assert result.returncode == 1 and "holiday.mp4" in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("poseforge: error:")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def slideshow(tmp_path: Path, assets: Path) -> Path:
+    """deploy.clips' slideshow, three shots of 15 frames (a crowd, another crowd, the first again),
+    as an mp4 video."""
+    from poseforge.deploy.clips import Photos, slideshow
+
+    clip = slideshow(Photos(assets / "coco-val"), shot_frames=SHOT)
+    path = tmp_path / "slides.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, SIZE)
+    for frame in clip.frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+SHOT = 15
+
+
+def test_a_tracked_video_has_ids_drawn_per_track_and_no_id_across_a_cut(made: Made, slideshow: Path,
+                                                                         tmp_path: Path) -> None:  # fmt: skip
+    """--track: every person written has an id (people without one are left out), predict.json
+    says where each track starts and ends, and no track spans two shots of the slideshow."""
+    out = tmp_path / "out"
+    result = run_cli("predict", str(made.bundle), str(slideshow), "-o", str(out), "--track")
+    assert result.returncode == 0, result.stderr
+    poses = json.loads((out / "poses.json").read_text())
+    tracking = json.loads((out / "predict.json").read_text())["tracking"]
+    assert poses and all(p["track_id"] >= 0 for p in poses)
+    assert tracking["tracker"]["min_hits"] == 3 and tracking["tracker"]["emit_unconfirmed"] is False
+    frames_of_track: dict[int, list[int]] = {}
+    for p in poses:
+        frames_of_track.setdefault(p["track_id"], []).append(p["image_id"])
+    expected = [{"track_id": t, "first_frame": min(f), "last_frame": max(f), "frames": len(f)}
+                for t, f in sorted(frames_of_track.items())]  # fmt: skip
+    assert tracking["tracks"] == expected
+    assert all(t["first_frame"] // SHOT == t["last_frame"] // SHOT for t in expected), expected
+    assert {t["first_frame"] // SHOT for t in expected} == {0, 1, 2}  # people tracked in every shot
+
+    out2 = tmp_path / "out2"
+    result = run_cli("predict", str(made.bundle), str(slideshow), "-o", str(out2), "--tracker", "min_hits=5",
+                     "--tracker", "emit_unconfirmed=true")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    poses = json.loads((out2 / "poses.json").read_text())
+    tracker = json.loads((out2 / "predict.json").read_text())["tracking"]["tracker"]
+    assert tracker["min_hits"] == 5 and tracker["emit_unconfirmed"] is True  # --tracker implies --track
+    assert {p["track_id"] for p in poses} >= {-1, 0}

@@ -9,8 +9,8 @@ COCO image. Run with -s to see the measured figures.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import pytest
 
 import poseforge.deploy
 from poseforge.decode import Geometry, Poses, decode
+from poseforge.deploy.clips import Photos, pan
 from poseforge.deploy.tracking import (
     COCO_SIGMAS,
     OPENPOSE_SIGMAS,
@@ -29,6 +30,9 @@ from poseforge.deploy.tracking import (
     keypoint_box_area,
     oks,
 )
+from poseforge.deploy.tracking_metrics import TRUTH_OKS, Switches, truth_oks
+from poseforge.deploy.tracking_metrics import count_id_switches as count_switches
+from poseforge.draw import TRACK_COLOURS, TRACK_PALETTE, draw_poses, label_anchor
 from poseforge.keypoints import NECK, NUM_KEYPOINTS, OPENPOSE_TO_COCO, STRIDE
 from poseforge.preprocess import prepare, to_nchw
 from tests.conftest import run_blocked
@@ -38,7 +42,6 @@ from tests.decode.synthetic import _descendants, _random_person, render_maps
 WIDTH, HEIGHT = 640, 400
 GEOMETRY: Geometry = prepare(np.zeros((HEIGHT, WIDTH, 3), np.uint8), "deploy").geometry
 GRID = (256 // STRIDE, 456 // STRIDE)
-TRUTH_OKS = 0.5  # a decoded person is a true person if COCO's OKS against them reaches this (AP50)
 
 
 # ---------------------------------------------------------------------------------------
@@ -122,79 +125,11 @@ def leave_and_return(seed: int, absence: int, frames: int = 100, speed: float = 
 
 
 # ---------------------------------------------------------------------------------------
-# Counting id switches
-
-
-def truth_oks(detections: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """(N, 18, 3) detections vs (P, 18, 3) truth -> (N, P) COCO OKS: truth's keypoints counted,
-    truth's keypoint box as area."""
-    seen, found = truth[..., 2] > 0, detections[..., 2] > 0
-    d2 = ((detections[:, None, :, :2] - truth[None, :, :, :2]) ** 2).sum(axis=-1)
-    area = keypoint_box_area(truth)[None, :, None]
-    similarity = np.exp(-d2 / (2 * (2 * OPENPOSE_SIGMAS) ** 2 * (area + np.spacing(1))))
-    similarity *= found[:, None] & seen[None]
-    return similarity.sum(axis=-1) / np.maximum(seen.sum(axis=-1), 1)[None]
-
-
-@dataclass
-class Switches:
-    person: int  # a person's id changed
-    track: int  # an id moved to another person
-    frames: list[int]  # where
-
-    @property
-    def total(self) -> int:
-        return self.person + self.track
+# Counting id switches (deploy.tracking_metrics)
 
 
 def count_id_switches(sequence: Sequence, ids: list[np.ndarray], max_age: int | None = None) -> Switches:
-    """ID switches of a tracked sequence, by CLEAR MOT's rules (Bernardin and Stiefelhagen 2008).
-
-    In each frame, decoded people are matched one-to-one to true people whose COCO OKS (truth
-    as reference) is at least TRUTH_OKS: a pair matched in an earlier frame (true person p,
-    id t) is kept while the person with id t still reaches TRUTH_OKS against p, then the
-    remaining pairs are taken most similar first. Unmatched decoded people (fragments, false
-    people) and unmatched true people (missed, out of view) count nothing. Then
-    - a person switch is a frame where a true person is matched to an id other than the one it
-      was last matched to (in any earlier frame, not only the previous one): a swap of two
-      people's ids counts 2, a person who loses their id and gets a new one 1; except that,
-      when `max_age` is given, a never-seen id for a person unmatched for more than max_age
-      frames is what the tracker promises, not a switch;
-    - a track switch is a frame where an id is matched to a true person other than the one it
-      was last matched to (an id taken over by someone else): a swap counts 2 more.
-    """
-    last_id: dict[int, int] = {}
-    last_frame: dict[int, int] = {}
-    last_person: dict[int, int] = {}
-    seen_ids: set[int] = set()
-    person = track = 0
-    frames: list[int] = []
-    for frame, (truth, poses, frame_ids) in enumerate(zip(sequence.truth, sequence.poses, ids, strict=True)):
-        frame_ids = [int(i) for i in frame_ids]
-        similarity = truth_oks(poses.keypoints, truth) if len(poses) else np.zeros((0, len(truth)))
-        pairs: dict[int, int] = {}  # decoded index -> true person
-        for true_person, track_id in last_id.items():
-            if track_id in frame_ids:
-                index = frame_ids.index(track_id)
-                if similarity[index, true_person] >= TRUTH_OKS:
-                    pairs[index] = true_person
-        candidates = np.argwhere(similarity >= TRUTH_OKS)
-        for index, true_person in sorted(candidates.tolist(), key=lambda ip: -similarity[ip[0], ip[1]]):
-            if index not in pairs and true_person not in pairs.values():
-                pairs[index] = true_person
-        for index, true_person in pairs.items():
-            track_id = frame_ids[index]
-            if true_person in last_id and track_id != last_id[true_person]:
-                gap = frame - last_frame[true_person] - 1
-                if not (max_age is not None and gap > max_age and track_id not in seen_ids):
-                    person += 1
-                    frames.append(frame)
-            if track_id in last_person and last_person[track_id] != true_person:
-                track += 1
-                frames.append(frame)
-            last_id[true_person], last_frame[true_person], last_person[track_id] = track_id, frame, true_person
-        seen_ids.update(frame_ids)
-    return Switches(person, track, frames)
+    return count_switches(sequence.truth, [p.keypoints for p in sequence.poses], ids, max_age)
 
 
 def track(sequence: Sequence, **params: float) -> list[np.ndarray]:
@@ -203,12 +138,14 @@ def track(sequence: Sequence, **params: float) -> list[np.ndarray]:
 
 
 def matched_ids(sequence: Sequence, ids: list[np.ndarray], true_person: int) -> list[int | None]:
-    """Per frame, the id of the decoded person best matching `true_person` (None if none reaches TRUTH_OKS)."""
+    """Per frame, the id of the decoded person best matching `true_person` (None if none reaches
+    TRUTH_OKS or it has no id)."""
     out: list[int | None] = []
     for truth, poses, frame_ids in zip(sequence.truth, sequence.poses, ids, strict=True):
         similarity = truth_oks(poses.keypoints, truth[[true_person]])[:, 0] if len(poses) else np.zeros(0)
         best = int(np.argmax(similarity)) if len(similarity) else -1
-        out.append(int(frame_ids[best]) if best >= 0 and similarity[best] >= TRUTH_OKS else None)
+        found = best >= 0 and similarity[best] >= TRUTH_OKS and frame_ids[best] >= 0
+        out.append(int(frame_ids[best]) if found else None)
     return out
 
 
@@ -294,32 +231,50 @@ def frame_of(*people: np.ndarray) -> np.ndarray:
     return np.stack([truth_keypoints([p])[0] for p in people]) if people else np.zeros((0, NUM_KEYPOINTS, 3))
 
 
-def test_ids_follow_people_new_people_get_new_ids_never_reused() -> None:
-    a, b, c = pose_shape(1, 200, 100, 80), pose_shape(2, 200, 300, 80), pose_shape(3, 200, 500, 80)
+def test_ids_follow_people_and_are_never_reused() -> None:
+    """The people of the first frame get their ids at once (nothing came before to confirm them
+    against); order in the frame and small motion do not matter; reset forgets tracks, not ids."""
+    a, b = pose_shape(1, 200, 100, 80), pose_shape(2, 200, 300, 80)
     tracker = PoseTracker()
     assert tracker.update(frame_of(a, b)).tolist() == [0, 1]
-    # Order in the frame does not matter, small motion does not matter, a newcomer gets the next id.
-    assert tracker.update(frame_of(b + 3, c, a - 2)).tolist() == [1, 2, 0]
+    assert tracker.update(frame_of(b + 3, a - 2)).tolist() == [1, 0]
     assert tracker.update(frame_of()).tolist() == []
-    assert tracker.update(frame_of(c, a)).tolist() == [2, 0]
-    assert sorted(tracker.track_ids.tolist()) == [0, 1, 2] and tracker.frame == 3
+    assert tracker.update(frame_of(a)).tolist() == [0]
+    assert sorted(tracker.track_ids.tolist()) == [0, 1] and tracker.frame == 3
     tracker.reset()
-    assert tracker.update(frame_of(a)).tolist() == [3]  # reset forgets tracks, not the id counter
+    assert tracker.update(frame_of(a)).tolist() == [2]  # reset forgets tracks, not the id counter
+
+
+def test_a_newcomer_gets_an_id_after_min_hits_frames_in_a_row() -> None:
+    """A person who appears later is tracked (tentatively) but has no id until matched in
+    min_hits consecutive frames; a tentative track that misses a frame is dropped, and ids
+    stay dense: the tracks that never got one leave no gap."""
+    a, c, d = pose_shape(1, 200, 100, 80), pose_shape(3, 200, 500, 80), pose_shape(4, 200, 300, 80)
+    for min_hits in (1, 2, 3, 5):
+        tracker = PoseTracker(min_hits=min_hits)
+        assert tracker.update(frame_of(a)).tolist() == [0]
+        for _ in range(min_hits - 1):  # d: a frame short, then gone for a frame
+            assert tracker.update(frame_of(a, d)).tolist() == [0, -1]
+        assert tracker.tentative == (min_hits > 1)
+        assert tracker.update(frame_of(a)).tolist() == [0] and tracker.tentative == 0
+        for hit in range(1, min_hits + 2):
+            assert tracker.update(frame_of(a, c + hit)).tolist() == [0, 1 if hit >= min_hits else -1], (min_hits, hit)
+        assert tracker.update(frame_of(a, c, d)).tolist() == [0, 1, 2 if min_hits == 1 else -1]
 
 
 def test_a_track_is_remembered_for_max_age_missed_frames_and_no_longer() -> None:
-    a = pose_shape(1, 200, 300, 80)
+    a, b = pose_shape(1, 200, 300, 80), pose_shape(2, 200, 100, 80)
     for missed, same in [(0, True), (5, True), (30, True), (31, False)]:
         tracker = PoseTracker(max_age=30)
-        first = tracker.update(frame_of(a))[0]
+        first = tracker.update(frame_of(a, b))[0]
         for _ in range(missed):
-            tracker.update(frame_of())
-        again = tracker.update(frame_of(a))[0]
+            tracker.update(frame_of(b))
+        again = tracker.update(frame_of(a, b))[0]
         assert (again == first) == same, (missed, first, again)
     tracker = PoseTracker(max_age=0)  # upstream's demo: the previous frame only
-    tracker.update(frame_of(a))
-    tracker.update(frame_of())
-    assert tracker.update(frame_of(a)).tolist() == [1]
+    tracker.update(frame_of(a, b))
+    tracker.update(frame_of(b))
+    assert tracker.update(frame_of(a, b)).tolist() == [-1, 1]  # a starts over (and waits for an id)
 
 
 def test_min_oks_decides_whether_a_displaced_person_continues_its_track() -> None:
@@ -354,25 +309,48 @@ def test_the_most_similar_pair_is_matched_first() -> None:
     assert tracker.update(np.stack([x, y])).tolist() == [1, 0]
 
 
+def test_strong_people_are_matched_before_weak_ones() -> None:
+    """ByteTrack's order: a strong person takes the track it fits even where a weak one fits it
+    better; the weak one is left without an id (and starts nothing)."""
+    base = truth_keypoints([pose_shape(1, 200, 300, 80)])[0]
+    strong, weak = base.copy(), base.copy()
+    strong[..., 0] += 6
+    high = TrackerParams().high_score
+    tracker = PoseTracker()
+    assert tracker.update(base[None], [high]).tolist() == [0]
+    assert oks(weak[None], base[None])[0, 0] > oks(strong[None], base[None])[0, 0] >= TrackerParams().min_oks
+    assert tracker.update(np.stack([weak, strong]), [high - 0.1, high]).tolist() == [-1, 0]
+    assert tracker.tentative == 0
+
+
 def test_input_forms_and_people_without_keypoints() -> None:
     a = truth_keypoints([pose_shape(1, 200, 300, 80)])
-    poses = Poses.from_openpose(a, np.ones(1))
+    poses = Poses.from_openpose(a, np.full(1, 8.0))  # a complete, confident person scores about 8
     tracker = PoseTracker()
     assert tracker.update(poses).tolist() == [0]
-    assert tracker.update(a).tolist() == [0]
+    assert tracker.update(a).tolist() == [0]  # keypoints without scores: all strong
+    assert tracker.update(a, scores=[0.5]).tolist() == [0]  # weak: continues its track
     assert tracker.update(Poses.empty()).dtype == np.int64
     empty_person = np.zeros((1, NUM_KEYPOINTS, 3))
     assert tracker.update(np.concatenate([a, empty_person])).tolist() == [0, -1]
-    assert len(tracker.track_ids) == 1
+    assert len(tracker.track_ids) == 1 and tracker.tentative == 0
     for bad in (np.zeros((2, NUM_KEYPOINTS, 2)), np.zeros((NUM_KEYPOINTS, 3)), np.full((1, NUM_KEYPOINTS, 3), np.nan)):
         with pytest.raises(ValueError):
             as_keypoints(bad)
+    for scores in ([1.0, 2.0], [float("nan")], [[1.0, 2.0]]):
+        with pytest.raises(ValueError, match="person scores"):
+            tracker.update(a, scores=scores)
 
 
 def test_params_are_checked() -> None:
     assert PoseTracker(min_oks=0.4).params == TrackerParams(min_oks=0.4, max_age=30)
-    assert TrackerParams() == TrackerParams(min_oks=0.3, max_age=30)
-    for bad in ({"min_oks": 0.0}, {"min_oks": 1.5}, {"min_oks": float("nan")}, {"max_age": -1}, {"max_age": 2.5}):
+    assert TrackerParams() == TrackerParams(0.3, 30, 3, 3.0, 0.1, False)
+    bad_values = (
+        {"min_oks": 0.0}, {"min_oks": 1.5}, {"min_oks": float("nan")}, {"max_age": -1}, {"max_age": 2.5},
+        {"max_age": True}, {"min_hits": 0}, {"min_hits": 10**9}, {"high_score": -1}, {"high_score": float("inf")},
+        {"high_score": "3"}, {"cut_threshold": 0}, {"cut_threshold": 1.5}, {"emit_unconfirmed": 1},
+    )  # fmt: skip
+    for bad in bad_values:
         with pytest.raises(ValueError):
             TrackerParams(**bad)
 
@@ -576,24 +554,11 @@ def test_real_network_pan_keeps_every_id(omz_build: Path, assets: Path) -> None:
     the COCO annotations, moved with the image, as the truth)."""
     from poseforge.runtime import open_runner
 
-    coco = assets / "coco-val"
-    annotations_file = coco / "annotations" / "person_keypoints_val2017.json"
-    if not annotations_file.is_file():
-        pytest.fail(f"{coco} is missing: POSEFORGE_DATA must hold coco-val")
-    dataset = json.loads(annotations_file.read_text())
-    image_id = next(i["id"] for i in dataset["images"] if i["file_name"] == PAN_IMAGE)
-    people = [
-        a for a in dataset["annotations"] if a["image_id"] == image_id and a["num_keypoints"] > 0 and not a["iscrowd"]
-    ]
-    assert len(people) >= 2
-    truth = np.zeros((len(people), NUM_KEYPOINTS, 3))
-    for row, annotation in enumerate(people):
-        labelled = np.asarray(annotation["keypoints"], dtype=np.float64).reshape(17, 3)
-        for openpose_index, coco_index in enumerate(OPENPOSE_TO_COCO):
-            if coco_index >= 0 and labelled[coco_index, 2] > 0:
-                truth[row, openpose_index] = (*labelled[coco_index, :2], 1)
+    photos = Photos(assets / "coco-val")  # the annotated people of the photo, in OpenPose order
+    truth, _, _ = photos.people(PAN_IMAGE)
+    assert len(truth) >= 2
 
-    image = cv2.imread(str(coco / "val2017" / PAN_IMAGE))
+    image = photos.image(PAN_IMAGE)
     runner = open_runner(omz_build / "ir" / "fp32" / "model.xml")
     sequence = Sequence(truth=[], poses=[])
     for t in range(PAN_FRAMES):
@@ -614,15 +579,121 @@ def test_real_network_pan_keeps_every_id(omz_build: Path, assets: Path) -> None:
         steps.extend(np.hypot(*(after[both, :2] - before[both, :2]).T))
     ids = track(sequence)
     switches = count_id_switches(sequence, ids)
-    found = [sum(i is not None for i in matched_ids(sequence, ids, p)) for p in range(len(people))]
+    found = [sum(i is not None for i in matched_ids(sequence, ids, p)) for p in range(len(truth))]
     sweep = {m: count_id_switches(sequence, track(sequence, min_oks=m)).total for m in MIN_OKS_GRID}
     report = (
         f"real pan of {PAN_IMAGE}: annotated keypoints move {np.mean(steps):.1f} px per frame on average "
         f"(max {np.max(steps):.1f}); people found in {found} of {PAN_FRAMES} frames; "
-        f"{len(np.unique(np.concatenate(ids)))} ids given; {switches.person} person + {switches.track} track "
-        f"switches; total switches by min_oks: {sweep}"
+        f"{len(np.unique(np.concatenate(ids)[np.concatenate(ids) >= 0]))} ids given; {switches.person} person + "
+        f"{switches.track} track switches; total switches by min_oks: {sweep}"
     )
     print(f"\n{report}")
     assert np.mean(steps) >= 2, report  # the view does move
     assert min(found) >= PAN_FRAMES // 2, report  # every annotated person is tracked, most of the time
     assert switches.total == 0, report
+
+
+# ---------------------------------------------------------------------------------------
+# The tracker's rules on real poses: the network's people in a crowded COCO photo
+
+
+@pytest.fixture(scope="module")
+def crowd_frame(assets: Path) -> np.ndarray:
+    """The first frame of the pan over clips.CROWD: twelve annotated children standing close,
+    several half hidden, seen at 1.5x."""
+    return pan(Photos(assets / "coco-val"), frames=1).frames[0]
+
+
+@pytest.fixture(scope="module")
+def crowd(omz_build: Path, crowd_frame: np.ndarray) -> Poses:
+    """The people the FP32 IR finds in the crowd's frame at the native protocol, as a bundle sees
+    a frame: strong people and weak ones (half hidden, at the border)."""
+    from poseforge.runtime import open_runner
+
+    prepared = prepare(crowd_frame, "native")
+    heatmaps, pafs = open_runner(omz_build / "ir" / "fp32" / "model.xml").run(to_nchw(prepared.image))
+    poses = decode(heatmaps[0], pafs[0], prepared.geometry)
+    strong = poses.scores >= TrackerParams().high_score
+    assert strong.sum() >= 5 and (~strong).sum() >= 2, poses.scores  # both kinds, as in any crowd
+    return poses
+
+
+def test_real_people_get_ids_after_min_hits_frames_in_a_row(crowd: Poses) -> None:
+    """The crowd appears after an empty first frame: nobody has an id for min_hits - 1 frames,
+    then every strong person has one, in the order of the people (best first: ids dense and
+    reproducible), and the weak ones never do. A frame missed on the way starts over."""
+    strong = crowd.scores >= TrackerParams().high_score
+    for min_hits in (1, 3, 5):
+        tracker = PoseTracker(min_hits=min_hits)
+        assert tracker.update(Poses.empty()).tolist() == []
+        for hit in range(1, min_hits):
+            assert (tracker.update(crowd) == -1).all(), (min_hits, hit)
+        if min_hits > 1:
+            tracker.update(Poses.empty())
+            assert tracker.tentative == 0
+            for hit in range(1, min_hits):
+                assert (tracker.update(crowd) == -1).all(), (min_hits, hit)
+        for _ in range(3):
+            ids = tracker.update(crowd)
+            assert ids[strong].tolist() == list(range(strong.sum())) and (ids[~strong] == -1).all()
+        assert tracker.tentative == 0
+
+
+def test_a_weak_person_extends_a_track_but_never_starts_one(crowd: Poses) -> None:
+    """Two-stage association: the crowd's weak people (half hidden, fragments) alone never get a
+    track, however long they stay; a confirmed person seen weakly (the same keypoints scored
+    below high_score: partly hidden, blurred) keeps their id, and starts no track when lost."""
+    high = TrackerParams().high_score
+    strong = crowd.scores >= high
+    weak = crowd.select(~strong)
+    tracker = PoseTracker()
+    for _ in range(10):
+        assert (tracker.update(weak) == -1).all()
+        assert tracker.tentative == 0 and len(tracker.track_ids) == 0
+
+    people = crowd.select(strong)
+    weakened = Poses(people.keypoints, people.coco, np.full(len(people), high / 2))
+    tracker = PoseTracker()
+    first = tracker.update(people)
+    assert (first >= 0).all()
+    for _ in range(5):
+        assert tracker.update(weakened).tolist() == first.tolist()
+    tracker = PoseTracker(max_age=0)
+    tracker.update(people)
+    tracker.update(Poses.empty())  # every track lost
+    assert (tracker.update(weakened) == -1).all() and tracker.tentative == 0
+
+
+def test_a_cut_ends_every_track(crowd: Poses) -> None:
+    """The same real people after a cut are new people: new ids at once (the first frame of a
+    shot), none of the old ones; without the cut they keep theirs."""
+    strong = crowd.scores >= TrackerParams().high_score
+    tracker = PoseTracker()
+    before = [tracker.update(crowd) for _ in range(3)][-1]
+    assert (tracker.update(crowd) == before).all()  # no cut: the same ids
+    after = tracker.update(crowd, cut=True)
+    assert (after[strong] >= 0).all() and after[strong].min() > before.max()
+    assert (after[~strong] == -1).all() and len(tracker.track_ids) == strong.sum()
+    assert (tracker.update(crowd) == after).all()
+
+
+def test_each_tracked_person_has_its_id_drawn_above_the_head(crowd: Poses, crowd_frame: np.ndarray) -> None:
+    """The crowd tracked and drawn on its real frame: drawn with ids, the frame differs from the
+    same drawing without them only near each tracked person's head (draw.label_anchor), and
+    there in that person's track colour; an id that shares the colour (id + TRACK_COLOURS)
+    draws other pixels: the label is the number, not a mark."""
+    ids = PoseTracker().update(crowd)
+    tracked = dataclasses.replace(crowd, track_ids=ids)
+    drawn = draw_poses(crowd_frame, tracked)
+    changed = (drawn != draw_poses(crowd_frame, tracked, ids=False)).any(axis=2)
+    near = np.zeros_like(changed)
+    height = crowd_frame.shape[0]
+    for person in np.flatnonzero(ids >= 0):
+        x, y = label_anchor(crowd.keypoints[person])
+        box = (slice(max(y - height // 8, 0), y + 1), slice(max(x - 40, 0), x + 40))
+        near[box] = True
+        colour = np.all(drawn[box] == TRACK_PALETTE[ids[person] % TRACK_COLOURS], axis=2)
+        assert (colour & changed[box]).sum() >= 20, (person, ids[person])  # the digits, in the track colour
+    assert changed.any() and not (changed & ~near).any()
+    renumbered = dataclasses.replace(crowd, track_ids=np.where(ids >= 0, ids + TRACK_COLOURS, -1))
+    assert (draw_poses(crowd_frame, renumbered) != drawn).any()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from poseforge.artifacts import artifact_digest
 from poseforge.cli import main
+from tests.hostile.helpers import bench_document
 from tests.validate.conftest import make_coco
 
 MODEL = "human-pose-estimation-0001"
@@ -70,15 +70,7 @@ def gated(scored: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(scored / "reports", model_dir / "reports")
     (model_dir / "ir").mkdir()
     (model_dir / "ir" / "fp32").symlink_to(scored / "ir" / "fp32")
-    bench = {
-        "schema": "poseforge.bench/2",
-        "model": scored.name,
-        "artifacts": {"ir-fp32": artifact_digest(model_dir / "ir/fp32/model.xml")},
-        "images": 3,
-        "ratios": {"decode_over_latency": 0.05, "e2e_over_throughput": 0.9},
-        "figures": {},
-        "machine": {"cpu": "test", "cores": 2, "isa": []},
-    }
+    bench = bench_document(model_dir, {"decode_over_latency": 0.05, "e2e_over_throughput": 0.9}, 3)
     (model_dir / "bench.json").write_text(json.dumps(bench))
     poseforge("baseline", model_dir, "--baseline", model_dir.parent / "baseline.json")
     return model_dir

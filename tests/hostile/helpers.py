@@ -9,7 +9,9 @@ outside the command's own output changed (`snapshot` before and after).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
+import html
 import io
 import json
 import os
@@ -116,13 +118,39 @@ def members(bundle: Path) -> dict[str, bytes]:
 
 
 def repack(path: Path, files: dict[str, bytes]) -> Path:
-    """A bundle-shaped .tar.gz of `files` (gzip level 1: quick)."""
-    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
-        for name, data in files.items():
+    """A bundle of `files`, framed exactly as poseforge frames bundles (members sorted by name,
+    its tar and gzip headers) but stored uncompressed: quick."""
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
+        for name in sorted(files):
             info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+            info.size = len(files[name])
+            tar.addfile(info, io.BytesIO(files[name]))
     return path
+
+
+def rehashed(files: dict[str, bytes], change: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, bytes]:
+    """`files` (a bundle's members) with bundle.json changed by `change` and every file's sha256 and
+    size in it recomputed: a forgery that every hash vouches for."""
+    manifest = json.loads(files["bundle.json"])
+    if change is not None:
+        change(manifest)
+    entry = {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in files.items()}
+    manifest["files"] = {name: entry[name] for name in manifest["files"]}
+    return {**files, "bundle.json": json.dumps(manifest, indent=1).encode()}
+
+
+def edit_ir_metadata(xml: bytes, change: Callable[[dict[str, Any]], Any]) -> bytes:
+    """An IR's .xml with its poseforge metadata (rt_info poseforge/metadata) changed by `change`."""
+    match = re.search(rb'(<poseforge>\s*<metadata value=")([^"]*)(")', xml)
+    assert match is not None, "no poseforge metadata in this IR"
+    meta = json.loads(html.unescape(match.group(2).decode()))
+    change(meta)
+    value = html.escape(json.dumps(meta, sort_keys=True), quote=True).encode()
+    return xml[: match.start(2)] + value + xml[match.end(2) :]
 
 
 @contextlib.contextmanager
@@ -171,3 +199,24 @@ def within(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def bench_document(model_dir: Path, ratios: dict[str, float], images: int) -> dict[str, Any]:
+    """A bench.json of `model_dir`'s IR FP32 as `poseforge bench` writes one, with these ratios (the
+    hostile cases poison it; measuring one would cost a minute per fixture)."""
+    from poseforge.artifacts import artifact_digest
+    from poseforge.machine import machine_info
+
+    speed = {"latency_ms": {"median": 50.0, "p90": 55.0}, "throughput_fps": 20.0, "throughput_fps_by_round": [20.0],
+             "precision_hint": "f32"}  # fmt: skip
+    return {
+        "schema": "poseforge.bench/3",
+        "model": model_dir.name,
+        "artifacts": {"ir-fp32": artifact_digest(model_dir / "ir/fp32/model.xml")},
+        "images": images,
+        "ratios": ratios,
+        "speed": {"ir-fp32": speed},
+        "host": {"load_average": [], "other_cpu_share": 0.0, "loaded": False},
+        "figures": {},
+        "machine": machine_info(),
+    }

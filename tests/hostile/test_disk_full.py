@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import tarfile
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import pytest
 import torch
 
 from tests.bundle.made import Made
-from tests.hostile.helpers import cli, fill, refused, snapshot, tmpfs, wrote
+from tests.hostile.helpers import cli, fill, refused, run, snapshot, tmpfs, wrote
 
 OMZ_XML = "omz/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml"
 
@@ -168,3 +169,26 @@ def test_predict_a_video_on_a_full_disk(made: Made, coco3: Path, tmp_path: Path,
         before = snapshot(full)
         refused(cli(capsys, "predict", made.bundle, clip, "-o", full / "out"), "no space left", full / "out")
         assert snapshot(full) == before
+
+
+# A full TMPDIR, where a bundle's network is unpacked to be read: a tmpfs of our own as TMPDIR, too
+# small for the network (refused before a byte is copied), or with room but out of inodes after the
+# private directory and the first file (the second cannot be created: ENOSPC from the write itself).
+# (A TMPDIR without a single free inode is not one: Python's tempfile then falls back to /tmp.)
+TMPDIRS = {
+    "too small for the network": ("2m", "needs 16.6 MB there"),
+    "without an inode for the second file": ("64m,nr_inodes=3", "not loaded (TMPDIR chooses where"),
+}
+
+
+@pytest.mark.parametrize("command", ["verify", "predict"])
+@pytest.mark.parametrize("case", list(TMPDIRS))
+def test_a_full_tmpdir(case: str, command: str, made: Made, coco3: Path, tmp_path: Path) -> None:
+    size, says = TMPDIRS[case]
+    out = tmp_path / "out"
+    args = {"verify": ["verify", made.bundle], "predict": ["predict", made.bundle, coco3 / "val2017", "-o", out]}
+    with tmpfs(tmp_path / "tmp", size) as tmp:
+        before = snapshot(tmp_path)
+        line = refused(run(*args[command], env={**os.environ, "TMPDIR": str(tmp)}), made.bundle.name, says)
+        assert f"no space left on the device holding {tmp}" in line
+        assert snapshot(tmp_path) == before

@@ -61,7 +61,7 @@ BASELINES: dict[str, tuple[Callable[[dict[str, Any]], Any], str | None, str]] = 
     ),
     "empty accuracy": (lambda b: b.update(accuracy={}), None, "field accuracy"),
     "empty protocols": (lambda b: b["accuracy"].update({"ir-fp32": {}}), None, "accuracy.ir-fp32"),
-    "empty ratios": (lambda b: b.update(ratios={}), None, "field ratios"),
+    "no machine class": (lambda b: b.update(classes={}), None, "field classes"),
     "wrong schema": (lambda b: b.update(schema="poseforge.baseline/1"), None, "poseforge.baseline/1"),
     "a 5000-digit integer": (lambda b: b["dataset"].update(images=SENTINEL), "9" * 5000, "5000 digits"),
     "100k-deep nesting": (
@@ -72,7 +72,9 @@ BASELINES: dict[str, tuple[Callable[[dict[str, Any]], Any], str | None, str]] = 
     "a huge file": (lambda b: b.update(padding="x" * (2 << 20)), None, "larger than any baseline"),
     "not a JSON object": (lambda b: [b], None, "not a JSON object"),
     "an unknown ratio": (
-        lambda b: b["ratios"].update(free_lunch={"expected": 1.0, "tolerance": 0.1, "better": "higher"}),
+        lambda b: next(iter(b["classes"].values()))["ratios"].update(
+            free_lunch={"expected": 1.0, "tolerance": 0.1, "better": "higher", "artifacts": {"ir-fp32": "0" * 64}}
+        ),
         None,
         "free_lunch",
     ),

@@ -185,7 +185,13 @@ BUNDLE_JSON: dict[str, tuple[Variant, str]] = {
     "a deploy side of 255": ((put("input.deploy_shape", [255, 456]), None), "multiple of 8"),
     "a deploy side of 100000": ((put("input.deploy_shape", [100_000, 456]), None), "input.deploy_shape[0]"),
     "an unknown decoder knob": ((put("decoder.evil", 1), None), "unknown decoder parameter"),
-    "schema 2": ((put("schema", "poseforge.bundle/2"), None), "poseforge.bundle/2"),
+    "schema 3": ((put("schema", "poseforge.bundle/3"), None), "poseforge.bundle/3"),
+    # measured figures are typed: a string AP used to load, run every frame, then fail formatting it
+    "a string AP": ((put("measured.val.ap", "0.99"), None), "field measured.val.ap: expected a number"),
+    "an AP above 1": ((put("measured.deploy.ap", 1.5), None), "field measured.deploy.ap: expected a number in"),
+    "people as a fraction": ((put("measured.val.people", 68.5), None), "measured.val.people: expected an integer"),
+    "a string fps": ((put("measured.speed.e2e_fps", "fast"), None), "field measured.speed.e2e_fps"),
+    "no measured speed": ((lambda m: m["measured"].__delitem__("speed"), None), "field measured.speed: missing"),
 }
 
 
@@ -237,6 +243,30 @@ def test_a_hostile_predict_json(
             f.truncate(300 << 20)
     before = snapshot(tmp_path)
     refused(cli(capsys, "predict", made.bundle, coco3 / "val2017", "-o", out), out / "predict.json", named)
+    assert snapshot(tmp_path) == before
+
+
+# --- predict --tracker: values the tracker would misuse ---------------------------------------------------------------
+TRACKER_VALUES: dict[str, str] = {
+    "nope=1": "unknown tracker parameter(s) nope",
+    "min_hits=0": "min_hits must be",
+    "max_age=1e400": "max_age must be",
+    "high_score=true": "high_score must be",
+    "high_score=-1": "high_score must be",
+    "cut_threshold=0": "cut_threshold must be",
+    "emit_unconfirmed=1": "emit_unconfirmed must be",
+    "min_oks": "is not KEY=VALUE",
+    "max_age=x": "is not a number or true/false",
+}
+
+
+@pytest.mark.parametrize("value", list(TRACKER_VALUES))
+def test_a_bad_tracker_parameter(
+    value: str, made: Made, coco3: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(tmp_path)
+    outcome = cli(capsys, "predict", made.bundle, coco3 / "val2017", "-o", tmp_path / "out", "--tracker", value)
+    refused(outcome, "tracker", TRACKER_VALUES[value])
     assert snapshot(tmp_path) == before
 
 

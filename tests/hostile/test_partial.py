@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from poseforge.artifacts import artifact_digest
 from tests.hostile.conftest import poseforge
-from tests.hostile.helpers import cli, edit_json, members, refused, snapshot, wrote
+from tests.hostile.helpers import bench_document, cli, edit_json, members, refused, snapshot, wrote
 
 
 def test_validate_limit_without_o_is_refused(
@@ -36,15 +35,7 @@ def subset_dir(scored: Path, coco3: Path, tmp_path_factory: pytest.TempPathFacto
         poseforge("validate", model_dir / "ir/fp32/model.xml", "--coco", coco3, "--protocol", protocol, "--limit", "2",
                   "--speed", model_dir / "reports/speed/ir-fp32.json", "-o",
                   model_dir / "reports" / f"ir-fp32-{protocol}.json")  # fmt: skip
-    bench = {
-        "schema": "poseforge.bench/2",
-        "model": scored.name,
-        "artifacts": {"ir-fp32": artifact_digest(model_dir / "ir/fp32/model.xml")},
-        "images": 2,
-        "figures": {},
-        "ratios": {"decode_over_latency": 0.05},
-        "machine": {"cpu": "test", "cores": 2, "isa": []},
-    }
+    bench = bench_document(model_dir, {"decode_over_latency": 0.05}, 2)
     (model_dir / "bench.json").write_text(json.dumps(bench))
     return model_dir
 

@@ -24,6 +24,32 @@ def make_coco(root: Path, assets: Path, count: int) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def gate_build(omz_build: Path, assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory whose reports/ come from real runs of an FP32 and an INT8 IR on a 12-image
+    COCO set (the whole set: not a subset), and whose bench.json measured them in one run."""
+    from poseforge.quantize.ptq import quantize_ir
+    from poseforge.quantize.settings import QuantizeSettings
+    from poseforge.validate.accuracy.validate import validate_artifact
+    from poseforge.validate.speed.bench import run_bench
+
+    root = tmp_path_factory.mktemp("gate")
+    coco = make_coco(root / "coco", assets, GATE_IMAGES)
+    model_dir = root / "human-pose-estimation-0001"
+    shutil.copytree(omz_build / "ir" / "fp32", model_dir / "ir" / "fp32")
+    int8 = model_dir / "ir" / "int8" / "model.xml"
+    calib = assets / "coco-calib" / "train2017"
+    quantize_ir(model_dir / "ir/fp32/model.xml", int8, calib, QuantizeSettings(subset_size=8, select="name"))
+    for name, path in (("ir-fp32", model_dir / "ir/fp32/model.xml"), ("ir-int8", int8)):
+        for protocol in ("val", "deploy"):
+            validate_artifact(path, coco, protocol, model_dir / "reports" / f"{name}-{protocol}.json", measure=False)
+    run_bench(model_dir, coco, seconds=1.0, rounds=2, output=model_dir / "bench.json")
+    return model_dir
+
+
+GATE_IMAGES = 12  # images with people: enough for real AP figures, quick to run
+
+
 @pytest.fixture
 def small_coco(tmp_path: Path, assets: Path) -> Path:
     return make_coco(tmp_path / "coco", assets, 3)

@@ -1,5 +1,6 @@
-"""The gate: passes on its own baseline, turns red on a worse report, and is closed by construction:
-each way a poisoned baseline or a foreign report used to pass now fails, with its reason."""
+"""The gate: passes on its own baseline, turns red on a worse report, judges each row against the
+section of the machine class it was measured on (unchecked, not failed, where the baseline has
+none), re-derives every AP from its results, and is closed by construction."""
 
 from __future__ import annotations
 
@@ -10,44 +11,22 @@ from pathlib import Path
 import pytest
 
 from poseforge.errors import PoseforgeError
-from poseforge.quantize.ptq import quantize_ir
-from poseforge.quantize.settings import QuantizeSettings
-from poseforge.validate.accuracy.validate import validate_artifact
-from poseforge.validate.gate import read_baseline, run_gate, write_baseline
-from poseforge.validate.speed.bench import run_bench
+from poseforge.validate.gate import read_baseline, run_gate, upgrade_baseline, write_baseline
 from tests.conftest import run_cli
-from tests.validate.conftest import make_coco
+from tests.validate.conftest import GATE_IMAGES
 
-IMAGES = 12  # images with people: enough for real AP figures, quick to run
-
-
-@pytest.fixture(scope="module")
-def reports_dir(omz_build: Path, assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model directory whose reports/ come from real runs of an FP32 and an INT8 IR on a
-    12-image COCO set (the whole set: not a subset)."""
-    root = tmp_path_factory.mktemp("gate")
-    coco = make_coco(root / "coco", assets, IMAGES)
-    model_dir = root / "human-pose-estimation-0001"
-    shutil.copytree(omz_build / "ir" / "fp32", model_dir / "ir" / "fp32")
-    int8 = model_dir / "ir" / "int8" / "model.xml"
-    calib = assets / "coco-calib" / "train2017"
-    quantize_ir(model_dir / "ir/fp32/model.xml", int8, calib, QuantizeSettings(subset_size=8, select="name"))
-    for name, path in (("ir-fp32", model_dir / "ir/fp32/model.xml"), ("ir-int8", int8)):
-        for protocol in ("val", "deploy"):
-            validate_artifact(path, coco, protocol, model_dir / "reports" / f"{name}-{protocol}.json", measure=False)
-    run_bench(model_dir, coco, seconds=1.0, rounds=1, output=model_dir / "bench.json")
-    return model_dir
+OTHER = "arm64-neon-2c"  # a class the baseline has no section for
 
 
 @pytest.fixture
-def model_dir(reports_dir: Path, tmp_path: Path) -> Path:
+def model_dir(gate_build: Path, tmp_path: Path) -> Path:
     """A fresh copy per test (the IRs are linked: they are only read), with a baseline from its own reports."""
     copy = tmp_path / "human-pose-estimation-0001"
-    shutil.copytree(reports_dir / "reports", copy / "reports")
-    shutil.copy(reports_dir / "bench.json", copy / "bench.json")
+    shutil.copytree(gate_build / "reports", copy / "reports")
+    shutil.copy(gate_build / "bench.json", copy / "bench.json")
     for precision in ("fp32", "int8"):
         (copy / "ir").mkdir(exist_ok=True)
-        (copy / "ir" / precision).symlink_to(reports_dir / "ir" / precision)
+        (copy / "ir" / precision).symlink_to(gate_build / "ir" / precision)
     write_baseline(copy, tmp_path / "baseline.json")
     return copy
 
@@ -68,8 +47,32 @@ def edit_report(model_dir: Path, name: str, **changes) -> None:
     edit(model_dir / "bench.json" if name == "bench" else model_dir / "reports" / f"{name}.json", **changes)
 
 
+def edit_baseline(model_dir: Path, **changes) -> None:
+    edit(model_dir.parent / "baseline.json", **changes)
+
+
+def running_class(model_dir: Path) -> str:
+    return json.loads((model_dir / "bench.json").read_text())["machine"]["class"]
+
+
+def move_to_class(model_dir: Path, machine_class: str) -> None:
+    """The reports and bench as if measured on a machine of another class (what a CI host of that
+    kind writes): their recorded machine class, nothing else."""
+    for path in [*(model_dir / "reports").glob("*.json"), model_dir / "bench.json"]:
+        edit(path, machine__class=machine_class, machine__cpu="Another CPU")
+
+
+def bound_verdicts(model_dir: Path) -> dict[str, str]:
+    """What each INT8 accuracy bound must say, from the reports themselves: the small set's quick
+    INT8 may lose more than its tolerance to FP32 on one machine class and not on another."""
+    reports = {p.stem: json.loads(p.read_text()) for p in (model_dir / "reports").glob("*.json")}
+    return {f"ir-int8 {protocol} AP - ir-fp32 (bound, any class)":
+            "pass" if reports[f"ir-int8-{protocol}"]["ap"] - reports[f"ir-fp32-{protocol}"]["ap"] >= -0.01 else "FAIL"
+            for protocol in ("val", "deploy")}  # fmt: skip
+
+
 def checks(model_dir: Path) -> dict:
-    return {c.name: c for c in run_gate(model_dir, model_dir.parent / "baseline.json")}
+    return {c.name: c for c in run_gate(model_dir, model_dir.parent / "baseline.json").checks}
 
 
 def verdicts(model_dir: Path) -> dict[str, str]:
@@ -82,20 +85,32 @@ def gate_cli(model_dir: Path):
 
 def test_a_baseline_passes_against_its_own_reports(model_dir: Path) -> None:
     baseline = read_baseline(model_dir.parent / "baseline.json")
-    assert set(baseline["accuracy"]) == {"ir-fp32", "ir-int8"}
-    assert set(baseline["ratios"]) == {"int8_over_fp32_throughput", "decode_over_latency", "e2e_over_throughput"}
-    assert baseline["dataset"]["images"] == IMAGES and baseline["dataset"]["name"] == "coco"
+    machine_class = running_class(model_dir)
+    assert set(baseline["accuracy"]) == {"ir-fp32"}  # exact: the same on every class
+    section = baseline["classes"][machine_class]
+    assert set(section["accuracy"]) == {"ir-int8"} and section["machine"]["class"] == machine_class
+    assert set(section["ratios"]) == {"int8_over_fp32_throughput", "decode_over_latency", "e2e_over_throughput"}
+    assert section["ratios"]["int8_over_fp32_throughput"]["artifacts"].keys() == {"ir-fp32", "ir-int8"}
+    assert baseline["dataset"]["images"] == GATE_IMAGES and baseline["dataset"]["name"] == "coco"
     assert "not a population claim" in baseline["claim"]
-    assert set(verdicts(model_dir).values()) == {"pass"}
-    result = gate_cli(model_dir)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "checks hold" in result.stdout and "not a population claim" in result.stdout
+    result = verdicts(model_dir)
+    bounds = bound_verdicts(model_dir)
+    assert {name: verdict for name, verdict in result.items() if name in bounds} == bounds
+    assert {verdict for name, verdict in result.items() if name not in bounds} == {"pass"}, result
+    assert f"ir-int8 val AP on {machine_class}" in result and "ir-int8 val AP - ir-fp32 (bound, any class)" in result
+    assert "decode_over_latency (bound, any class)" in result
+    cli = gate_cli(model_dir)
+    assert cli.returncode == (1 if "FAIL" in bounds.values() else 0), cli.stdout + cli.stderr
+    assert f"measured on {machine_class}" in cli.stdout and "not a population claim" in cli.stdout
+    assert "checks hold" in cli.stdout and "unchecked" not in cli.stdout
 
 
 def test_a_worse_report_turns_the_gate_red_and_says_why(model_dir: Path) -> None:
-    edit_report(model_dir, "ir-int8-val", ap=lambda ap: ap - 0.05)
-    edit_report(model_dir, "ir-int8-val", provenance__calibration__sha256="f" * 64)
-    check = checks(model_dir)["ir-int8 val AP"]
+    machine_class = running_class(model_dir)
+    entry = f"classes__{machine_class}__accuracy__ir-int8__val"
+    edit_baseline(model_dir, **{f"{entry}__ap": lambda ap: ap + 0.05,
+                                f"{entry}__provenance__calibration__sha256": "f" * 64})  # fmt: skip
+    check = checks(model_dir)[f"ir-int8 val AP on {machine_class}"]
     assert check.verdict == "FAIL" and any(cause.startswith("calibration") for cause in check.causes)
     result = gate_cli(model_dir)
     assert result.returncode == 1
@@ -103,8 +118,104 @@ def test_a_worse_report_turns_the_gate_red_and_says_why(model_dir: Path) -> None
     assert result.stderr.startswith("poseforge: error: accuracy gate failed") and "ir-int8 val AP" in result.stderr
 
 
+def test_a_calibration_folder_at_another_path_is_not_a_cause(model_dir: Path) -> None:
+    machine_class = running_class(model_dir)
+    entry = f"classes__{machine_class}__accuracy__ir-int8__val"
+    edit_baseline(model_dir, **{f"{entry}__ap": lambda ap: ap + 0.05,
+                                f"{entry}__provenance__calibration__folder": "/elsewhere/train2017"})  # fmt: skip
+    check = checks(model_dir)[f"ir-int8 val AP on {machine_class}"]
+    assert check.verdict == "FAIL" and not any("calibration" in cause for cause in check.causes), check.causes
+
+
+def test_the_same_bytes_on_another_machine_name_the_machine(model_dir: Path) -> None:
+    """An exact artifact's AP recorded on another class, its bytes unchanged: the cause is the machine."""
+    baseline = model_dir.parent / "baseline.json"
+    edit(baseline, **{"accuracy__ir-fp32__val__ap": lambda ap: ap + 0.05,
+                      "accuracy__ir-fp32__val__provenance__machine_class": "x86-avx2-2c"})  # fmt: skip
+    check = checks(model_dir)["ir-fp32 val AP"]
+    assert check.verdict == "FAIL"
+    assert any(c.startswith(f"machine x86-avx2-2c -> {running_class(model_dir)}") and "bytes are unchanged" in c
+               for c in check.causes), check.causes  # fmt: skip
+    edit(baseline, **{"accuracy__ir-fp32__val__provenance__machine_class": running_class(model_dir)})
+    assert "poseforge's own" in checks(model_dir)["ir-fp32 val AP"].causes[0]
+
+
+def test_a_class_the_baseline_lacks_is_unchecked_not_failed(model_dir: Path) -> None:
+    move_to_class(model_dir, OTHER)
+    result = run_gate(model_dir, model_dir.parent / "baseline.json")
+    assert result.classes == [OTHER] and result.missing_classes == [OTHER]
+    by_name = {c.name: c.verdict for c in result.checks}
+    assert by_name["ir-fp32 val AP"] == "pass"  # exact: checked on every class
+    assert by_name[f"ir-int8 val AP on {OTHER}"] == "unchecked"
+    assert by_name[f"int8_over_fp32_throughput on {OTHER} (higher is better)"] == "unchecked"
+    bounds = bound_verdicts(model_dir)
+    assert {name: by_name[name] for name in bounds} == bounds  # bounds: checked on every class
+    assert by_name["e2e_over_throughput (bound, any class)"] == "pass"
+    assert {c.name for c in result.failed} == {name for name, verdict in bounds.items() if verdict == "FAIL"}
+    cli = gate_cli(model_dir)
+    assert cli.returncode == (1 if result.failed else 0), cli.stdout + cli.stderr
+    assert f"{OTHER} (not in the baseline)" in cli.stdout
+    assert f"unchecked: the baseline has no section for {OTHER}" in cli.stdout
+
+
+def test_a_bound_still_fails_on_an_unknown_class(model_dir: Path) -> None:
+    move_to_class(model_dir, OTHER)
+    edit_report(model_dir, "bench", ratios__e2e_over_throughput=0.3)
+    check = checks(model_dir)["e2e_over_throughput (bound, any class)"]
+    assert check.verdict == "FAIL" and check.expected == ">= 0.7"
+
+
+def test_baseline_adds_a_class_and_keeps_the_others(model_dir: Path) -> None:
+    baseline_path = model_dir.parent / "baseline.json"
+    first_class = running_class(model_dir)
+    move_to_class(model_dir, OTHER)
+    result = run_cli("baseline", str(model_dir), "--baseline", str(baseline_path))
+    assert result.returncode == 0, result.stderr
+    assert f"int8_over_fp32_throughput on {OTHER}: - ->" in result.stdout
+    baseline = read_baseline(baseline_path)
+    assert set(baseline["classes"]) == {first_class, OTHER}
+    assert baseline["classes"][OTHER]["machine"]["cpu"] == "Another CPU"
+    bounds = bound_verdicts(model_dir)
+    assert {verdict for name, verdict in verdicts(model_dir).items() if name not in bounds} == {"pass"}
+
+
+def test_a_version_2_baseline_is_upgraded_with_its_machine_section() -> None:
+    old = {
+        "schema": "poseforge.baseline/2", "model": "m", "dataset": {"annotations_sha256": "a" * 64,
+        "image_ids_sha256": "b" * 64, "images": 3},
+        "accuracy": {
+            "ir-fp32": {"val": {"ap": 0.45, "tolerance": 0.005, "images": 3,
+                                "provenance": {"artifact_sha256": "1" * 64}}},
+            "ir-int8": {"val": {"ap": 0.44, "tolerance": 0.01, "images": 3,
+                                "provenance": {"artifact_sha256": "2" * 64}}},
+        },
+        "ratios": {"int8_over_fp32_throughput": {"expected": 1.97, "tolerance": 0.25, "better": "higher"}},
+        "measured_on": {"machine": {"cpu": "AMD EPYC", "cores": 2, "isa": ["avx2", "fma"]}},
+    }  # fmt: skip
+    new = upgrade_baseline(old)
+    assert new["schema"] == "poseforge.baseline/3" and set(new["accuracy"]) == {"ir-fp32"}
+    section = new["classes"]["x86-avx2-2c"]
+    assert set(section["accuracy"]) == {"ir-int8"} and section["machine"]["tier"] == "x86-avx2"
+    assert section["ratios"]["int8_over_fp32_throughput"]["artifacts"] == {"ir-fp32": "1" * 64, "ir-int8": "2" * 64}
+
+
+def test_an_edited_ap_is_caught_by_rescoring_its_results(model_dir: Path) -> None:
+    edit_report(model_dir, "ir-fp32-val", ap=0.95)
+    check = checks(model_dir)["ir-fp32 val AP"]
+    assert check.verdict == "FAIL" and check.measured == "not comparable"
+    assert "says ap 0.9500 but its results score" in check.causes[0]
+    with pytest.raises(PoseforgeError, match="its results score"):
+        write_baseline(model_dir, model_dir.parent / "baseline.json")
+
+
+def test_a_bench_must_list_what_its_ratios_measure(model_dir: Path) -> None:
+    edit_report(model_dir, "bench", artifacts=lambda a: {k: v for k, v in a.items() if k != "ir-int8"})
+    with pytest.raises(PoseforgeError, match="int8_over_fp32_throughput but does not list ir-int8"):
+        run_gate(model_dir, model_dir.parent / "baseline.json")
+
+
 def test_a_better_report_passes_and_says_so(model_dir: Path) -> None:
-    edit_report(model_dir, "ir-fp32-val", ap=lambda ap: ap + 0.05)
+    edit_baseline(model_dir, **{"accuracy__ir-fp32__val__ap": lambda ap: ap - 0.05})
     assert verdicts(model_dir)["ir-fp32 val AP"] == "better"
 
 
@@ -112,7 +223,7 @@ def test_a_better_report_passes_and_says_so(model_dir: Path) -> None:
     ("change", "cause"),
     [
         ({"subset": True}, "a subset"),
-        ({"images": IMAGES - 1}, "other images"),
+        ({"images": GATE_IMAGES - 1}, "other images"),
         ({"dataset__image_ids_sha256": "0" * 64}, "other images"),
         ({"protocol": "deploy"}, "holds the deploy report"),
         ({"artifact": "ir-fp16"}, "holds the val report of ir-fp16"),
@@ -140,11 +251,15 @@ def test_an_artifact_changed_after_validation_fails(model_dir: Path) -> None:
     for protocol in ("val", "deploy"):
         check = result[f"ir-fp32 {protocol} AP"]
         assert check.verdict == "FAIL" and "stale" in check.causes[0]
-    assert result["ir-int8 val AP"].verdict == "pass"
+    assert result[f"ir-int8 val AP on {running_class(model_dir)}"].verdict == "pass"
     ratios = [c for name, c in result.items() if "is better" in name]
     assert ratios and all(c.verdict == "FAIL" and "another version of" in c.causes[0] for c in ratios)
     with pytest.raises(PoseforgeError, match="measured another version of"):
         write_baseline(model_dir, model_dir / "new-baseline.json")
+
+
+def class_key(model_dir: Path, rest: str) -> str:
+    return f"classes__{running_class(model_dir)}__{rest}"
 
 
 @pytest.mark.parametrize(
@@ -156,16 +271,19 @@ def test_an_artifact_changed_after_validation_fails(model_dir: Path) -> None:
         ({"accuracy__ir-fp32__val__ap": True}, "expected a number"),
         ({"accuracy__ir-fp32__val__tolerance": -0.1}, "tolerance"),
         ({"accuracy": {}}, "0 entries"),
-        ({"ratios": {}}, "0 entries"),
+        ({"classes": {}}, "0 entries"),
         ({"accuracy__ir-fp32": {}}, "0 entries"),
         ({"schema": "poseforge.baseline/1"}, "not a poseforge baseline"),
         ({"ratios__e2e_over_throughput__better": "sideways"}, "better"),
+        ({"machine__class": "Not A Class!"}, "machine.class"),
     ],
 )
 def test_a_poisoned_baseline_cannot_pass(model_dir: Path, change: dict, message: str) -> None:
     baseline = model_dir.parent / "baseline.json"
     data = json.loads(baseline.read_text())
     for key, value in change.items():
+        if key.startswith(("ratios", "machine")):
+            key = class_key(model_dir, key)
         target = data
         *parents, leaf = key.split("__")
         for parent in parents:
@@ -190,7 +308,11 @@ def test_a_poisoned_report_cannot_pass(model_dir: Path, change: dict, message: s
 
 def test_a_missing_report_fails(model_dir: Path) -> None:
     (model_dir / "reports" / "ir-fp32-deploy.json").unlink()
-    assert verdicts(model_dir)["ir-fp32 deploy AP"] == "FAIL"
+    (model_dir / "reports" / "ir-int8-deploy.json").unlink()
+    result = verdicts(model_dir)
+    assert (
+        result["ir-fp32 deploy AP"] == "FAIL" and result[f"ir-int8 deploy AP on {running_class(model_dir)}"] == "FAIL"
+    )
 
 
 def test_a_missing_or_foreign_bench_fails_every_ratio(model_dir: Path) -> None:
@@ -198,7 +320,7 @@ def test_a_missing_or_foreign_bench_fails_every_ratio(model_dir: Path) -> None:
     ratio_checks = [c for name, c in checks(model_dir).items() if "better)" in name]
     assert len(ratio_checks) == 3 and all(c.verdict == "FAIL" and "openpose-vgg19" in c.causes[0] for c in ratio_checks)
     (model_dir / "bench.json").unlink()
-    ratio_checks = [c for name, c in checks(model_dir).items() if "better)" in name]
+    ratio_checks = [c for name, c in checks(model_dir).items() if "speed ratio" in name]
     assert len(ratio_checks) == 3 and all(c.verdict == "FAIL" and c.measured == "no bench.json" for c in ratio_checks)
 
 
@@ -213,11 +335,12 @@ def test_missing_baseline_and_no_reports_are_errors(model_dir: Path, tmp_path: P
 
 def test_rewriting_the_baseline_shows_what_changed(model_dir: Path) -> None:
     baseline = model_dir.parent / "baseline.json"
-    edit_report(model_dir, "ir-fp32-val", ap=0.5)
+    edit(baseline, **{"accuracy__ir-fp32__val__ap": 0.5})
+    current = json.loads((model_dir / "reports" / "ir-fp32-val.json").read_text())["ap"]
     result = run_cli("baseline", str(model_dir), "--baseline", str(baseline))
-    assert result.returncode == 0
-    assert "ir-fp32 val AP:" in result.stdout and "-> 0.5000" in result.stdout
-    assert read_baseline(baseline)["accuracy"]["ir-fp32"]["val"]["ap"] == 0.5
+    assert result.returncode == 0, result.stderr
+    assert f"ir-fp32 val AP: 0.5000 ± 0.005 -> {current:.4f}" in result.stdout
+    assert read_baseline(baseline)["accuracy"]["ir-fp32"]["val"]["ap"] == round(current, 4)
 
 
 def test_a_baseline_refuses_subsets_and_mixed_image_sets(model_dir: Path) -> None:

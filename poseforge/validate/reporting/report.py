@@ -9,10 +9,12 @@ from typing import Any
 from poseforge.artifacts import PROTOCOLS, REFERENCE, VARIANT_HINTS, order
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_output, claim, png_with_text
+from poseforge.text import plural
 from poseforge.validate.accuracy.compare import report_matches
 from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
-from poseforge.validate.gate import comparable_reports
+from poseforge.validate.gate import comparable_reports, read_bench, stale_bench
+from poseforge.validate.speed.tiers import read_tiers
 
 
 @dataclass
@@ -71,46 +73,118 @@ def _difference(row: Row) -> str:
     return f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" + (" *" if row.significant else "")
 
 
-def markdown(rows: list[Row], model: str) -> str:
+def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
+             tiers: dict[str, Any] | None = None) -> str:  # fmt: skip
     first = rows[0].report
-    machine, dataset = first["machine"], first["dataset"]
+    dataset = first["dataset"]
     hints = sorted({str(r.report["precision_hint"]) for r in rows})
-    threads = sorted({str(r.report["threads"]) for r in rows})
+    classes = sorted({r.report["machine"]["class"] for r in rows})
     interval = next((r.report["interval"] for r in rows if r.report["interval"]), None)
     resamples = f"{interval['resamples']} image resamples, seed {interval['seed']}" if interval else "no people"
-    shape = next((r.report["speed"]["shape"] for r in rows if r.report.get("speed")), None)
     lines = [
         f"# {model}: accuracy and speed of every artifact",
         "",
         f"COCO keypoint AP (pycocotools) on **{dataset['name']}: {first['images']} images, {dataset['people']} "
-        f"annotated people** (`{dataset['annotations']}`), with 95% bootstrap intervals ({resamples}); "
-        + (f"speed at the deploy shape {shape[2]}x{shape[3]}." if shape else "no speed measured."),
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, ISA {' '.join(machine['isa'])}. "
-        f"Threads {', '.join(threads)}; OpenVINO precision hint {', '.join(hints)}; "
-        f"OpenVINO {first['versions'].get('openvino', '?')}, torch {first['versions'].get('torch', '?')}, "
-        f"onnxruntime {first['versions'].get('onnxruntime', '?')}.",
+        f"annotated people** (`{dataset['annotations']}`), with 95% bootstrap intervals ({resamples}).",
+        f"Accuracy measured on machine class {', '.join(classes)} ({first['machine']['cpu']}); OpenVINO precision "
+        f"hint {', '.join(hints)}; OpenVINO {first['versions'].get('openvino', '?')}, torch "
+        f"{first['versions'].get('torch', '?')}, onnxruntime {first['versions'].get('onnxruntime', '?')}. INT8 and "
+        "bf16 AP follow the machine class's kernels; FP32 and FP16 run with f32 do not.",
         "",
-        f"| artifact | protocol | AP [95% interval] | AP - {REFERENCE} [paired 95%] | AP50 | AR | "
-        "latency ms (median / p90) | fps | decode ms | e2e fps | size MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| artifact | protocol | AP [95% interval] | AP - {REFERENCE} [paired 95%] | AP50 | AR | size MB |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         r = row.report
-        latency = r.get("latency_ms") or {}
         lines.append(
             f"| {row.name} | {r['protocol']} | {_ap(r)} | {_difference(row)} | {r['ap50']:.3f} | {r['ar']:.3f} | "
-            f"{_fmt(latency.get('median'), '.1f')} / {_fmt(latency.get('p90'), '.1f')} | "
-            f"{_fmt(r.get('throughput_fps'), '.1f')} | {_fmt(r['decode_ms'], '.2f')} | "
-            f"{_fmt(r.get('e2e_fps'), '.1f')} | {r['size_mb']:.1f} |"
+            f"{r['size_mb']:.1f} |"
         )
     lines += ["", *legend(rows, dataset["people"])]
+    lines += ["", *speed_section(bench)]
+    if tiers:
+        lines += ["", *tier_section(tiers)]
     notes = sorted({f"{row.name}: {note}" for row in rows for note in row.report.get("notes", [])})
     skipped = [f"{row.name} {row.report['protocol']}: {len(row.report['skipped_images'])} bad image(s) skipped"
                for row in rows if row.report["skipped_images"]]  # fmt: skip
     if notes or skipped:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes + skipped]
-    lines += ["", "![AP with intervals, and speed](report.png)", "", "![decoded skeletons](report-example.png)"]
+    lines += ["", "![AP with intervals, and speed](report.png)", "",
+              "*AP of every artifact and protocol with its 95% interval, beside each run's throughput from the "
+              "interleaved bench.*", "", "![decoded skeletons](report-example.png)", "",
+              f"*The {REFERENCE} network's people on the set's most crowded image (val protocol), drawn by "
+              "poseforge's decoder.*"]  # fmt: skip
     return "\n".join([*lines, "", MARKDOWN_MARK, ""])
+
+
+def speed_section(bench: dict[str, Any] | None) -> list[str]:
+    """Every speed figure of the report, from the bench's one interleaved run."""
+    from poseforge.validate.speed.bench import judge, recommendation_line
+    from poseforge.validate.speed.host import host_warning
+
+    if bench is None:
+        return ["## Speed", "", "No bench.json: `make bench` measures every artifact's speed in one interleaved run."]
+    machine, host, shape = bench["machine"], bench["host"], bench["shape"]
+    share = host["other_cpu_share"]
+    lines = [
+        "## Speed",
+        "",
+        f"One interleaved run (`bench.json`): {bench['rounds']} rounds, each measuring every run back to back at "
+        f"{shape[2]}x{shape[3]}, on machine class **{machine['class']}** ({machine['cpu']}, "
+        f"{plural(machine['cores'] or 1, 'core')}). Throughput is the median over rounds; its ratio to {REFERENCE} "
+        "is taken within each round, then the median (the figure bench.json's ratios are). Host during the run: "
+        + (f"other processes took {share:.0%} of its CPU time, " if share is not None else "")
+        + f"1-min load average {', '.join(str(s[0]) for s in host['load_average'])}.",
+    ]
+    if warning := host_warning(host, machine["cores"]):
+        lines += ["", f"> **Warning:** {warning}."]
+    lines += [
+        "",
+        f"| run | precision hint | latency ms (median / p90) | throughput fps | throughput / {REFERENCE} |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, run in bench["speed"].items():
+        over = run.get("throughput_over_fp32")
+        lines.append(f"| {name} | {run['precision_hint']} | {run['latency_ms']['median']:.1f} / "
+                     f"{run['latency_ms']['p90']:.1f} | {run['throughput_fps']:.1f} | "
+                     f"{'-' if over is None else f'{over:.3f}'} |")  # fmt: skip
+    lines += ["", "| target | measured | wanted | holds |", "|---|---:|---:|---|"]
+    for target, value, holds in judge(bench):
+        lines.append(f"| {target.meaning} | {target.shown(value)} | {target.wanted} | {'yes' if holds else 'NO'} |")
+    lines += ["", recommendation_line(bench.get("recommendation"), machine["class"]) + "."]
+    return lines
+
+
+def tier_section(tiers: dict[str, Any]) -> list[str]:
+    """`poseforge bench --tiers`: one table per ISA tier this machine stood in for."""
+    lines = [
+        "## ISA tiers",
+        "",
+        f"`bench-tiers.json`: every IR measured under each tier this {tiers['machine']['class']} machine can stand "
+        f"in for, each tier in its own process, in {tiers['rounds']} interleaved rounds; INT8 (and bf16) validated "
+        f"under each tier on {tiers['dataset']['name']} ({plural(tiers['dataset']['people'], 'person', 'people')}), "
+        "val protocol. An emulated tier caps oneDNN's kernels with ONEDNN_MAX_CPU_ISA: OpenVINO's own JIT kernels "
+        "keep the full ISA, so it stands in for a machine of that tier without being one.",
+    ]
+    for tier, entry in tiers["tiers"].items():
+        lines += ["", f"### {tier}" + (" (emulated)" if entry["emulated"] else " (this machine's own tier)"), ""]
+        lines += ["| run | val AP [95% interval] | throughput fps | throughput / ir-fp32 |", "|---|---:|---:|---:|"]
+        for name, run in entry["speed"].items():
+            acc = entry["accuracy"].get(name)
+            ap = (
+                "-"
+                if acc is None
+                else f"{acc['ap']:.4f}"
+                + (f" [{acc['interval']['low']:.3f}, {acc['interval']['high']:.3f}]" if acc["interval"] else "")
+            )
+            over = run.get("throughput_over_fp32")
+            lines.append(f"| {name} | {ap} | {run['throughput_fps']:.1f} | {'-' if over is None else f'{over:.3f}'} |")
+        for label, diff in entry["differences"].items():
+            mark = " *" if diff["low"] > 0 or diff["high"] < 0 else ""
+            lines.append(f"\n{label}: {diff['ap']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}] (paired){mark}")
+        ratios = ", ".join(f"{name} {value:.3f}" for name, value in entry["ratios"].items())
+        lines += ["", f"Ratios (median of per-round ratios): {ratios}."]
+    return lines
 
 
 def legend(rows: list[Row], people: int) -> list[str]:
@@ -131,34 +205,35 @@ def legend(rows: list[Row], people: int) -> list[str]:
         "- Protocols: `val` = upstream evaluation (height 368, bicubic, centre padding to a multiple of 8 with "
         "grey 128); `deploy` = the artifact's deploy shape, letterboxed; `native` = the image's own aspect at the "
         "deploy height, padded to a multiple of 8.",
-        "- latency: LATENCY hint, one request, after warm-up. fps: network throughput, THROUGHPUT hint with an "
-        "async queue (torch and onnxruntime: one request after another). decode ms: median per image under the "
-        "row's protocol. e2e fps: read, letterbox, infer frame N+1 while decoding frame N, over the COCO images.",
-        "- Speed figures are from one run on one machine: compare them as ratios.",
+        "- Speed (below): latency is the LATENCY hint, one request, after warm-up; throughput the THROUGHPUT hint "
+        "with an async queue (torch and onnxruntime: one request after another). Every speed figure comes from "
+        "the same interleaved run on one machine: compare them as ratios.",
     ]
 
 
-def plot(rows: list[Row], path: Path, model: str) -> None:
+def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None = None) -> None:
     """AP with its interval as an error bar per artifact and protocol (one row each, so no label
-    overlaps another), beside each artifact's network throughput."""
+    overlaps another), beside each run's network throughput from the bench's interleaved run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(dict.fromkeys(row.name for row in rows))
-    fig, (ax_ap, ax_fps) = plt.subplots(1, 2, figsize=(10, 1.2 + 0.45 * len(names)), dpi=120, sharey=True,
+    speed = (bench or {}).get("speed", {})
+    names = list(dict.fromkeys([row.name for row in rows] + [n for n in speed if n not in {r.name for r in rows}]))
+    fig, (ax_ap, ax_fps) = plt.subplots(1, 2, figsize=(10, 1.8 + 0.5 * len(names)), dpi=120, sharey=True,
                                         gridspec_kw={"width_ratios": [3, 2]})  # fmt: skip
-    for k, (protocol, marker) in enumerate((("val", "o"), ("deploy", "s"))):
+    markers = {"val": "o", "deploy": "s", "native": "^"}
+    for k, protocol in enumerate(PROTOCOLS):
         chosen = [row for row in rows if row.report["protocol"] == protocol]
         for row in chosen:
-            y = names.index(row.name) + (k - 0.5) * 0.3
+            y = names.index(row.name) + (k - 1) * 0.25
             interval = row.report["interval"] or {"low": row.report["ap"], "high": row.report["ap"]}
             err = [[row.report["ap"] - interval["low"]], [interval["high"] - row.report["ap"]]]
-            ax_ap.errorbar(row.report["ap"], y, xerr=err, fmt=marker, color=f"C{k}", capsize=3,
+            ax_ap.errorbar(row.report["ap"], y, xerr=err, fmt=markers[protocol], color=f"C{k}", capsize=3,
                            label=f"{protocol} protocol" if row is chosen[0] else None)  # fmt: skip
-    fps = {row.name: row.report.get("throughput_fps") for row in rows if row.report.get("throughput_fps")}
-    ax_fps.barh([names.index(n) for n in fps], list(fps.values()), color="C2")
+    fps = {name: run["throughput_fps"] for name, run in speed.items()}
+    ax_fps.barh([names.index(n) for n in fps], list(fps.values()), color="C3")
     for name, value in fps.items():
         ax_fps.annotate(f"{value:.1f}", (value, names.index(name)), xytext=(3, 0), textcoords="offset points",
                         va="center", fontsize=8)  # fmt: skip
@@ -167,14 +242,18 @@ def plot(rows: list[Row], path: Path, model: str) -> None:
     ax_ap.invert_yaxis()
     ax_ap.set_xlabel(f"COCO keypoint AP, 95% interval ({dataset['name']}, {dataset['people']} people)")
     ax_ap.grid(axis="x", alpha=0.3)
-    ax_ap.legend(loc="best", fontsize=8)
-    machine = rows[0].report["machine"]
-    ax_fps.set_xlabel(f"network throughput at the deploy shape, fps ({machine['cores']} cores)")
+    # Below the axes, not over them: a legend inside covers the first rows' intervals.
+    ax_ap.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.6 / len(names)), ncol=len(PROTOCOLS), fontsize=8)
+    if bench is not None:
+        ax_fps.set_xlabel(f"throughput at {bench['shape'][2]}x{bench['shape'][3]}, fps\n(one interleaved run, "
+                          f"{bench['machine']['class']})")  # fmt: skip
+    else:
+        ax_fps.set_xlabel("throughput: no bench.json")
     ax_fps.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{model}: accuracy and speed of every artifact")
     fig.tight_layout()
     with atomic_output(path) as tmp:
-        fig.savefig(tmp, metadata=PNG_MARK)
+        fig.savefig(tmp, metadata=PNG_MARK, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -197,12 +276,27 @@ def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Pat
     pixels = read_image(dataset.images_dir / dataset.coco.imgs[image_id]["file_name"])
     prepared = prepare(pixels, "val")
     heatmaps, pafs = runner.run(to_nchw(prepared.image))
-    drawing = draw_poses(pixels, decode(heatmaps[0], pafs[0], prepared.geometry))
+    poses = decode(heatmaps[0], pafs[0], prepared.geometry)
+    found, annotated = plural(len(poses.scores), "person", "people"), plural(counts[image_id], "person", "people")
+    caption = f"{source['artifact']}, val protocol: {found} found in COCO image {image_id} ({annotated} annotated)"
+    drawing = captioned(draw_poses(pixels, poses), caption)
     ok, encoded = cv2.imencode(".png", drawing)
     if not ok:
         raise PoseforgeError(f"cannot encode {path} as PNG")
     with atomic_output(path) as tmp:
         tmp.write_bytes(png_with_text(encoded.tobytes(), PNG_MARK))
+
+
+def captioned(image: Any, text: str) -> Any:
+    """`image` with a white band below it holding `text`: the drawing says what it shows."""
+    import cv2
+    import numpy as np
+
+    scale = max(0.4, image.shape[1] / 1400)
+    (_, height), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    band = np.full((height + base + 16, image.shape[1], 3), 255, dtype=np.uint8)
+    cv2.putText(band, text, (8, height + 8), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([image, band])
 
 
 def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allow_subset: bool = False) -> list[Path]:
@@ -213,11 +307,15 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
         claim(target)
     rows = load_rows(model_dir, allow_subset)
     measure_differences(rows)
+    bench = read_bench(model_dir)
+    if bench is not None and (stale := stale_bench(model_dir, bench)):
+        raise PoseforgeError(f"{model_dir / 'bench.json'} is {stale[0].removeprefix('stale: ')}")
+    tiers = read_tiers(model_dir)
     model = rows[0].report["model"]
     written = [model_dir / "report.md", model_dir / "report.png"]
     with atomic_output(written[0]) as tmp:
-        tmp.write_text(markdown(rows, model))
-    plot(rows, written[1], model)
+        tmp.write_text(markdown(rows, model, bench, tiers))
+    plot(rows, written[1], model, bench)
     if coco_dir:
         written.append(model_dir / "report-example.png")
         example_image([row.report for row in rows], coco_dir, written[2])

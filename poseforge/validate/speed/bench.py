@@ -4,11 +4,14 @@
 2. Those same outputs decoded by poseforge's decoder and by the upstream procedure
    (`reference_decoder`): time per image, and the AP each gets.
 3. The IR FP32's network latency and throughput, and end-to-end fps, at the deploy shape.
-4. The INT8 IR against the FP32 IR and against Intel's INT8 release, throughput measured in
-   interleaved rounds (each ratio taken within a round, then the median), so that a load that
-   comes and goes cannot favour one of them.
-The ratios are judged against validate.speed.targets and written to `bench.json`, which the
-gate reads.
+4. Every artifact in the model folder (and the FP32 IR under bf16 where the CPU runs it natively)
+   measured in interleaved rounds, each ratio taken within a round, then the median, so that a
+   load that comes and goes cannot favour one of them: INT8 against the FP32 IR and against
+   Intel's INT8 release among them. These are the speed figures report.md shows.
+5. What the host was doing meanwhile (other processes' CPU share, load average), and which run
+   to deploy on this machine class (the fastest within its AP tolerance of FP32).
+The ratios are judged against validate.speed.targets and written to `bench.json` with the machine
+class, which the gate reads.
 """
 
 from __future__ import annotations
@@ -19,26 +22,37 @@ import time
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BY_NAME, artifact_digest
+from poseforge.artifacts import (
+    BY_NAME,
+    INT8_AP_TOLERANCE,
+    REFERENCE,
+    VARIANT_HINTS,
+    artifact_digest,
+    base_name,
+    machine_dependent,
+    runs,
+)
 from poseforge.decode import decode, to_coco_results
 from poseforge.documents import BENCH, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim
 from poseforge.images import read_image
-from poseforge.machine import machine_info
+from poseforge.machine import machine_info, supports_precision
 from poseforge.metadata import toolchain_versions
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.reference_decoder import reference_decode
 from poseforge.runtime import artifact_metadata, open_runner
 from poseforge.runtime.options import ACCURACY
+from poseforge.text import plural
 from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.scoring import coco_keypoint_metrics
+from poseforge.validate.accuracy.validate import read_report
+from poseforge.validate.speed.host import HostWatch, host_warning
 from poseforge.validate.speed.interleaved import Entry, measure_interleaved, round_ratios
 from poseforge.validate.speed.network import measure_speed, summarize_ms
 from poseforge.validate.speed.targets import TARGETS, Target
 
 SCHEMA = BENCH.schema
-INT8_COMPARISON = ("ir-fp32", "ir-int8", "omz-int8")  # measured in interleaved rounds
 DECODER_PROTOCOLS = ("val", "deploy")  # the decoder's targets are set under these
 
 
@@ -68,24 +82,46 @@ def time_decoder(decoder: Any, outputs: list[tuple], repeats: int = 3) -> tuple[
     return summarize_ms(times), results
 
 
-def comparison_artifacts(model_dir: Path) -> dict[str, Path]:
-    """The INT8 comparison's artifacts present in `model_dir`, by name."""
-    paths = {name: model_dir / BY_NAME[name].file for name in INT8_COMPARISON}
-    return {name: path for name, path in paths.items() if path.is_file()}
+def bench_entries(model_dir: Path, model: str, variant_hints: tuple[str, ...]) -> dict[str, Entry]:
+    """An interleaved entry for every run of the artifacts present in `model_dir`, in report order."""
+    return {
+        name: Entry(name, model_dir / known.file, precision_hint=hint)
+        for name, known, hint in runs(model, variant_hints)
+        if (model_dir / known.file).is_file()
+    }
 
 
-def interleaved_ratios(model_dir: Path, shape: tuple[int, int, int, int], seconds: float, rounds: int) -> dict:
-    """INT8 / FP32 and INT8 / release throughput, each the median of per-round ratios."""
-    entries = {name: Entry(name, path) for name, path in comparison_artifacts(model_dir).items()}
-    if "ir-int8" not in entries:
-        return {}
-    context = measure_interleaved(list(entries.values()), shape, iterations=10, seconds=seconds, rounds=rounds)
+def interleaved_speed(entries: dict[str, Entry], shape: tuple[int, int, int, int], seconds: float, rounds: int,
+                      watch: HostWatch | None = None) -> dict[str, Any]:  # fmt: skip
+    """Every entry measured in interleaved rounds: each run's figures, and its throughput over the
+    FP32 IR's taken within each round, then the median (the same figure the INT8 ratios are)."""
+    measure_interleaved(list(entries.values()), shape, iterations=10, seconds=seconds, rounds=rounds, watch=watch)
+    reference = entries.get(REFERENCE)
+    speed = {}
+    for name, entry in entries.items():
+        by_round = [run["throughput_fps"] for run in entry.runs]
+        best = entry.best()
+        speed[name] = {
+            "latency_ms": {"median": best["latency_ms"], "p90": best["latency_p90_ms"]},
+            "throughput_fps": statistics.median(by_round),
+            "throughput_fps_by_round": by_round,
+            "precision_hint": entry.precision_hint,
+            "threads": best["throughput_settings"].get("threads"),
+            "streams": best["throughput_settings"].get("streams"),
+        }
+        if reference is not None:
+            speed[name]["throughput_over_fp32"] = statistics.median(round_ratios(reference, entry, "throughput"))
+    return speed
+
+
+def int8_ratios(entries: dict[str, Entry]) -> dict[str, float]:
+    """INT8 / FP32 and INT8 / Intel's release throughput: each the median of per-round ratios."""
     ratios = {}
-    for name, other in (("int8_over_fp32_throughput", "ir-fp32"), ("int8_over_omz_throughput", "omz-int8")):
-        if other in entries:
-            ratios[name] = statistics.median(round_ratios(entries[other], entries["ir-int8"], "throughput"))
-    throughput = {name: [run["throughput_fps"] for run in entry.runs] for name, entry in entries.items()}
-    return {"ratios": ratios, "throughput_fps_by_round": throughput, **context}
+    if "ir-int8" in entries:
+        for name, other in (("int8_over_fp32_throughput", REFERENCE), ("int8_over_omz_throughput", "omz-int8")):
+            if other in entries:
+                ratios[name] = statistics.median(round_ratios(entries[other], entries["ir-int8"], "throughput"))
+    return ratios
 
 
 def measure_bench(
@@ -96,6 +132,8 @@ def measure_bench(
     artifact = model_dir / "ir" / "fp32" / "model.xml"
     if not artifact.is_file():
         raise PoseforgeError(f"bench needs the IR FP32 {artifact}: run `make ir-fp32` first")
+    machine = machine_info()
+    watch = HostWatch()
     dataset = CocoKeypoints(coco)
     images = dataset.images(limit)
     meta = artifact_metadata(artifact)  # read, not compiled: the measurements compile their own
@@ -115,39 +153,87 @@ def measure_bench(
         }
     speed = measure_speed(artifact, images, deploy_shape, ACCURACY, seconds=seconds)
     figures["network"] = speed
-    int8 = interleaved_ratios(model_dir, (1, 3, *deploy_shape), seconds / 2, rounds)
-    figures["int8"] = int8
+    hints = tuple(hint for hint in VARIANT_HINTS if supports_precision(hint))
+    entries = bench_entries(model_dir, meta["model"], hints)
+    runs_speed = interleaved_speed(entries, (1, 3, *deploy_shape), seconds / 2, rounds, watch)
     ratios = {
         "decode_over_latency": figures["deploy"]["ours_ms"]["median"] / speed["latency_ms"]["median"],
         "e2e_over_throughput": speed["e2e_fps"] / speed["throughput_fps"],
         "val_decode_ms": figures["val"]["ours_ms"]["median"],
         "val_decode_speedup": figures["val"]["speedup"],
-        **int8.get("ratios", {}),
+        **int8_ratios(entries),
     }
-    return {
+    bench = {
         "schema": SCHEMA,
         "model": meta["model"],
-        "artifacts": measured_artifacts(model_dir),
+        "artifacts": {name: artifact_digest(entry.path) for name, entry in entries.items()},
         "images": len(images),
         "dataset": dataset.provenance([image.id for image in images], limit),
         "ratios": ratios,
+        "speed": runs_speed,
+        "shape": [1, 3, *deploy_shape],
+        "rounds": rounds,
         "figures": figures,
         "precision_hint": "f32",
         "threads": speed["throughput_settings"]["threads"],
-        "machine": machine_info(),
+        "host": watch.result(int(machine["cores"] or 1)),
+        "machine": machine,
         "versions": toolchain_versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    bench["recommendation"] = recommend(model_dir, bench)
+    return bench
 
 
-def measured_artifacts(model_dir: Path) -> dict[str, str]:
-    """sha256 (every file: .xml and .bin) of each artifact the bench measured, so that the gate
-    refuses ratios measured on other versions of them."""
-    return {name: artifact_digest(path) for name, path in comparison_artifacts(model_dir).items()}
+def recommend(model_dir: Path, bench: dict[str, Any]) -> dict[str, Any] | None:
+    """What to deploy on this machine class: the fastest bundle-able run (artifact and precision hint)
+    whose val AP, validated on this class, is within its gate tolerance of the FP32 IR's with f32."""
+    aps = {}
+    for name in bench["speed"]:
+        path = model_dir / "reports" / f"{name}-val.json"
+        if not path.is_file():
+            continue
+        report = read_report(path)
+        if machine_dependent(name) and report["machine"]["class"] != bench["machine"]["class"]:
+            continue  # its AP follows the kernels of another class
+        if report["artifact_sha256"] == bench["artifacts"][name]:
+            aps[name] = report
+    reference = aps.get(REFERENCE)
+    if reference is None:
+        return None
+    chosen = []
+    for name, report in aps.items():
+        known = BY_NAME[base_name(name)]
+        tolerance = INT8_AP_TOLERANCE if name != base_name(name) else known.ap_tolerance
+        if known.bundle and report["ap"] >= reference["ap"] - tolerance:
+            chosen.append((bench["speed"][name]["throughput_fps"], name, report))
+    fps, name, report = max(chosen, key=lambda c: c[0])
+    return {
+        "class": bench["machine"]["class"],
+        "run": name,
+        "artifact": base_name(name),
+        "precision_hint": bench["speed"][name]["precision_hint"],
+        "ap": report["ap"],
+        "interval": report["interval"],
+        "dataset": report["dataset"]["name"],
+        "people": report["dataset"]["people"],
+        "throughput_fps": fps,
+        "rule": f"the fastest run whose val AP is within its gate tolerance of {REFERENCE} (f32) on this class",
+    }
+
+
+def recommendation_line(rec: dict[str, Any] | None, machine_class: str) -> str:
+    if rec is None:
+        return f"deploy on {machine_class}: no validated val AP of {REFERENCE} here: run `make validate` first"
+    interval = rec["interval"]
+    bounds = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
+    return (f"deploy on {rec['class']}: {rec['artifact']} with precision hint {rec['precision_hint']}: val AP "
+            f"{rec['ap']:.3f}{bounds} ({rec['dataset']}, {plural(rec['people'], 'person', 'people')}), "
+            f"{rec['throughput_fps']:.1f} fps")  # fmt: skip
 
 
 def judge(bench: dict[str, Any]) -> list[tuple[Target, float, bool]]:
-    """Each measured ratio against its target (validate.speed.targets)."""
+    """Each measured ratio against its target (validate.speed.targets), judged as printed."""
     return [
         (t, bench["ratios"][t.name], t.holds(bench["ratios"][t.name])) for t in TARGETS if t.name in bench["ratios"]
     ]
@@ -159,8 +245,10 @@ def render_bench(bench: dict[str, Any], verdicts: list[tuple[Target, float, bool
     from poseforge.ui import console
 
     figures, speed = bench["figures"], bench["figures"]["network"]
-    table = Table(title=f"bench: {bench['images']} images of {bench['dataset']['name']}, IR FP32 outputs, "
-                        f"precision hint f32, {bench['threads']} threads, {bench['machine']['cpu']}")  # fmt: skip
+    machine = bench["machine"]
+    table = Table(title=f"bench on {machine['class']} ({machine['cpu']}): {plural(bench['images'], 'image')} of "
+                        f"{bench['dataset']['name']}, IR FP32 outputs, precision hint f32 unless named, "
+                        f"{plural(bench['threads'], 'thread')}")  # fmt: skip
     for column in ("figure", "measured", "target", "holds"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for protocol in DECODER_PROTOCOLS:
@@ -176,9 +264,18 @@ def render_bench(bench: dict[str, Any], verdicts: list[tuple[Target, float, bool
     table.add_row("deploy: network latency median, ms", f"{speed['latency_ms']['median']:.1f}")
     table.add_row("network throughput, fps", f"{speed['throughput_fps']:.1f}")
     table.add_row("end-to-end, fps", f"{speed['e2e_fps']:.1f}")
+    for name, run in bench["speed"].items():
+        over = run.get("throughput_over_fp32")
+        table.add_row(f"{name} ({run['precision_hint']}): throughput fps, median of {bench['rounds']} interleaved "
+                      "rounds" + (" (x FP32)" if over else ""),
+                      f"{run['throughput_fps']:.1f}" + (f" ({over:.3f}x)" if over else ""))  # fmt: skip
     for target, value, holds in verdicts:
-        table.add_row(target.meaning, f"{value:.3f}", target.wanted, "yes" if holds else "NO")
-    console().print(table)
+        table.add_row(target.meaning, target.shown(value), target.wanted, "yes" if holds else "NO")
+    out = console()
+    out.print(table)
+    if warning := host_warning(bench["host"], bench["machine"]["cores"]):
+        out.print(f"[yellow]warning: {warning}[/]")
+    out.print(recommendation_line(bench.get("recommendation"), bench["machine"]["class"]))
 
 
 def run_bench(

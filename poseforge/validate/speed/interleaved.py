@@ -9,7 +9,6 @@ median over rounds; an absolute figure is each network's best round, the least d
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from poseforge.errors import PoseforgeError
 from poseforge.runtime.options import ACCURACY
+from poseforge.validate.speed.host import HostWatch, load_average
 from poseforge.validate.speed.network import network_speed
 
 MAX_STRETCH = 3.0  # a heavy network gets at most this many times the throughput seconds
@@ -28,6 +28,7 @@ class Entry:
     key: str
     path: Path
     cost: float = 1.0  # relative compute: heavier networks get fewer latency runs, more throughput time
+    precision_hint: str | None = "f32"
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     def budget(self, iterations: int, seconds: float) -> tuple[int, float]:
@@ -62,25 +63,30 @@ def measure_interleaved(
     seconds: float = 3.0,
     rounds: int = 3,
     report: Callable[[str], None] | None = None,
+    watch: HostWatch | None = None,
 ) -> dict[str, Any]:
-    """Measure every entry `rounds` times, interleaved, at `shape` with precision hint f32.
+    """Measure every entry `rounds` times, interleaved, at `shape` with its precision hint.
 
-    Fills each entry's `runs`; returns what the machine was doing around the measurement.
+    Fills each entry's `runs`; returns what the machine was doing around the measurement (the
+    load average before and after; `watch`, if given, is sampled after each round).
     """
     if rounds < 1 or iterations < 1 or seconds <= 0:
         raise PoseforgeError("rounds, iterations and seconds must be positive")
-    load_before = _load()
+    load_before = load_average()
     for number in range(1, rounds + 1):
         for entry in entries:
             its, secs = entry.budget(iterations, seconds)
-            run = network_speed(entry.path, shape, ACCURACY.replace(threads=threads), its, secs)
+            options = ACCURACY.replace(threads=threads, precision_hint=entry.precision_hint)
+            run = network_speed(entry.path, shape, options, its, secs)
             entry.runs.append(run)
             if report:
                 report(
                     f"round {number}/{rounds} {entry.key}: latency {run['latency_ms']['median']:.1f} ms "
                     f"({1e3 / run['latency_ms']['median']:.2f} fps), throughput {run['throughput_fps']:.2f} fps"
                 )
-    return {"rounds": rounds, "load_average_before": load_before, "load_average_after": _load()}
+        if watch is not None:
+            watch.sample()
+    return {"rounds": rounds, "load_average_before": load_before, "load_average_after": load_average()}
 
 
 def round_ratios(slow: Entry, fast: Entry, metric: str = "fps") -> list[float]:
@@ -92,10 +98,3 @@ def round_ratios(slow: Entry, fast: Entry, metric: str = "fps") -> list[float]:
         else:
             ratios.append(b["throughput_fps"] / a["throughput_fps"])
     return ratios
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None

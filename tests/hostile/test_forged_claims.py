@@ -1,0 +1,224 @@
+"""Class 8, forged claims: a bundle whose bundle.json (or a file it cites) was edited and every sha256
+and size in it recomputed, so that the hashes all vouch for it. Each claim that something else in
+the bundle contradicts (the network's own metadata and graph, the reports the bundle carries, the
+shape its speed was measured at) is refused by `verify` and `predict` with one line naming the
+bundle and the field, before anything runs or is written. A forgery consistent in every part is
+what a signature is for (tests/bundle/test_signing.py).
+
+Each forgery starts from the session's real bundle (`made`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bundle.made import Made
+from tests.hostile.helpers import cli, edit_ir_metadata, edit_json, members, refused, rehashed, repack, snapshot
+
+Files = dict[str, bytes]
+
+
+def manifest_edit(change: Callable[[dict[str, Any]], Any]) -> Callable[[Files], Files]:
+    return lambda files: rehashed(files, change)
+
+
+def report_edit(name: str, change: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], None]:
+    """Change a report inside the bundle (then bundle.json is re-hashed by the caller)."""
+
+    def edit(files: Files) -> None:
+        report = json.loads(files[name])
+        change(report)
+        files[name] = json.dumps(report, indent=1).encode()
+
+    return edit
+
+
+def forged(*edits: Callable[[Files], Any], manifest: Callable[[dict[str, Any]], Any] | None = None):
+    """Apply `edits` to the members (each changes the dict in place), then `manifest` to bundle.json, and re-hash."""
+
+    def forge(files: Files) -> Files:
+        files = dict(files)
+        for edit in edits:
+            edit(files)
+        return rehashed(files, manifest)
+
+    return forge
+
+
+def network_metadata(change: Callable[[dict[str, Any]], Any]) -> Callable[[Files], None]:
+    def edit(files: Files) -> None:
+        files["model.xml"] = edit_ir_metadata(files["model.xml"], change)
+
+    return edit
+
+
+def setting(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Set a dotted key (a.b.c) of a document."""
+
+    def change(data: dict[str, Any]) -> None:
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            data = data[parent]
+        data[leaf] = value
+
+    return change
+
+
+def both(*changes: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        for one in changes:
+            one(data)
+
+    return change
+
+
+SHAPE = [1, 3, 4096, 4096]
+PROTOCOLS = ("val", "deploy", "native")
+CASES: dict[str, tuple[Callable[[Files], Files], str]] = {
+    # what bundle.json says about the network, against the network's own metadata
+    "another model's name": (
+        manifest_edit(setting("model", "lightweight-openpose")),
+        "report-deploy.json is a report of human-pose-estimation-0001, not of lightweight-openpose",
+    ),
+    "another model's name in the reports too": (
+        forged(
+            *(report_edit(f"report-{p}.json", setting("model", "lightweight-openpose")) for p in PROTOCOLS),
+            manifest=setting("model", "lightweight-openpose"),
+        ),
+        "bundle.json model is 'lightweight-openpose' where the network's own metadata says "
+        "'human-pose-estimation-0001'",
+    ),
+    "int8 on an fp32 network": (
+        manifest_edit(setting("precision", "int8")),
+        "bundle.json precision is 'int8' where the network's own metadata says 'fp32'",
+    ),
+    "int8 in the network's metadata too": (
+        forged(
+            network_metadata(both(setting("precision", "int8"), setting("artifact", "bundle-int8"))),
+            manifest=both(setting("precision", "int8"), setting("artifact", "bundle-int8")),
+        ),
+        "its network is fp32 where its metadata and bundle.json say int8",
+    ),
+    "a heatmap threshold of 1.0": (
+        manifest_edit(setting("decoder.heatmap_threshold", 1.0)),
+        "bundle.json decoder.heatmap_threshold is 1.0 where the network's own metadata says 0.1",
+    ),
+    "a rewritten licence notice": (
+        manifest_edit(setting("source.notice", "Weights in the public domain.")),
+        "bundle.json source.notice is 'Weights in the public domain.' where the network's own metadata says",
+    ),
+    "a rewritten licence": (
+        manifest_edit(setting("source.license", "MIT")),
+        "bundle.json source.license is 'MIT' where the network's own metadata says 'Apache-2.0",
+    ),
+    "another source IR": (
+        forged(
+            report_edit("report-val.json", setting("artifact_sha256", "0" * 64)),
+            report_edit("report-deploy.json", setting("artifact_sha256", "0" * 64)),
+            report_edit("report-native.json", setting("artifact_sha256", "0" * 64)),
+            manifest=setting("source_ir.sha256", "0" * 64),
+        ),
+        "bundle.json source_ir.sha256 is '0000000000000000000000000000000000000000000000000000000000000000' where "
+        "the network's own metadata says",
+    ),
+    # the deploy shape: against the shape its speed was measured at, and the network's metadata
+    "a deploy shape of 8x8": (
+        manifest_edit(setting("input.deploy_shape", [8, 8])),
+        "bundle.json input.deploy_shape [8, 8] is not the shape its speed was measured at ([256, 456])",
+    ),
+    "a deploy shape of 4096x4096 with its speed shape": (
+        manifest_edit(both(setting("input.deploy_shape", SHAPE[2:]), setting("measured.speed.shape", SHAPE))),
+        "bundle.json measured.speed.shape[2] is 4096 where its reports say 256",
+    ),
+    "a deploy shape of 4096x4096 in bundle.json and the report": (
+        forged(
+            report_edit("report-deploy.json", setting("speed.shape", SHAPE)),
+            manifest=both(setting("input.deploy_shape", SHAPE[2:]), setting("measured.speed.shape", SHAPE)),
+        ),
+        "bundle.json input.deploy_shape[0] is 4096 where the network's own metadata says 256",
+    ),
+    # the measured figures: against the reports the bundle carries
+    "a measured AP of 0.99": (
+        manifest_edit(setting("measured.val.ap", 0.99)),
+        "bundle.json measured.val.ap is 0.99 where its reports say 0.",
+    ),
+    "34000 people": (
+        manifest_edit(setting("measured.deploy.people", 34000)),
+        "bundle.json measured.deploy.people is 34000 where its reports say 68",
+    ),
+    "another image set": (
+        manifest_edit(setting("measured.native.image_set", "val2017")),
+        "bundle.json measured.native.image_set is 'val2017' where its reports say 'coco-mini'",
+    ),
+    "the speed of another machine": (
+        manifest_edit(setting("measured.speed.throughput_fps", 500.0)),
+        "bundle.json measured.speed.throughput_fps is 500.0 where its reports say",
+    ),
+    "an interval with low above high": (
+        manifest_edit(both(setting("measured.val.interval.low", 0.9), setting("measured.val.interval.high", 0.1))),
+        "measured.val.interval: low 0.9 is above high 0.1",
+    ),
+    "a report with low above high": (
+        forged(report_edit("report-val.json", both(setting("interval.low", 0.9), setting("interval.high", 0.1)))),
+        "report-val.json: report field interval: low 0.9 is above high 0.1",
+    ),
+    "the deploy report as the val report": (
+        forged(lambda files: files.update({"report-val.json": files["report-deploy.json"]})),
+        "report-val.json is the deploy report of ir-fp32, not the val report of ir-fp32",
+    ),
+    "a report of another IR": (
+        forged(report_edit("report-native.json", setting("artifact_sha256", "1" * 64))),
+        "report-native.json was measured on another IR (sha256 111111111111...)",
+    ),
+    "a report without its measured figure": (
+        forged(lambda files: files.pop("report-native.json"), manifest=lambda m: m["files"].pop("report-native.json")),
+        "bundle.json lists model.bin, model.xml, report-deploy.json, report-val.json, not model.bin, model.xml, "
+        "report-deploy.json, report-native.json, report-val.json",
+    ),
+    "a network without the decoder defaults in its metadata": (
+        forged(network_metadata(lambda meta: meta.pop("decoder"))),
+        "model.xml: bundle IR metadata field decoder: missing",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def good(made: Made) -> Files:
+    return members(made.bundle)
+
+
+@pytest.mark.parametrize("command", ["verify", "predict"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_forged_claim_is_refused(
+    case: str, command: str, good: Files, coco3: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forge, message = CASES[case]
+    bundle = repack(tmp_path / "forged.tar.gz", forge(good))
+    args = {"verify": ["verify", bundle], "predict": ["predict", bundle, coco3 / "val2017", "-o", tmp_path / "out"]}
+    before = snapshot(tmp_path)
+    refused(cli(capsys, *args[command]), "forged.tar.gz", message)
+    assert snapshot(tmp_path) == before
+
+
+def test_the_real_bundle_repacked_verifies(good: Files, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The cases above fail for their forgery alone: the same members re-hashed and re-packed verify."""
+    bundle = repack(tmp_path / "same.tar.gz", rehashed(good))
+    outcome = cli(capsys, "verify", bundle)
+    assert outcome.code == 0 and "verified" in outcome.out, outcome.err
+
+
+def test_bundle_refuses_a_report_with_low_above_high(
+    model_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The writer side: a report whose interval is upside down never becomes a bundle's claim."""
+    report = edit_json(model_copy / "reports" / "ir-fp32-val.json",
+                       both(setting("interval.low", 0.9), setting("interval.high", 0.1)))  # fmt: skip
+    out = tmp_path / "b.tar.gz"
+    before = snapshot(tmp_path)
+    refused(cli(capsys, "bundle", model_copy / "ir/fp32/model.xml", "--reports", model_copy / "reports", "-o", out),
+            report, "field interval: low 0.9 is above high 0.1")  # fmt: skip
+    assert snapshot(tmp_path) == before
