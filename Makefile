@@ -61,6 +61,12 @@ $(STAMP): pyproject.toml requirements.lock
 	$(VENV)/bin/pip check
 	touch $@
 
+# The poseforge wheel (pure Python) into $(DIST), for an install where there is no network: the
+# README's install section, which tests/deploy/test_base_install.py runs as written.
+.PHONY: wheel
+wheel: $(STAMP)
+	$(VENV)/bin/pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir $(DIST) .
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check poseforge tests
 	$(VENV)/bin/ruff format --check poseforge tests

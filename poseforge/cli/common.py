@@ -90,16 +90,30 @@ def add_runtime(p: argparse.ArgumentParser, seconds: float | None = 10.0, thread
     `threads` says what happens without --threads."""
     p.add_argument("--precision-hint", default="f32", choices=("f32", "bf16", "f16", "default"),
                    help="OpenVINO INFERENCE_PRECISION_HINT ('default': the CPU's choice, bf16 if it can)")  # fmt: skip
-    p.add_argument("--threads", type=THREADS, help=f"runtime threads (default: {threads})")
+    p.add_argument("--device", default="CPU", type=device,
+                   help="OpenVINO device: CPU, AUTO (the plugin picks), GPU, NPU (GPU.1: one of several); an IR or a "
+                   "bundle")  # fmt: skip
+    p.add_argument("--threads", type=THREADS, help=f"runtime threads of the CPU (default: {threads})")
     if seconds is not None:
         p.add_argument("--seconds", type=SECONDS, default=seconds, help="throughput and end-to-end time per run")
+
+
+def device(text: str) -> str:
+    """An argparse type: a device name, upper-cased as OpenVINO spells it."""
+    from poseforge.errors import PoseforgeError
+    from poseforge.runtime.options import RuntimeOptions
+
+    try:
+        return RuntimeOptions(device=text.upper()).device
+    except PoseforgeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def runtime_options(args: argparse.Namespace, **changes: Any) -> Any:
     from poseforge.runtime.options import RuntimeOptions
 
     hint = None if args.precision_hint == "default" else args.precision_hint
-    return RuntimeOptions(precision_hint=hint, threads=args.threads, **changes)
+    return RuntimeOptions(device=args.device, precision_hint=hint, threads=args.threads, **changes)
 
 
 def add_allow_subset(p: argparse.ArgumentParser) -> None:

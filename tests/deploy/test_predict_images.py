@@ -22,7 +22,7 @@ def test_a_folder_of_coco_images(made: Made, assets: Path, tmp_path: Path) -> No
     out = tmp_path / "out"
     result = run_cli("predict", str(made.bundle), str(images), "-o", str(out), "--input-size", "letterbox")
     assert result.returncode == 0, result.stderr
-    assert " fps end to end " in result.stdout and "precision hint f32" in result.stdout
+    assert " fps end to end; compile " in result.stdout and "precision hint f32" in result.stdout
     assert "slowest stage" in result.stdout and result.stdout.startswith("bundle: human-pose-estimation-0001 fp32")
     assert "licence: Weights from" in result.stdout
 

@@ -168,6 +168,19 @@ def test_predict_keeps_the_earlier_output(
         assert snapshot(full) == before
 
 
+def test_predict_a_video_on_a_full_disk(made: Made, coco3: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """The H.264 encoder, a process of its own, runs out of space: one line, nothing left behind."""
+    from tests.deploy.test_predict_video import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", sorted((coco3 / "val2017").iterdir()) * 8, "mp4v")
+    with tmpfs(tmp_path / "full", "2m") as full:
+        fill(full, 64 << 10)
+        before = snapshot(full)
+        refused(cli(capsys, "predict", made.bundle, clip, "-o", full / "out"), "no space left", full / "out")
+        assert snapshot(full) == before
+
+
 # A full TMPDIR, where a bundle's network is unpacked to be read: a tmpfs of our own as TMPDIR, too
 # small for the network (refused before a byte is copied), or with room but out of inodes after the
 # private directory and the first file (the second cannot be created: ENOSPC from the write itself).
