@@ -515,9 +515,13 @@ BENCH = Document(
             "images": integer(1),
             "ratios": mapping(POSITIVE, NAME, min_len=1),  # names: validate.speed.targets
             "speed": mapping(SPEED_ROW, NAME, min_len=1),  # run name -> its figures from the interleaved rounds
+            "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+            "rounds": integer(1),
+            "threads": nullable(integer(1)),
             "host": LOAD,
             "figures": obj(),
             "machine": MACHINE,
+            "versions": VERSIONS,
         }
     ),
 )

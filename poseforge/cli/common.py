@@ -85,11 +85,23 @@ def coco_dir(args: argparse.Namespace) -> Path:
     return Path(args.coco) if args.coco else data_dir(args.data) / "coco-val"
 
 
-def add_runtime(p: argparse.ArgumentParser, seconds: float | None = 10.0, threads: str = "all cores") -> None:
+def add_runtime(p: argparse.ArgumentParser, seconds: float | None = 10.0, threads: str = "all cores",
+                auto: bool = False) -> None:  # fmt: skip
     """The options every command that runs a network takes (see runtime.options.RuntimeOptions);
-    `threads` says what happens without --threads."""
-    p.add_argument("--precision-hint", default="f32", choices=("f32", "bf16", "f16", "default"),
-                   help="OpenVINO INFERENCE_PRECISION_HINT ('default': the CPU's choice, bf16 if it can)")  # fmt: skip
+    `threads` says what happens without --threads; `auto`: a bundle's command, whose hint defaults to
+    what the bundle validated on this machine class."""
+    if auto:
+        p.add_argument("--precision-hint", default="auto", choices=("auto", "f32", "bf16", "f16", "default"),
+                       help="OpenVINO INFERENCE_PRECISION_HINT ('auto', the default: the fastest the bundle validated "
+                       "within tolerance of f32 on this machine class, bf16 for FP32 on AMX, else f32; 'default': "
+                       "the device's own choice)")  # fmt: skip
+    else:
+        p.add_argument(
+            "--precision-hint",
+            default="f32",
+            choices=("f32", "bf16", "f16", "default"),
+            help="OpenVINO INFERENCE_PRECISION_HINT ('default': the CPU's choice, bf16 if it can)",
+        )
     p.add_argument("--device", default="CPU", type=device,
                    help="OpenVINO device: CPU, AUTO (the plugin picks), GPU, NPU (GPU.1: one of several); an IR or a "
                    "bundle")  # fmt: skip

@@ -88,7 +88,7 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
     add_trust(p)
     threads = ("a video's first frames measure all cores against one fewer, left to the Python stages, and the "
                "faster is kept; recorded in predict.json as runtime.thread_probe")  # fmt: skip
-    add_runtime(p, seconds=None, threads=threads)
+    add_runtime(p, seconds=None, threads=threads, auto=True)
 
 
 def overrides(pairs: list[str], option: str) -> dict[str, Any]:
@@ -117,6 +117,8 @@ def _predict(args: argparse.Namespace) -> None:
                       trusted_keys=args.trust)  # fmt: skip
     print(f"bundle: {summary['measured']}")
     print(f"trust: {summary['trust']['summary']}")
+    if choice := summary["runtime"].get("precision_choice"):
+        print(f"precision hint: {choice['hint'] or 'the device default'} ({choice['why']})")
     print(f"licence: {summary['notice']}")
     for note in summary["notes"]:
         print(f"note: {note}")

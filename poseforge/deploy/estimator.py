@@ -61,6 +61,7 @@ import numpy as np
 from poseforge.background import read_ahead
 from poseforge.bundle.manifest import decoder_params
 from poseforge.decode import DecoderParams, Poses, decode
+from poseforge.deploy.precision import AUTO, resolve_hint
 from poseforge.deploy.scenes import SceneCuts, thumbnail
 from poseforge.deploy.smoothing import OneEuroParams, PoseSmoother
 from poseforge.deploy.timing import StageTimes
@@ -99,7 +100,7 @@ class PoseEstimator:
         self,
         bundle: str | Path,
         *,
-        precision_hint: str | None = "f32",
+        precision_hint: str | None = AUTO,
         threads: int | None = None,
         input_size: str = "native",
         decoder: DecoderParams | dict[str, Any] | None = None,
@@ -113,7 +114,11 @@ class PoseEstimator:
     ) -> None:
         """`trusted_keys`: public key files (KEY.pub from `poseforge keygen`); a bundle not signed by
         one of them is refused. Without them an unsigned bundle loads, and `trust` says so: it holds
-        the bundle's digest (the sha256 of its bundle.json, which lists every file's) and its signer."""
+        the bundle's digest (the sha256 of its bundle.json, which lists every file's) and its signer.
+        `precision_hint="auto"` runs the fastest hint whose AP the bundle validated within tolerance of
+        f32 on this machine class (bf16 for an FP32 bundle on AMX), f32 where it has no figures for the
+        class; `precision_choice` says what was chosen and why. "f32", "bf16", "f16" force a hint; None
+        is the device's own default."""
         from poseforge.runtime.bundle_runner import read_bundle  # openvino, once the arguments look right
 
         if input_size not in INPUT_SIZES:
@@ -127,7 +132,8 @@ class PoseEstimator:
         self.trust = self._read.trust
         self.manifest: dict[str, Any] = self._read[2]
         self.params = merge_decoder(decoder_params(self.manifest), decoder)
-        self.options = RuntimeOptions(device=device, precision_hint=precision_hint, threads=threads)
+        self.precision_choice = resolve_hint(precision_hint, self.manifest, device)
+        self.options = RuntimeOptions(device=device, precision_hint=self.precision_choice["hint"], threads=threads)
         self.input_size, self.min_score = input_size, float(min_score)
         self.deploy_shape: tuple[int, int] = tuple(self.manifest["input"]["deploy_shape"])
         self.tracker = PoseTracker(merge_params(TrackerParams(), tracker, "tracker")) if track else None
@@ -381,7 +387,8 @@ class PoseEstimator:
             if not self._runners:
                 return {}
             latest = next(reversed(self._runners.values())).settings
-        return {**latest, "input_size": self.input_size, "thread_probe": self.thread_probe}
+        return {**latest, "input_size": self.input_size, "thread_probe": self.thread_probe,
+                "precision_choice": self.precision_choice}  # fmt: skip
 
     def timings(self) -> dict[str, Any]:
         """Milliseconds per frame for each stage (median, p90) and end-to-end fps so far."""

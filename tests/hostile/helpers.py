@@ -208,6 +208,7 @@ def bench_document(model_dir: Path, ratios: dict[str, float], images: int) -> di
     hostile cases poison it; measuring one would cost a minute per fixture)."""
     from poseforge.artifacts import artifact_digest
     from poseforge.machine import machine_info
+    from poseforge.metadata import toolchain_versions
 
     speed = {"latency_ms": {"median": 50.0, "p90": 55.0}, "throughput_fps": 20.0, "throughput_fps_by_round": [20.0],
              "precision_hint": "f32"}  # fmt: skip
@@ -218,9 +219,13 @@ def bench_document(model_dir: Path, ratios: dict[str, float], images: int) -> di
         "images": images,
         "ratios": ratios,
         "speed": {"ir-fp32": speed},
+        "shape": [1, 3, 256, 456],
+        "rounds": 1,
+        "threads": 2,
         "host": {"load_average": [], "other_cpu_share": 0.0, "loaded": False},
         "figures": {},
         "machine": machine_info(),
+        "versions": toolchain_versions(),
     }
 
 
