@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from poseforge.deploy.estimator import PoseEstimator, requests_in_flight
+from poseforge.deploy.precision import AUTO, resolve_hint
 from poseforge.deploy.predict import predict
 from poseforge.deploy.sources import VideoSource
 from poseforge.errors import PoseforgeError
@@ -81,10 +82,12 @@ def network_fps(bundle: Any, shape: tuple[int, int], options: RuntimeOptions, se
     return {"fps": frames / elapsed, "settings": runner.settings}
 
 
-def api_fps(bundle_path: str | Path, video: str | Path, threads: int | None) -> tuple[float, dict[str, Any]]:
+def api_fps(
+    bundle_path: str | Path, video: str | Path, threads: int | None, precision_hint: str | None
+) -> tuple[float, dict[str, Any]]:
     """PoseEstimator.stream's steady fps over the video's frames, read in its read-ahead thread, and
     its stage timings."""
-    with PoseEstimator(bundle_path, threads=threads) as estimator:
+    with PoseEstimator(bundle_path, threads=threads, precision_hint=precision_hint) as estimator:
         frames = VideoSource(Path(video)).frames()
 
         def pixels() -> Any:
@@ -133,7 +136,9 @@ def measure_deploy(
     clip = VideoSource(Path(video))
     first = next(clip.frames())[1]
     native = (deploy[0], native_width(first.shape[:2], deploy[0]))
-    options = RuntimeOptions(threads=threads)
+    # Every figure at the one hint the bundle's users get by default here (precision_hint="auto").
+    choice = resolve_hint(AUTO, bundle.manifest, "CPU")
+    options = RuntimeOptions(threads=threads, precision_hint=choice["hint"])
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="poseforge-bench-") as scratch:
         for number in range(rounds):
@@ -141,7 +146,7 @@ def measure_deploy(
             for size, shape in (("letterbox", deploy), ("native", native)):
                 run[f"network_{size}"] = network_fps(bundle, shape, options, seconds)["fps"]
                 summary = predict(bundle_path, video, Path(scratch) / f"{size}-{number}", input_size=size,
-                                  threads=threads)  # fmt: skip
+                                  threads=threads, precision_hint=choice["hint"])  # fmt: skip
                 if summary["steady_fps"] is None:
                     raise PoseforgeError(f"{video}: {summary['frames']} frames are too few to time predict after "
                                          "its warm-up")  # fmt: skip
@@ -151,7 +156,7 @@ def measure_deploy(
                 run[f"threads_{size}"] = summary["runtime"]["threads"]
                 run[f"timings_{size}"] = summary["timings_ms"]
                 run[f"encoder_cpu_ms_{size}"] = summary["encoder_cpu_ms_per_frame"]
-            run["api_native"], run["timings_api"] = api_fps(bundle_path, video, threads)
+            run["api_native"], run["timings_api"] = api_fps(bundle_path, video, threads, choice["hint"])
             run["bound_predict"] = bound(run["network_native"], run["timings_native"], run["encoder_cpu_ms_native"])
             run["bound_api"] = bound(run["network_native"], run["timings_api"])
             runs.append(run)
@@ -169,6 +174,7 @@ def measure_deploy(
         "precision": bundle.manifest["precision"],
         "video": {"file": str(video), "frames": clip.total, "size": list(first.shape[:2])},
         "shapes": {"letterbox": list(deploy), "native": list(native)},
+        "precision_choice": choice,
         "cores": cores(),
         "rounds": runs,
         "ratios": ratio,
@@ -187,7 +193,8 @@ def render_deploy(bench: dict[str, Any]) -> None:
     shapes = bench["shapes"]
     table = Table(title=f"bench-deploy: {bench['model']} {bench['precision']} bundle on {bench['video']['file']} "
                         f"({bench['video']['size'][1]}x{bench['video']['size'][0]}), {len(runs)} interleaved rounds, "
-                        f"{bench['machine']['cpu']}")  # fmt: skip
+                        f"{bench['machine']['class']} ({bench['machine']['cpu']}), precision hint "
+                        f"{bench['precision_choice']['hint']}")  # fmt: skip
     for column in ("figure", *(f"round {r['round']}" for r in runs), "target", "holds"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for size in ("letterbox", "native"):
