@@ -236,7 +236,8 @@ def check_reports(manifest: dict[str, Any], reports: dict[str, bytes], path: str
     name = Path(path).name
     source = manifest["source_ir"]
     read: dict[str, dict[str, Any]] = {}
-    for run, raw in reports.items():
+    # f32 runs first, then other hints', each in member order: a refusal names the same report wherever it is made.
+    for run, raw in sorted(reports.items(), key=lambda item: (split_run(item[0])[1] != "f32", item[0])):
         where = f"bundle {name}: {report_file(run)}"
         report = check_document(loads(raw, "JSON document", where), REPORT, where)
         protocol, hint = split_run(run)

@@ -40,7 +40,7 @@ def test_a_640x480_frame_runs_at_its_own_aspect(estimator: PoseEstimator) -> Non
 
 
 def test_letterbox_gives_what_the_deploy_protocol_gives(made: Made, frames: list[np.ndarray]) -> None:
-    letterbox = PoseEstimator(made.bundle, input_size="letterbox")
+    letterbox = PoseEstimator(made.bundle, input_size="letterbox", precision_hint="f32")  # as the runner runs
     runner = open_runner(made.bundle)
     for frame in frames[:3]:
         prepared = prepare(frame, "deploy")
