@@ -435,7 +435,13 @@ REPORT = Document(
             "results_sha256": SHA256,
             "interval": nullable(INTERVAL),
         },
-        {"provenance": obj()},
+        {
+            "provenance": obj(),
+            # `validate --ray`: where the shards ran (the results are the bytes one process writes)
+            "cluster": obj(
+                {"scheduler": string(max_len=40), "shards": integer(1), "workers": integer(1), "nodes": integer(1)}
+            ),
+        },
     ),
 )
 
@@ -511,6 +517,31 @@ TIERS = Document(
             "tiers": mapping(TIER_ENTRY, MACHINE_CLASS, min_len=1),
         },
         {"dataset": nullable(DATASET)},
+    ),
+)
+
+FLEET_ENTRY = obj(
+    {
+        "machine": MACHINE,
+        "host": string(max_len=255),
+        "emulated": boolean(),
+        "speed": mapping(obj({"throughput_fps": POSITIVE, "latency_ms": MS}), NAME, min_len=1),
+        "ratios": mapping(POSITIVE, NAME),
+    }
+)
+FLEET = Document(
+    "fleet bench file",
+    "poseforge.fleet/1",
+    obj(
+        {
+            "model": NAME,
+            "artifacts": mapping(SHA256, NAME, min_len=1),
+            "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+            "rounds": integer(1),
+            "scheduler": obj(),
+            "machine": MACHINE,
+            "classes": mapping(FLEET_ENTRY, MACHINE_CLASS, min_len=1),
+        }
     ),
 )
 

@@ -17,6 +17,7 @@ from poseforge.cli.common import (
     add_allow_subset,
     add_coco,
     add_output,
+    add_ray,
     add_runtime,
     add_skip_bad,
     coco_dir,
@@ -59,7 +60,10 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", help="speed JSON from `poseforge speed` to include instead of measuring")
     p.add_argument("--no-speed", action="store_true", help="accuracy only")
     add_output(p, "report to write (default: build/<model>/reports/<artifact>-<protocol>.json)", required=False)
-    add_runtime(p)
+    add_runtime(p, threads="all cores; with --ray, 1 per worker")
+    add_ray(p, "split the images into shards run as tasks (the results are the bytes one process writes)")
+    p.add_argument("--shards", type=POSITIVE_INT, help="with --ray: shards (default: 4 per worker)")
+    p.add_argument("--workers", type=POSITIVE_INT, help="with a local --ray: its CPUs (default: this machine's cores)")
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -70,11 +74,26 @@ def _validate(args: argparse.Namespace) -> None:
     if args.speed and args.output and Path(args.speed).resolve() in {p.resolve() for p in report_paths(args.output)}:
         raise PoseforgeError(f"-o {args.output} would replace the speed file {args.speed} it reads: choose another -o")
     speed = read_speed_file(args.speed, args.artifact, options.precision_hint) if args.speed else None
+
     # -o stays None when not given: validate_artifact then refuses a subset (--limit) that would
     # take the place of the full report at the default path.
-    report = validate_artifact(args.artifact, coco_dir(args), args.protocol, args.output, options=options,
-                               limit=args.limit, skip_bad=args.skip_bad, speed=speed, measure=not args.no_speed,
-                               speed_seconds=args.seconds, resamples=args.resamples)  # fmt: skip
+    def run(sharding: Any = None) -> dict[str, Any]:
+        return validate_artifact(args.artifact, coco_dir(args), args.protocol, args.output, options=options,
+                                 limit=args.limit, skip_bad=args.skip_bad, speed=speed, measure=not args.no_speed,
+                                 speed_seconds=args.seconds, resamples=args.resamples, sharding=sharding)  # fmt: skip
+
+    if args.ray is None:
+        if args.shards or args.workers:
+            raise PoseforgeError("--shards and --workers go with --ray")
+        report = run()
+    else:
+        from poseforge.cluster.session import ray_cluster
+        from poseforge.cluster.shards import ray_sharding
+
+        threads = args.threads or 1
+        options = options.replace(threads=threads)
+        with ray_cluster(args.ray, "validate", args.workers) as cluster:
+            report = run(ray_sharding(cluster, threads, args.shards))
     wrote(args.output or default_report_path(report, args.protocol), report_line(report))
 
 
