@@ -545,6 +545,44 @@ FLEET = Document(
     ),
 )
 
+
+def _sweep_row(value: Any, field: str) -> Any:
+    """A finished row (SWEEP_RESULT), or one that failed: its name and one-line error."""
+    if "error" in value:
+        return string(max_len=2000)(value["error"], f"{field}.error")
+    return SWEEP_RESULT(value, field)
+
+
+SWEEP_RESULT = obj(
+    {
+        "key": SHA256,
+        "name": string(max_len=200),
+        "settings": obj(),
+        "chosen_on": obj({"name": string(max_len=255), "images": integer(1), "overlaps_validation": boolean()}),
+        "scored_on": obj({"name": string(max_len=255), "people": integer(0), "images": integer(1)}),
+        "ap": FRACTION,
+        "interval": nullable(INTERVAL),
+        "difference": obj({"ap": number(-1.0, 1.0), "low": number(-1.0, 1.0), "high": number(-1.0, 1.0)}),
+        "throughput_fps": POSITIVE,
+        "fp32_throughput_fps": POSITIVE,
+        "over_fp32": POSITIVE,
+        "heatmap_peak_retention": nullable(NONNEG),
+        "machine": MACHINE,
+    }
+)
+SWEEP_ROW = Document("sweep row", "poseforge.sweep-row/1", obj({"row": SWEEP_RESULT}))
+SWEEP = Document(
+    "sweep table",
+    "poseforge.sweep/1",
+    obj(
+        {
+            "fp32": obj({"sha256": SHA256, "ap": FRACTION, "interval": nullable(INTERVAL)}),
+            "scored_on": DATASET,
+            "rows": array(all_of(obj({"key": SHA256, "name": string(max_len=200)}), _sweep_row), max_len=1000),
+        }
+    ),
+)
+
 BASELINE_ENTRY = obj({"ap": FRACTION, "tolerance": number(0.0, 1.0), "images": integer(1)}, {"provenance": obj()})
 BASELINE_ACCURACY = mapping(mapping(BASELINE_ENTRY, NAME, min_len=1), NAME)
 BASELINE_RATIO = obj(

@@ -163,13 +163,24 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
         "in for (each in its own process, interleaved rounds; INT8 validated per tier on --coco)",
     )
     p.add_argument("--no-validate", action="store_true", help="with --tiers: speed only")  # fmt: skip
+    add_ray(p, "instead: the fleet bench, every IR measured on one node of each machine class (nodes labelled "
+            "by `poseforge machine --ray-resources`; a cluster of this machine alone stands in for its ISA tiers), "
+            "written to -o (build/<model>/bench-fleet.json)")  # fmt: skip
 
 
 def _bench(args: argparse.Namespace) -> None:
     from poseforge.validate.speed.bench import run_bench
     from poseforge.validate.speed.tiers import run_tiers
 
-    if args.tiers:
+    if args.ray is not None:
+        from poseforge.cluster.fleet import run_fleet
+        from poseforge.cluster.session import ray_cluster
+
+        if args.tiers or args.no_validate:
+            raise PoseforgeError("--ray measures speed on each class: it goes without --tiers and --no-validate")
+        with ray_cluster(args.ray, "bench") as cluster:
+            run_fleet(args.model_dir, cluster, args.output, args.seconds / 2, args.rounds)
+    elif args.tiers:
         run_tiers(args.model_dir, None if args.no_validate else coco_dir(args), args.output, args.seconds / 2,
                   args.rounds, args.limit)  # fmt: skip
     else:

@@ -101,10 +101,11 @@ class Cluster:
         nodes: list[str | None] | None = None,
         weights: list[int] | None = None,
         what: str = "tasks",
+        on_done: Callable[[int, Any], None] | None = None,
     ) -> list[Any]:
         """`fn(job)` for every job as a Ray task holding `num_cpus` (per job, optionally: CPUs, custom
         resources, a runtime_env, a node it must run on); the results in job order, with a progress bar
-        weighted by `weights`."""
+        weighted by `weights`; `on_done(index, result)` as each finishes."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         pending = {}
@@ -127,6 +128,8 @@ class Cluster:
                 i = pending.pop(done[0])
                 results[i] = self._get(done[0], pending)
                 bar.advance(task, weights[i])
+                if on_done is not None:
+                    on_done(i, results[i])
         return results
 
     def _get(self, ref: Any, pending: dict) -> Any:
