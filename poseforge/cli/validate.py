@@ -191,6 +191,22 @@ def _bench(args: argparse.Namespace) -> None:
         wrote(args.output)
 
 
+def _scaling_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("artifact", help="the artifact to validate (an IR .xml, ...)")
+    add_coco(p, "COCO directory whose images are replicated into the set")
+    p.add_argument("--images", type=POSITIVE_INT, default=2000, help="images in the replicated set")
+    p.add_argument("--workers", type=POSITIVE_INT, nargs="+", default=[1, 2], help="local Ray worker counts")
+    add_output(p, "also write the figures as JSON", required=False)
+
+
+def _scaling(args: argparse.Namespace) -> None:
+    from poseforge.cluster.scaling import run_scaling
+
+    run_scaling(args.artifact, coco_dir(args), args.images, tuple(args.workers), args.output)
+    if args.output:
+        wrote(args.output)
+
+
 COMMANDS = (
     Command("speed", "validate", "measure an artifact's speed at its deploy shape (256x456)", _speed_arguments,
             _speed, "Network latency (LATENCY hint, one request: median, p90), throughput (THROUGHPUT hint, async "
@@ -217,5 +233,11 @@ COMMANDS = (
             "among them. Prints measured ratios against the targets, the host's load, and which artifact and "
             "precision hint to deploy on this machine class; -o writes them for the gate and the report. With "
             "--tiers: the same for every ISA tier this CPU can stand in for (ONEDNN_MAX_CPU_ISA, one process "
-            "per tier), INT8 validated under each, a table per tier."),
+            "per tier), INT8 validated under each, a table per tier. With --ray: the fleet bench, one node of "
+            "each machine class."),
+    Command("bench-scaling", "validate", "sharded validation's speed-up with 1 and 2 local Ray workers (a benchmark)",
+            _scaling_arguments, _scaling, "Validate a set of --images images (the COCO set replicated under new ids) "
+            "in one process, then sharded on a local Ray of each --workers count (one thread each); print each "
+            "time, the speed-up over one worker and the scaling model T(W) = S + P/W fitted on the 1-worker run "
+            "(S: merging, scoring and set-up, serial; P: the shards' work). Needs the cluster extra."),
 )  # fmt: skip

@@ -183,6 +183,8 @@ def ray_cluster(address: str | None, command: str, cpus: int | None = None) -> I
     try:
         try:
             if folder is not None:
+                # Ray's default (a local Ray asks its clients for a token) is kept; its notice of it is not printed.
+                logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
                 ray.init(num_cpus=cpus or usable_cores(), resources=node_resources(), _temp_dir=folder,
                          _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
                          logging_level=logging.WARNING)  # fmt: skip

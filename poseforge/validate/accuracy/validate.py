@@ -105,13 +105,19 @@ def measure_accuracy(
         shards = split(images, sharding.shards)
         start = time.perf_counter()
         outputs = sharding.dispatch(functools.partial(run_shard, job), shards)
-        run = merge(outputs, len(shards), time.perf_counter() - start)
+        dispatched = time.perf_counter()
+        run = merge(outputs, len(shards), dispatched - start)
         cluster = {**sharding.record, "shards": len(shards), **workers_of(outputs),
-                   "images_per_shard": [len(s.images) for s in shards]}  # fmt: skip
+                   "images_per_shard": [len(s.images) for s in shards],
+                   "seconds": {"shards": dispatched - start, "merge": time.perf_counter() - dispatched}}  # fmt: skip
+    start = time.perf_counter()
     evaluator = evaluate_keypoints(dataset.coco, run.loop.results, run.loop.image_ids)
     interval = ap_interval(matches_from_eval(evaluator), resamples)
-    return AccuracyRun(run.artifact, run.metadata, run.runtime, run.deploy_shape, run.loop,
-                       keypoint_metrics(evaluator), interval, run.machine, cluster)  # fmt: skip
+    metrics = keypoint_metrics(evaluator)
+    if cluster is not None:  # what stays serial however many workers: merging and scoring
+        cluster["seconds"]["scoring"] = time.perf_counter() - start
+    return AccuracyRun(run.artifact, run.metadata, run.runtime, run.deploy_shape, run.loop, metrics, interval,
+                       run.machine, cluster)  # fmt: skip
 
 
 def validate_artifact(
