@@ -60,7 +60,7 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", help="speed JSON from `poseforge speed` to include instead of measuring")
     p.add_argument("--no-speed", action="store_true", help="accuracy only")
     add_output(p, "report to write (default: build/<model>/reports/<artifact>-<protocol>.json)", required=False)
-    add_runtime(p, threads="all cores; with --ray, 1 per worker")
+    add_runtime(p, threads="all cores; with --ray, 1 per worker, all cores of a node for torch")
     add_ray(p, "split the images into shards run as tasks (the results are the bytes one process writes)")
     p.add_argument("--shards", type=POSITIVE_INT, help="with --ray: shards (default: 4 per worker)")
     p.add_argument("--workers", type=POSITIVE_INT, help="with a local --ray: its CPUs (default: this machine's cores)")
@@ -89,8 +89,9 @@ def _validate(args: argparse.Namespace) -> None:
     else:
         from poseforge.cluster.session import ray_cluster
         from poseforge.cluster.shards import ray_sharding
+        from poseforge.validate.accuracy.shards import shard_threads
 
-        threads = args.threads or 1
+        threads = args.threads or shard_threads(args.artifact)
         options = options.replace(threads=threads)
         with ray_cluster(args.ray, "validate", args.workers) as cluster:
             report = run(ray_sharding(cluster, threads, args.shards))

@@ -57,6 +57,7 @@ def measure_fleet(
     rounds: int = 3,
     tiers: list[str] | None = None,
     say: Any = print,
+    iterations: int = ITERATIONS,
 ) -> dict[str, Any]:
     """Every target's rounds, interleaved: round r is one task per target, all submitted together."""
     model_dir = Path(model_dir)
@@ -68,7 +69,7 @@ def measure_fleet(
         digests = {name: artifact_digest(path) for name, (path, _) in runs.items()}
         artifacts.update(digests)
         shape = [1, 3, *meta["input"]["deploy_shape"]]
-        jobs.append(RoundJob(runs, digests, shape, ITERATIONS, seconds))
+        jobs.append(RoundJob(runs, digests, shape, iterations, seconds))
     measured = []
     for number in range(1, rounds + 1):
         results = cluster.run(
@@ -93,13 +94,14 @@ def run_fleet(
     seconds: float = 4.0,
     rounds: int = 3,
     tiers: list[str] | None = None,
+    iterations: int = ITERATIONS,
 ) -> dict[str, Any]:
     """Measure the fleet, print a table per class, write the fleet file."""
     from poseforge.ui import console
 
     if output is not None:
         claim(output)
-    fleet = measure_fleet(model_dir, cluster, seconds, rounds, tiers, say=console(stderr=True).print)
+    fleet = measure_fleet(model_dir, cluster, seconds, rounds, tiers, console(stderr=True).print, iterations)
     print("\n".join(fleet_lines(fleet)))
     if output is not None:
         write_document(output, FLEET, fleet)

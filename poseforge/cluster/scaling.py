@@ -29,6 +29,7 @@ from poseforge.machine import machine_info
 from poseforge.runtime.options import ACCURACY
 from poseforge.text import plural
 from poseforge.validate.accuracy.dataset import ANNOTATIONS, IMAGES
+from poseforge.validate.accuracy.shards import shard_threads
 
 ID_STRIDE = 10**9  # replica k of image i gets id k * ID_STRIDE + i (COCO ids are below 10**9)
 
@@ -65,6 +66,8 @@ def measure_scaling(artifact: str | Path, coco: str | Path, images: int = 2000, 
     on the 1-worker run and checked on the others."""
     from poseforge.validate.accuracy.validate import validate_artifact
 
+    if shard_threads(artifact) != 1:
+        raise PoseforgeError(f"{artifact}: bench-scaling measures artifacts whose shards run one thread (an IR, ONNX)")
     if 1 not in workers:
         raise PoseforgeError("the scaling model is fitted on the 1-worker run: include 1 in --workers")
     runs: dict[str, Any] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from poseforge.cluster.session import Cluster
+from poseforge.errors import PoseforgeError
 from poseforge.validate.accuracy.shards import Shard, Sharding
 
 SHARDS_PER_WORKER = 4  # a few shards per worker: the last ones finish close together, each costs one pipeline fill
@@ -18,6 +19,9 @@ SHARDS_PER_WORKER = 4  # a few shards per worker: the last ones finish close tog
 
 def ray_sharding(cluster: Cluster, threads: int = 1, shards: int | None = None) -> Sharding:
     """Shards dispatched to `cluster`, each task holding `threads` CPUs (the runtime's threads)."""
+    largest = max(node.cpus for node in cluster.nodes())
+    if threads > largest:  # Ray would wait forever for a node that can hold the task
+        raise PoseforgeError(f"a shard runs {threads} threads, more CPUs than any node of the cluster has ({largest})")
     workers = max(1, cluster.cpus() // threads)
 
     def dispatch(fn: Any, jobs: list[Shard]) -> list[Any]:

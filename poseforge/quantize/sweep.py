@@ -29,7 +29,7 @@ from poseforge.artifacts import REFERENCE, artifact_digest
 from poseforge.decode import DecoderParams
 from poseforge.documents import SWEEP, SWEEP_ROW, read_document, write_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import claim
+from poseforge.fileio import claim, json_text
 from poseforge.images import image_files
 from poseforge.machine import machine_info
 from poseforge.quantize.calibration import fingerprint
@@ -212,6 +212,7 @@ def run_sweep(sweep: Sweep, out: str | Path, dispatch: Dispatch = in_process, sa
         places.append(len(rows) - 1)
 
     def finished(index: int, result: dict[str, Any]) -> None:
+        result = json.loads(json_text(result))  # as its row.json will read back (lists, not tuples)
         rows[places[index]] = result
         if "error" in result:
             say(f"{result['name']}: failed: {result['error']}")

@@ -16,13 +16,14 @@ import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from poseforge.artifacts import artifact_digest
 from poseforge.decode import DecoderParams
 from poseforge.errors import PoseforgeError
-from poseforge.machine import machine_info
-from poseforge.runtime import Runner, open_runner
+from poseforge.machine import machine_info, usable_cores
+from poseforge.runtime import Runner, artifact_kind, open_runner
 from poseforge.runtime.options import RuntimeOptions
 from poseforge.validate.accuracy.dataset import CocoImage
 from poseforge.validate.accuracy.loop import LoopResult, check_not_empty, run_loop
@@ -69,6 +70,14 @@ class Sharding:
     dispatch: Dispatch
     shards: int
     record: dict[str, Any] = field(default_factory=dict)
+
+
+def shard_threads(artifact: str | Path) -> int:
+    """The runtime threads a shard runs with, so that its outputs are the bytes one process gets: one
+    for OpenVINO (THROUGHPUT streams run one thread per inference here, and f32, bf16 and INT8 kernels
+    give the same bytes on 1 or 2 threads) and onnxruntime; all cores for torch, whose convolutions
+    sum in an order that follows its thread count."""
+    return usable_cores() if artifact_kind(artifact) == "torch" else 1
 
 
 def split(images: list[CocoImage], count: int) -> list[Shard]:

@@ -20,6 +20,7 @@ from poseforge.documents import FLEET, read_document
 from poseforge.errors import PoseforgeError
 from poseforge.machine import machine_info
 from poseforge.metadata import toolchain_versions
+from poseforge.text import plural
 from poseforge.validate.speed.tiers import measure_round, summarize_rounds, tier_ratios, tier_runs
 
 FLEET_FILE = "bench-fleet.json"
@@ -107,10 +108,11 @@ def fleet_lines(fleet: dict[str, Any]) -> list[str]:
     lines = [
         "## Fleet",
         "",
-        f"`{FLEET_FILE}`: every IR measured on one machine of each class ({fleet['scheduler'].get('scheduler', '?')}"
-        f", {fleet['rounds']} rounds, one measurement at a time per machine, all its cores). Throughput is the "
-        f"median over rounds; its ratio to {REFERENCE} is taken within each round, then the median. An emulated "
-        "class caps oneDNN's kernels (ONEDNN_MAX_CPU_ISA) on a better CPU: it stands in for that tier.",
+        f"`{FLEET_FILE}`: every IR measured on one machine of each class ("
+        f"{fleet['scheduler'].get('scheduler', '?')}, {plural(fleet['rounds'], 'round')}, one measurement at a time "
+        f"per machine, all its cores). Throughput is the median over rounds; its ratio to {REFERENCE} is taken "
+        "within each round, then the median. An emulated class caps oneDNN's kernels (ONEDNN_MAX_CPU_ISA) on a "
+        "better CPU: it stands in for that tier.",
     ]
     for name, entry in fleet["classes"].items():
         lines += ["", f"### {name}" + (" (emulated)" if entry["emulated"] else "") + f" on {entry['host']}", ""]
