@@ -5,8 +5,9 @@
    validated under the sweep's protocol, compared with FP32 on the same image resamples, and its
    throughput measured back to back with FP32's in the same process (a ratio within one run).
 3. A row is cached by the sha256 of its settings and inputs (the FP32 IR's digest, the calibration
-   folder's images, the validation set, poseforge's version): its row.json is written when it is
-   complete, so an interrupted sweep resumes where it stopped and a finished row is never redone.
+   folder's images, the validation set, the versions of poseforge and the tools it runs): its
+   row.json is written when it is complete, so an interrupted sweep resumes where it stopped and a
+   finished row is never redone.
 4. OUT/sweep.md and sweep.json (the table) and sweep.png (AP with its interval against fps).
 
 Rows run wherever `dispatch` sends them: in this process, or as Ray tasks (`--ray`), each holding
@@ -32,6 +33,7 @@ from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim, json_text
 from poseforge.images import image_files
 from poseforge.machine import machine_info
+from poseforge.metadata import toolchain_versions
 from poseforge.quantize.calibration import fingerprint
 from poseforge.quantize.sweep_settings import Row, Sweep
 
@@ -67,7 +69,6 @@ class RowJob:
 
 def inputs_digest(sweep: Sweep) -> dict[str, Any]:
     """What every row's results depend on beside its own settings."""
-    from poseforge import __version__
     from poseforge.validate.accuracy.dataset import CocoKeypoints
 
     dataset = CocoKeypoints(sweep.coco)
@@ -78,7 +79,7 @@ def inputs_digest(sweep: Sweep) -> dict[str, Any]:
         "validation": {k: provenance[k] for k in ("annotations_sha256", "image_ids_sha256", "limit")},
         "protocol": sweep.protocol,
         "decoder": dataclasses.asdict(DecoderParams()),
-        "poseforge": __version__,
+        "versions": toolchain_versions(),  # poseforge's, and those of the tools that touch a row (nncf, openvino)
     }
 
 
