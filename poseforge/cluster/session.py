@@ -30,6 +30,7 @@ EXTRA = "pip install 'poseforge[cluster]' (or `make setup-cluster`)"
 CLASS_PREFIX = "poseforge-class:"  # a node's label: the custom resource CLASS_PREFIX + its machine class
 CONNECT_TIMEOUT = 5.0  # seconds to reach a cluster's address before saying it cannot be reached
 MAX_RETRIES = 3  # runs of a task whose worker died, after the first
+WAIT_LIMIT = 3600.0  # seconds without any task finishing (a sweep row takes minutes): then the run is given up
 
 
 def import_ray(command: str) -> Any:
@@ -124,7 +125,12 @@ class Cluster:
         with progress() as bar:
             task = bar.add_task(what, total=sum(weights))
             while pending:
-                done, _ = self.ray.wait(list(pending), num_returns=1)
+                done, _ = self.ray.wait(list(pending), num_returns=1, timeout=WAIT_LIMIT)
+                if not done:  # a node gone, or none able to hold a task: never wait forever
+                    for ref in pending:
+                        self.ray.cancel(ref, force=True)
+                    raise PoseforgeError(f"no {what} finished in {WAIT_LIMIT:.0f} s on the Ray cluster at "
+                                         f"{self.address}: {len(pending)} still pending")  # fmt: skip
                 i = pending.pop(done[0])
                 results[i] = self._get(done[0], pending)
                 bar.advance(task, weights[i])
