@@ -61,6 +61,7 @@ class OpenVINORunner:
             "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
             "streams": int(compiled.get_property("NUM_STREAMS")),
             "optimal_requests": int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")),
+            "cpu_pinning": bool(compiled.get_property("ENABLE_CPU_PINNING")),
         }
 
     @classmethod

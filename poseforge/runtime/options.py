@@ -24,6 +24,9 @@ class RuntimeOptions:
     performance_hint: str = "LATENCY"  # LATENCY: one request; THROUGHPUT: the plugin's streams, queued
     streams: int | None = None  # None: what the performance hint implies
     shape: tuple[int, int, int, int] | None = None  # network input N, C, H, W; None: N, H and W dynamic
+    # OpenVINO pins its threads to cores, the same cores in every process: where several processes
+    # share a machine (a node's Ray workers), unpinned threads let the OS spread them.
+    pin_threads: bool = True
 
     def __post_init__(self) -> None:
         if self.device != "CPU":
@@ -53,6 +56,8 @@ class RuntimeOptions:
             config["INFERENCE_NUM_THREADS"] = str(self.threads)
         if self.streams:
             config["NUM_STREAMS"] = str(self.streams)
+        if not self.pin_threads:
+            config["ENABLE_CPU_PINNING"] = "NO"
         return config
 
 

@@ -101,7 +101,9 @@ def measure_accuracy(
             task = bar.add_task(f"{runner.artifact} {protocol}", total=len(images))
             run = merge([run_shard(job, Shard(0, tuple(images)), runner, (bar, task))], 1)
     else:
-        job = dataclasses.replace(job, artifact_sha256=artifact_digest(artifact))
+        # Several workers share a node: OpenVINO would pin each one's threads to the same first cores.
+        job = dataclasses.replace(job, options=options.replace(pin_threads=False),
+                                  artifact_sha256=artifact_digest(artifact))  # fmt: skip
         shards = split(images, sharding.shards)
         start = time.perf_counter()
         outputs = sharding.dispatch(functools.partial(run_shard, job), shards)
