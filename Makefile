@@ -45,7 +45,7 @@ OUT := $(BUILD)/$(MODEL)
 OMZ_IR := $(DATA)/omz/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml
 
 .DELETE_ON_ERROR:
-.PHONY: all setup test test-fast lint checkpoint onnx simplify ir-fp32 ir-fp16 ir omz-int8 parity fetch clean
+.PHONY: all setup setup-cluster test test-fast lint checkpoint onnx simplify ir-fp32 ir-fp16 ir omz-int8 parity fetch clean
 .PHONY: validate report bench int8 gate baseline FORCE
 FORCE:
 
@@ -66,6 +66,15 @@ $(STAMP): pyproject.toml requirements.lock
 .PHONY: wheel
 wheel: $(STAMP)
 	$(VENV)/bin/pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir $(DIST) .
+
+# The cluster extra (Ray, for validate/bench/sweep --ray), never part of `setup`: exactly the pins of
+# requirements-cluster.lock on top of requirements.lock (--no-deps; pip check proves nothing is missing).
+CLUSTER_STAMP := $(VENV)/.cluster-installed
+setup-cluster: $(CLUSTER_STAMP)
+$(CLUSTER_STAMP): $(STAMP) requirements-cluster.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-cluster.lock
+	$(VENV)/bin/pip check
+	touch $@
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check poseforge tests
@@ -184,6 +193,10 @@ ANNOTATIONS := $(COCO)/annotations/person_keypoints_val2017.json
 DECODER_SRC := $(wildcard poseforge/decode/*.py) poseforge/preprocess.py
 # Per artifact (the report's speed columns): latency iterations and seconds of throughput and of
 # end-to-end timing; for bench (the gated ratios), seconds split into interleaved rounds.
+# RAY=ADDRESS validates in shards on Ray (`validate --ray`): local (a Ray started per report), auto
+# (the Ray `ray start --head` runs here) or HOST:PORT / ray://HOST:PORT; the reports are the same.
+RAY ?=
+RAY_OPT := $(if $(RAY),--ray $(call q,$(RAY)))
 SPEED_ITERATIONS ?= 20
 SPEED_SECONDS ?= 5
 BENCH_SECONDS ?= 10
@@ -223,21 +236,21 @@ $(REPORTS_DIR)/speed/%.json: $$(ART_$$*) $(ANNOTATIONS) $(DECODER_SRC)
 
 $(REPORTS_DIR)/%-val.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
 	$(PF) validate $(call q,$<) --coco $(call q,$(COCO)) --protocol val $(HINT) \
-		--speed $(call q,$(REPORTS_DIR)/speed/$*.json) -o $(call q,$@)
+		--speed $(call q,$(REPORTS_DIR)/speed/$*.json) $(RAY_OPT) -o $(call q,$@)
 
 $(REPORTS_DIR)/%-deploy.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
 	$(PF) validate $(call q,$<) --coco $(call q,$(COCO)) --protocol deploy $(HINT) \
-		--speed $(call q,$(REPORTS_DIR)/speed/$*.json) -o $(call q,$@)
+		--speed $(call q,$(REPORTS_DIR)/speed/$*.json) $(RAY_OPT) -o $(call q,$@)
 
 $(REPORTS_DIR)/%-native.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
 	$(PF) validate $(call q,$<) --coco $(call q,$(COCO)) --protocol native $(HINT) \
-		--speed $(call q,$(REPORTS_DIR)/speed/$*.json) -o $(call q,$@)
+		--speed $(call q,$(REPORTS_DIR)/speed/$*.json) $(RAY_OPT) -o $(call q,$@)
 
 validate: $(REPORTS)
 
 # Every speed figure of the report comes from bench.json's one interleaved run (and bench-tiers.json's,
 # when `make bench-tiers` has made it).
-$(OUT)/report.md: $(REPORTS) $(OUT)/bench.json $(wildcard $(OUT)/bench-tiers.json)
+$(OUT)/report.md: $(REPORTS) $(OUT)/bench.json $(wildcard $(OUT)/bench-tiers.json) $(wildcard $(OUT)/bench-fleet.json)
 	$(PF) report $(call q,$(OUT)) --coco $(call q,$(COCO))
 report: $(OUT)/report.md
 
@@ -265,6 +278,15 @@ $(OUT)/bench-tiers.json: $(sort $(TIER_IRS)) $(ANNOTATIONS) $(DECODER_SRC)
 	$(PF) bench $(call q,$(OUT)) --tiers --coco $(call q,$(COCO)) --seconds $(call q,$(BENCH_SECONDS)) -o $(call q,$@)
 .PHONY: bench-tiers
 bench-tiers: $(OUT)/bench-tiers.json
+	$(MAKE) --no-print-directory report
+
+# Every IR on one node of each machine class of a Ray cluster (RAY=ADDRESS; nodes labelled with
+# `poseforge machine --ray-resources`), or, on this machine alone (RAY=local, the default), under each
+# ISA tier it stands in for: a benchmark run by hand, not part of `all`.
+$(OUT)/bench-fleet.json: $(sort $(TIER_IRS))
+	$(PF) bench $(call q,$(OUT)) --ray $(call q,$(or $(RAY),local)) --seconds $(call q,$(BENCH_SECONDS)) -o $(call q,$@)
+.PHONY: bench-fleet
+bench-fleet: $(OUT)/bench-fleet.json
 	$(MAKE) --no-print-directory report
 
 # --- bundle -------------------------------------------------------------------------------

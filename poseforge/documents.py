@@ -470,7 +470,13 @@ REPORT = Document(
             "results_sha256": SHA256,
             "interval": nullable(INTERVAL),
         },
-        {"provenance": obj()},
+        {
+            "provenance": obj(),
+            # `validate --ray`: where the shards ran (the results are the bytes one process writes)
+            "cluster": obj(
+                {"scheduler": string(max_len=40), "shards": integer(1), "workers": integer(1), "nodes": integer(1)}
+            ),
+        },
     ),
 )
 
@@ -550,6 +556,69 @@ TIERS = Document(
             "tiers": mapping(TIER_ENTRY, MACHINE_CLASS, min_len=1),
         },
         {"dataset": nullable(DATASET)},
+    ),
+)
+
+FLEET_ENTRY = obj(
+    {
+        "machine": MACHINE,
+        "host": string(max_len=255),
+        "emulated": boolean(),
+        "speed": mapping(obj({"throughput_fps": POSITIVE, "latency_ms": MS}), NAME, min_len=1),
+        "ratios": mapping(POSITIVE, NAME),
+    }
+)
+FLEET = Document(
+    "fleet bench file",
+    "poseforge.fleet/1",
+    obj(
+        {
+            "model": NAME,
+            "artifacts": mapping(SHA256, NAME, min_len=1),
+            "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+            "rounds": integer(1),
+            "scheduler": obj(),
+            "machine": MACHINE,
+            "classes": mapping(FLEET_ENTRY, MACHINE_CLASS, min_len=1),
+        }
+    ),
+)
+
+
+def _sweep_row(value: Any, field: str) -> Any:
+    """A finished row (SWEEP_RESULT), or one that failed: its name and one-line error."""
+    if "error" in value:
+        return string(max_len=2000)(value["error"], f"{field}.error")
+    return SWEEP_RESULT(value, field)
+
+
+SWEEP_RESULT = obj(
+    {
+        "key": SHA256,
+        "name": string(max_len=200),
+        "settings": obj(),
+        "chosen_on": obj({"name": string(max_len=255), "images": integer(1), "overlaps_validation": boolean()}),
+        "scored_on": obj({"name": string(max_len=255), "people": integer(0), "images": integer(1)}),
+        "ap": FRACTION,
+        "interval": nullable(INTERVAL),
+        "difference": obj({"ap": number(-1.0, 1.0), "low": number(-1.0, 1.0), "high": number(-1.0, 1.0)}),
+        "throughput_fps": POSITIVE,
+        "fp32_throughput_fps": POSITIVE,
+        "over_fp32": POSITIVE,
+        "heatmap_peak_retention": nullable(NONNEG),
+        "machine": MACHINE,
+    }
+)
+SWEEP_ROW = Document("sweep row", "poseforge.sweep-row/1", obj({"row": SWEEP_RESULT}))
+SWEEP = Document(
+    "sweep table",
+    "poseforge.sweep/1",
+    obj(
+        {
+            "fp32": obj({"sha256": SHA256, "ap": FRACTION, "interval": nullable(INTERVAL)}),
+            "scored_on": DATASET,
+            "rows": array(all_of(obj({"key": SHA256, "name": string(max_len=200)}), _sweep_row), max_len=1000),
+        }
     ),
 )
 

@@ -128,6 +128,14 @@ def runtime_options(args: argparse.Namespace, **changes: Any) -> Any:
     return RuntimeOptions(device=args.device, precision_hint=hint, threads=args.threads, **changes)
 
 
+def add_ray(p: argparse.ArgumentParser, what: str) -> None:
+    """--ray [ADDRESS]: run on Ray (the cluster extra); without an address, a local Ray started and stopped here."""
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help=f"{what} on Ray (the cluster extra): no ADDRESS (or 'local') starts a Ray of this "
+                   "machine's cores and stops it after; 'auto', HOST:PORT or ray://HOST:PORT joins a running "
+                   "cluster")  # fmt: skip
+
+
 def add_allow_subset(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-subset", action="store_true",
                    help="accept reports on a subset of the image set (--limit, skipped images)")  # fmt: skip

@@ -58,6 +58,9 @@ def _machine_arguments(p: argparse.ArgumentParser) -> None:
         help="print only the machine class (ISA tier and cores, e.g. x86-amx-2c)",
     )
     p.add_argument("--json", action="store_true", help="everything as JSON")  # fmt: skip
+    p.add_argument("--ray-resources", action="store_true",
+                   help="print the Ray custom resources that label a node with this class (for `ray start "
+                   "--resources`: the fleet bench measures one node of each class)")  # fmt: skip
 
 
 def _machine(args: argparse.Namespace) -> None:
@@ -69,6 +72,11 @@ def _machine(args: argparse.Namespace) -> None:
         print("yes")
         return
     info = machine_info()
+    if args.ray_resources:
+        from poseforge.cluster.session import node_resources
+
+        print(json.dumps(node_resources()))
+        return
     if args.machine_class:
         print(info["class"])
         return

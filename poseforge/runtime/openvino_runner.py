@@ -193,6 +193,7 @@ def compiled_settings(compiled: Any, options: RuntimeOptions) -> dict[str, Any]:
         "threads": read("INFERENCE_NUM_THREADS", int),
         "streams": read("NUM_STREAMS", int),
         "optimal_requests": read("OPTIMAL_NUMBER_OF_INFER_REQUESTS", int) or 1,
+        "cpu_pinning": read("ENABLE_CPU_PINNING", bool),
     }
 
 

@@ -29,6 +29,9 @@ class RuntimeOptions:
     performance_hint: str = "LATENCY"  # LATENCY: one request; THROUGHPUT: the plugin's streams, queued
     streams: int | None = None  # None: what the performance hint implies
     shape: tuple[int, int, int, int] | None = None  # network input N, C, H, W; None: N, H and W dynamic
+    # OpenVINO pins its threads to cores, the same cores in every process: where several processes
+    # share a machine (a node's Ray workers), unpinned threads let the OS spread them.
+    pin_threads: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.device, str) and _DEVICE.fullmatch(self.device)):
@@ -61,6 +64,8 @@ class RuntimeOptions:
             cpu["INFERENCE_NUM_THREADS"] = str(self.threads)
         if self.streams:
             cpu["NUM_STREAMS"] = str(self.streams)
+        if not self.pin_threads:
+            cpu["ENABLE_CPU_PINNING"] = "NO"
         if self.device == "AUTO" and cpu:  # the CPU's own settings, for when AUTO picks the CPU
             config["DEVICE_PROPERTIES"] = {"CPU": cpu}
         else:

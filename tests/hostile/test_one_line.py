@@ -22,7 +22,7 @@ import pytest
 
 from poseforge.text import printable
 from tests.bundle.made import Made
-from tests.hostile.helpers import cli, members, refused, repack, snapshot
+from tests.hostile.helpers import Outcome, cli, members, refused, repack, snapshot, within
 
 DEEP = "[" * 100_000 + "]" * 100_000
 BIG = "9" * 5000
@@ -668,3 +668,64 @@ def test_a_closed_stdout_ends_quietly(args: list[str]) -> None:
     finally:
         os.close(write)
     assert result.returncode == 141 and result.stderr == "", (result.returncode, result.stderr)
+
+
+# --- sweep settings files, and clusters ------------------------------------------------------------------------------
+SWEEP_OK = '[inputs]\nfp32 = "model.xml"\n\n[[rows]]\nname = "a"\n'
+SWEEPS: dict[str, tuple[str, str]] = {  # settings text -> what the line says
+    "not TOML": ("[inputs\nfp32 = ", "not a TOML settings file"),
+    "not UTF-8": ("\udcff", "not a TOML settings file"),
+    "an unknown table": (SWEEP_OK + "[extra]\n", "unknown key extra"),
+    "an unknown setting": (SWEEP_OK + "presett = 'mixed'\n", "unknown key rows[0].presett"),
+    "a setting of the wrong type": (SWEEP_OK + "subset_size = '300'\n", "rows[0].subset_size is int"),
+    "a boolean for a number": (SWEEP_OK + "subset_size = true\n", "rows[0].subset_size is int"),
+    "an unknown preset": (SWEEP_OK + "preset = 'fastest'\n", "unknown preset 'fastest'"),
+    "no FP32 IR": ("[[rows]]\nname = 'a'\n", "no FP32 IR"),
+    "no row": ('[inputs]\nfp32 = "model.xml"\n', "holds no row"),
+    "an empty grid axis": ('[inputs]\nfp32 = "m.xml"\n[grid]\npreset = []\n', "grid.preset is a non-empty list"),
+    "a grid of 20,000 rows": (
+        '[inputs]\nfp32 = "m.xml"\n[grid]\n' + f"subset_size = {list(range(1, 101))}\n"
+        f"candidates = {list(range(1, 101))}\nignore_heads = [true, false]\n",
+        "the grid makes 20000 rows",
+    ),
+    "two rows of one name": (SWEEP_OK + "[[rows]]\nname = 'a'\n", "two rows are named 'a'"),
+    "seconds out of range": ('[inputs]\nfp32 = "m.xml"\nseconds = -1\n[[rows]]\n', "inputs.seconds"),
+}
+
+
+@pytest.mark.parametrize("case", list(SWEEPS))
+def test_a_hostile_sweep_settings_file(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text, says = SWEEPS[case]
+    path = tmp_path / "sweep.toml"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    before = snapshot(tmp_path)
+    line = refused(cli(capsys, "sweep", path, "-o", tmp_path / "out"), path)
+    assert says in line, line
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["validate", "bench", "sweep"])
+def test_without_ray_the_ray_option_names_the_extra(command: str, tmp_path: Path) -> None:
+    from tests.conftest import run_blocked
+
+    settings = tmp_path / "sweep.toml"
+    settings.write_text(SWEEP_OK)
+    args = {"validate": ["validate", "model.xml", "--protocol", "val", "--no-speed", "-o", "r.json", "--ray"],
+            "bench": ["bench", "build/m", "--ray", "auto"],
+            "sweep": ["sweep", str(settings), "-o", str(tmp_path / "out"), "--ray"]}[command]  # fmt: skip
+    body = f"from poseforge.cli import main\nimport sys\nsys.exit(main({args!r}))\n"
+    result = run_blocked(("ray",), body, timeout=120)
+    outcome = Outcome(result.returncode, result.stdout, result.stderr)
+    refused(outcome, f"{command} --ray needs Ray, part of the cluster extra", "pip install 'poseforge[cluster]'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cluster_that_cannot_be_reached_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ray", reason="Ray is the cluster extra: `make setup-cluster` installs it")
+    before = snapshot(tmp_path)
+    with within(30):
+        outcome = cli(capsys, "validate", tmp_path / "model.xml", "--protocol", "val", "--no-speed",
+                      "-o", tmp_path / "r.json", "--ray", "127.0.0.1:9")  # fmt: skip
+    refused(outcome, "the Ray cluster at 127.0.0.1:9 cannot be reached")
+    assert refused(cli(capsys, "bench", tmp_path, "--ray", "nowhere"), "--ray nowhere: expected local, auto")
+    assert snapshot(tmp_path) == before

@@ -14,6 +14,7 @@ from poseforge.validate.accuracy.compare import report_matches
 from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
 from poseforge.validate.gate import comparable_reports, read_bench, stale_bench
+from poseforge.validate.speed.fleet import fleet_lines, read_fleet
 from poseforge.validate.speed.tiers import read_tiers
 
 
@@ -74,7 +75,7 @@ def _difference(row: Row) -> str:
 
 
 def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
-             tiers: dict[str, Any] | None = None) -> str:  # fmt: skip
+             tiers: dict[str, Any] | None = None, fleet: dict[str, Any] | None = None) -> str:  # fmt: skip
     first = rows[0].report
     dataset = first["dataset"]
     hints = sorted({str(r.report["precision_hint"]) for r in rows})
@@ -105,6 +106,8 @@ def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
     lines += ["", *speed_section(bench)]
     if tiers:
         lines += ["", *tier_section(tiers)]
+    if fleet:
+        lines += ["", *fleet_lines(fleet)]
     notes = sorted({f"{row.name}: {note}" for row in rows for note in row.report.get("notes", [])})
     skipped = [f"{row.name} {row.report['protocol']}: {plural(len(row.report['skipped_images']), 'bad image')} skipped"
                for row in rows if row.report["skipped_images"]]  # fmt: skip
@@ -323,5 +326,5 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
         plot(rows, images[0], model, bench)
         if coco_dir:
             example_image([row.report for row in rows], coco_dir, images[1])
-        text.write_text(markdown(rows, model, bench, tiers))
+        text.write_text(markdown(rows, model, bench, tiers, read_fleet(model_dir)))
     return targets
