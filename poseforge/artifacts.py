@@ -96,6 +96,24 @@ def machine_dependent(name: str) -> bool:
     return name != base_name(name) or known is None or known.precision == "int8"
 
 
+def ap_tolerance(name: str) -> float:
+    """The gate's AP tolerance of a row: its artifact's; a variant (another precision hint) runs other
+    kernels, so it gets the INT8 tolerance, like any machine-dependent run."""
+    known = BY_NAME.get(name)
+    return known.ap_tolerance if known is not None else INT8_AP_TOLERANCE
+
+
+def deployable(fps: dict[str, float], aps: dict[str, float]) -> str | None:
+    """Which run to deploy on a machine class: the fastest bundle-able run (artifact and precision
+    hint) whose val AP there is within its tolerance of the FP32 IR's with f32; None without
+    the FP32 IR's AP. `fps` and `aps` are keyed by run name, measured on that class."""
+    if REFERENCE not in aps:
+        return None
+    candidates = [name for name in fps if name in aps and BY_NAME.get(base_name(name)) is not None
+                  and BY_NAME[base_name(name)].bundle and aps[name] >= aps[REFERENCE] - ap_tolerance(name)]  # fmt: skip
+    return max(candidates, key=lambda name: fps[name], default=None)
+
+
 def base_name(name: str) -> str:
     """The artifact a row name is of (`ir-fp32.bf16` -> `ir-fp32`)."""
     return name.partition(".")[0]

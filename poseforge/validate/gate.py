@@ -33,9 +33,9 @@ from typing import Any
 
 from poseforge.artifacts import (
     BY_NAME,
-    INT8_AP_TOLERANCE,
     PROTOCOLS,
     REFERENCE,
+    ap_tolerance,
     artifact_digest,
     base_name,
     machine_dependent,
@@ -86,13 +86,6 @@ class GateResult:
     @property
     def unchecked(self) -> list[Check]:
         return [c for c in self.checks if c.verdict == "unchecked"]
-
-
-def tolerance_of(name: str) -> float:
-    """The default AP tolerance of a row: its artifact's; a variant (another precision hint) runs
-    other kernels, so it gets the INT8 tolerance, like any machine-dependent run."""
-    known = BY_NAME.get(name)
-    return known.ap_tolerance if known is not None else INT8_AP_TOLERANCE
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -311,7 +304,7 @@ def accuracy_bounds(reports: Reports, problems: dict) -> list[Check]:
             continue
         if problems[(artifact, protocol)] or problems[(REFERENCE, protocol)]:
             continue  # already a FAIL of its own
-        tolerance = tolerance_of(artifact)
+        tolerance = ap_tolerance(artifact)
         name = f"{artifact} {protocol} AP - {REFERENCE} (bound, any class)"
         if reference[1]["machine"]["class"] != report["machine"]["class"]:
             checks.append(Check(name, f">= -{tolerance}", "not comparable", "-", "FAIL",
@@ -523,7 +516,7 @@ def make_baseline(
                                  f"{machine_class}: a class's section comes from one machine")  # fmt: skip
         old = (old_section if dependent else previous).get("accuracy", {}).get(artifact, {}).get(protocol, {})
         (class_accuracy if dependent else accuracy).setdefault(artifact, {})[protocol] = {
-            "ap": round(report["ap"], 4), "tolerance": old.get("tolerance", tolerance_of(artifact)),
+            "ap": round(report["ap"], 4), "tolerance": old.get("tolerance", ap_tolerance(artifact)),
             "images": report["images"], "provenance": provenance(report),
         }  # fmt: skip
     ratios = {}

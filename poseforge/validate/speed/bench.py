@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from poseforge.artifacts import (
-    BY_NAME,
-    INT8_AP_TOLERANCE,
     REFERENCE,
     VARIANT_HINTS,
     artifact_digest,
     base_name,
+    deployable,
     machine_dependent,
     runs,
 )
@@ -198,16 +197,11 @@ def recommend(model_dir: Path, bench: dict[str, Any]) -> dict[str, Any] | None:
             continue  # its AP follows the kernels of another class
         if report["artifact_sha256"] == bench["artifacts"][name]:
             aps[name] = report
-    reference = aps.get(REFERENCE)
-    if reference is None:
+    fps = {name: row["throughput_fps"] for name, row in bench["speed"].items()}
+    name = deployable(fps, {run: report["ap"] for run, report in aps.items()})
+    if name is None:
         return None
-    chosen = []
-    for name, report in aps.items():
-        known = BY_NAME[base_name(name)]
-        tolerance = INT8_AP_TOLERANCE if name != base_name(name) else known.ap_tolerance
-        if known.bundle and report["ap"] >= reference["ap"] - tolerance:
-            chosen.append((bench["speed"][name]["throughput_fps"], name, report))
-    fps, name, report = max(chosen, key=lambda c: c[0])
+    report = aps[name]
     return {
         "class": bench["machine"]["class"],
         "run": name,
@@ -217,7 +211,7 @@ def recommend(model_dir: Path, bench: dict[str, Any]) -> dict[str, Any] | None:
         "interval": report["interval"],
         "dataset": report["dataset"]["name"],
         "people": report["dataset"]["people"],
-        "throughput_fps": fps,
+        "throughput_fps": fps[name],
         "rule": f"the fastest run whose val AP is within its gate tolerance of {REFERENCE} (f32) on this class",
     }
 
