@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import PROTOCOLS
+from poseforge.artifacts import DEFAULT_HEIGHT, HEIGHT_RANGE, PROTOCOLS, report_key
 from poseforge.cli.common import (
+    HEIGHT,
     POSITIVE_INT,
     RESAMPLES,
     ROUNDS,
@@ -53,6 +54,9 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="model.pth, an .onnx file, an IR .xml or a bundle")
     add_coco(p)
     p.add_argument("--protocol", choices=PROTOCOLS, required=True, help="how images become network inputs")
+    p.add_argument("--height", type=HEIGHT, help=f"with --protocol native: the input height (a multiple of 8 from "
+                   f"{HEIGHT_RANGE[0]} to {HEIGHT_RANGE[1]}; default {DEFAULT_HEIGHT}, the deploy height); another "
+                   "height is a run of its own: reports/<artifact>-native@<height>.json")  # fmt: skip
     p.add_argument("--limit", type=POSITIVE_INT, help="only the first N images (by id): a subset report, which "
                    "report, baseline, bundle and gate refuse unless --allow-subset; needs -o")  # fmt: skip
     add_skip_bad(p)
@@ -68,6 +72,8 @@ def _validate(args: argparse.Namespace) -> None:
     from poseforge.validate.speed.network import read_speed_file
 
     options = runtime_options(args)
+    if args.height is not None and args.protocol != "native":
+        raise PoseforgeError(f"--height sets the native protocol's input height; {args.protocol} runs at its own")
     if args.speed and args.output and Path(args.speed).resolve() in {p.resolve() for p in report_paths(args.output)}:
         raise PoseforgeError(f"-o {args.output} would replace the speed file {args.speed} it reads: choose another -o")
     speed = read_speed_file(args.speed, args.artifact, options.precision_hint) if args.speed else None
@@ -75,8 +81,9 @@ def _validate(args: argparse.Namespace) -> None:
     # take the place of the full report at the default path.
     report = validate_artifact(args.artifact, coco_dir(args), args.protocol, args.output, options=options,
                                limit=args.limit, skip_bad=args.skip_bad, speed=speed, measure=not args.no_speed,
-                               speed_seconds=args.seconds, resamples=args.resamples)  # fmt: skip
-    wrote(args.output or default_report_path(report, args.protocol), report_line(report))
+                               speed_seconds=args.seconds, resamples=args.resamples,
+                               input_height=args.height)  # fmt: skip
+    wrote(args.output or default_report_path(report), report_line(report))
 
 
 def report_line(report: dict[str, Any]) -> str:
@@ -91,7 +98,7 @@ def report_line(report: dict[str, Any]) -> str:
         else ""
     )
     return (
-        f"{report['artifact']} {report['protocol']}: AP {report['ap']:.3f}{bounds} (AP50 {report['ap50']:.3f}, "
+        f"{report['artifact']} {report_key(report)}: AP {report['ap']:.3f}{bounds} (AP50 {report['ap50']:.3f}, "
         f"AR {report['ar']:.3f}) on {plural(report['images'], 'image')} of {dataset['name']}, "
         f"{plural(dataset['people'], 'person', 'people')}"
         f"{skipped}, decode {report['decode_ms']:.2f} ms{speed}"

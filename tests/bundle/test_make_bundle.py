@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 from poseforge.artifacts import artifact_digest
-from tests.bundle.made import Made
+from tests.bundle.made import HEIGHT, Made
 from tests.conftest import run_cli, run_make
 
 
@@ -19,11 +19,12 @@ def manifest_of(bundle: Path) -> dict:
 
 
 def test_the_tarball_holds_the_network_its_reports_and_its_manifest(made: Made) -> None:
+    runs = ("val", "deploy", "native", f"native@{HEIGHT}")
     with tarfile.open(made.bundle) as tar:
         names = tar.getnames()
-        carried = {p: tar.extractfile(f"report-{p}.json").read() for p in ("val", "deploy", "native")}
-    reports = [f"report-{p}.json" for p in ("deploy", "native", "val")]
-    assert names == ["bundle.json", "model.bin", "model.xml", *reports]  # sorted: bundle.json first
+        carried = {p: tar.extractfile(f"report-{p}.json").read() for p in runs}
+    assert names[:3] == ["bundle.json", "model.bin", "model.xml"]  # sorted: bundle.json first
+    assert {f"report-{p}.json" for p in runs} <= set(names[3:])  # (and bf16 reports where the CPU runs bf16)
     for protocol, data in carried.items():  # byte for byte the reports make wrote: their sha256 is theirs
         assert data == (made.model_dir / "reports" / f"ir-fp32-{protocol}.json").read_bytes()
     manifest = manifest_of(made.bundle)
@@ -33,6 +34,11 @@ def test_the_tarball_holds_the_network_its_reports_and_its_manifest(made: Made) 
         report = json.loads((made.model_dir / "reports" / f"ir-fp32-{protocol}.json").read_text())
         assert manifest["measured"][protocol]["ap"] == report["ap"]
         assert manifest["measured"][protocol]["machine"] == report["machine"]
+    at_height = json.loads(carried[f"native@{HEIGHT}"])
+    assert at_height["input_height"] == HEIGHT and at_height["speed"] is None  # its speed is bench's
+    claim = manifest["measured"]["native_heights"][str(HEIGHT)]  # what measured() cites at that height
+    assert list(manifest["measured"]["native_heights"]) == [str(HEIGHT)]
+    assert (claim["ap"], claim["interval"], claim["images"]) == (at_height["ap"], at_height["interval"], 79)
     speed = manifest["measured"]["speed"]
     assert speed["throughput_fps"] == report["throughput_fps"] and speed["precision_hint"] == "f32"
     assert speed["shape"] == [1, 3, 256, 456] and speed["machine"]["cores"] >= 1

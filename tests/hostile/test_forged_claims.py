@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.bundle.made import Made
+from tests.bundle.made import HEIGHT, Made
 from tests.hostile.helpers import cli, edit_ir_metadata, edit_json, members, refused, rehashed, repack, snapshot
 
 Files = dict[str, bytes]
@@ -33,6 +33,16 @@ def report_edit(name: str, change: Callable[[dict[str, Any]], Any]) -> Callable[
         report = json.loads(files[name])
         change(report)
         files[name] = json.dumps(report, indent=1).encode()
+
+    return edit
+
+
+def every_report(change: Callable[[dict[str, Any]], Any]) -> Callable[[Files], None]:
+    """Change every report the bundle carries (each protocol, height and precision hint)."""
+
+    def edit(files: Files) -> None:
+        for name in [n for n in files if n.startswith("report-")]:
+            report_edit(name, change)(files)
 
     return edit
 
@@ -77,17 +87,16 @@ def both(*changes: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]]
 
 
 SHAPE = [1, 3, 4096, 4096]
-PROTOCOLS = ("val", "deploy", "native")
 CASES: dict[str, tuple[Callable[[Files], Files], str]] = {
     # what bundle.json says about the network, against the network's own metadata
     "another model's name": (
         manifest_edit(setting("model", "lightweight-openpose")),
-        "report-deploy.json is a report of human-pose-estimation-0001, not of lightweight-openpose",
+        # the first report read names it: report-deploy.bf16.json where the CPU runs bf16, else report-deploy.json
+        ".json is a report of human-pose-estimation-0001, not of lightweight-openpose",
     ),
     "another model's name in the reports too": (
         forged(
-            *(report_edit(f"report-{p}.json", setting("model", "lightweight-openpose")) for p in PROTOCOLS),
-            manifest=setting("model", "lightweight-openpose"),
+            every_report(setting("model", "lightweight-openpose")), manifest=setting("model", "lightweight-openpose")
         ),
         "bundle.json model is 'lightweight-openpose' where the network's own metadata says "
         "'human-pose-estimation-0001'",
@@ -116,12 +125,7 @@ CASES: dict[str, tuple[Callable[[Files], Files], str]] = {
         "bundle.json source.license is 'MIT' where the network's own metadata says 'Apache-2.0",
     ),
     "another source IR": (
-        forged(
-            report_edit("report-val.json", setting("artifact_sha256", "0" * 64)),
-            report_edit("report-deploy.json", setting("artifact_sha256", "0" * 64)),
-            report_edit("report-native.json", setting("artifact_sha256", "0" * 64)),
-            manifest=setting("source_ir.sha256", "0" * 64),
-        ),
+        forged(every_report(setting("artifact_sha256", "0" * 64)), manifest=setting("source_ir.sha256", "0" * 64)),
         "bundle.json source_ir.sha256 is '0000000000000000000000000000000000000000000000000000000000000000' where "
         "the network's own metadata says",
     ),
@@ -174,10 +178,22 @@ CASES: dict[str, tuple[Callable[[Files], Files], str]] = {
         forged(report_edit("report-native.json", setting("artifact_sha256", "1" * 64))),
         "report-native.json was measured on another IR (sha256 111111111111...)",
     ),
+    # the native protocol at another input height: its own report, its own figure
+    "an AP at height 320 of 0.99": (
+        manifest_edit(setting(f"measured.native_heights.{HEIGHT}.ap", 0.99)),
+        f"bundle.json measured.native_heights.{HEIGHT}.ap is 0.99 where its reports say 0.",
+    ),
+    "the height 320 report saying 368": (
+        forged(report_edit(f"report-native@{HEIGHT}.json", setting("input_height", 368))),
+        f"report-native@{HEIGHT}.json is the native@368 report of ir-fp32, not the native@{HEIGHT} report of ir-fp32",
+    ),
+    "a height measured without its report": (
+        manifest_edit(lambda m: m["measured"]["native_heights"].update({"368": m["measured"]["native"]})),
+        "report-native@368.json",
+    ),
     "a report without its measured figure": (
         forged(lambda files: files.pop("report-native.json"), manifest=lambda m: m["files"].pop("report-native.json")),
-        "bundle.json lists model.bin, model.xml, report-deploy.json, report-val.json, not model.bin, model.xml, "
-        "report-deploy.json, report-native.json, report-val.json",
+        f"report-deploy.json, report-native.json, report-native@{HEIGHT}.json",  # (bundle.json lists ..., not ...)
     ),
     "a network without the decoder defaults in its metadata": (
         forged(network_metadata(lambda meta: meta.pop("decoder"))),
