@@ -130,6 +130,12 @@ def split_protocol_key(key: str) -> tuple[str, int | None]:
     return protocol, value
 
 
+def protocol_label(key: str) -> str:
+    """A protocol key in words: `val protocol`, `native protocol at height 320`."""
+    protocol, height = split_protocol_key(key)
+    return f"{protocol} protocol" + (f" at height {height}" if height is not None else "")
+
+
 def report_key(report: dict) -> str:
     """The protocol key of a report (documents.REPORT): a native report records its `input_height`;
     one made before heights were recorded was measured at DEFAULT_HEIGHT."""

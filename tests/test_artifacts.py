@@ -16,6 +16,7 @@ from poseforge.artifacts import (
     base_name,
     check_height,
     protocol_key,
+    protocol_label,
     run_name,
     split_protocol_key,
 )
@@ -71,7 +72,7 @@ def test_a_native_run_at_another_height_is_named_by_it() -> None:
     assert protocol_key("native", 320) == "native@320" and split_protocol_key("native@320") == ("native", 320)
     assert protocol_key("native", DEFAULT_HEIGHT) == protocol_key("native") == "native"  # the deploy height
     assert split_protocol_key("native") == ("native", DEFAULT_HEIGHT) and split_protocol_key("val") == ("val", None)
-    assert protocol_key("val", None) == "val"
+    assert protocol_key("val", None) == "val" and protocol_label("native@368") == "native protocol at height 368"
     for key in ("native@256", "val@320", "native@0320", "native@321", "native@abc", "native@", "native@99999",
                 "native@\u0663\u0662\u0660", "nat"):  # fmt: skip
         with pytest.raises(PoseforgeError):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import DEFAULT_HEIGHT, HEIGHT_RANGE, PROTOCOLS, report_key
+from poseforge.artifacts import DEFAULT_HEIGHT, HEIGHT_RANGE, PROTOCOLS, report_key, run_name
 from poseforge.cli.common import (
     HEIGHT,
     POSITIVE_INT,
@@ -44,7 +44,8 @@ def _speed(args: argparse.Namespace) -> None:
     images = CocoKeypoints(coco_dir(args)).images(args.limit)
     speed = write_speed_file(args.artifact, images, args.output, runtime_options(args), args.iterations, args.seconds)
     settings, shape = speed["throughput_settings"], speed["shape"]
-    wrote(args.output, f"{speed['artifact']} latency {speed['latency_ms']['median']:.1f} ms "
+    name = run_name(speed["artifact"], settings["precision_hint"])
+    wrote(args.output, f"{name} latency {speed['latency_ms']['median']:.1f} ms "
           f"(p90 {speed['latency_ms']['p90']:.1f}), throughput {speed['throughput_fps']:.1f} fps, end-to-end "
           f"{speed['e2e_fps']:.1f} fps, decode {speed['decode_deploy_ms']['median']:.2f} ms at {shape[2]}x{shape[3]}, "
           f"{plural(settings['threads'], 'thread')}, precision hint {settings['precision_hint']}")  # fmt: skip
@@ -98,7 +99,8 @@ def report_line(report: dict[str, Any]) -> str:
         else ""
     )
     return (
-        f"{report['artifact']} {report_key(report)}: AP {report['ap']:.3f}{bounds} (AP50 {report['ap50']:.3f}, "
+        f"{run_name(report['artifact'], report['precision_hint'])} {report_key(report)}: AP {report['ap']:.3f}{bounds} "
+        f"(AP50 {report['ap50']:.3f}, "
         f"AR {report['ar']:.3f}) on {plural(report['images'], 'image')} of {dataset['name']}, "
         f"{plural(dataset['people'], 'person', 'people')}"
         f"{skipped}, decode {report['decode_ms']:.2f} ms{speed}"
@@ -110,6 +112,8 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("b", help="report B, scored on the same images")
     p.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples")
     p.add_argument("--seed", type=SEED, default=0, help="resampling seed")
+    p.add_argument("--cross-protocol", action="store_true", help="compare reports of different protocols (or native "
+                   "heights) anyway: their difference is then the protocols' as much as the artifacts'")  # fmt: skip
     add_output(p, "also write the comparison as JSON", required=False)
 
 
@@ -117,7 +121,7 @@ def _compare(args: argparse.Namespace) -> None:
     from poseforge.fileio import write_json
     from poseforge.validate.accuracy.compare import compare_reports, summary_lines
 
-    comparison = compare_reports(args.a, args.b, args.resamples, args.seed)
+    comparison = compare_reports(args.a, args.b, args.resamples, args.seed, args.cross_protocol)
     for line in summary_lines(comparison):
         print(line)
     if args.output:
@@ -184,8 +188,9 @@ COMMANDS = (
     Command("compare", "validate", "the paired AP difference of two reports on the same images, with its interval",
             _compare_arguments, _compare, "Re-match both reports' pycocotools results once, then score both on the "
             "same bootstrap resamples of the images: AP of each with its interval, and the paired interval of "
-            "AP(B) - AP(A). Only a paired interval that excludes 0 says that one is more accurate. Prints the "
-            "timings of the matching and the resamples."),
+            "AP(B) - AP(A). Only a paired interval that excludes 0 says that one is more accurate. Prints each "
+            "report's run, protocol and image set, and the timings of the matching and the resamples; reports of "
+            "different protocols (or native heights) are refused unless --cross-protocol."),
     Command("report", "validate", "write report.md and report.png from a model's reports", _report_arguments,
             _report),
     Command("bench", "validate", "every artifact's speed and the speed targets, as ratios measured in one run",
