@@ -135,7 +135,8 @@ $(OUT)/ir/omz-int8/model.xml: $(OMZ_IR) | $(STAMP)
 	$(PF) reference-ir $(call q,$(OMZ_IR)) -o $(call q,$@)
 omz-int8: $(OUT)/ir/omz-int8/model.xml
 
-parity: ir
+# Every artifact against the checkpoint: the conversions by max abs, the INT8 IR by cosine.
+parity: ir int8
 	$(PF) parity $(call q,$(OUT)) --images $(call q,$(COCO)/val2017) \
 		$(if $(wildcard $(OMZ_IR)),$(if $(filter human-pose-estimation-0001,$(MODEL)),--omz-ir $(call q,$(OMZ_IR))))
 

@@ -84,3 +84,9 @@ def test_the_makefile_validates_heights_the_code_accepts() -> None:
     assert default and int(default.group(1)) == DEFAULT_HEIGHT
     heights = re.search(r"^HEIGHTS \?= ([\d ]+)$", MAKEFILE, re.MULTILINE)
     assert heights and [check_height(int(h)) for h in heights.group(1).split()] == [320, 368]
+
+
+def test_int8_parity_is_judged_by_a_stated_cosine() -> None:
+    int8 = [a for a in ARTIFACTS if a.precision == "int8" and a.ours]
+    assert [a.name for a in int8] == ["ir-int8"] and int8[0].parity_tolerance is None
+    assert 0.9 < int8[0].parity_min_cosine < 1.0
