@@ -99,3 +99,15 @@ def test_make_runs_the_recipe_for_a_missing_bundle_only(made: Made, assets: Path
     # fp16 has neither an IR nor reports in this build: make would convert, measure, validate, then bundle.
     commands = [line.split()[1] for line in dry.stdout.splitlines() if line.startswith(".venv/bin/poseforge")]
     assert commands == ["convert", "speed", "validate", "validate", "bundle"], dry.stdout
+
+
+def test_bundle_and_verify_lead_with_what_predict_runs(made: Made) -> None:
+    """The line `poseforge verify` (and `bundle`) prints: the AP of the native protocol at the deploy height,
+    what predict runs by default, before the others."""
+    result = run_cli("verify", str(made.bundle))
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.splitlines()[0]
+    native = json.loads((made.model_dir / "reports" / "ir-fp32-native.json").read_text())
+    assert line.startswith(f"verified {made.bundle}: human-pose-estimation-0001 fp32, input u8 BGR NHWC [1,H,W,3] "
+                           f"(deploy 256x456): native AP {native['ap']:.3f} [")  # fmt: skip
+    assert "at input height 256 (what runs); also measured: val AP" in line and f"at height {HEIGHT}" in line
