@@ -43,7 +43,7 @@ def test_the_input_height_is_the_users_with_its_measured_ap(made: Made, frames: 
     """input_height=320: a 640x480 frame runs at 320x432, the poses are the native protocol's at 320, and
     measured() leads with the AP the bundle measured at that height, naming it."""
     measured = PoseEstimator(made.bundle).manifest["measured"]
-    taller = PoseEstimator(made.bundle, input_height=HEIGHT)
+    taller = PoseEstimator(made.bundle, input_height=HEIGHT, precision_hint="f32")  # as the runner below
     assert taller.prepare(np.zeros((480, 640, 3), np.uint8)).image.shape == (HEIGHT, 432, 3)
     runner = open_runner(made.bundle)
     prepared = prepare(frames[1], "native", input_height=HEIGHT)

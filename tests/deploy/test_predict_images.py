@@ -51,7 +51,7 @@ def test_a_taller_input_height_is_what_runs_and_what_is_cited(made: Made, assets
     """--height 320: poses.json scores what validate scored at that height, and the first line leads with it."""
     out = tmp_path / "out"
     result = run_cli("predict", str(made.bundle), str(assets / "coco-mini" / "val2017"), "-o", str(out), "--height",
-                     str(HEIGHT), "--save", "poses")  # fmt: skip
+                     str(HEIGHT), "--save", "poses", "--precision-hint", "f32")  # fmt: skip  # f32, as the report
     assert result.returncode == 0, result.stderr
     report = read_report(made.model_dir / "reports" / f"ir-fp32-native@{HEIGHT}.json")
     first = result.stdout.splitlines()[0]
