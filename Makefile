@@ -179,13 +179,20 @@ HINT = --precision-hint $(or $(HINT_$*),f32)
 $(REPORTS_DIR)/speed/%.json: $$(ART_$$*) $(ANNOTATIONS) $(DECODER_SRC)
 	$(PF) speed $< --coco $(COCO) --iterations $(SPEED_ITERATIONS) --seconds $(SPEED_SECONDS) $(HINT) -o $@
 
-$(REPORTS_DIR)/%-val.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
+# Every other run's report carries its agreement with the FP32 IR's poses under its protocol, scored
+# against the FP32 IR's report: that report comes first (validate finds it beside its own).
+AGREEMENT_SRC := poseforge/validate/accuracy/agreement.py
+REFERENCE_REPORT = $(if $(filter ir-fp32,$*),,$(REPORTS_DIR)/ir-fp32-$(1).json $(AGREEMENT_SRC))
+$(REPORTS_DIR)/%-val.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC) \
+		$$(call REFERENCE_REPORT,val)
 	$(PF) validate $< --coco $(COCO) --protocol val $(HINT) --speed $(REPORTS_DIR)/speed/$*.json -o $@
 
-$(REPORTS_DIR)/%-deploy.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
+$(REPORTS_DIR)/%-deploy.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC) \
+		$$(call REFERENCE_REPORT,deploy)
 	$(PF) validate $< --coco $(COCO) --protocol deploy $(HINT) --speed $(REPORTS_DIR)/speed/$*.json -o $@
 
-$(REPORTS_DIR)/%-native.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
+$(REPORTS_DIR)/%-native.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC) \
+		$$(call REFERENCE_REPORT,native)
 	$(PF) validate $< --coco $(COCO) --protocol native $(HINT) --speed $(REPORTS_DIR)/speed/$*.json -o $@
 
 validate: $(REPORTS)

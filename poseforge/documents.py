@@ -403,6 +403,18 @@ DATASET = obj(
     {"limit": nullable(integer(1))},
 )
 
+# A run's agreement with the FP32 IR (validate.accuracy.agreement): its poses scored against the
+# FP32 IR's own poses under the same protocol, on the same images, and what it was scored against.
+AGREEMENT_FIELD = obj(
+    {
+        "ap": FRACTION,
+        "interval": INTERVAL,
+        "people": integer(1),  # reference people counted
+        "reference": obj({"artifact": NAME, "report": FILE_NAME, "artifact_sha256": SHA256, "results_sha256": SHA256}),
+        "rule": string(max_len=1000),
+    }
+)
+
 REPORT = Document(
     "report",
     "poseforge.report/2",
@@ -435,7 +447,7 @@ REPORT = Document(
             "results_sha256": SHA256,
             "interval": nullable(INTERVAL),
         },
-        {"provenance": obj()},
+        {"provenance": obj(), "agreement": nullable(AGREEMENT_FIELD)},
     ),
 )
 
@@ -524,6 +536,28 @@ BASELINE_RATIO = obj(
         "artifacts": mapping(SHA256, NAME, min_len=1),  # the bytes it was measured on
     }
 )
+# `poseforge agreement -o`: each run's agreement with the FP32 IR, per protocol or image folder.
+AGREEMENT_TABLE = obj(
+    {
+        "protocol": NAME,
+        "images": integer(1),
+        "people": integer(1),
+        "reference": NAME,
+        "rule": string(max_len=1000),
+        "runs": mapping(INTERVAL, string(max_len=4096), min_len=1),
+        "differences": mapping(INTERVAL, string(max_len=8200)),
+    },
+    {"image_set": string(max_len=200), "folder": string(max_len=4096), "images_sha256": SHA256,
+     "left_out": integer(0), "left_out_because": array(string(max_len=4096))},
+)  # fmt: skip
+AGREEMENT = Document(
+    "agreement file", "poseforge.agreement/1", obj({"model": NAME, "tables": array(AGREEMENT_TABLE, 1)}), 1 << 20
+)
+
+BASELINE_AGREEMENT = obj(
+    {"agreement": FRACTION, "tolerance": number(0.0, 1.0), "images": integer(1), "people": integer(1)},
+    {"provenance": obj()},
+)
 BASELINE = Document(
     "baseline",
     "poseforge.baseline/3",
@@ -538,7 +572,11 @@ BASELINE = Document(
             "accuracy": mapping(mapping(BASELINE_ENTRY, NAME, min_len=1), NAME, min_len=1),
             # Per machine class: what its kernels decide (INT8 and bf16 AP, speed ratios).
             "classes": mapping(
-                obj({"machine": MACHINE, "accuracy": BASELINE_ACCURACY, "ratios": mapping(BASELINE_RATIO, NAME)}),
+                obj(
+                    {"machine": MACHINE, "accuracy": BASELINE_ACCURACY, "ratios": mapping(BASELINE_RATIO, NAME)},
+                    # Agreement with the FP32 IR of INT8 and bf16 runs: run -> protocol -> entry.
+                    {"agreement": mapping(mapping(BASELINE_AGREEMENT, NAME, min_len=1), NAME)},
+                ),
                 MACHINE_CLASS,
                 min_len=1,
             ),
@@ -592,7 +630,8 @@ ACCURACY_CLAIM = obj(
         "threads": nullable(integer(1)),
         "machine": MACHINE,
         "report_created": nullable(string(max_len=40)),
-    }
+    },
+    {"agreement": AGREEMENT_FIELD},  # where the report has one (not the FP32 IR's own)
 )
 SPEED_CLAIM = obj(
     {

@@ -125,8 +125,10 @@ def bundle_manifest(
 
 
 def _accuracy(report: dict[str, Any]) -> dict[str, Any]:
-    """A report's accuracy with what it stands on: the image set, its people, the interval."""
+    """A report's accuracy with what it stands on: the image set, its people, the interval; and its
+    agreement with the FP32 IR, where the report has one."""
     dataset = report["dataset"]
+    agreement = {"agreement": report["agreement"]} if report.get("agreement") else {}
     return {
         **{k: report[k] for k in ("ap", "ap50", "ap75", "ar")},
         "interval": report["interval"],
@@ -139,6 +141,7 @@ def _accuracy(report: dict[str, Any]) -> dict[str, Any]:
         "threads": report.get("threads"),
         "machine": report.get("machine"),
         "report_created": report.get("created"),
+        **agreement,
     }
 
 

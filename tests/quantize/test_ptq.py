@@ -19,12 +19,14 @@ from poseforge.errors import PoseforgeError
 from poseforge.ir_files import read_ir
 from poseforge.metadata import get_ir_metadata
 from poseforge.quantize import ptq
-from poseforge.quantize.agreement import agreement, as_images, pseudo_labels
-from poseforge.quantize.calibration import fingerprint, select_calibration
+from poseforge.images import files_sha256
+from poseforge.quantize.agreement import agreement, pseudo_labels
+from poseforge.quantize.calibration import select_calibration
 from poseforge.quantize.ptq import quantize_ir
 from poseforge.quantize.settings import QuantizeSettings
 from poseforge.runtime import open_runner
 from poseforge.runtime.options import ACCURACY
+from poseforge.validate.accuracy.agreement import folder_images
 from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.validate import coco_ap
 
@@ -92,7 +94,7 @@ def test_int8_metadata_records_exactly_what_calibrated(default_int8: tuple[Path,
     assert c["folder"] == str(calib.resolve()) and c["images_considered"] == CANDIDATES
     assert c["selection"] == "people" and "FP32 network" in c["selection_rule"]
     assert 0 < c["images"] == len(c["files"]) <= SUBSET and c["people_detected"] >= c["images"]
-    assert c["sha256"] == fingerprint([calib / name for name in c["files"]])  # the images used, checkable
+    assert c["sha256"] == files_sha256([calib / name for name in c["files"]])  # the images used, checkable
     assert q["tool"].startswith("nncf ")
     assert not any("overlap" in note for note in meta["notes"]) and "overlaps_validation" not in c
     ops = [op.get_type_name() for op in read_ir(path).get_ordered_ops()]
@@ -114,7 +116,7 @@ def test_people_selection_ranks_by_the_fp32_networks_own_detections(fp32: Path, 
 
 
 def test_agreement_is_one_for_the_fp32_network_itself(fp32: Path, omz_build: Path, calib: Path) -> None:
-    images = as_images(select_calibration(calib, 6, "people", open_runner(fp32, DEPLOY), 30).paths)
+    images = folder_images(select_calibration(calib, 6, "people", open_runner(fp32, DEPLOY), 30).paths)
     labels = pseudo_labels(open_runner(fp32), images)
     assert agreement(open_runner(fp32), labels) == pytest.approx(1.0)
     release = agreement(open_runner(omz_build / "ir" / "omz-int8" / "model.xml"), labels)

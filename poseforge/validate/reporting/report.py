@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import PROTOCOLS, REFERENCE, VARIANT_HINTS, order
+from poseforge.artifacts import INTEL_INT8, OURS_INT8, PROTOCOLS, REFERENCE, VARIANT_HINTS, order
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_output, claim, png_with_text
 from poseforge.text import plural
+from poseforge.validate.accuracy.agreement import RULE
+from poseforge.validate.accuracy.agreement_reports import ReportScorer, report_tables
 from poseforge.validate.accuracy.compare import report_matches
 from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
@@ -25,6 +27,7 @@ class Row:
     path: Path
     report: dict[str, Any]
     difference: dict[str, Any] | None = None  # paired interval of AP(row) - AP(reference), same images
+    agreement: dict[str, Any] | None = None  # agreement with the reference, with its interval
 
     @property
     def significant(self) -> bool:
@@ -38,15 +41,38 @@ def load_rows(model_dir: str | Path, allow_subset: bool = False) -> list[Row]:
     return sorted(rows, key=lambda r: (order(r.name), PROTOCOLS.index(r.report["protocol"])))
 
 
-def measure_differences(rows: list[Row], resamples: int = RESAMPLES) -> None:
-    """Each row's paired difference to the reference artifact under its protocol (the same resamples)."""
-    datasets: dict = {}
-    matches = {(row.name, row.report["protocol"]): report_matches(row.path, datasets)[1] for row in rows}
+@dataclass
+class OursAgainstIntel:
+    """Our INT8 against Intel's release under one protocol: the paired differences of AP and of
+    agreement with the reference (the same image resamples for both networks)."""
+
+    protocol: str
+    ap: dict[str, Any]
+    agreement: dict[str, Any] | None
+
+
+def measure_differences(rows: list[Row], resamples: int = RESAMPLES) -> list[OursAgainstIntel]:
+    """Each row's paired AP difference to the reference artifact under its protocol (the same
+    resamples) and its agreement with it; our INT8 against Intel's, on both measures."""
+    scorer = ReportScorer()
+    matches = {(row.name, row.report["protocol"]): report_matches(row.path, scorer.datasets)[1] for row in rows}
     for row in rows:
         reference = matches.get((REFERENCE, row.report["protocol"]))
         if reference is not None and row.name != REFERENCE and reference.people:
             own = matches[(row.name, row.report["protocol"])]
             row.difference = paired_difference(reference, own, resamples, SEED).to_dict()
+    tables = {t["protocol"]: t for t in report_tables([(r.name, r.report["protocol"], r.path) for r in rows],
+                                                      resamples, SEED, scorer)}  # fmt: skip
+    for row in rows:
+        row.agreement = tables.get(row.report["protocol"], {}).get("runs", {}).get(row.name)
+    versus = []
+    for protocol in PROTOCOLS:
+        ours, intel = matches.get((OURS_INT8, protocol)), matches.get((INTEL_INT8, protocol))
+        if ours is not None and intel is not None and ours.people:
+            agreement = tables.get(protocol, {}).get("differences", {}).get(f"{OURS_INT8} - {INTEL_INT8}")
+            versus.append(OursAgainstIntel(protocol, paired_difference(intel, ours, resamples, SEED).to_dict(),
+                                           agreement))  # fmt: skip
+    return versus
 
 
 def resolution(rows: list[Row], protocol: str) -> float | None:
@@ -73,8 +99,29 @@ def _difference(row: Row) -> str:
     return f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" + (" *" if row.significant else "")
 
 
+def _agreement(row: Row) -> str:
+    a = row.agreement
+    if a is None:
+        return "reference" if row.name == REFERENCE else "-"
+    return f"{a['ap']:.3f} [{a['low']:.3f}, {a['high']:.3f}]"
+
+
+def _paired(d: dict[str, Any]) -> str:
+    return f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" + (" *" if d["low"] > 0 or d["high"] < 0 else "")
+
+
+def versus_lines(versus: list[OursAgainstIntel]) -> list[str]:
+    """The paired ours - Intel's line of each protocol: agreement beside AP."""
+    lines = []
+    for v in versus:
+        agreement = f"agreement {_paired(v.agreement)}, " if v.agreement else ""
+        lines.append(f"- **{OURS_INT8} - {INTEL_INT8}** (ours - Intel's release), {v.protocol} protocol, paired: "
+                     f"{agreement}AP {_paired(v.ap)}")  # fmt: skip
+    return lines
+
+
 def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
-             tiers: dict[str, Any] | None = None) -> str:  # fmt: skip
+             tiers: dict[str, Any] | None = None, versus: list[OursAgainstIntel] | None = None) -> str:  # fmt: skip
     first = rows[0].report
     dataset = first["dataset"]
     hints = sorted({str(r.report["precision_hint"]) for r in rows})
@@ -91,15 +138,18 @@ def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
         f"{first['versions'].get('torch', '?')}, onnxruntime {first['versions'].get('onnxruntime', '?')}. INT8 and "
         "bf16 AP follow the machine class's kernels; FP32 and FP16 run with f32 do not.",
         "",
-        f"| artifact | protocol | AP [95% interval] | AP - {REFERENCE} [paired 95%] | AP50 | AR | size MB |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        f"| artifact | protocol | AP [95% interval] | AP - {REFERENCE} [paired 95%] | agreement with {REFERENCE} "
+        "[95%] | AP50 | AR | size MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         r = row.report
         lines.append(
-            f"| {row.name} | {r['protocol']} | {_ap(r)} | {_difference(row)} | {r['ap50']:.3f} | {r['ar']:.3f} | "
-            f"{r['size_mb']:.1f} |"
+            f"| {row.name} | {r['protocol']} | {_ap(r)} | {_difference(row)} | {_agreement(row)} | {r['ap50']:.3f} | "
+            f"{r['ar']:.3f} | {r['size_mb']:.1f} |"
         )
+    if versus:
+        lines += ["", *versus_lines(versus)]
     lines += ["", *legend(rows, dataset["people"])]
     lines += ["", *speed_section(bench)]
     if tiers:
@@ -109,9 +159,9 @@ def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
                for row in rows if row.report["skipped_images"]]  # fmt: skip
     if notes or skipped:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes + skipped]
-    lines += ["", "![AP with intervals, and speed](report.png)", "",
-              "*AP of every artifact and protocol with its 95% interval, beside each run's throughput from the "
-              "interleaved bench.*", "", "![decoded skeletons](report-example.png)", "",
+    lines += ["", "![AP with intervals, agreement and speed](report.png)", "",
+              f"*AP of every artifact and protocol with its 95% interval, its agreement with {REFERENCE}, and each "
+              "run's throughput from the interleaved bench.*", "", "![decoded skeletons](report-example.png)", "",
               f"*The {REFERENCE} network's people on the set's most crowded image (val protocol), drawn by "
               "poseforge's decoder.*"]  # fmt: skip
     return "\n".join([*lines, "", MARKDOWN_MARK, ""])
@@ -187,6 +237,12 @@ def tier_section(tiers: dict[str, Any]) -> list[str]:
     return lines
 
 
+def reference_people(rows: list[Row]) -> str:
+    """The reference people the agreements count, per protocol."""
+    people = {row.report["protocol"]: row.agreement["people"] for row in rows if row.agreement}
+    return ", ".join(f"{count} ({protocol})" for protocol, count in people.items())
+
+
 def legend(rows: list[Row], people: int) -> list[str]:
     """What the table's columns mean, and what its accuracy figures can and cannot claim."""
     resolvable = [f"{p} {value:.4f}" for p in PROTOCOLS if (value := resolution(rows, p)) is not None]
@@ -202,6 +258,13 @@ def legend(rows: list[Row], people: int) -> list[str]:
         "interval excludes 0) says that an artifact is more or less accurate than the reference" + resolves,
         f"- A `.{'/'.join(VARIANT_HINTS)}` row is the artifact run under that OpenVINO precision hint (the CPU runs "
         "FP32 in bf16 when not told f32); its difference is to the f32 run of the reference.",
+        f"- Agreement with {REFERENCE}: the run's poses scored by pycocotools' keypoint OKS-AP against {REFERENCE}'s "
+        f"own poses under the same protocol, on the same images (1 for {REFERENCE} itself). Ground truth: "
+        f"{RULE.split(';')[0]}"
+        + (f"; {agreed} reference people here" if (agreed := reference_people(rows)) else "")
+        + ". It needs no label and measures only how far a run's poses move from FP32's, so it resolves far smaller "
+        "differences than AP (its intervals resample the images as AP's do); it ranks closeness to FP32, not "
+        "accuracy. A difference marked * excludes 0.",
         "- Protocols: `val` = upstream evaluation (height 368, bicubic, centre padding to a multiple of 8 with "
         "grey 128); `deploy` = the artifact's deploy shape, letterboxed; `native` = the image's own aspect at the "
         "deploy height, padded to a multiple of 8.",
@@ -213,7 +276,8 @@ def legend(rows: list[Row], people: int) -> list[str]:
 
 def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None = None) -> None:
     """AP with its interval as an error bar per artifact and protocol (one row each, so no label
-    overlaps another), beside each run's network throughput from the bench's interleaved run."""
+    overlaps another), its agreement with the reference likewise, beside each run's network
+    throughput from the bench's interleaved run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,8 +285,8 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
 
     speed = (bench or {}).get("speed", {})
     names = list(dict.fromkeys([row.name for row in rows] + [n for n in speed if n not in {r.name for r in rows}]))
-    fig, (ax_ap, ax_fps) = plt.subplots(1, 2, figsize=(10, 1.8 + 0.5 * len(names)), dpi=120, sharey=True,
-                                        gridspec_kw={"width_ratios": [3, 2]})  # fmt: skip
+    fig, (ax_ap, ax_agree, ax_fps) = plt.subplots(1, 3, figsize=(13, 1.8 + 0.5 * len(names)), dpi=120, sharey=True,
+                                                  gridspec_kw={"width_ratios": [3, 2, 2]})  # fmt: skip
     markers = {"val": "o", "deploy": "s", "native": "^"}
     for k, protocol in enumerate(PROTOCOLS):
         chosen = [row for row in rows if row.report["protocol"] == protocol]
@@ -232,6 +296,9 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
             err = [[row.report["ap"] - interval["low"]], [interval["high"] - row.report["ap"]]]
             ax_ap.errorbar(row.report["ap"], y, xerr=err, fmt=markers[protocol], color=f"C{k}", capsize=3,
                            label=f"{protocol} protocol" if row is chosen[0] else None)  # fmt: skip
+            if (a := row.agreement) is not None:
+                ax_agree.errorbar(a["ap"], y, xerr=[[a["ap"] - a["low"]], [a["high"] - a["ap"]]], fmt=markers[protocol],
+                                  color=f"C{k}", capsize=3)  # fmt: skip
     fps = {name: run["throughput_fps"] for name, run in speed.items()}
     ax_fps.barh([names.index(n) for n in fps], list(fps.values()), color="C3")
     for name, value in fps.items():
@@ -244,6 +311,8 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
     ax_ap.grid(axis="x", alpha=0.3)
     # Below the axes, not over them: a legend inside covers the first rows' intervals.
     ax_ap.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.6 / len(names)), ncol=len(PROTOCOLS), fontsize=8)
+    ax_agree.set_xlabel(f"agreement with {REFERENCE}, 95% interval\n(OKS-AP against its poses; 1 = the same)")
+    ax_agree.grid(axis="x", alpha=0.3)
     if bench is not None:
         ax_fps.set_xlabel(f"throughput at {bench['shape'][2]}x{bench['shape'][3]}, fps\n(one interleaved run, "
                           f"{bench['machine']['class']})")  # fmt: skip
@@ -306,7 +375,7 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
     for target in targets:  # all refused before any is written
         claim(target)
     rows = load_rows(model_dir, allow_subset)
-    measure_differences(rows)
+    versus = measure_differences(rows)
     bench = read_bench(model_dir)
     if bench is not None and (stale := stale_bench(model_dir, bench)):
         raise PoseforgeError(f"{model_dir / 'bench.json'} is {stale[0].removeprefix('stale: ')}")
@@ -314,7 +383,7 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
     model = rows[0].report["model"]
     written = [model_dir / "report.md", model_dir / "report.png"]
     with atomic_output(written[0]) as tmp:
-        tmp.write_text(markdown(rows, model, bench, tiers))
+        tmp.write_text(markdown(rows, model, bench, tiers, versus))
     plot(rows, written[1], model, bench)
     if coco_dir:
         written.append(model_dir / "report-example.png")
