@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from poseforge.errors import PoseforgeError
+from poseforge.images import files_sha256
 from poseforge.ir_files import read_ir
 from poseforge.metadata import get_ir_metadata
 from poseforge.quantize import ptq
-from poseforge.images import files_sha256
 from poseforge.quantize.agreement import agreement, pseudo_labels
 from poseforge.quantize.calibration import select_calibration
 from poseforge.quantize.ptq import quantize_ir
