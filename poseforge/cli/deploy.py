@@ -55,8 +55,13 @@ def _described(manifest: dict[str, Any]) -> str:
 
 
 def _ap(accuracy: dict[str, Any]) -> str:
-    interval = accuracy["interval"]
-    return f"{accuracy['ap']:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
+    interval, agreed = accuracy["interval"], accuracy.get("agreement")
+    text = f"{accuracy['ap']:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
+    if agreed:
+        bounds = agreed["interval"]
+        text += (f" (agreement with {agreed['reference']['artifact']} {agreed['ap']:.3f} [{bounds['low']:.3f}, "
+                 f"{bounds['high']:.3f}])")  # fmt: skip
+    return text
 
 
 def _predict_arguments(p: argparse.ArgumentParser) -> None:

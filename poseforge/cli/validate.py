@@ -123,23 +123,23 @@ def _compare(args: argparse.Namespace) -> None:
         wrote(args.output)
 
 
+def _named(argument: str) -> tuple[str, Path]:
+    name, sep, path = argument.partition("=")
+    return (name, Path(path)) if sep and name else (argument, Path(argument))
+
+
 def _agreement_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_dir", help="build/<model>: its reports/*.json, or with --images its IRs")
     p.add_argument("--images", metavar="DIR", help="instead of the reports: run the folder's IRs on DIR's images (no "
                    "labels; the images any INT8 network was calibrated on are left out)")  # fmt: skip
     p.add_argument("--protocol", choices=PROTOCOLS, help="only this protocol (with --images: default val)")
-    p.add_argument("--artifact", action="append", default=[], metavar="[NAME=]PATH",
+    p.add_argument("--artifact", dest="extra", type=_named, action="append", default=[], metavar="[NAME=]PATH",
                    help="with --images: also score this artifact (an IR of other INT8 settings, a bundle; "
                         "repeatable)")  # fmt: skip
     p.add_argument("--limit", type=POSITIVE_INT, help="with --images: only the first N images left")
     p.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples")
     add_allow_subset(p)
     add_output(p, "also write the tables as JSON", required=False)
-
-
-def _named(argument: str) -> tuple[str, Path]:
-    name, sep, path = argument.partition("=")
-    return (name, Path(path)) if sep and name else (argument, Path(argument))
 
 
 def _agreement(args: argparse.Namespace) -> None:
@@ -153,11 +153,11 @@ def _agreement(args: argparse.Namespace) -> None:
     if args.images:
         from poseforge.validate.accuracy.agreement_folder import folder_table
 
-        tables = [folder_table(args.model_dir, args.images, args.protocol or "val", [_named(a) for a in args.artifact],
+        tables = [folder_table(args.model_dir, args.images, args.protocol or "val", args.extra,
                                args.limit, args.resamples)]  # fmt: skip
         model = Path(args.model_dir).resolve().name
     else:
-        if args.artifact or args.limit:
+        if args.extra or args.limit:
             raise PoseforgeError("--artifact and --limit go with --images (the reports hold what they measured)")
         rows = comparable_reports(args.model_dir, args.allow_subset)
         chosen = [(name, protocol, path) for name, protocol, path, _ in rows if args.protocol in (None, protocol)]

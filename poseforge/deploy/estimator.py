@@ -136,13 +136,15 @@ class PoseEstimator:
         return self.manifest["source"]["notice"]
 
     def measured(self) -> str:
-        """The bundle's measured accuracy in one line: AP, interval, image set and people."""
+        """The bundle's measured accuracy in one line: AP, interval, image set and people, and where
+        measured the agreement with the FP32 IR."""
         parts = []
         for protocol in ("val", "deploy", "native"):
             m = self.manifest["measured"].get(protocol)
             if m:
-                interval = m.get("interval")
+                interval, agreed = m.get("interval"), m.get("agreement")
                 bounds = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
+                bounds += f" (agreement with FP32 {agreed['ap']:.3f})" if agreed else ""
                 parts.append(f"{protocol} AP {m['ap']:.3f}{bounds}")
         val = self.manifest["measured"].get("val") or {}
         where = f" on {val.get('image_set', '?')} ({val.get('people', '?')} people)" if val else ""

@@ -197,6 +197,32 @@ def test_accuracy_control_uses_the_fp32_networks_poses_not_the_validation_set(
     assert "FP32 poses" in a["metric"]
 
 
+def test_accuracy_control_can_measure_on_held_out_images(fp32: Path, calib: Path, coco: Path, tmp_path: Path) -> None:
+    """The calibration folder's own images beyond those that calibrated (the first eight by name; a
+    `people` selection would leave only person-free ones among the first few): agreement on images
+    disjoint from both calibration and the validation set, recorded with what they were."""
+    out = tmp_path / "model.xml"
+    settings = QuantizeSettings(max_drop=0.6, subset_size=8, select="name", **QUICK)
+    record = quantize_ir(fp32, out, calib, settings, coco_dir=coco, validation_limit=6, agreement_dir=calib)
+    a, used = record["accuracy_control"], record["calibration"]["files"]
+    assert a["held_out"] and a["left_out"] == len(used) == 8 and a["folder"] == str(calib.resolve())
+    assert len(a["files"]) == a["images"] == 6 and not set(a["files"]) & set(used) and a["people"] > 0
+    assert a["files"] == [p.name for p in sorted(calib.iterdir()) if p.name not in used][:6]
+    assert a["sha256"] == files_sha256([calib / name for name in a["files"]]) and "held-out" in a["metric"]
+
+
+def test_agreement_images_are_refused_among_the_validation_images_or_without_accuracy_control(
+    fp32: Path, calib: Path, coco: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out" / "model.xml"
+    settings = QuantizeSettings(max_drop=0.1, select="name", subset_size=8, **QUICK)
+    with pytest.raises(PoseforgeError, match=r"agreement image folder .*coco-mini/val2017 shares images .*scored on"):
+        quantize_ir(fp32, out, calib, settings, coco_dir=coco, agreement_dir=coco / "val2017")
+    with pytest.raises(PoseforgeError, match="agreement images are for accuracy control"):
+        quantize_ir(fp32, out, calib, QuantizeSettings(select="name", subset_size=8), agreement_dir=calib)
+    assert not out.parent.exists()
+
+
 def test_an_unmet_accuracy_target_is_reported_and_nothing_written(
     fp32: Path, calib: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

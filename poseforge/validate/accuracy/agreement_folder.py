@@ -23,7 +23,7 @@ from poseforge.runtime import Runner, open_runner
 from poseforge.runtime.options import ACCURACY, RuntimeOptions
 from poseforge.text import plural
 from poseforge.ui import progress
-from poseforge.validate.accuracy.agreement import Reference, disjoint_images, folder_images
+from poseforge.validate.accuracy.agreement import MIN_REFERENCE_SCORE, Reference, disjoint_images, folder_images
 from poseforge.validate.accuracy.agreement_reports import agreement_table
 from poseforge.validate.accuracy.dataset import CocoImage
 from poseforge.validate.accuracy.loop import run_loop
@@ -84,6 +84,10 @@ def folder_table(
                              f"{', '.join(calibrated)} calibrated on them)")  # fmt: skip
     images = folder_images(kept)
     reference = Reference(run_poses(fp32, images, protocol, REFERENCE), [image.id for image in images])
+    if reference.people == 0:
+        raise PoseforgeError(f"{REFERENCE} finds nobody it scores at least {MIN_REFERENCE_SCORE:g} on the "
+                             f"{plural(len(images), 'image')} of {folder} left to score: agreement is undefined there "
+                             "(use images of people)")  # fmt: skip
     matched = {label: reference.matches(run_poses(runner, images, protocol, label)) for label, runner in runners}
     return agreement_table(protocol, matched, resamples, seed, image_set=folder.resolve().name,
                            folder=str(folder.resolve()), images_sha256=files_sha256(kept), left_out=len(left_out),
