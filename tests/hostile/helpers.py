@@ -219,4 +219,6 @@ def bench_document(model_dir: Path, ratios: dict[str, float], images: int) -> di
         "host": {"load_average": [], "other_cpu_share": 0.0, "loaded": False},
         "figures": {},
         "machine": machine_info(),
+        "threads": 1,  # make_baseline records the bench's threads and versions in its class section
+        "versions": {},
     }
