@@ -19,6 +19,7 @@ import pytest
 
 from poseforge.bundle.build import build_bundle
 from poseforge.documents import AGREEMENT, read_document
+from poseforge.errors import PoseforgeError
 from poseforge.images import image_files
 from poseforge.ir_files import ir_metadata, read_ir
 from poseforge.quantize.calibration import count_people
@@ -151,6 +152,12 @@ def test_the_baseline_records_agreement_per_class_and_the_gate_rescores_it(gate_
     path.write_text(json.dumps(report))
     check = {c.name: c for c in run_gate(model_dir, baseline).checks}[f"ir-int8 val agreement on {cls}"]
     assert check.verdict == "FAIL" and "says agreement 0.9900 but its results give" in check.causes[0]
+
+    poisoned = json.loads(baseline.read_text())
+    poisoned["classes"][cls]["agreement"]["ir-int8"]["val"]["tolerance"] = -0.1
+    (tmp_path / "poisoned.json").write_text(json.dumps(poisoned))
+    with pytest.raises(PoseforgeError, match=r"agreement\.ir-int8\.val\.tolerance"):
+        run_gate(model_dir, tmp_path / "poisoned.json")
 
     (reports_of(model_dir) / "ir-fp32-deploy.json").unlink()
     check = {c.name: c for c in run_gate(model_dir, baseline).checks}[f"ir-int8 deploy agreement on {cls}"]
