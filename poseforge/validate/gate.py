@@ -4,7 +4,8 @@ The baseline (`baselines/<model>.json`, documents.BASELINE) holds two kinds of e
 - `accuracy`: the AP of every exact artifact (torch, ONNX, FP32 and FP16 IRs run with f32), the
   same on every machine class;
 - `classes`: per machine class (poseforge.machine: ISA tier + cores), what that class's kernels
-  decide: the AP of INT8 and bf16 runs, and the speed ratios.
+  decide: the AP of INT8 and bf16 runs, their agreement with the FP32 IR (validate.accuracy.
+  agreement: far finer than AP, so a quantization regression shows there first), and the speed ratios.
 Each row is judged against what was recorded for the class it was measured on (its report's or
 the bench's `machine.class`). A class the baseline has no section for is named in the table: its
 class-specific rows are `unchecked` (not failed), while exact accuracy and the machine-independent
@@ -14,7 +15,8 @@ run, the decoder's share, end to end's share).
 
 The gate is closed by construction: it passes only on checks that were made. Every document is
 read through its declared schema; every report's AP is re-derived from the results file it attests
-(pycocotools on the annotations it cites, checked by sha256), so an edited figure fails; a bench
+(pycocotools on the annotations it cites, checked by sha256), and every agreement from the run's and
+the FP32 IR's results files, so an edited figure fails; a bench
 must list every artifact its ratios use. A missing report, a subset, other images or annotations,
 another model, or a report of another version of the artifact than the one in the model folder
 is a FAIL with its reason, never a pass. A FAIL row says what differs from the baseline's
@@ -312,15 +314,15 @@ def check_accuracy(
     return checks + accuracy_bounds(reports, problems)
 
 
-def agreement_check(label: str, expect: dict[str, Any] | None, section: Any, measured: float | str,
-                    problem: str | None, provenance_now: dict[str, Any]) -> Check:  # fmt: skip
+def agreement_check(label: str, machine_class: str, section: dict[str, Any] | None, expect: dict[str, Any] | None,
+                    measured: float, problem: str | None, provenance_now: dict[str, Any]) -> Check:  # fmt: skip
     """One run's agreement with the FP32 IR against its class's expectation."""
     wanted = f"{expect['agreement']:.4f} ± {expect['tolerance']}" if expect else "-"
     if problem:
         return Check(label, wanted, "not comparable", "-", "FAIL", [problem])
     shown = f"{measured:.4f}"
     if section is None:
-        return Check(label, f"no {label.rpartition(' on ')[2]} section", shown, "-", "unchecked")
+        return Check(label, f"no {machine_class} section", shown, "-", "unchecked")
     if expect is None:
         return Check(label, "not in baseline", shown, "-", "new")
     delta = measured - expect["agreement"]
@@ -357,7 +359,7 @@ def check_agreement(
                 problem = str(exc)
         label = f"{artifact} {protocol} agreement on {machine_class}"
         now = agreement_provenance(report, reference[1]) if reference else provenance(report)
-        checks.append(agreement_check(label, expect, section, measured, problem, now))
+        checks.append(agreement_check(label, machine_class, section, expect, measured, problem, now))
     expected = (baseline["classes"].get(running_class or "") or {}).get("agreement") or {}
     for artifact, protocols in expected.items():
         for protocol, expect in protocols.items():
