@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import PROTOCOLS
+from poseforge.artifacts import INTEL_INT8, PROTOCOLS
 from poseforge.cli.common import (
     POSITIVE_INT,
     RESAMPLES,
@@ -137,6 +137,8 @@ def _agreement_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --images: also score this artifact (an IR of other INT8 settings, a bundle; "
                         "repeatable)")  # fmt: skip
     p.add_argument("--limit", type=POSITIVE_INT, help="with --images: only the first N images left")
+    p.add_argument("--versus", default=INTEL_INT8, metavar="RUN",
+                   help="the run every other's paired difference is to (e.g. an --artifact's NAME)")  # fmt: skip
     p.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples")
     add_allow_subset(p)
     add_output(p, "also write the tables as JSON", required=False)
@@ -154,18 +156,20 @@ def _agreement(args: argparse.Namespace) -> None:
         from poseforge.validate.accuracy.agreement_folder import folder_table
 
         tables = [folder_table(args.model_dir, args.images, args.protocol or "val", args.extra,
-                               args.limit, args.resamples)]  # fmt: skip
+                               args.limit, args.resamples, versus=args.versus)]  # fmt: skip
         model = Path(args.model_dir).resolve().name
     else:
         if args.extra or args.limit:
             raise PoseforgeError("--artifact and --limit go with --images (the reports hold what they measured)")
         rows = comparable_reports(args.model_dir, args.allow_subset)
         chosen = [(name, protocol, path) for name, protocol, path, _ in rows if args.protocol in (None, protocol)]
-        tables = report_tables(chosen, args.resamples, 0)
+        tables = report_tables(chosen, args.resamples, 0, versus=args.versus)
         if not tables:
             raise PoseforgeError(f"no report in {Path(args.model_dir) / 'reports'} has an ir-fp32 report of its "
                                  "protocol beside it to be scored against")  # fmt: skip
         model = rows[0][3]["model"]
+    if args.versus != INTEL_INT8 and (missing := [t["protocol"] for t in tables if args.versus not in t["runs"]]):
+        raise PoseforgeError(f"--versus {args.versus} is not among the runs scored ({', '.join(missing)} protocol)")
     for table in tables:
         print("\n".join(table_lines(table)))
     if args.output:

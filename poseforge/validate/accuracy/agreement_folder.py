@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BY_NAME, REFERENCE, VARIANT_HINTS, runs
+from poseforge.artifacts import BY_NAME, INTEL_INT8, REFERENCE, VARIANT_HINTS, runs
 from poseforge.errors import PoseforgeError
 from poseforge.images import files_sha256
 from poseforge.machine import supports_precision
@@ -65,10 +65,10 @@ def run_poses(runner: Runner, images: list[CocoImage], protocol: str, label: str
 
 def folder_table(
     model_dir: str | Path, folder: str | Path, protocol: str, extra: list[tuple[str, Path]] | None = None,
-    limit: int | None = None, resamples: int = 1000, seed: int = 0,
+    limit: int | None = None, resamples: int = 1000, seed: int = 0, versus: str = INTEL_INT8,
 ) -> dict[str, Any]:  # fmt: skip
     """Every run's agreement with the model folder's FP32 IR on `folder`'s images (the first `limit`
-    of those no run was calibrated on), with intervals and paired differences to Intel's INT8."""
+    of those no run was calibrated on), with intervals and paired differences to `versus`."""
     model_dir, folder = Path(model_dir), Path(folder)
     reference_path = model_dir / BY_NAME[REFERENCE].file
     fp32 = open_runner(reference_path, OPTIONS)
@@ -89,6 +89,6 @@ def folder_table(
                              f"{plural(len(images), 'image')} of {folder} left to score: agreement is undefined there "
                              "(use images of people)")  # fmt: skip
     matched = {label: reference.matches(run_poses(runner, images, protocol, label)) for label, runner in runners}
-    return agreement_table(protocol, matched, resamples, seed, image_set=folder.resolve().name,
+    return agreement_table(protocol, matched, resamples, seed, versus, image_set=folder.resolve().name,
                            folder=str(folder.resolve()), images_sha256=files_sha256(kept), left_out=len(left_out),
                            left_out_because=sorted(calibrated))  # fmt: skip

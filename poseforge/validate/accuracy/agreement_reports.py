@@ -67,10 +67,16 @@ def field_problem(path: str | Path, report: dict[str, Any], reference: dict[str,
 
 
 def agreement_table(
-    protocol: str, matched: dict[str, ImageMatches], resamples: int, seed: int, **described: Any
+    protocol: str,
+    matched: dict[str, ImageMatches],
+    resamples: int,
+    seed: int,
+    versus: str = INTEL_INT8,
+    **described: Any,
 ) -> dict[str, Any]:
-    """Each run's agreement with its 95% interval, and every run's paired difference to Intel's INT8
-    release where it is among them (the same image resamples for both)."""
+    """Each run's agreement with its 95% interval, and every run's paired difference to `versus`
+    (Intel's INT8 release by default; another INT8 settings' run to rank against) where it is among
+    them (the same image resamples for both)."""
     if not matched:
         raise PoseforgeError(f"no run to score against {REFERENCE} under the {protocol} protocol")
     first = next(iter(matched.values()))
@@ -78,18 +84,21 @@ def agreement_table(
         raise PoseforgeError(f"{REFERENCE} finds no person it counts on these images ({RULE}): agreement is undefined")
     runs = {name: bootstrap_ap(m, resamples, seed).to_dict() for name, m in matched.items()}
     differences = {}
-    if INTEL_INT8 in matched:
+    if versus in matched:
         for name, m in matched.items():
-            # An FP32 conversion differs from Intel's as the reference does: nothing to learn from it.
-            if name != INTEL_INT8 and not (name in BY_NAME and BY_NAME[name].precision == "fp32"):
-                differences[f"{name} - {INTEL_INT8}"] = paired_difference(matched[INTEL_INT8], m, resamples,
-                                                                         seed).to_dict()  # fmt: skip
+            # An FP32 conversion differs from `versus` as the reference does: nothing to learn from it.
+            if name != versus and not (name in BY_NAME and BY_NAME[name].precision == "fp32"):
+                differences[f"{name} - {versus}"] = paired_difference(matched[versus], m, resamples, seed).to_dict()
     return {"protocol": protocol, **described, "images": len(first.image_ids), "people": first.people,
             "reference": REFERENCE, "rule": RULE, "runs": runs, "differences": differences}  # fmt: skip
 
 
 def report_tables(
-    rows: Iterable[tuple[str, str, Path]], resamples: int, seed: int, scorer: ReportScorer | None = None
+    rows: Iterable[tuple[str, str, Path]],
+    resamples: int,
+    seed: int,
+    scorer: ReportScorer | None = None,
+    versus: str = INTEL_INT8,
 ) -> list[dict[str, Any]]:
     """One agreement table per protocol from reports (run name, protocol, path) of one model on one
     image set: every run but the reference, against the reference report beside it."""
@@ -105,7 +114,10 @@ def report_tables(
         image_set = {"image_set": report["dataset"]["name"]}
     ordered = {p: dict(sorted(by_protocol[p].items(), key=lambda run: order(run[0]))) for p in PROTOCOLS
                if p in by_protocol}  # fmt: skip
-    return [agreement_table(protocol, matched, resamples, seed, **image_set) for protocol, matched in ordered.items()]
+    return [
+        agreement_table(protocol, matched, resamples, seed, versus, **image_set)
+        for protocol, matched in ordered.items()
+    ]
 
 
 def rescored(scorer: ReportScorer, path: Path, report: dict[str, Any], reference_path: Path) -> tuple[float, int]:
