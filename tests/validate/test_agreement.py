@@ -215,12 +215,13 @@ def test_the_agreement_command_on_images_without_labels(gate_build: Path, worse_
             for name in ir_metadata(read_ir(ir), ir)["quantization"]["calibration"]["files"]}  # fmt: skip
     out = tmp_path / "agreement.json"
     result = run_cli("agreement", str(gate_build), "--images", str(folder), "--protocol", "deploy",
-                     "--artifact", f"worse={worse_int8}", "-o", str(out))  # fmt: skip
+                     "--artifact", f"worse={worse_int8}", "--versus", "worse", "-o", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     table = read_document(out, AGREEMENT)["tables"][0]
     assert table["left_out"] == len(used) and table["images"] == CALIB_CANDIDATES - len(used)
     assert {"ir-int8", "worse"} <= set(table["runs"]) and table["protocol"] == "deploy"
     assert table["left_out_because"] == ["ir-int8", "worse"]
+    assert "ir-int8 - worse" in table["differences"] and not any(k.endswith("omz-int8") for k in table["differences"])
     assert f"{table['left_out']} images left out (calibrated ir-int8, worse)" in result.stdout
 
 
