@@ -54,8 +54,9 @@ def _baseline(args: argparse.Namespace) -> None:
     written, changes = write_baseline(args.model_dir, args.baseline, args.allow_subset)
     exact = sum(len(p) for p in written["accuracy"].values())
     dataset = written["dataset"]
-    sections = "; ".join(f"{name}: {sum(len(p) for p in s['accuracy'].values())} AP entries, {len(s['ratios'])} ratios"
-                         for name, s in written["classes"].items())  # fmt: skip
+    sections = "; ".join(f"{name}: {sum(len(p) for p in s['accuracy'].values())} AP entries, "
+                         f"{sum(len(p) for p in s.get('agreement', {}).values())} agreement entries, "
+                         f"{len(s['ratios'])} ratios" for name, s in written["classes"].items())  # fmt: skip
     wrote(args.baseline, f"{exact} exact AP entries, {dataset['images']} images of {dataset['name']}; per machine "
                          f"class: {sections}")  # fmt: skip
     for entry, before, after in changes:
