@@ -11,10 +11,39 @@ __version__ = "0.1.0"
 _os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_MAX_IMAGE_PIXELS))
 
 
+# The application API (docs/api.md). Each name is imported from its module when first asked for:
+# `import poseforge` stays light: openvino loads when the first PoseEstimator is made.
+__all__ = ["DecoderParams", "OneEuroParams", "PoseEstimator", "PoseforgeError", "Poses", "TrackerParams",
+           "__version__", "draw_poses"]  # fmt: skip
+
+
 def __getattr__(name: str) -> object:
-    # `from poseforge import PoseEstimator` without importing openvino for `import poseforge`.
     if name == "PoseEstimator":
         from poseforge.deploy.estimator import PoseEstimator
 
         return PoseEstimator
+    if name in ("Poses", "DecoderParams"):
+        from poseforge import decode
+
+        return getattr(decode, name)
+    if name == "TrackerParams":
+        from poseforge.deploy.tracking import TrackerParams
+
+        return TrackerParams
+    if name == "OneEuroParams":
+        from poseforge.deploy.smoothing import OneEuroParams
+
+        return OneEuroParams
+    if name == "draw_poses":
+        from poseforge.draw import draw_poses
+
+        return draw_poses
+    if name == "PoseforgeError":
+        from poseforge.errors import PoseforgeError
+
+        return PoseforgeError
     raise AttributeError(f"module 'poseforge' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -4,11 +4,12 @@
     write_document(path, REPORT, report)     # checked the same way, then written atomically
 
 Parsing is bounded (file size, nesting depth, digits of an integer; NaN and Infinity are not
-JSON and are refused), and each document's shape is declared below with a handful of small
-checkers: a field that is missing, of the wrong type or out of range is an error naming the
-file and the field (`reports/ir-int8-val.json: field accuracy.ir-fp32.val.ap: ...`). A writer
-checks what it writes against the same declaration, so poseforge never writes a document
-that it would refuse to read. Standard library only: every part of poseforge may import it.
+JSON and are refused; so is an object holding a key twice, which parsers read differently),
+and each document's shape is declared below with a handful of small checkers: a field that
+is missing, of the wrong type or out of range is an error naming the file and the field
+(`reports/ir-int8-val.json: field accuracy.ir-fp32.val.ap: ...`). A writer checks what it
+writes against the same declaration, so poseforge never writes a document that it would
+refuse to read. Standard library only: every part of poseforge may import it.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def _depth(data: Any) -> int:
 
 def read_bytes(path: str | Path, what: str, max_bytes: int) -> bytes:
     """The bytes of `path`, refusing anything but a regular file of at most `max_bytes`; any problem
-    is a one-line PoseforgeError naming the file."""
+    is a one-line PoseforgeError naming the file. The size is checked before anything is read (or
+    hashed by the caller)."""
     path = Path(path)
     try:
         # Non-blocking: a FIFO planted under a document's name must not make poseforge wait forever.
@@ -101,19 +103,40 @@ def read_bytes(path: str | Path, what: str, max_bytes: int) -> bytes:
 
 def parse_json(path: str | Path, what: str, max_bytes: int) -> Any:
     """JSON from `path`, refusing files over `max_bytes`, deeper than MAX_DEPTH, with huge
-    integers or non-finite numbers; any problem is a one-line PoseforgeError naming the file."""
+    integers, non-finite numbers or a key given twice; any problem is a one-line PoseforgeError
+    naming the file."""
     return loads(read_bytes(path, what, max_bytes), what, path)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members, refusing a key given twice: JSON parsers disagree on which one wins
+    (Python's keeps the last), so a document that says two things is refused, not read one way."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(f"the key {key[:60]!r} appears twice in one object")
+            seen.add(key)
+    return data
 
 
 def loads(raw: bytes | str, what: str, where: str | Path) -> Any:
     """JSON from bytes or text (a metadata string inside a model, say) under the same limits."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant,
+                          object_pairs_hook=_unique_keys)  # fmt: skip
     except UnicodeDecodeError:
         raise PoseforgeError(f"{where} is not a valid {what}: not UTF-8 text") from None
     except RecursionError:
         raise PoseforgeError(f"{where} is not a valid {what}: nested deeper than {MAX_DEPTH} levels") from None
+    except _DuplicateKey as exc:
+        raise PoseforgeError(f"{where} is not a valid {what}: {exc}") from None
     except ValueError as exc:
         raise PoseforgeError(f"{where} is not a valid {what} ({str(exc).splitlines()[0][:200]})") from None
     if _depth(data) > MAX_DEPTH:
@@ -321,6 +344,10 @@ class Document:
     schema: str | None  # the value of its "schema" key (None: a foreign format, e.g. COCO)
     check: Check
     max_bytes: int = 16 << 20
+    # A document the user keeps (committed, tolerances edited by hand) and a command updates on
+    # purpose after reading it: replaced when it is a valid one of its kind, not only when poseforge's
+    # record holds it (fileio's rule for every other output).
+    kept_by_user: bool = False
 
 
 def check_document(data: Any, doc: Document, path: str | Path) -> Any:
@@ -350,7 +377,15 @@ def write_document(path: str | Path, doc: Document, data: Any) -> Path:
 
     data = finite_json(data)
     check_document(data, doc, path)
-    return write_json(path, data)
+    return write_json(path, data, owned=(lambda existing: _is_document(existing, doc)) if doc.kept_by_user else None)
+
+
+def _is_document(path: Path, doc: Document) -> bool:
+    try:
+        read_document(path, doc)
+    except PoseforgeError:
+        return False
+    return True
 
 
 # --- the documents --------------------------------------------------------------------------------------
@@ -447,7 +482,14 @@ REPORT = Document(
             "results_sha256": SHA256,
             "interval": nullable(INTERVAL),
         },
-        {"provenance": obj(), "agreement": nullable(AGREEMENT_FIELD)},
+        {
+            "provenance": obj(),
+            "agreement": nullable(AGREEMENT_FIELD),
+            # `validate --ray`: where the shards ran (the results are the bytes one process writes)
+            "cluster": obj(
+                {"scheduler": string(max_len=40), "shards": integer(1), "workers": integer(1), "nodes": integer(1)}
+            ),
+        },
     ),
 )
 
@@ -492,9 +534,13 @@ BENCH = Document(
             "images": integer(1),
             "ratios": mapping(POSITIVE, NAME, min_len=1),  # names: validate.speed.targets
             "speed": mapping(SPEED_ROW, NAME, min_len=1),  # run name -> its figures from the interleaved rounds
+            "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+            "rounds": integer(1),
+            "threads": nullable(integer(1)),
             "host": LOAD,
             "figures": obj(),
             "machine": MACHINE,
+            "versions": VERSIONS,
         }
     ),
 )
@@ -523,6 +569,69 @@ TIERS = Document(
             "tiers": mapping(TIER_ENTRY, MACHINE_CLASS, min_len=1),
         },
         {"dataset": nullable(DATASET)},
+    ),
+)
+
+FLEET_ENTRY = obj(
+    {
+        "machine": MACHINE,
+        "host": string(max_len=255),
+        "emulated": boolean(),
+        "speed": mapping(obj({"throughput_fps": POSITIVE, "latency_ms": MS}), NAME, min_len=1),
+        "ratios": mapping(POSITIVE, NAME),
+    }
+)
+FLEET = Document(
+    "fleet bench file",
+    "poseforge.fleet/1",
+    obj(
+        {
+            "model": NAME,
+            "artifacts": mapping(SHA256, NAME, min_len=1),
+            "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+            "rounds": integer(1),
+            "scheduler": obj(),
+            "machine": MACHINE,
+            "classes": mapping(FLEET_ENTRY, MACHINE_CLASS, min_len=1),
+        }
+    ),
+)
+
+
+def _sweep_row(value: Any, field: str) -> Any:
+    """A finished row (SWEEP_RESULT), or one that failed: its name and one-line error."""
+    if "error" in value:
+        return string(max_len=2000)(value["error"], f"{field}.error")
+    return SWEEP_RESULT(value, field)
+
+
+SWEEP_RESULT = obj(
+    {
+        "key": SHA256,
+        "name": string(max_len=200),
+        "settings": obj(),
+        "chosen_on": obj({"name": string(max_len=255), "images": integer(1), "overlaps_validation": boolean()}),
+        "scored_on": obj({"name": string(max_len=255), "people": integer(0), "images": integer(1)}),
+        "ap": FRACTION,
+        "interval": nullable(INTERVAL),
+        "difference": obj({"ap": number(-1.0, 1.0), "low": number(-1.0, 1.0), "high": number(-1.0, 1.0)}),
+        "throughput_fps": POSITIVE,
+        "fp32_throughput_fps": POSITIVE,
+        "over_fp32": POSITIVE,
+        "heatmap_peak_retention": nullable(NONNEG),
+        "machine": MACHINE,
+    }
+)
+SWEEP_ROW = Document("sweep row", "poseforge.sweep-row/1", obj({"row": SWEEP_RESULT}))
+SWEEP = Document(
+    "sweep table",
+    "poseforge.sweep/1",
+    obj(
+        {
+            "fp32": obj({"sha256": SHA256, "ap": FRACTION, "interval": nullable(INTERVAL)}),
+            "scored_on": DATASET,
+            "rows": array(all_of(obj({"key": SHA256, "name": string(max_len=200)}), _sweep_row), max_len=1000),
+        }
     ),
 )
 
@@ -583,6 +692,7 @@ BASELINE = Document(
         }
     ),
     max_bytes=1 << 20,
+    kept_by_user=True,  # `poseforge baseline` rewrites the committed baselines/<model>.json, keeping its tolerances
 )
 
 KEYPOINT_OUTPUTS = obj(
@@ -671,7 +781,15 @@ BUNDLE = Document(
             "decoder": DECODER,
             "measured": obj(
                 {"artifact": NAME, "val": ACCURACY_CLAIM, "deploy": ACCURACY_CLAIM, "speed": SPEED_CLAIM},
-                {"native": ACCURACY_CLAIM},
+                {
+                    "native": ACCURACY_CLAIM,
+                    # The same IR validated under other precision hints (bf16 where the CPU runs it natively).
+                    "hints": mapping(
+                        obj({"val": ACCURACY_CLAIM, "deploy": ACCURACY_CLAIM, "speed": SPEED_CLAIM}),
+                        string(max_len=20),
+                        max_len=4,
+                    ),
+                },
             ),
             "versions": VERSIONS,
             "source": obj(

@@ -48,7 +48,7 @@ def draw_poses(
     found = poses.keypoints[..., 2] > 0
     drawn = found[:, _LIMB_A] & found[:, _LIMB_B]  # (people, limbs)
     segments = np.stack([xy[:, _LIMB_A], xy[:, _LIMB_B]], axis=2)  # (people, limbs, 2 ends, xy)
-    tracks = poses.track_ids if poses.track_ids is not None else np.full(len(xy), -1)
+    tracks = np.array([-1 if t is None else t for t in poses.track_ids], dtype=np.int64)
     for limb, colour in enumerate(LIMB_COLOURS):  # untracked people: a colour per limb
         _lines(canvas, segments[drawn[:, limb] & (tracks < 0), limb], colour, thickness)
     for person in np.flatnonzero(tracks >= 0):  # tracked people: a colour per track

@@ -9,11 +9,17 @@ The data directory (`--data`, else `$POSEFORGE_DATA`, else `~/.cache/poseforge`)
   downloads/: the official zips the annotations come from, and interrupted downloads (*.part)
 Files already there are used as they are (checked against their sha256); missing ones are downloaded
 from the official URLs (an interrupted download resumes), sha256-checked, then renamed into place.
-Offline, a missing file is a one-line error saying what to put where.
+A fetch holds a lock on the data directory (`.poseforge-fetch.lock`): a second one waits for it,
+then finds the files complete. Every download is bounded: by its expected size (the manifests pin
+every file's size) and by an overall deadline that grows with that size, besides a timeout per read;
+a `.part` file is never written through a link. Offline, every missing file of every requested set
+is listed, one line each, with where it goes, then one error line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import http.client
 import json
@@ -22,23 +28,33 @@ import re
 import stat
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from poseforge.documents import loads, read_bytes
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_output, sha256_file
+from poseforge.fileio import atomic_output, lock_file, rename_new, sha256_file
+from poseforge.text import plural, printable
 
 DATA_ENV = "POSEFORGE_DATA"
 DEFAULT_DATA = Path.home() / ".cache" / "poseforge"
+WHERE_DATA = f"--data, else ${DATA_ENV}, else ~/.cache/poseforge; make's DATA="
 TIMEOUT_S = 30  # per connection attempt and per read: a stalled server fails, a slow one does not
+# A whole file's deadline: this long plus its size at this rate (a 160 KB image gets about a minute,
+# the 816 MB val2017 zip about 7 hours): a server trickling bytes ends, a slow network does not.
+DEADLINE_BASE_S = 60.0
+MIN_RATE = 32 << 10  # bytes per second
+MAX_UNSIZED_BYTES = 64 << 20  # a download whose size nobody pinned reads no more than this
+FETCH_LOCK = ".poseforge-fetch.lock"
+FETCH_LOCK_WAIT_S = 8 * 3600.0  # a second fetch waits for the first this long (val2017 on a slow network)
 CHUNK = 1 << 20
 IMAGE_WORKERS = 4  # a few parallel requests for sets of small images; polite to the COCO server
 MAX_FAILURES = 3  # failed images reported one by one before a set gives up with a summary
@@ -63,11 +79,13 @@ OMZ_FILES = (
         f"{OMZ_DIR}/human-pose-estimation-0001.xml",
         _OMZ_BASE + "human-pose-estimation-0001.xml",
         "c3a47de94906e6b3256eb16af7274141b2fc9f6c7889a02d96ef430b9bc321d3",
+        435357,
     ),
     RemoteFile(
         f"{OMZ_DIR}/human-pose-estimation-0001.bin",
         _OMZ_BASE + "human-pose-estimation-0001.bin",
         "fc7e9dde0f4a34876cfbbd266388a59526a8c8c1bc9394ce4827b7a007d20f82",
+        4170036,
     ),
 )
 
@@ -101,6 +119,7 @@ VAL2017_COUNTS = Val2017Counts()
 MAX_MEMBER_BYTES = 32 << 20  # one image (the largest of val2017 is under 1 MB)
 MAX_UNPACKED_BYTES = 2 << 30  # all images of an archive (val2017: 0.79 GB)
 MAX_JSON_BYTES = 512 << 20  # one annotation file read from a zip (person_keypoints_val2017.json: 10 MB)
+MAX_SUMS_BYTES = 1 << 20  # val2017/SHA256SUMS: 5,001 lines of about 100 bytes
 
 # name -> packaged manifest (None: no manifest); `poseforge fetch --help` says what each is and how big
 SETS: dict[str, str | None] = {
@@ -135,13 +154,78 @@ def coco_mini_manifest() -> dict[str, Any]:
 
 def fetch(name: str, data: str | Path | None = None) -> Path:
     """Fetch one named set (a key of SETS) into the data directory; returns its folder."""
+    return fetch_sets([name], data)[0]
+
+
+class MissingFiles(PoseforgeError):
+    """Files missing from the data directory that could not be downloaded: one line each saying
+    what goes where (`lines`), and why the downloads failed (`reasons`)."""
+
+    def __init__(self, lines: list[str], reasons: list[str]) -> None:
+        super().__init__(f"{plural(len(lines), 'file')} missing: {reasons[0] if reasons else 'not downloaded'}")
+        self.lines, self.reasons = lines, reasons
+
+
+def fetch_sets(names: list[str] | tuple[str, ...], data: str | Path | None = None) -> list[Path]:
+    """Fetch the named sets into the data directory, holding its lock (a second fetch waits for
+    the first, then finds its files complete). Every file still missing at the end, of every set,
+    is printed on its own line; then one error says how many and where the data directory is."""
+    for name in names:
+        if name not in SETS:
+            raise PoseforgeError(f"unknown data set {name!r}: choose one of {', '.join(SETS)}")
+    root = data_dir(data)
+    made = [part for part in (root, *root.parents) if not os.path.lexists(part)]
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PoseforgeError(f"cannot create the data directory {root} ({WHERE_DATA}): {exc.strerror}") from None
+    busy = f"another poseforge fetch has been writing {root} for over {FETCH_LOCK_WAIT_S:.0f} s: try again later"
+    lines: list[str] = []
+    reasons: list[str] = []
+    folders: list[Path] = []
+    # A data directory this process cannot write (a read-only mount of the assets) needs no lock:
+    # nothing will be written there; present files are still checked.
+    writable = os.access(root, os.W_OK) and not os.statvfs(root).f_flag & os.ST_RDONLY
+    waiting = f"waiting for another poseforge fetch into {root} to finish"
+    lock = lock_file(root / FETCH_LOCK, busy, FETCH_LOCK_WAIT_S, lambda: _note(waiting), protects=root)
+    try:
+        with lock if writable else contextlib.nullcontext():
+            for name in names:
+                try:
+                    folders.append(_fetch_set(name, data))
+                except MissingFiles as exc:
+                    lines += exc.lines
+                    reasons += exc.reasons
+    finally:
+        for folder in made:  # offline into a new folder: no empty data directory is left behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    if lines:
+        lines = list(dict.fromkeys(lines))  # the annotations zip two sets are cut from is listed once
+        for line in lines:
+            _note(f"missing {line}")
+        raise PoseforgeError(
+            f"{plural(len(lines), 'file')} missing from the data directory {root} ({WHERE_DATA}), listed above: "
+            f"{reasons[0] if reasons else 'not downloaded'}; put each at its path with that sha256, or run again "
+            "with a network"
+        )
+    return folders
+
+
+def _fetch_set(name: str, data: str | Path | None) -> Path:
     if name == "omz":
         return fetch_omz(data)[0].parent
     if name == "val2017":
         return fetch_val2017(data)
-    if name in SETS:
-        return fetch_image_set(name, data)
-    raise PoseforgeError(f"unknown data set {name!r}: choose one of {', '.join(SETS)}")
+    return fetch_image_set(name, data)
+
+
+def _note(line: str) -> None:
+    print(printable(f"poseforge: {line}"), file=sys.stderr)
+
+
+def _missing_line(path: Path, remote_sha: str, size: int | None, url: str) -> str:
+    return f"{path} (sha256 {remote_sha}" + (f", {size} bytes" if size is not None else "") + f") from {url}"
 
 
 # -- downloads ---------------------------------------------------------------------------------------------
@@ -175,7 +259,7 @@ class _SharedBar(_FileBar):
         self.bar.advance(self.task, done)
 
 
-@contextmanager
+@contextlib.contextmanager
 def _byte_bar(enabled: bool, label: str, total: int | None, shared: bool = False) -> Iterator[_Meter]:
     """A bar with size, rate and ETA on stderr, or nothing when disabled."""
     if not enabled:
@@ -199,36 +283,64 @@ def download(
     url: str, dest: str | Path, sha256: str | None = None, progress: bool | None = None, size: int | None = None
 ) -> Path:
     """Download `url` to `dest`: into `<dest>.part` first, resumed with a Range request if an earlier run was
-    interrupted, then checked (`sha256`, `size`) and renamed, so `dest` only ever exists complete and checked."""
+    interrupted, then checked (`sha256`, `size`) and renamed, so `dest` only ever exists complete and checked.
+    At most `size` bytes are read (MAX_UNSIZED_BYTES when it is not known), within `deadline_s(size)`."""
     dest = Path(dest)
     with _byte_bar(_progress_default(progress), dest.name, size) as meter:
         return _download(url, dest, sha256, size, meter)
 
 
+def deadline_s(size: int | None) -> float:
+    """How long one file may take in all: DEADLINE_BASE_S plus its size at MIN_RATE."""
+    return DEADLINE_BASE_S + (size if size is not None else MAX_UNSIZED_BYTES) / MIN_RATE
+
+
+class DownloadFailed(PoseforgeError):
+    """A download that did not complete: the message says what to do, `reason` why, in a few words."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def _download(url: str, dest: Path, sha256: str | None, size: int | None, meter: _Meter) -> Path:
     part = dest.with_name(dest.name + ".part")
     note = f" (sha256 {sha256})" if sha256 else ""
+    if part.is_symlink() or (part.exists() and not part.is_file()):
+        raise DownloadFailed(
+            f"{part} is a link or not a regular file: poseforge never writes through it; move it away",
+            f"{part} is a link or not a regular file",
+        )
     try:
         _fill_part(url, part, size, meter)
     except _Refused as exc:
         part.unlink(missing_ok=True)
-        raise PoseforgeError(f"{exc}: refused, nothing written") from None
+        raise DownloadFailed(f"{exc}: refused, nothing written", str(exc)) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException, _Interrupted) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+            raise DownloadFailed(f"{part} became a link: poseforge never writes through it", "a link") from None
         reason = _reason(exc)
-        kept = part.stat().st_size if part.is_file() else 0
+        kept = part.stat().st_size if part.is_file() and not part.is_symlink() else 0
         if kept:
-            raise PoseforgeError(
+            raise DownloadFailed(
                 f"cannot download {url} ({reason}); {kept} bytes are kept in {part}: run again to resume, "
-                f"or if this machine is offline, put that file at {dest}{note}"
+                f"or if this machine is offline, put that file at {dest}{note}",
+                f"cannot download {url}: {reason}",
             ) from None
-        part.unlink(missing_ok=True)
-        raise PoseforgeError(
-            f"cannot download {url} ({reason}); if this machine is offline, put that file at {dest}{note}"
+        if part.is_file() and not part.is_symlink():
+            part.unlink()
+        raise DownloadFailed(
+            f"cannot download {url} ({reason}); if this machine is offline, put that file at {dest}{note}",
+            f"cannot download {url}: {reason}",
         ) from None
     if sha256 and (got := sha256_file(part)) != sha256:
         part.unlink()  # a bad part must not be resumed
-        raise PoseforgeError(f"downloaded {url} has sha256 {got}, expected {sha256}: refused, nothing written")
-    os.replace(part, dest)
+        message = f"downloaded {url} has sha256 {got}, expected {sha256}"
+        raise DownloadFailed(f"{message}: refused, nothing written", message)
+    try:
+        rename_new(part, dest)  # never over anything that appeared at dest meanwhile
+    except PoseforgeError as exc:
+        raise DownloadFailed(str(exc), str(exc)) from None
     return dest
 
 
@@ -237,7 +349,7 @@ class _Refused(Exception):
 
 
 class _Interrupted(Exception):
-    """The connection ended before the whole file arrived."""
+    """The connection ended, or the deadline passed, before the whole file arrived."""
 
 
 def _reason(exc: BaseException) -> str:
@@ -246,9 +358,23 @@ def _reason(exc: BaseException) -> str:
     return str(getattr(exc, "reason", None) or exc or type(exc).__name__)
 
 
+def _open_part(part: Path, append: bool) -> int:
+    """The .part file for writing: created or opened, never through a link (O_NOFOLLOW), never a
+    pipe or device (O_NONBLOCK, then checked)."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(part, flags | (os.O_APPEND if append else os.O_TRUNC), 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(part))
+    return fd
+
+
 def _fill_part(url: str, part: Path, size: int | None, meter: _Meter, retry: bool = True) -> None:
     """Bring `part` to the whole file: append from its end if the server answers a Range request with 206,
-    start over if it answers 200 (the whole file)."""
+    start over if it answers 200 (the whole file). Reads stop at the expected size (or MAX_UNSIZED_BYTES)
+    and at the file's deadline."""
+    limit = deadline_s(size)
+    deadline = time.monotonic() + limit
     offset = part.stat().st_size if part.is_file() else 0
     if size is not None and offset >= size:
         if offset == size:
@@ -267,24 +393,29 @@ def _fill_part(url: str, part: Path, size: int | None, meter: _Meter, retry: boo
     with response:
         length = response.headers.get("Content-Length")
         if offset and getattr(response, "status", None) == 206 and _range_start(response) == offset:
-            mode = "ab"
+            append = True
         elif getattr(response, "status", None) == 206:
             raise _Refused(f"{url} answers a request for bytes {offset}- with {response.headers.get('Content-Range')}")
         else:
-            mode, offset = "wb", 0
-        total = offset + int(length) if length and length.isdigit() else size
+            append, offset = False, 0
+        total = offset + int(length) if length and length.isdigit() and len(length) < 19 else size
         if size is not None and total is not None and total != size:
             raise _Refused(f"{url} offers {total} bytes, expected {size}")
+        most = total if total is not None else MAX_UNSIZED_BYTES
         meter.begin(offset, total)
         got = offset
         part.parent.mkdir(parents=True, exist_ok=True)  # only now: offline, no empty folders are left behind
-        with open(part, mode) as out:
-            while block := response.read(CHUNK):
+        read = getattr(response, "read1", response.read)  # what has arrived, not a whole chunk: deadlines hold
+        with open(_open_part(part, append), "ab" if append else "wb") as out:
+            while block := read(min(CHUNK, most - got + 1)):
                 out.write(block)
                 got += len(block)
                 meter.advance(len(block))
-                if total is not None and got > total:
-                    raise _Refused(f"{url} sends more than the {total} bytes it announced")
+                if got > most:
+                    what = "it announced" if total is not None else "any unsized download may have"
+                    raise _Refused(f"{url} sends more than the {most} bytes {what}")
+                if time.monotonic() > deadline:
+                    raise _Interrupted(f"no complete file within {limit:.0f} s: {got} of {most} bytes arrived")
     if total is not None and got < total:
         raise _Interrupted(f"connection closed after {got} of {total} bytes")
 
@@ -298,16 +429,40 @@ def ensure_file(remote: RemoteFile, data: str | Path | None = None, verify: bool
     """The file in the data directory: checked if present, downloaded if missing."""
     path = data_dir(data) / remote.path
     if path.is_file():
-        if verify and (got := sha256_file(path)) != remote.sha256:
-            raise PoseforgeError(
-                f"{path} has sha256 {got}, expected {remote.sha256} (the official file): delete it to download it again"
-            )
+        if verify:
+            _check_present(path, remote.sha256, remote.size, "the official file")
         return path
     return download(remote.url, path, remote.sha256, size=remote.size)
 
 
+def _check_present(path: Path, sha256: str, size: int | None, what: str) -> None:
+    """Refuse a present file that is not `what` (its size first: nothing larger is hashed)."""
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        raise PoseforgeError(f"{path} is {actual} bytes, expected {size} ({what}): delete it to download it again")
+    if (got := sha256_file(path)) != sha256:
+        raise PoseforgeError(f"{path} has sha256 {got}, expected {sha256} ({what}): delete it to download it again")
+
+
+def _ensure_files(remotes: tuple[RemoteFile, ...], data: str | Path | None, label: str) -> list[Path]:
+    """Every one of `remotes` in the data directory (present ones checked, missing ones downloaded);
+    MissingFiles listing each one that could not be had."""
+    root = data_dir(data)
+    for remote in remotes:
+        if (root / remote.path).is_file():
+            _check_present(root / remote.path, remote.sha256, remote.size, "the official file")
+    missing = [r for r in remotes if not (root / r.path).is_file()]
+    jobs = [(r.url, root / r.path, r.sha256, r.size) for r in missing]
+    failures = download_many(jobs, label) if jobs else []
+    still = [r for r in missing if not (root / r.path).is_file()]
+    if still:
+        lines = [_missing_line(root / r.path, r.sha256, r.size, r.url) for r in still]
+        raise MissingFiles(lines, failures or ["not downloaded"])
+    return [root / remote.path for remote in remotes]
+
+
 def fetch_omz(data: str | Path | None = None) -> list[Path]:
-    return [ensure_file(remote, data) for remote in OMZ_FILES]
+    return _ensure_files(OMZ_FILES, data, "omz: 2 files")
 
 
 # -- image sets (coco-mini, coco-val, coco-calib) ----------------------------------------------------------
@@ -321,9 +476,10 @@ def fetch_coco_mini(data: str | Path | None = None) -> Path:
 def fetch_image_set(
     name: str, data: str | Path | None = None, image_url: str | None = None, progress: bool | None = None
 ) -> Path:
-    """A packaged image set in `<data>/<name>`: present images sha256-checked and kept, missing ones downloaded
-    (a few at a time, one bar), then the annotations cut from the official zip if the set has any.
-    `image_url` replaces the manifest's URL template (`{file_name}`), e.g. for a local mirror."""
+    """A packaged image set in `<data>/<name>`: present images checked (size, sha256) and kept, missing ones
+    downloaded (a few at a time, one bar), then the annotations cut from the official zip if the set has any.
+    `image_url` replaces the manifest's URL template (`{file_name}`), e.g. for a local mirror. Files that
+    cannot be had are raised as MissingFiles, every one of them listed."""
     manifest = load_manifest(name)
     root = data_dir(data) / name
     folder = root / manifest.get("images_dir", "val2017")
@@ -333,40 +489,51 @@ def fetch_image_set(
         path = folder / image["file_name"]
         if not path.is_file():
             missing.append(image)
-        elif sha256_file(path) != image["sha256"]:
+        elif path.stat().st_size != image.get("size", path.stat().st_size) or sha256_file(path) != image["sha256"]:
             bad.append(path)
     if bad:
         raise PoseforgeError(
-            f"{len(bad)} {name} image(s) differ from the official ones (sha256), e.g. {bad[0]}: "
-            "delete them to download them again"
+            f"{plural(len(bad), f'{name} image')} in the data directory "
+            f"{'is not the official one' if len(bad) == 1 else 'are not the official ones'} (size or sha256), "
+            f"e.g. {bad[0]}: delete them to download them again"
         )
+    lines: list[str] = []
+    failures: list[str] = []
     if missing:
-        jobs = [
-            (template.format(file_name=i["file_name"]), folder / i["file_name"], i["sha256"], i.get("size"))
-            for i in missing
-        ]
-        failures = download_many(jobs, f"{name}: {len(jobs)} images", progress)
-        if failures:
-            still = sum(not (folder / i["file_name"]).is_file() for i in missing)
-            if still == 1 and len(failures) == 1:
-                raise PoseforgeError(failures[0])
-            for line in failures[:MAX_FAILURES]:
-                print(f"poseforge: {line}", file=sys.stderr)
-            manifest_path = resources.files("poseforge.manifests").joinpath(str(SETS[name]))
-            raise PoseforgeError(
-                f"{still} of {len(manifest['images'])} {name} images are missing from {folder} and could not be "
-                f"downloaded (first failures above); if this machine is offline, put them there: their names and "
-                f"sha256 are in {manifest_path}"
-            )
+        jobs = [(template.format(file_name=i["file_name"]), folder / i["file_name"], i["sha256"], i.get("size"))
+                for i in missing]  # fmt: skip
+        failures = download_many(jobs, f"{name}: {plural(len(jobs), 'image')}", progress)
+        lines = [_missing_line(dest, sha, size, url) for url, dest, sha, size in jobs if not dest.is_file()]
     if "annotations_file" in manifest:
-        _ensure_cut_annotations(manifest, root, data)
+        if lines:  # offline: the annotations zip is listed as missing, not tried
+            lines += _annotations_missing(manifest, root, data)
+        else:
+            try:
+                _ensure_cut_annotations(manifest, root, data)
+            except MissingFiles as exc:
+                lines += exc.lines
+                failures += exc.reasons
+    if lines:
+        raise MissingFiles(lines, failures or ["not downloaded"])
     return root
+
+
+def _annotations_missing(manifest: dict[str, Any], root: Path, data: str | Path | None) -> list[str]:
+    """The lines of a set's annotations that are not there yet: the official zip they are cut from (if
+    it is missing too), and the file itself."""
+    target = root / manifest["annotations_file"]
+    if target.is_file():
+        return []
+    archive = data_dir(data) / ANNOTATIONS_ZIP.path
+    lines = [] if archive.is_file() else [_missing_line(archive, ANNOTATIONS_ZIP.sha256, ANNOTATIONS_ZIP.size,
+                                                        ANNOTATIONS_ZIP.url)]  # fmt: skip
+    return [*lines, f"{target} (cut by poseforge from {archive} once that is there)"]
 
 
 def download_many(jobs: list[tuple[str, Path, str, int | None]], label: str, progress: bool | None = None) -> list[str]:
     """Download (url, dest, sha256, size) jobs with a small thread pool and one bar; stop starting new ones after
     MAX_FAILURES failures, so that hundreds of images offline do not mean hundreds of timeouts.
-    Returns the failure messages (empty when everything arrived)."""
+    Returns why each failed download failed, in a few words (empty when everything arrived)."""
     sizes = [size for *_, size in jobs]
     total = None if None in sizes else sum(s or 0 for s in sizes)
     failures: list[str] = []
@@ -380,9 +547,9 @@ def download_many(jobs: list[tuple[str, Path, str, int | None]], label: str, pro
             url, dest, sha256, size = job
             try:
                 _download(url, dest, sha256, size, meter)
-            except PoseforgeError as exc:
+            except DownloadFailed as exc:
                 with lock:
-                    failures.append(str(exc))
+                    failures.append(exc.reason)
                     if len(failures) >= MAX_FAILURES:
                         stop.set()
 
@@ -408,8 +575,12 @@ def _ensure_cut_annotations(manifest: dict[str, Any], root: Path, data: str | Pa
                 "delete it to cut it again"
             )
         return target
-    archive = ensure_file(ANNOTATIONS_ZIP, data)
-    full = json.loads(read_member(archive, manifest["annotations_member"], MAX_JSON_BYTES))
+    try:
+        archive = _ensure_files((ANNOTATIONS_ZIP,), data, "annotations zip")[0]
+    except MissingFiles as exc:
+        raise MissingFiles([*exc.lines, f"{target} (cut by poseforge from the file above once it is there)"],
+                           exc.reasons) from None  # fmt: skip
+    full = loads(read_member(archive, manifest["annotations_member"], MAX_JSON_BYTES), "annotations", archive)
     ids = [image["id"] for image in manifest["images"]]
     subset = cut_annotations(full, ids, by_id=manifest.get("annotations_order") == "id")
     name = manifest["name"]
@@ -430,7 +601,7 @@ def _ensure_cut_annotations(manifest: dict[str, Any], root: Path, data: str | Pa
             f"the {name} annotations cut from {archive} have sha256 {got}, expected {expected}: "
             "refused, nothing written"
         )
-    with atomic_output(target) as tmp:
+    with atomic_output(target, new_only=True) as tmp:
         tmp.write_text(text)
     return target
 
@@ -465,29 +636,39 @@ def fetch_val2017(data: str | Path | None = None, progress: bool | None = None) 
     sums_path = root / "SHA256SUMS"
     if sums_path.is_file() and _check_sums(root, sums_path):
         return root
-    annotations_zip = ensure_file(ANNOTATIONS_ZIP, data)  # the smaller one first: offline fails at once
-    images_zip = ensure_file(VAL2017_ZIP, data)
+    try:
+        annotations_zip, images_zip = _ensure_files((ANNOTATIONS_ZIP, VAL2017_ZIP), data, "val2017: 2 zips")
+    except MissingFiles as exc:
+        raise MissingFiles([*exc.lines, f"{root}/val2017/*.jpg and {root / VAL2017_MEMBER} (unpacked by poseforge "
+                            "from the zips above once they are there)"], exc.reasons) from None  # fmt: skip
     images = unpack_images(images_zip, root / "val2017", "val2017", VAL2017_COUNTS.images, progress=progress)
     sums = {f"val2017/{name}": sha for name, sha in images.items()}
     sums[VAL2017_MEMBER] = _unpack_val2017_annotations(annotations_zip, root, set(images))
     text = "".join(f"{sha}  {rel}\n" for rel, sha in sorted(sums.items()))
-    if not sums_path.is_file() or sums_path.read_text() != text:
-        sums_path.unlink(missing_ok=True)  # ours (an earlier unpack), and only ever replaced by a complete one
-        with atomic_output(sums_path) as tmp:
+    if not sums_path.is_file() or read_bytes(sums_path, "SHA256SUMS", MAX_SUMS_BYTES).decode(errors="replace") != text:
+        with atomic_output(sums_path) as tmp:  # replaced only if poseforge wrote it (an earlier, partial unpack)
             tmp.write_text(text)
     return root
 
 
+_SUMS_LINE = re.compile(
+    r"([0-9a-f]{64})  (val2017/[A-Za-z0-9_-][A-Za-z0-9_.-]*\.jpg|" + re.escape(VAL2017_MEMBER) + ")"
+)
+
+
 def _check_sums(root: Path, sums_path: Path) -> bool:
     """True if every file SHA256SUMS lists is there with its sha256; False if some are missing (unpack again);
-    an error if one differs (never replaced)."""
+    an error if one differs (never replaced) or if SHA256SUMS is not one poseforge writes."""
     complete = True
-    for line in sums_path.read_text().splitlines():
-        sha, rel = line.split(maxsplit=1)
+    for line in read_bytes(sums_path, "SHA256SUMS", MAX_SUMS_BYTES).decode(errors="replace").splitlines():
+        match = _SUMS_LINE.fullmatch(line)
+        if match is None:
+            raise PoseforgeError(f"{sums_path} holds {line[:80]!r}: not a list of val2017 files; move it away")
+        sha, rel = match.groups()
         path = root / rel
         if not path.is_file():
             complete = False
-        elif (got := sha256_file(path)) != sha:
+        elif (got := sha256_file(path, max_bytes=MAX_JSON_BYTES)) != sha:
             raise PoseforgeError(
                 f"{path} has sha256 {got}, expected {sha} (see {sums_path}): delete it to unpack it again"
             )
@@ -496,7 +677,7 @@ def _check_sums(root: Path, sums_path: Path) -> bool:
 
 def _unpack_val2017_annotations(archive: Path, root: Path, image_names: set[str]) -> str:
     data = read_member(archive, VAL2017_MEMBER, MAX_JSON_BYTES)
-    full = json.loads(data)
+    full = loads(data, "annotations", archive)
     counts = VAL2017_COUNTS
     got = (
         len(full["images"]),
@@ -513,12 +694,12 @@ def _unpack_val2017_annotations(archive: Path, root: Path, image_names: set[str]
     sha = hashlib.sha256(data).hexdigest()
     target = root / VAL2017_MEMBER
     if target.is_file():
-        if (have := sha256_file(target)) != sha:
+        if (have := sha256_file(target, max_bytes=MAX_JSON_BYTES)) != sha:
             raise PoseforgeError(
                 f"{target} has sha256 {have}, not that of {VAL2017_MEMBER} in {archive} ({sha}): delete it to unpack it"
             )
     else:
-        with atomic_output(target) as tmp:
+        with atomic_output(target, new_only=True) as tmp:
             tmp.write_bytes(data)
     return sha
 
@@ -618,12 +799,12 @@ def _unpack_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, arc
         with zf.open(info) as source:
             while block := source.read(CHUNK):
                 digest.update(block)
-        if (have := sha256_file(target)) != digest.hexdigest():
+        if (have := sha256_file(target, max_bytes=max_member)) != digest.hexdigest():
             raise PoseforgeError(
                 f"{target} has sha256 {have}, not that of {info.filename} in {archive}: delete it to unpack it again"
             )
         return have
-    with atomic_output(target) as tmp, zf.open(info) as source, open(tmp, "wb") as out:
+    with atomic_output(target, new_only=True) as tmp, zf.open(info) as source, open(tmp, "wb") as out:
         written = 0
         while block := source.read(CHUNK):
             written += len(block)
@@ -634,7 +815,7 @@ def _unpack_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, arc
     return digest.hexdigest()
 
 
-@contextmanager
+@contextlib.contextmanager
 def _count_bar(enabled: bool, label: str, total: int) -> Iterator[Callable[[], None]]:
     if not enabled:
         yield lambda: None
@@ -650,19 +831,24 @@ def _count_bar(enabled: bool, label: str, total: int) -> Iterator[Callable[[], N
 
 
 def verify_data(data: str | Path | None = None) -> list[str]:
-    """Problems with the files already present in the data directory (sha256 mismatches)."""
-    expected = {remote.path: remote.sha256 for remote in OMZ_FILES}
+    """Problems with the files already present in the data directory (size or sha256 mismatches; the
+    size first, so that nothing larger than expected is hashed)."""
+    expected = {remote.path: (remote.sha256, remote.size) for remote in OMZ_FILES}
     for name, file in SETS.items():
         if file is None:
             continue
         manifest = load_manifest(name)
         folder = f"{name}/{manifest.get('images_dir', 'val2017')}"
-        expected.update({f"{folder}/{i['file_name']}": i["sha256"] for i in manifest["images"]})
+        expected.update({f"{folder}/{i['file_name']}": (i["sha256"], i.get("size")) for i in manifest["images"]})
         if "annotations_sha256" in manifest:
-            expected[f"{name}/{manifest['annotations_file']}"] = manifest["annotations_sha256"]
+            expected[f"{name}/{manifest['annotations_file']}"] = (manifest["annotations_sha256"], None)
     problems = []
-    for rel, sha in expected.items():
+    for rel, (sha, size) in expected.items():
         path = data_dir(data) / rel
-        if path.is_file() and (got := sha256_file(path)) != sha:
+        if not path.is_file():
+            continue
+        if size is not None and (actual := path.stat().st_size) != size:
+            problems.append(f"{path}: {actual} bytes, expected {size}")
+        elif (got := sha256_file(path, max_bytes=MAX_JSON_BYTES)) != sha:
             problems.append(f"{path}: sha256 {got}, expected {sha}")
     return problems

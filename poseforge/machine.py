@@ -151,14 +151,26 @@ def tier_environment(tier: str, environ: dict[str, str] | None = None, cpuinfo: 
     capped to it (no cap for the CPU's own tier)."""
     env = dict(os.environ if environ is None else environ)
     env.pop(ISA_CAP_VARIABLE, None)
+    return {**env, **tier_cap(tier, cpuinfo)}
+
+
+def tier_cap(tier: str, cpuinfo: str | None = None) -> dict[str, str]:
+    """The variables that make this CPU stand in for `tier`: none for its own tier, else oneDNN's cap."""
     flags = cpu_flags(cpuinfo)[1]
     own = native_tier(flags)
     if tier == own:
-        return env
+        return {}
     if tier not in BY_TIER or tier not in {t.name for t in tiers_of(flags)}:
         raise ValueError(f"this {own} CPU cannot stand in for {tier}: it lacks its instructions")
-    env[ISA_CAP_VARIABLE] = BY_TIER[tier].cap
-    return env
+    return {ISA_CAP_VARIABLE: BY_TIER[tier].cap}
+
+
+def tier_of_class(machine_class: str) -> str:
+    """The tier a class name (class_name's form: TIER-Nc[-emulated]) is of."""
+    match = re.fullmatch(r"(.+)-\d+c(-emulated)?", machine_class)
+    if match is None:
+        raise ValueError(f"{machine_class!r} is not a machine class (TIER-Nc, e.g. x86-amx-2c)")
+    return match.group(1)
 
 
 def openvino_capabilities() -> list[str]:

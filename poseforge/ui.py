@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Any
 
@@ -11,8 +12,14 @@ LOG_WIDTH = 160  # rich would wrap tables at 80 columns when stdout is not a ter
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1 here; the CLI ends a run whose reader has gone its own way (exit 141)
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "the reader of the output has gone")
+
     stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, width=None if stream.isatty() else LOG_WIDTH)
+    return _Console(file=stream, width=None if stream.isatty() else LOG_WIDTH)
 
 
 def progress(transient: bool = False) -> Any:

@@ -27,6 +27,7 @@ DATA_FIXTURES = {
     "small_coco",
     "mini_val_reports",
     "vgg19_build",
+    "default_int8",
 }
 
 
@@ -129,7 +130,7 @@ def vgg19_build(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
     build = tmp_path_factory.mktemp("build")
     result = run_make("ir", MODEL="openpose-vgg19", STAGES="2", BUILD=str(build), DATA=str(assets))
     assert result.returncode == 0, result.stderr
-    assert "init --model openpose-vgg19" in result.stdout
+    assert "init --model 'openpose-vgg19'" in result.stdout  # make quotes what it is given
     return build / "openpose-vgg19"
 
 
@@ -156,6 +157,21 @@ def mini_val_reports(omz_build: Path, assets: Path) -> dict[str, dict]:
         )
         for name, rel in MINI_VAL_ARTIFACTS.items()
     }
+
+
+@pytest.fixture(scope="session")
+def default_int8(omz_build: Path, assets: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The INT8 IR `make int8` makes: the FP32 IR quantized with every default setting, calibrated on
+    coco-calib (train2017 images, disjoint from the val2017 images tests score); its quantization
+    record. Made once per session for the tests that need a real INT8 network."""
+    from poseforge.quantize.ptq import quantize_ir
+    from poseforge.quantize.settings import QuantizeSettings
+
+    out = tmp_path_factory.mktemp("default-int8") / "model.xml"
+    calib = assets / "coco-calib" / "train2017"
+    record = quantize_ir(omz_build / "ir" / "fp32" / "model.xml", out, calib, QuantizeSettings(),
+                         coco_dir=assets / "coco-val")  # fmt: skip
+    return out, record
 
 
 @pytest.fixture(scope="session")

@@ -46,15 +46,24 @@ def test_offline_says_which_file_to_put_where(tmp_path: Path) -> None:
     assert not (tmp_path / "omz").exists() or not any((tmp_path / "omz").iterdir())
 
 
-def test_fetch_command_offline_fails_cleanly(tmp_path: Path) -> None:
-    # A dead proxy makes this machine offline for the child process, whatever the network.
+def offline_env(data: Path) -> dict[str, str]:
+    """A dead proxy makes this machine offline for a child process, whatever the network."""
     dead = "http://127.0.0.1:9"
-    env = {"POSEFORGE_DATA": str(tmp_path), "PATH": "/usr/bin:/bin", "HTTP_PROXY": dead, "HTTPS_PROXY": dead}
-    result = run_cli("fetch", "omz", env=env)
-    assert result.returncode == 1
-    line = result.stderr.strip()
-    assert line.startswith("poseforge: error: cannot download") and "put that file at" in line
-    assert "\n" not in line
+    return {"POSEFORGE_DATA": str(data), "PATH": "/usr/bin:/bin", "HTTP_PROXY": dead, "HTTPS_PROXY": dead}
+
+
+def test_fetch_command_offline_lists_every_missing_file(tmp_path: Path) -> None:
+    result = run_cli("fetch", "omz", env=offline_env(tmp_path / "data"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    *missing, error = result.stderr.strip().splitlines()
+    assert missing == [
+        f"poseforge: missing {tmp_path / 'data' / remote.path} (sha256 {remote.sha256}, {remote.size} bytes) "
+        f"from {remote.url}"
+        for remote in fetch.OMZ_FILES
+    ]
+    assert error.startswith(f"poseforge: error: 2 files missing from the data directory {tmp_path / 'data'}")
+    assert "$POSEFORGE_DATA" in error and "DATA=" in error and "cannot download" in error
+    assert not (tmp_path / "data").exists()  # no empty data directory left behind
 
 
 def test_present_file_with_wrong_sha256_is_refused(tmp_path: Path) -> None:
@@ -293,7 +302,9 @@ def test_fetch_image_set_reproduces_the_assets(
     assert fetch.verify_data(data) == []
     victim = next((root / folder).glob("*.jpg"))
     victim.write_bytes(b"not the official image")
-    with pytest.raises(PoseforgeError, match=f"1 {name} image.* differ from the official ones.*delete them"):
+    with pytest.raises(
+        PoseforgeError, match=f"1 {name} image in the data directory is not the official one.*delete them"
+    ):
         fetch.fetch_image_set(name, data, image_url=source, progress=False)
     assert victim.read_bytes() == b"not the official image"  # never replaced
 
@@ -312,35 +323,39 @@ def test_a_cut_that_differs_from_the_manifest_is_refused(
     assert not (data / "coco-val" / "annotations").exists()
 
 
-def test_an_offline_image_set_fails_after_a_few_attempts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_offline_image_set_fails_after_a_few_attempts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     attempts = []
     real = fetch._download
     monkeypatch.setattr(fetch, "_download", lambda url, *args: attempts.append(url) or real(url, *args))
-    with pytest.raises(PoseforgeError) as info:
+    with pytest.raises(fetch.MissingFiles) as info:
         fetch.fetch_image_set("coco-calib", tmp_path, image_url="http://127.0.0.1:9/{file_name}", progress=False)
-    assert str(info.value).startswith(f"367 of 367 coco-calib images are missing from {tmp_path / 'coco-calib'}")
-    assert "coco_calib.json" in str(info.value)
+    folder = tmp_path / "coco-calib" / "train2017"
+    images = fetch.load_manifest("coco-calib")["images"]
+    assert info.value.lines == [
+        f"{folder / i['file_name']} (sha256 {i['sha256']}, {i['size']} bytes) from http://127.0.0.1:9/{i['file_name']}"
+        for i in images
+    ]
     assert len(attempts) <= fetch.MAX_FAILURES + fetch.IMAGE_WORKERS
-    lines = capsys.readouterr().err.splitlines()
-    assert 1 <= len(lines) <= fetch.MAX_FAILURES
-    assert all(line.startswith("poseforge: cannot download http://127.0.0.1:9/") for line in lines)
-    assert all("put that file at" in line and "(sha256 " in line for line in lines)
-    assert not (tmp_path / "coco-calib" / "train2017").exists() or not any((tmp_path / "coco-calib").rglob("*.jpg"))
+    assert all(reason.startswith("cannot download http://127.0.0.1:9/") for reason in info.value.reasons)
+    assert not folder.exists() or not any((tmp_path / "coco-calib").rglob("*.jpg"))
 
 
-def test_fetch_command_offline_summarises_a_large_set(tmp_path: Path) -> None:
-    dead = "http://127.0.0.1:9"
-    env = {"POSEFORGE_DATA": str(tmp_path), "PATH": "/usr/bin:/bin", "HTTP_PROXY": dead, "HTTPS_PROXY": dead}
-    result = run_cli("fetch", "coco-calib", env=env)
-    assert result.returncode == 1
-    *failures, summary = result.stderr.strip().splitlines()
-    assert 1 <= len(failures) <= fetch.MAX_FAILURES
-    assert all(
-        line.startswith("poseforge: cannot download http://images.cocodataset.org/train2017/") for line in failures
-    )
-    assert summary.startswith("poseforge: error: 367 of 367 coco-calib images are missing from")
+def test_fetch_all_offline_lists_every_missing_file_of_every_set(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = run_cli("fetch", "all", env=offline_env(data))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    *missing, error = result.stderr.strip().splitlines()
+    paths = [line.removeprefix("poseforge: missing ").split(" (")[0] for line in missing]
+    expected = [str(data / remote.path) for remote in fetch.OMZ_FILES]
+    for name in fetch.ALL[1:]:
+        manifest = fetch.load_manifest(name)
+        folder = data / name / manifest.get("images_dir", "val2017")
+        expected += [str(folder / image["file_name"]) for image in manifest["images"]]
+        if "annotations_file" in manifest:
+            expected += [str(data / fetch.ANNOTATIONS_ZIP.path), str(data / name / manifest["annotations_file"])]
+    assert paths == list(dict.fromkeys(expected))  # each once, the annotations zip included
+    assert error.startswith(f"poseforge: error: {len(paths)} files missing from the data directory {data}")
+    assert "$POSEFORGE_DATA" in error and "DATA=" in error
 
 
 def test_fetch_help_lists_every_choice() -> None:
@@ -478,3 +493,17 @@ def test_the_official_zips_are_pinned() -> None:
     assert re.fullmatch("[0-9a-f]{64}", fetch.VAL2017_ZIP.sha256) and re.fullmatch(
         "[0-9a-f]{64}", fetch.ANNOTATIONS_ZIP.sha256
     )
+
+
+def test_fetch_checks_a_read_only_data_directory_without_a_lock(assets: Path, tmp_path: Path) -> None:
+    """The lock needs a writable data directory; a read-only one (a mounted copy of the assets) is only checked."""
+    from tests.hostile.helpers import remount_read_only, tmpfs
+
+    with tmpfs(tmp_path / "ro", "16m") as ro:
+        for remote in fetch.OMZ_FILES:
+            (ro / remote.path).parent.mkdir(parents=True, exist_ok=True)
+            (ro / remote.path).write_bytes((assets / remote.path).read_bytes())
+        remount_read_only(ro)
+        result = run_cli("fetch", "omz", "--data", str(ro))
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert f"data directory {ro}: omz present, sha256 verified" in result.stdout

@@ -1,4 +1,5 @@
-"""Writing outputs: atomic, never over the user's own files, folders swapped in whole and locked."""
+"""Writing outputs: atomic, never over the user's own files (ownership by the record of what poseforge
+wrote, not by what a file holds), folders swapped in whole and locked, lock files that are never the user's."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ import pytest
 from poseforge.documents import parse_json
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import (
+    LEDGER,
+    LOCK_PREFIX,
     MARKDOWN_MARK,
     atomic_output,
     atomic_outputs,
     claim,
+    lock_file,
     output_directory,
+    read_ledger,
     sha256_file,
     write_json,
 )
@@ -43,7 +48,11 @@ def test_success_renames_into_place_with_companion(tmp_path: Path) -> None:
         tmp.write_text("<net><rt_info><poseforge><metadata/></poseforge></rt_info></net>")
         tmp.with_suffix(".bin").write_bytes(b"weights")
     assert target.with_suffix(".bin").read_bytes() == b"weights"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["model.bin", "model.xml"]
+    assert sorted(p.name for p in target.parent.iterdir()) == [LEDGER, "model.bin", "model.xml"]
+    assert read_ledger(target.parent) == {
+        name: {"sha256": sha256_file(target.parent / name), "bytes": (target.parent / name).stat().st_size}
+        for name in ("model.bin", "model.xml")
+    }
     assert target.stat().st_mode & 0o044  # readable by others, not mkstemp's 0600
     with atomic_output(target, ".bin") as tmp:  # its own IR: replaced
         tmp.write_text("<net><rt_info><poseforge><metadata/></poseforge></rt_info></net>")
@@ -60,7 +69,7 @@ def test_failure_leaves_nothing_and_keeps_an_old_target(tmp_path: Path, error: B
         tmp.write_text("half written")
         raise error
     assert target.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LEDGER, "report.json"]
 
 
 def test_several_files_are_renamed_last_one_last(tmp_path: Path) -> None:
@@ -69,9 +78,13 @@ def test_several_files_are_renamed_last_one_last(tmp_path: Path) -> None:
     original = os.replace
 
     def spy(src: str, dst: str) -> None:
-        seen.append(Path(dst).name if Path(dst).parent == tmp_path else f"results/{Path(dst).name}")
+        if Path(dst).name != LEDGER:
+            seen.append(Path(dst).name if Path(dst).parent == tmp_path else f"results/{Path(dst).name}")
         original(src, dst)
 
+    with atomic_outputs(results, report) as (a, b):  # the first time they are new (renamed without replacing)
+        a.write_text("[]")
+        b.write_text(json.dumps({"schema": "poseforge.report/2"}))
     os.replace = spy
     try:
         with atomic_outputs(results, report) as (a, b):
@@ -82,26 +95,97 @@ def test_several_files_are_renamed_last_one_last(tmp_path: Path) -> None:
     assert seen == ["results/a.json", "a.json"]
 
 
-@pytest.mark.parametrize(
-    "name, content",
-    [
-        ("model.onnx", b"my own onnx"),
-        ("notes.json", b'{"mine": 1}'),
-        ("report.md", b"# my notes"),
-        ("model.pth", b"not a checkpoint"),
-        ("plot.png", b"\x89PNG\r\n\x1a\nmine"),
-        ("model.xml", b"<net/>"),
-        ("data.csv", b"a,b"),
-    ],
-)
-def test_a_file_poseforge_did_not_write_is_never_replaced(tmp_path: Path, name: str, content: bytes) -> None:
+BUNDLE_LIKE = b"\x1f\x8b"  # replaced below by a real .tar.gz holding another tool's bundle.json and notes
+
+
+def _tar_gz(members: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+# Files of the user's, several holding what the old marks looked for (a schema prefix, the <poseforge>
+# tag, the Markdown note, the PNG text chunk, a member named bundle.json): none of that makes them poseforge's.
+USERS_FILES = {
+    "model.onnx": b"my own onnx \n\tposeforge\x12",
+    "notes.json": b'{"mine": 1}',
+    "report.json": json.dumps({"schema": "poseforge.report/2", "ap": 0.9}).encode(),
+    "report.md": f"# my notes\n{MARKDOWN_MARK}\n".encode(),
+    "model.pth": b"not a checkpoint poseforge.checkpoint/1",
+    "plot.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\x10tEXtSoftware\x00poseforge",
+    "notes.xml": b"<notes>see <poseforge> in my thesis</notes>",
+    "archive.tar.gz": _tar_gz({"notes.txt": b"my notes", "bundle.json": b'{"tool": "other"}'}),
+    "data.csv": b"a,b",
+}
+
+
+@pytest.mark.parametrize("name", list(USERS_FILES))
+def test_a_file_poseforge_did_not_write_is_never_replaced(tmp_path: Path, name: str) -> None:
     target = tmp_path / name
-    target.write_bytes(content)
-    refused = pytest.raises(PoseforgeError, match="was not written by poseforge: not replaced")
+    target.write_bytes(USERS_FILES[name])
+    refused = pytest.raises(PoseforgeError, match="was not written by poseforge, or has changed since")
     with refused, atomic_output(target) as tmp:
         tmp.write_bytes(b"ours")
-    assert target.read_bytes() == content
+    assert target.read_bytes() == USERS_FILES[name]
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_a_file_poseforge_wrote_is_the_users_once_changed_or_copied(tmp_path: Path) -> None:
+    """Provenance is of this content in this place: an edit, or the same bytes copied elsewhere, is the user's."""
+    report = write_json(tmp_path / "a" / "report.json", {"schema": "poseforge.report/2", "ap": 0.5})
+    with atomic_output(report) as tmp:  # unchanged: ours to replace
+        tmp.write_text(json.dumps({"schema": "poseforge.report/2", "ap": 0.6}))
+    report.write_text(report.read_text().replace("0.6", "0.7"))  # the user edits it
+    with pytest.raises(PoseforgeError, match="has changed since"), atomic_output(report) as tmp:
+        tmp.write_text("{}")
+    copy = tmp_path / "b" / "report.json"
+    copy.parent.mkdir()
+    copy.write_bytes(report.read_bytes())
+    with pytest.raises(PoseforgeError, match="was not written by poseforge"), atomic_output(copy) as tmp:
+        tmp.write_text("{}")
+    assert json.loads(report.read_text())["ap"] == 0.7 and copy.read_bytes() == report.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["garbage", "another schema", "a duplicate key", "a link"])
+def test_a_record_that_is_not_poseforges_is_refused_and_kept(tmp_path: Path, kind: str) -> None:
+    ledger = tmp_path / LEDGER
+    if kind == "a link":
+        (tmp_path / "elsewhere.json").write_text("{}")
+        ledger.symlink_to(tmp_path / "elsewhere.json")
+    else:
+        ledger.write_text({
+            "garbage": "not json",
+            "another schema": json.dumps({"schema": "mine/1", "files": {}}),
+            "a duplicate key": '{"schema": "poseforge.outputs/1", "files": {}, "files": {}}',
+        }[kind])  # fmt: skip
+    before = {p.name: (os.readlink(p) if p.is_symlink() else p.read_bytes()) for p in tmp_path.iterdir()}
+    with pytest.raises(PoseforgeError, match="is not poseforge's record"), atomic_output(tmp_path / "x.json") as tmp:
+        tmp.write_text("{}")
+    assert {p.name: (os.readlink(p) if p.is_symlink() else p.read_bytes()) for p in tmp_path.iterdir()} == before
+    with pytest.raises(PoseforgeError, match=r"record of what it wrote|symbolic link"), atomic_output(ledger) as tmp:
+        tmp.write_text("{}")
+
+
+def test_concurrent_writers_in_one_folder_keep_one_complete_record(tmp_path: Path) -> None:
+    def write(k: int) -> None:
+        for round_ in range(5):
+            write_json(tmp_path / f"r{k}.json", {"writer": k, "round": round_})
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(read_ledger(tmp_path)) == [f"r{k}.json" for k in range(6)]
+    for k in range(6):
+        claim(tmp_path / f"r{k}.json")  # every one recorded as it is
 
 
 def test_links_folders_and_paths_under_files_are_refused(tmp_path: Path) -> None:
@@ -118,14 +202,6 @@ def test_links_folders_and_paths_under_files_are_refused(tmp_path: Path) -> None
         claim(real / "under" / "x.json")
 
 
-def test_markdown_with_the_mark_is_ours(tmp_path: Path) -> None:
-    target = tmp_path / "report.md"
-    target.write_text(f"# report\n{MARKDOWN_MARK}\n")
-    with atomic_output(target) as tmp:
-        tmp.write_text("new")
-    assert target.read_text() == "new"
-
-
 def test_output_directory_new_and_replaced(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with pytest.raises(RuntimeError), output_directory(out, "manifest.json", read_manifest, []) as tmp:
@@ -139,16 +215,23 @@ def test_output_directory_new_and_replaced(tmp_path: Path) -> None:
     with output_directory(out, "manifest.json", read_manifest, []) as tmp:
         write_output(tmp, ["c"])
     assert sorted(p.name for p in out.iterdir()) == ["c", "manifest.json"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no lock file, no old copy left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LEDGER, "out"]  # no lock file, no old copy left
 
 
-@pytest.mark.parametrize("extra", ["src/train.py", "results.csv", "manifest.json"])
+@pytest.mark.parametrize("extra", ["src/train.py", "results.csv", "manifest.json", "nothing", "an edit"])
 def test_a_folder_with_anything_unlisted_is_not_replaced(tmp_path: Path, extra: str) -> None:
     out = tmp_path / "proj"
-    out.mkdir()
-    write_output(out, ["a"])
+    if extra == "an edit":  # an earlier output whose file the user changed
+        with output_directory(out, "manifest.json", read_manifest, []) as tmp:
+            write_output(tmp, ["a"])
+        (out / "a").write_text("the user's edit")
+    else:
+        out.mkdir()
+        write_output(out, ["a"])
     if extra == "manifest.json":
         (out / "manifest.json").write_text("not json")
+    elif extra in ("nothing", "an edit"):  # "nothing": exactly what its manifest lists, but poseforge never wrote it
+        pass
     else:
         (out / extra).parent.mkdir(exist_ok=True)
         (out / extra).write_text("the user's")
@@ -204,3 +287,69 @@ def test_sha256_file(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_lock_file_is_exclusive_and_never_the_users(tmp_path: Path) -> None:
+    lock = tmp_path / ".out.lock"
+    with lock_file(lock, "busy"):
+        assert lock.read_bytes().startswith(LOCK_PREFIX)
+        with pytest.raises(PoseforgeError, match="busy"), lock_file(lock, "busy"):
+            pass
+        assert lock.is_file()  # the refused second holder did not remove it
+    assert not lock.exists()
+    lock.write_text("the user's file of that name")
+    with pytest.raises(PoseforgeError, match="is not a poseforge lock"), lock_file(lock, "busy"):
+        pass
+    assert lock.read_text() == "the user's file of that name"
+    lock.unlink()
+    lock.symlink_to(tmp_path / "target")
+    with pytest.raises(PoseforgeError, match="symbolic link"), lock_file(lock, "busy"):
+        pass
+    assert lock.is_symlink() and not (tmp_path / "target").exists()
+
+
+def test_a_lock_left_by_a_killed_poseforge_is_taken_over(tmp_path: Path) -> None:
+    lock = tmp_path / ".out.lock"
+    lock.write_bytes(LOCK_PREFIX + b"pid 1 host gone 0123\n")  # nobody holds its flock
+    with lock_file(lock, "busy"):
+        assert b"pid 1 host gone" not in lock.read_bytes()
+    assert not lock.exists()
+
+
+def test_a_waiting_lock_proceeds_once_released(tmp_path: Path) -> None:
+    lock, order = tmp_path / "data.lock", []
+
+    def second() -> None:
+        with lock_file(lock, "busy", wait=30, waiting=lambda: order.append("waiting")):
+            order.append("second")
+
+    with lock_file(lock, "busy"):
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)
+        order.append("first done")
+    thread.join()
+    assert order == ["waiting", "first done", "second"] and not lock.exists()
+
+
+def test_the_baseline_the_user_keeps_is_updated_in_place(tmp_path: Path) -> None:
+    """A committed baseline is in no record (a fresh clone, tolerances edited by hand): `poseforge baseline`
+    still rewrites it, being a valid baseline; a file of that name that is not one stays the user's."""
+    from poseforge.documents import BASELINE, read_document, write_document
+
+    machine = {"cpu": "test", "cores": 2, "isa": [], "class": "x86-avx2-2c", "tier": "x86-avx2"}
+    baseline = {
+        "schema": BASELINE.schema,
+        "model": "human-pose-estimation-0001",
+        "dataset": {"annotations_sha256": "0" * 64, "image_ids_sha256": "1" * 64, "images": 3},
+        "accuracy": {"ir-fp32": {"val": {"ap": 0.5, "tolerance": 0.005, "images": 3}}},
+        "classes": {"x86-avx2-2c": {"machine": machine, "accuracy": {}, "ratios": {}}},
+    }
+    target = tmp_path / "baseline.json"
+    target.write_text(json.dumps(baseline))  # the user's, as committed
+    write_document(target, BASELINE, {**baseline, "model": "lightweight-openpose"})
+    assert read_document(target, BASELINE)["model"] == "lightweight-openpose"
+    target.write_text(json.dumps({"schema": BASELINE.schema, "mine": True}))  # the mark, but not a baseline
+    with pytest.raises(PoseforgeError, match="was not written by poseforge"):
+        write_document(target, BASELINE, baseline)
+    assert json.loads(target.read_text()) == {"schema": BASELINE.schema, "mine": True}

@@ -28,6 +28,7 @@ ROOMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("convert", ("poseforge.convert",)),
     ("validate", ("poseforge.validate",)),
     ("quantize", ("poseforge.quantize",)),
+    ("cluster", ("poseforge.cluster",)),
     ("bundle writing", ("poseforge.bundle.build", "poseforge.bundle.camera")),
     ("deployment and analysis", ("poseforge.deploy", "poseforge.analysis")),
     ("cli and the package's face", ("poseforge.cli", "poseforge")),

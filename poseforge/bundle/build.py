@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BUNDLE_PRECISIONS, BUNDLE_PROTOCOLS, artifact_digest
+from poseforge.artifacts import BUNDLE_PRECISIONS, BUNDLE_PROTOCOLS, VARIANT_HINTS, artifact_digest, run_name
 from poseforge.bundle.archive import MANIFEST, SIGNATURE, write_archive
 from poseforge.bundle.camera import camera_input_model
 from poseforge.bundle.manifest import (
@@ -16,6 +16,8 @@ from poseforge.bundle.manifest import (
     file_entry,
     licence_notice,
     report_file,
+    run_key,
+    split_run,
 )
 from poseforge.bundle.signature import read_private_key, sign
 from poseforge.decode import DecoderParams
@@ -63,10 +65,16 @@ def build_bundle(
             f"{ir_xml} is {artifact} (precision {precision}): bundles are made of ir-fp32, ir-fp16 or ir-int8"
         )
     ir_sha256 = artifact_digest(ir_xml)
-    protocols = [*BUNDLE_PROTOCOLS, *(["native"] if (Path(reports_dir) / f"{artifact}-native.json").is_file() else [])]
+    runs = [*BUNDLE_PROTOCOLS, *(["native"] if (Path(reports_dir) / f"{artifact}-native.json").is_file() else [])]
+    # The IR validated under another precision hint too (bf16, where the CPU runs it natively): carried, so that
+    # PoseEstimator can choose the hint by what was measured on its machine class.
+    for hint in VARIANT_HINTS:
+        variant = [run_key(p, hint) for p in BUNDLE_PROTOCOLS]
+        if all((Path(reports_dir) / f"{run_name(artifact, hint)}-{p}.json").is_file() for p in BUNDLE_PROTOCOLS):
+            runs += variant
     # Each report is read once: the bytes the bundle carries are the bytes that were checked.
-    loaded = {p: _load_report(Path(reports_dir), artifact, p, ir_xml, ir_sha256, allow_subset) for p in protocols}
-    reports = {protocol: report for protocol, (report, _) in loaded.items()}
+    loaded = {run: _load_report(Path(reports_dir), artifact, run, ir_xml, ir_sha256, allow_subset) for run in runs}
+    reports = {run: report for run, (report, _) in loaded.items()}
     if len({r["dataset"]["image_ids_sha256"] for r in reports.values()}) > 1:
         raise PoseforgeError(f"the reports of {artifact} ({', '.join(reports)}) were measured on different images")
     if not allow_untrained:
@@ -83,7 +91,7 @@ def build_bundle(
     with scratch_directory(output) as work_dir:
         save_ir(camera_model, work_dir / "model.xml")  # weights as they are
         members: dict[str, Path | bytes] = {name: work_dir / name for name in NETWORK_FILES}
-        members.update({report_file(protocol): raw for protocol, (_, raw) in loaded.items()})
+        members.update({report_file(run): raw for run, (_, raw) in loaded.items()})
         files = {name: file_entry(data) for name, data in members.items()}
         manifest = bundle_manifest(camera_meta, reports, files)
         members[MANIFEST] = write_document(work_dir / MANIFEST, BUNDLE, manifest).read_bytes()
@@ -105,9 +113,10 @@ def _refuse_untrained(meta: dict[str, Any], val: dict[str, Any], ir_xml: Path) -
 
 
 def _load_report(
-    reports_dir: Path, artifact: str, protocol: str, ir_xml: Path, ir_sha256: str, allow_subset: bool
+    reports_dir: Path, artifact: str, run: str, ir_xml: Path, ir_sha256: str, allow_subset: bool
 ) -> tuple[dict[str, Any], bytes]:
-    path = reports_dir / f"{artifact}-{protocol}.json"
+    protocol, hint = split_run(run)
+    path = reports_dir / f"{run_name(artifact, hint)}-{protocol}.json"
     if not path.is_file():
         raise PoseforgeError(
             f"missing {protocol} report of {artifact}: {path} (make it with `poseforge validate {ir_xml} "
@@ -117,6 +126,8 @@ def _load_report(
     report = check_document(loads(raw, REPORT.what, path), REPORT, path)
     if report.get("artifact") != artifact or report.get("protocol") != protocol:
         raise PoseforgeError(f"{path} is the {report.get('protocol')} report of {report.get('artifact')}")
+    if (report.get("precision_hint") or "f32") != hint:
+        raise PoseforgeError(f"{path} was measured under precision hint {report.get('precision_hint')}, not {hint}")
     if report["artifact_sha256"] != ir_sha256:
         raise PoseforgeError(
             f"{path} was measured on another version of {ir_xml} (its .xml or .bin): validate it again"

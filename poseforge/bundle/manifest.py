@@ -22,7 +22,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BUNDLE_PROTOCOLS
+from poseforge.artifacts import BUNDLE_PROTOCOLS, VARIANT_HINTS
 from poseforge.decode import DecoderParams
 from poseforge.documents import BUNDLE, BUNDLE_IR_METADATA, REPORT, check_document, loads
 from poseforge.errors import PoseforgeError
@@ -32,13 +32,27 @@ SCHEMA = BUNDLE.schema
 OLDER_SCHEMAS = ("poseforge.bundle/1",)  # bundles whose claims were bound to nothing: refused by name
 NETWORK_FILES = ("model.xml", "model.bin")
 PROTOCOLS = (*BUNDLE_PROTOCOLS, "native")  # native's report is carried when it was measured
+# A report is carried per run: a protocol under the precision hint f32 (`val`), or under another hint the
+# IR was also validated at (`val.bf16`), both of BUNDLE_PROTOCOLS then.
+RUNS = (*PROTOCOLS, *(f"{protocol}.{hint}" for hint in VARIANT_HINTS for protocol in BUNDLE_PROTOCOLS))
 MAX_BYTES = 1 << 30  # all files together: 5 times the largest network poseforge makes (openpose-vgg19 FP32)
 MAX_REPORT_BYTES = 1 << 20  # a report is a few kB (an INT8 one lists its calibration images' sha256)
 
 
-def report_file(protocol: str) -> str:
-    """The member holding the report a bundle's `measured.<protocol>` comes from."""
-    return f"report-{protocol}.json"
+def report_file(run: str) -> str:
+    """The member holding the report a bundle's `measured.<protocol>` (or its `hints.<hint>.<protocol>`)
+    comes from: `report-val.json`, `report-val.bf16.json`."""
+    return f"report-{run}.json"
+
+
+def run_key(protocol: str, hint: str | None) -> str:
+    return protocol if hint in (None, "f32") else f"{protocol}.{hint}"
+
+
+def split_run(run: str) -> tuple[str, str]:
+    """(protocol, precision hint) of a run key."""
+    protocol, _, hint = run.partition(".")
+    return protocol, hint or "f32"
 
 
 def file_entry(data: Path | bytes) -> dict[str, Any]:
@@ -101,12 +115,37 @@ def ir_claims(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def measured_claims(artifact: str, reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """bundle.json's `measured`: each report's accuracy, and the deploy report's speed."""
-    return {
+    """bundle.json's `measured`: each f32 report's accuracy and the deploy report's speed; under
+    `hints`, the same for each other precision hint the IR was validated at."""
+    measured: dict[str, Any] = {
         "artifact": artifact,
         **{protocol: _accuracy(reports[protocol]) for protocol in PROTOCOLS if protocol in reports},
         "speed": _speed(reports["deploy"]),
     }
+    hints = {}
+    for hint in VARIANT_HINTS:
+        runs = {p: reports[run_key(p, hint)] for p in BUNDLE_PROTOCOLS if run_key(p, hint) in reports}
+        if runs:
+            hints[hint] = {**{p: _accuracy(r) for p, r in runs.items()}, "speed": _speed(runs["deploy"])}
+    if hints:
+        measured["hints"] = hints
+    return measured
+
+
+def validated(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the bundle's IR was validated at, per machine class and precision hint:
+    {class: {hint: {"ap": val AP, "throughput_fps": deploy-shape throughput}}} (PoseEstimator's
+    `precision_hint="auto"` chooses from it)."""
+    measured = manifest["measured"]
+    runs = [(measured["val"], measured["speed"])]
+    runs += [(figures["val"], figures["speed"]) for figures in measured.get("hints", {}).values()]
+    out: dict[str, dict[str, Any]] = {}
+    for accuracy, speed in runs:
+        if speed["machine"] is None or speed["machine"]["class"] != accuracy["machine"]["class"]:
+            continue  # speed and accuracy from different machines say nothing about one of them
+        out.setdefault(accuracy["machine"]["class"], {})[accuracy["precision_hint"] or "f32"] = {
+            "ap": accuracy["ap"], "throughput_fps": speed["throughput_fps"]}  # fmt: skip
+    return out
 
 
 def bundle_manifest(
@@ -174,13 +213,15 @@ def check_manifest(manifest: dict[str, Any], path: str | Path) -> None:
                              f"bound ({SCHEMA}): make it again with `poseforge bundle`")  # fmt: skip
     check_document(manifest, BUNDLE, where)
     files, measured = manifest["files"], manifest["measured"]
-    expected = sorted([*NETWORK_FILES, *(report_file(p) for p in PROTOCOLS if p in measured)])
+    carried = [p for p in PROTOCOLS if p in measured]
+    carried += [run_key(p, hint) for hint, runs in measured.get("hints", {}).items() for p in BUNDLE_PROTOCOLS]
+    expected = sorted([*NETWORK_FILES, *(report_file(run) for run in carried)])
     if sorted(files) != expected:
         raise PoseforgeError(f"{where}: bundle.json lists {', '.join(sorted(files))}, not {', '.join(expected)}")
-    for protocol in PROTOCOLS:
-        entry = files.get(report_file(protocol))
-        if entry is not None and entry["bytes"] > MAX_REPORT_BYTES:
-            raise PoseforgeError(f"{where}: bundle.json lists {report_file(protocol)} of {entry['bytes']} bytes, "
+    for run in carried:
+        entry = files[report_file(run)]
+        if entry["bytes"] > MAX_REPORT_BYTES:
+            raise PoseforgeError(f"{where}: bundle.json lists {report_file(run)} of {entry['bytes']} bytes, "
                                  f"larger than any report ({MAX_REPORT_BYTES})")  # fmt: skip
     total = sum(entry["bytes"] for entry in files.values())
     if total > MAX_BYTES:
@@ -198,18 +239,22 @@ def check_reports(manifest: dict[str, Any], reports: dict[str, bytes], path: str
     name = Path(path).name
     source = manifest["source_ir"]
     read: dict[str, dict[str, Any]] = {}
-    for protocol, raw in reports.items():
-        where = f"bundle {name}: {report_file(protocol)}"
+    # f32 runs first, then other hints', each in member order: a refusal names the same report wherever it is made.
+    for run, raw in sorted(reports.items(), key=lambda item: (split_run(item[0])[1] != "f32", item[0])):
+        where = f"bundle {name}: {report_file(run)}"
         report = check_document(loads(raw, "JSON document", where), REPORT, where)
+        protocol, hint = split_run(run)
         if report["artifact"] != source["artifact"] or report["protocol"] != protocol:
             raise PoseforgeError(f"{where} is the {report['protocol']} report of {report['artifact']}, not the "
                                  f"{protocol} report of {source['artifact']}")  # fmt: skip
+        if (report["precision_hint"] or "f32") != hint:
+            raise PoseforgeError(f"{where} was measured under precision hint {report['precision_hint']}, not {hint}")
         if report["artifact_sha256"] != source["sha256"]:
             raise PoseforgeError(f"{where} was measured on another IR (sha256 {report['artifact_sha256'][:12]}...) "
                                  f"than the bundle's source IR ({source['sha256'][:12]}...)")  # fmt: skip
         if report["model"] != manifest["model"]:
             raise PoseforgeError(f"{where} is a report of {report['model']}, not of {manifest['model']}")
-        read[protocol] = report
+        read[run] = report
     if len({r["dataset"]["image_ids_sha256"] for r in read.values()}) > 1:
         raise PoseforgeError(f"bundle {name}: its reports were measured on different images")
     if not read["deploy"].get("speed"):

@@ -17,14 +17,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from poseforge.documents import SIGNATURE, check_document, loads
+from poseforge.documents import SIGNATURE, check_document, loads, read_bytes
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import create_new, json_text
 
@@ -54,30 +52,13 @@ def fingerprint(raw: bytes) -> str:
     return f"{ALGORITHM}:{hashlib.sha256(raw).hexdigest()}"
 
 
-def _read_key_file(path: Path, what: str) -> bytes:
-    try:
-        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise PoseforgeError(f"{path} is not a regular file, not a {what}")
-            data = f.read(MAX_KEY_BYTES + 1)
-    except FileNotFoundError:
-        raise PoseforgeError(f"{what} not found: {path}") from None
-    except IsADirectoryError:
-        raise PoseforgeError(f"{path} is a directory, not a {what}") from None
-    except OSError as exc:
-        raise PoseforgeError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_KEY_BYTES:
-        raise PoseforgeError(f"{path} is larger than any {what} ({MAX_KEY_BYTES} bytes at most)")
-    return data
-
-
 def read_public_key(path: str | Path) -> PublicKey:
     """The Ed25519 public key in a PEM file (KEY.pub from `poseforge keygen`)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     path = Path(path)
-    data = _read_key_file(path, "public key")
+    data = read_bytes(path, "public key", MAX_KEY_BYTES)
     if b"PRIVATE KEY" in data:
         raise PoseforgeError(f"{path} is a private key: trust takes public keys ({path.name}{PUBLIC_SUFFIX})")
     try:
@@ -103,7 +84,7 @@ def read_private_key(path: str | Path) -> Any:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     path = Path(path)
-    data = _read_key_file(path, "private key")
+    data = read_bytes(path, "private key", MAX_KEY_BYTES)
     if b"PUBLIC KEY" in data:
         raise PoseforgeError(f"{path} is a public key: signing takes the private key `poseforge keygen` wrote")
     try:

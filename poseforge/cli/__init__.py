@@ -4,12 +4,19 @@ Each module (convert, quantize, validate, gate, deploy, data, analysis) lists it
 this one builds the parser from them, and is the boundary where every failure becomes one
 line on stderr and a non-zero exit. Heavy libraries (torch, openvino, nncf) are imported
 inside the commands that use them, so `poseforge --help` is instant and `predict` needs no torch.
+
+Exit codes: 0 done, 1 a failure (one line), 2 a usage error, 130 Ctrl-C, 143 SIGTERM (at any
+point, the interpreter's shutdown included), 141 stdout closed by its reader (`| head`): the
+command stops quietly, as a Unix tool killed by SIGPIPE does, and what it had not yet written
+is not written (outputs are renamed into place only when complete).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import select
 import signal
 import sys
 import threading
@@ -20,6 +27,7 @@ from pathlib import Path
 from poseforge.cli import analysis, convert, data, deploy, gate, quantize, validate
 from poseforge.cli.common import STAGES, Command
 from poseforge.errors import PoseforgeError
+from poseforge.text import printable
 
 COMMANDS: tuple[Command, ...] = (
     *data.COMMANDS,
@@ -56,7 +64,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         command = self.prog.removeprefix("poseforge").strip() or "usage"
-        print(f"poseforge: error: {command}: {message} (see {self.prog} --help)", file=sys.stderr)
+        print(printable(f"poseforge: error: {command}: {message} (see {self.prog} --help)"), file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -107,9 +115,58 @@ def check_output_is_not_an_input(args: argparse.Namespace) -> None:
                                      "output")  # fmt: skip
 
 
+SIGPIPE_EXIT = 128 + 13  # what a shell reports for a writer whose reader went away
+_STATE = {"returned": False}  # main() has returned: the interpreter is shutting down
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so stages remove their temporary files.
+    # Once main() has returned, nothing is left to clean up, and an exception raised during the
+    # interpreter's shutdown (joining threads) would be printed as "ignored" and the exit be 0.
+    if _STATE["returned"]:
+        _exit_now(128 + signum)
     raise SystemExit(128 + signum)
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def _ignore_our_exit(hook: object) -> object:
+    """sys.unraisablehook that keeps quiet about our own SIGTERM exit raised where Python can only
+    ignore it (a finaliser): the exit code is kept and returned by main()."""
+
+    def unraisable(info: object) -> None:
+        value = getattr(info, "exc_value", None)
+        if isinstance(value, SystemExit) and value.code == 128 + signal.SIGTERM:
+            _STATE["pending"] = value.code
+            return
+        hook(info)  # type: ignore[operator]
+
+    unraisable.poseforge = True  # type: ignore[attr-defined]
+    return unraisable
+
+
+def _stdout_closed() -> bool:
+    """True if stdout is a pipe whose reader has gone (`poseforge info | head`)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _closed_pipe() -> int:
+    # Later writes (the interpreter's own flush at exit) go nowhere instead of raising again.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return SIGPIPE_EXIT
 
 
 def _unexpected(exc: BaseException, command: str) -> str:
@@ -123,31 +180,58 @@ def _unexpected(exc: BaseException, command: str) -> str:
     return f"{command}: {type(exc).__name__}" + (f": {detail}" if detail else "")
 
 
+def _error(line: str) -> None:
+    """The one line of a failure, escaped: a name holding a newline or a terminal escape stays on it."""
+    with contextlib.suppress(OSError, ValueError):
+        print(printable(f"poseforge: error: {line}"), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    _STATE["returned"] = False
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+        if not getattr(sys.unraisablehook, "poseforge", False):
+            sys.unraisablehook = _ignore_our_exit(sys.unraisablehook)
+    try:
+        code = _run(argv)
+        return _STATE.pop("pending", code)
+    finally:
+        _STATE["returned"] = True
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:
+        return _closed_pipe()
+    except SystemExit as exc:  # --help or --version: argparse ignores a closed pipe and exits 0
+        if exc.code == 0 and _stdout_closed():
+            return _closed_pipe()
+        raise
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         check_output_is_not_an_input(args)
         args.run(args)
+        sys.stdout.flush()  # now, not at exit: a closed pipe is seen here
     except PoseforgeError as exc:
         if debug:
             traceback.print_exc()
-        print(f"poseforge: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 1
     except KeyboardInterrupt:
         print("poseforge: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # the last line of defence: one line, never a traceback unless asked
+        if isinstance(exc, BrokenPipeError) and _stdout_closed():
+            return _closed_pipe()
         if debug:
             traceback.print_exc()
         if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in CONVERT_EXTRA:
-            print(f"poseforge: error: {args.command} needs {exc.name}, part of the conversion side: "
-                  f"pip install 'poseforge[convert]' (or `make setup`)", file=sys.stderr)  # fmt: skip
+            _error(f"{args.command} needs {exc.name}, part of the conversion side: "
+                   "pip install 'poseforge[convert]' (or `make setup`)")  # fmt: skip
             return 1
         hint = "" if debug else f" (--debug or {DEBUG_ENV}=1 shows where)"
-        print(f"poseforge: error: {_unexpected(exc, args.command)}{hint}", file=sys.stderr)
+        _error(f"{_unexpected(exc, args.command)}{hint}")
         return 1
     return 0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from poseforge.documents import MAX_REFINEMENT_STAGES
+from poseforge.text import printable
 
 # The pipeline's stages, in the order `poseforge --help` lists their commands.
 STAGES = {
@@ -84,21 +85,55 @@ def coco_dir(args: argparse.Namespace) -> Path:
     return Path(args.coco) if args.coco else data_dir(args.data) / "coco-val"
 
 
-def add_runtime(p: argparse.ArgumentParser, seconds: float | None = 10.0, threads: str = "all cores") -> None:
+def add_runtime(p: argparse.ArgumentParser, seconds: float | None = 10.0, threads: str = "all cores",
+                auto: bool = False) -> None:  # fmt: skip
     """The options every command that runs a network takes (see runtime.options.RuntimeOptions);
-    `threads` says what happens without --threads."""
-    p.add_argument("--precision-hint", default="f32", choices=("f32", "bf16", "f16", "default"),
-                   help="OpenVINO INFERENCE_PRECISION_HINT ('default': the CPU's choice, bf16 if it can)")  # fmt: skip
-    p.add_argument("--threads", type=THREADS, help=f"runtime threads (default: {threads})")
+    `threads` says what happens without --threads; `auto`: a bundle's command, whose hint defaults to
+    what the bundle validated on this machine class."""
+    if auto:
+        p.add_argument("--precision-hint", default="auto", choices=("auto", "f32", "bf16", "f16", "default"),
+                       help="OpenVINO INFERENCE_PRECISION_HINT ('auto', the default: the fastest the bundle validated "
+                       "within tolerance of f32 on this machine class, bf16 for FP32 on AMX, else f32; 'default': "
+                       "the device's own choice)")  # fmt: skip
+    else:
+        p.add_argument(
+            "--precision-hint",
+            default="f32",
+            choices=("f32", "bf16", "f16", "default"),
+            help="OpenVINO INFERENCE_PRECISION_HINT ('default': the CPU's choice, bf16 if it can)",
+        )
+    p.add_argument("--device", default="CPU", type=device,
+                   help="OpenVINO device: CPU, AUTO (the plugin picks), GPU, NPU (GPU.1: one of several); an IR or a "
+                   "bundle")  # fmt: skip
+    p.add_argument("--threads", type=THREADS, help=f"runtime threads of the CPU (default: {threads})")
     if seconds is not None:
         p.add_argument("--seconds", type=SECONDS, default=seconds, help="throughput and end-to-end time per run")
+
+
+def device(text: str) -> str:
+    """An argparse type: a device name, upper-cased as OpenVINO spells it."""
+    from poseforge.errors import PoseforgeError
+    from poseforge.runtime.options import RuntimeOptions
+
+    try:
+        return RuntimeOptions(device=text.upper()).device
+    except PoseforgeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def runtime_options(args: argparse.Namespace, **changes: Any) -> Any:
     from poseforge.runtime.options import RuntimeOptions
 
     hint = None if args.precision_hint == "default" else args.precision_hint
-    return RuntimeOptions(precision_hint=hint, threads=args.threads, **changes)
+    return RuntimeOptions(device=args.device, precision_hint=hint, threads=args.threads, **changes)
+
+
+def add_ray(p: argparse.ArgumentParser, what: str) -> None:
+    """--ray [ADDRESS]: run on Ray (the cluster extra); without an address, a local Ray started and stopped here."""
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help=f"{what} on Ray (the cluster extra): no ADDRESS (or 'local') starts a Ray of this "
+                   "machine's cores and stops it after; 'auto', HOST:PORT or ray://HOST:PORT joins a running "
+                   "cluster")  # fmt: skip
 
 
 def add_allow_subset(p: argparse.ArgumentParser) -> None:
@@ -123,4 +158,4 @@ def add_output(p: argparse.ArgumentParser, what: str, required: bool = True) -> 
 
 def wrote(path: str | Path, detail: str = "") -> None:
     """The one line a command prints for each file or folder it wrote."""
-    print(f"wrote {path}" + (f": {detail}" if detail else ""))
+    print(printable(f"wrote {path}" + (f": {detail}" if detail else "")))

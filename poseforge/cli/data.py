@@ -10,8 +10,9 @@ from poseforge.errors import PoseforgeError
 
 FETCH_DESCRIPTION = """\
 Download what is missing into the data directory from the official URLs: resumable, sha256-checked,
-renamed into place only once complete. Files already there are checked and kept. Offline, each
-missing file is named with where to put it. WHAT is one of:
+renamed into place only once complete, each bounded by its pinned size and a deadline. Files already
+there are checked and kept. A second fetch into the same data directory waits for the first. Offline,
+every missing file is listed on its own line with where to put it. WHAT is one of:
   omz         Open Model Zoo FP16-INT8 IR of human-pose-estimation-0001 (xml + bin, 4.6 MB)
   coco-mini   79 val2017 images + keypoint annotations (13 MB, + the 253 MB annotations zip)
   coco-val    138 val2017 images, 266 people with keypoints (22 MB, + the annotations zip)
@@ -31,14 +32,16 @@ def _fetch_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> None:
-    from poseforge.fetch import ALL, data_dir, fetch, verify_data
+    from poseforge.fetch import ALL, data_dir, fetch_sets, verify_data
+    from poseforge.text import plural
 
     names = ALL if args.what == "all" else (args.what,)
-    for name in names:
-        fetch(name, args.data)
+    fetch_sets(names, args.data)
     problems = verify_data(args.data)
     if problems:
-        raise PoseforgeError(f"{len(problems)} file(s) differ from the official ones: " + "; ".join(problems[:3]))
+        found = plural(len(problems), "file")
+        verb = "differs" if len(problems) == 1 else "differ"
+        raise PoseforgeError(f"{found} in the data directory {verb} from the official: " + "; ".join(problems[:3]))
     print(f"data directory {data_dir(args.data)}: {', '.join(names)} present, sha256 verified")
 
 
@@ -55,6 +58,9 @@ def _machine_arguments(p: argparse.ArgumentParser) -> None:
         help="print only the machine class (ISA tier and cores, e.g. x86-amx-2c)",
     )
     p.add_argument("--json", action="store_true", help="everything as JSON")  # fmt: skip
+    p.add_argument("--ray-resources", action="store_true",
+                   help="print the Ray custom resources that label a node with this class (for `ray start "
+                   "--resources`: the fleet bench measures one node of each class)")  # fmt: skip
 
 
 def _machine(args: argparse.Namespace) -> None:
@@ -66,6 +72,11 @@ def _machine(args: argparse.Namespace) -> None:
         print("yes")
         return
     info = machine_info()
+    if args.ray_resources:
+        from poseforge.cluster.session import node_resources
+
+        print(json.dumps(node_resources()))
+        return
     if args.machine_class:
         print(info["class"])
         return

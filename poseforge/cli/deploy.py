@@ -22,7 +22,9 @@ from poseforge.cli.common import (
     number,
     wrote,
 )
+from poseforge.deploy import SAVE
 from poseforge.errors import PoseforgeError
+from poseforge.text import plural
 
 
 def _bundle_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,9 +50,10 @@ def _bundle(args: argparse.Namespace) -> None:
 
 def _described(manifest: dict[str, Any]) -> str:
     measured, (height, width) = manifest["measured"], manifest["input"]["deploy_shape"]
+    people = plural(measured["val"]["people"], "person", "people")
     aps = " / ".join(f"{p} {_ap(measured[p])}" for p in ("val", "deploy", "native") if p in measured)
     return (f"{manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] (deploy {height}x{width}), "
-            f"AP {aps} on {measured['val']['image_set']} ({measured['val']['people']} people) and "
+            f"AP {aps} on {measured['val']['image_set']} ({people}) and "
             f"{measured['speed']['throughput_fps']:.1f} fps as measured on {measured['artifact']}")  # fmt: skip
 
 
@@ -68,7 +71,12 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle (.tar.gz from `poseforge bundle`)")
     p.add_argument("input", help="an image, a folder of images, a video file, a camera index (0) or a stream URL "
                    "(rtsp://, http://)")  # fmt: skip
-    add_output(p, "folder to write (replaced only if it is an earlier predict output)")
+    add_output(p, "folder to write (replaced only if it is an earlier predict output; default: the next free "
+               "number under runs/predict/, printed)", required=False)  # fmt: skip
+    p.add_argument("--save", choices=SAVE, default="drawn",
+                   help="drawn: the input drawn (images as images, a video as an H.264 .mp4); poses: poses.json and "
+                   "predict.json only, nothing drawn or encoded; video: the drawn frames as one .mp4 whatever the "
+                   "input (default: drawn)")  # fmt: skip
     add_skip_bad(p)
     p.add_argument("--input-size", choices=("native", "letterbox"), default="native",
                    help="native: the frame's own aspect at the deploy height; letterbox: the deploy shape")  # fmt: skip
@@ -85,7 +93,7 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
     add_trust(p)
     threads = ("a video's first frames measure all cores against one fewer, left to the Python stages, and the "
                "faster is kept; recorded in predict.json as runtime.thread_probe")  # fmt: skip
-    add_runtime(p, seconds=None, threads=threads)
+    add_runtime(p, seconds=None, threads=threads, auto=True)
 
 
 def overrides(pairs: list[str], option: str) -> dict[str, Any]:
@@ -105,7 +113,8 @@ def overrides(pairs: list[str], option: str) -> dict[str, Any]:
 def _predict(args: argparse.Namespace) -> None:
     from poseforge.deploy.predict import predict, summary_line
 
-    summary = predict(args.bundle, args.input, args.output, skip_bad=args.skip_bad, max_frames=args.max_frames,
+    summary = predict(args.bundle, args.input, args.output, save=args.save, skip_bad=args.skip_bad,
+                      max_frames=args.max_frames, device=args.device,
                       precision_hint=None if args.precision_hint == "default" else args.precision_hint,
                       threads=args.threads, input_size=args.input_size, decoder=overrides(args.decoder, "--decoder"),
                       min_score=args.min_score, track=args.track or args.smooth or bool(args.tracker),
@@ -113,8 +122,12 @@ def _predict(args: argparse.Namespace) -> None:
                       trusted_keys=args.trust)  # fmt: skip
     print(f"bundle: {summary['measured']}")
     print(f"trust: {summary['trust']['summary']}")
+    if choice := summary["runtime"].get("precision_choice"):
+        print(f"precision hint: {choice['hint'] or 'the device default'} ({choice['why']})")
     print(f"licence: {summary['notice']}")
-    print(summary_line(args.output, summary))
+    for note in summary["notes"]:
+        print(f"note: {note}")
+    print(summary_line(summary))
 
 
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
@@ -213,10 +226,11 @@ COMMANDS = (
             _predict_arguments, _predict, "Verify and load BUNDLE, feed every image or frame at its own aspect "
             "(or letterboxed), infer asynchronously (later frames in flight while earlier ones are decoded with the "
             "shared decoder), optionally track and smooth people, and write to OUT: the images or video (.mp4) "
-            "with skeletons (and track ids) drawn, poses.json (COCO keypoint results with track_id; image_id is the "
-            "number a numeric file name holds, else the image's index in name order; for a video, the frame index) "
-            "and predict.json (files, ids, per-stage timings, fps, settings, each track's first and last frame). "
-            "Needs only openvino, numpy and opencv."),
+            "with skeletons (and track ids) drawn (--save poses: none; --save video: one .mp4), poses.json (COCO "
+            "keypoint results with track_id; image_id is the number a numeric file name holds, else the image's "
+            "index in name order; for a video, the frame index) and predict.json (files, ids, per-stage timings, "
+            "fps, settings, each track's first and last frame). Without -o, OUT is the next free number under "
+            "runs/predict/. Needs only the base install (openvino, numpy, opencv; imageio-ffmpeg for H.264)."),
     Command("bench-deploy", "deploy", "a bundle end to end on a 640x480 video: native against letterboxed input",
             _bench_arguments, _bench, "In interleaved rounds: the network alone at the letterboxed deploy shape and "
             "at the clip's native shape, and predict end to end (read, prepare, infer, decode, draw, write) both "

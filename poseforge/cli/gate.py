@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from poseforge.cli.common import Command, add_allow_subset, wrote
 from poseforge.errors import PoseforgeError
+from poseforge.text import plural
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +19,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 def _gate(args: argparse.Namespace) -> None:
     from rich.table import Table
 
-    from poseforge.text import plural
     from poseforge.ui import console
     from poseforge.validate.gate import CLAIM, run_gate
 
@@ -54,11 +55,14 @@ def _baseline(args: argparse.Namespace) -> None:
     written, changes = write_baseline(args.model_dir, args.baseline, args.allow_subset)
     exact = sum(len(p) for p in written["accuracy"].values())
     dataset = written["dataset"]
-    sections = "; ".join(f"{name}: {sum(len(p) for p in s['accuracy'].values())} AP entries, "
-                         f"{sum(len(p) for p in s.get('agreement', {}).values())} agreement entries, "
-                         f"{len(s['ratios'])} ratios" for name, s in written["classes"].items())  # fmt: skip
-    wrote(args.baseline, f"{exact} exact AP entries, {dataset['images']} images of {dataset['name']}; per machine "
-                         f"class: {sections}")  # fmt: skip
+
+    def entries(section: dict[str, Any], kind: str, what: str) -> str:
+        return plural(sum(len(p) for p in section.get(kind, {}).values()), f"{what} entry", f"{what} entries")
+
+    sections = "; ".join(f"{name}: {entries(s, 'accuracy', 'AP')}, {entries(s, 'agreement', 'agreement')}, "
+                         f"{plural(len(s['ratios']), 'ratio')}" for name, s in written["classes"].items())  # fmt: skip
+    wrote(args.baseline, f"{plural(exact, 'exact AP entry', 'exact AP entries')}, {plural(dataset['images'], 'image')} "
+                         f"of {dataset['name']}; per machine class: {sections}")  # fmt: skip
     for entry, before, after in changes:
         print(f"  {entry}: {before} -> {after}")
     if not changes:

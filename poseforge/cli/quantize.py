@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from poseforge.cli.common import POSITIVE_INT, Command, add_output, number
+from poseforge.cli.common import POSITIVE_INT, Command, add_coco, add_output, add_ray, number, wrote
 from poseforge.quantize.settings import PRESETS, RANGE_ESTIMATORS, SELECTIONS, QuantizeSettings
 
 DEFAULT = QuantizeSettings()  # the defaults live there, with the reasons for them
@@ -33,8 +33,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="images of the folder considered for --select (the first N by name; default %(default)s, "
                         "0 for all)")  # fmt: skip
     p.add_argument("--preset", choices=PRESETS, default=DEFAULT.preset,
-                   help="NNCF preset (default %(default)s: asymmetric activations, which the ELU and concat inputs "
-                        "need)")  # fmt: skip
+                   help="NNCF preset (default %(default)s: symmetric activations, as Intel's release; 'mixed' puts "
+                        "zero points on the ELU and concat inputs: slower kernels)")  # fmt: skip
     p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction,
                    default=DEFAULT.fast_bias_correction,
                    help=f"NNCF's fast bias correction (default: {_yes(DEFAULT.fast_bias_correction)})")  # fmt: skip
@@ -72,6 +72,34 @@ def _quantize(args: argparse.Namespace) -> None:
                      args.allow_overlap, args.agreement_images)  # fmt: skip
 
 
+def _sweep_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("settings", help="the sweep's settings (TOML: [inputs], [base], [grid] and/or [[rows]]; see README)")
+    add_output(p, "folder for the table (sweep.md, sweep.json), the plot (sweep.png) and every row's IR and report; "
+               "rows already in it with the same settings and inputs are not run again")  # fmt: skip
+    p.add_argument("--fp32", help="the FP32 IR (instead of inputs.fp32)")
+    p.add_argument("--calib", help="calibration folder (instead of inputs.calib; default DATA/coco-calib/train2017)")
+    add_coco(p, "COCO directory every row is scored on (instead of inputs.coco)")
+    add_ray(p, "run the rows as tasks, each holding a whole node")
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from poseforge.fetch import data_dir
+    from poseforge.quantize.sweep import in_process, run_sweep
+    from poseforge.quantize.sweep_settings import read_sweep
+
+    sweep = read_sweep(args.settings, data_dir(args.data), {"fp32": args.fp32, "calib": args.calib, "coco": args.coco})
+    if args.ray is None:
+        run_sweep(sweep, args.output, in_process)
+    else:
+        from poseforge.cluster.session import ray_cluster
+        from poseforge.cluster.sweep import ray_rows
+
+        with ray_cluster(args.ray, "sweep") as cluster:
+            run_sweep(sweep, args.output, ray_rows(cluster), scheduler=cluster.record())
+    for name in ("sweep.md", "sweep.json", "sweep.png"):
+        wrote(f"{args.output}/{name}")
+
+
 COMMANDS = (
     Command("quantize", "quantize", "INT8 IR from the FP32 IR with NNCF (optionally accuracy-controlled)", _arguments,
             _quantize, "Post-training quantization of the OpenVINO FP32 IR with nncf.quantize. Calibration images "
@@ -83,4 +111,11 @@ COMMANDS = (
             "(--agreement-images): no label and no validation image is used. Settings, what calibrated (folder, "
             "images considered and used, their sha256), the float layers and the heatmap peak retention go into "
             "rt_info."),
+    Command("sweep", "quantize", "many INT8 settings, each quantized, validated against FP32 and timed (resumable)",
+            _sweep_arguments, _sweep, "Read a grid or list of quantization settings (TOML). Each row is quantized "
+            "from the FP32 IR, validated with its paired interval against the FP32 IR on the same images, and its "
+            "throughput measured back to back with FP32's. Rows are cached in -o by the sha256 of their settings "
+            "and inputs (FP32 IR, calibration images, validation set, poseforge version): an interrupted sweep "
+            "resumes. Writes sweep.md and sweep.json (which set each row was chosen on and scored on, warning "
+            "when they are the same) and sweep.png (AP with its interval against fps)."),
 )  # fmt: skip

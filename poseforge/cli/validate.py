@@ -17,6 +17,7 @@ from poseforge.cli.common import (
     add_allow_subset,
     add_coco,
     add_output,
+    add_ray,
     add_runtime,
     add_skip_bad,
     coco_dir,
@@ -24,6 +25,7 @@ from poseforge.cli.common import (
     wrote,
 )
 from poseforge.errors import PoseforgeError
+from poseforge.text import plural
 
 
 def _speed_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,7 +47,7 @@ def _speed(args: argparse.Namespace) -> None:
     wrote(args.output, f"{speed['artifact']} latency {speed['latency_ms']['median']:.1f} ms "
           f"(p90 {speed['latency_ms']['p90']:.1f}), throughput {speed['throughput_fps']:.1f} fps, end-to-end "
           f"{speed['e2e_fps']:.1f} fps, decode {speed['decode_deploy_ms']['median']:.2f} ms at {shape[2]}x{shape[3]}, "
-          f"{settings['threads']} threads, precision hint {settings['precision_hint']}")  # fmt: skip
+          f"{plural(settings['threads'], 'thread')}, precision hint {settings['precision_hint']}")  # fmt: skip
 
 
 def _validate_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,7 +64,10 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
                    "images, to score the agreement against (default: ir-fp32-<protocol>.json beside the report, "
                    "when there is one)")  # fmt: skip
     add_output(p, "report to write (default: build/<model>/reports/<artifact>-<protocol>.json)", required=False)
-    add_runtime(p)
+    add_runtime(p, threads="all cores; with --ray, 1 per worker, all cores of a node for torch")
+    add_ray(p, "split the images into shards run as tasks (the results are the bytes one process writes)")
+    p.add_argument("--shards", type=POSITIVE_INT, help="with --ray: shards (default: 4 per worker)")
+    p.add_argument("--workers", type=POSITIVE_INT, help="with a local --ray: its CPUs (default: this machine's cores)")
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -73,12 +78,28 @@ def _validate(args: argparse.Namespace) -> None:
     if args.speed and args.output and Path(args.speed).resolve() in {p.resolve() for p in report_paths(args.output)}:
         raise PoseforgeError(f"-o {args.output} would replace the speed file {args.speed} it reads: choose another -o")
     speed = read_speed_file(args.speed, args.artifact, options.precision_hint) if args.speed else None
+
     # -o stays None when not given: validate_artifact then refuses a subset (--limit) that would
     # take the place of the full report at the default path.
-    report = validate_artifact(args.artifact, coco_dir(args), args.protocol, args.output, options=options,
-                               limit=args.limit, skip_bad=args.skip_bad, speed=speed, measure=not args.no_speed,
-                               speed_seconds=args.seconds, resamples=args.resamples,
-                               reference=args.reference)  # fmt: skip
+    def run(sharding: Any = None) -> dict[str, Any]:
+        return validate_artifact(args.artifact, coco_dir(args), args.protocol, args.output, options=options,
+                                 limit=args.limit, skip_bad=args.skip_bad, speed=speed, measure=not args.no_speed,
+                                 speed_seconds=args.seconds, resamples=args.resamples, sharding=sharding,
+                                 reference=args.reference)  # fmt: skip
+
+    if args.ray is None:
+        if args.shards or args.workers:
+            raise PoseforgeError("--shards and --workers go with --ray")
+        report = run()
+    else:
+        from poseforge.cluster.session import ray_cluster
+        from poseforge.cluster.shards import ray_sharding
+        from poseforge.validate.accuracy.shards import shard_threads
+
+        threads = args.threads or shard_threads(args.artifact)
+        options = options.replace(threads=threads)
+        with ray_cluster(args.ray, "validate", args.workers) as cluster:
+            report = run(ray_sharding(cluster, threads, args.shards))
     wrote(args.output or default_report_path(report, args.protocol), report_line(report))
 
 
@@ -86,7 +107,7 @@ def report_line(report: dict[str, Any]) -> str:
     """What a report says, in one line: AP with its interval, on which images, and its speed."""
     interval, dataset = report["interval"], report["dataset"]
     bounds = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
-    skipped = f", {len(report['skipped_images'])} bad image(s) skipped" if report["skipped_images"] else ""
+    skipped = f", {plural(len(report['skipped_images']), 'bad image')} skipped" if report["skipped_images"] else ""
     agreed = report.get("agreement")
     agreement = (f", agreement with {agreed['reference']['artifact']} {agreed['ap']:.3f} "
                  f"[{agreed['interval']['low']:.3f}, {agreed['interval']['high']:.3f}]" if agreed else "")  # fmt: skip
@@ -98,7 +119,8 @@ def report_line(report: dict[str, Any]) -> str:
     )
     return (
         f"{report['artifact']} {report['protocol']}: AP {report['ap']:.3f}{bounds} (AP50 {report['ap50']:.3f}, "
-        f"AR {report['ar']:.3f}) on {report['images']} images of {dataset['name']}, {dataset['people']} people"
+        f"AR {report['ar']:.3f}) on {plural(report['images'], 'image')} of {dataset['name']}, "
+        f"{plural(dataset['people'], 'person', 'people')}"
         f"{skipped}{agreement}, decode {report['decode_ms']:.2f} ms{speed}"
     )
 
@@ -205,19 +227,46 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
         "in for (each in its own process, interleaved rounds; INT8 validated per tier on --coco)",
     )
     p.add_argument("--no-validate", action="store_true", help="with --tiers: speed only")  # fmt: skip
+    add_ray(p, "instead: the fleet bench, every IR measured on one node of each machine class (nodes labelled "
+            "by `poseforge machine --ray-resources`; a cluster of this machine alone stands in for its ISA tiers), "
+            "written to -o (build/<model>/bench-fleet.json)")  # fmt: skip
 
 
 def _bench(args: argparse.Namespace) -> None:
     from poseforge.validate.speed.bench import run_bench
     from poseforge.validate.speed.tiers import run_tiers
 
-    if args.tiers:
+    if args.ray is not None:
+        from poseforge.cluster.fleet import run_fleet
+        from poseforge.cluster.session import ray_cluster
+
+        if args.tiers or args.no_validate:
+            raise PoseforgeError("--ray measures speed on each class: it goes without --tiers and --no-validate")
+        with ray_cluster(args.ray, "bench") as cluster:
+            run_fleet(args.model_dir, cluster, args.output, args.seconds / 2, args.rounds)
+    elif args.tiers:
         run_tiers(args.model_dir, None if args.no_validate else coco_dir(args), args.output, args.seconds / 2,
                   args.rounds, args.limit)  # fmt: skip
     else:
         if args.no_validate:
             raise PoseforgeError("--no-validate goes with --tiers")
         run_bench(args.model_dir, coco_dir(args), args.limit, args.seconds, args.rounds, args.output)
+    if args.output:
+        wrote(args.output)
+
+
+def _scaling_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("artifact", help="the artifact to validate (an IR .xml, ...)")
+    add_coco(p, "COCO directory whose images are replicated into the set")
+    p.add_argument("--images", type=POSITIVE_INT, default=2000, help="images in the replicated set")
+    p.add_argument("--workers", type=POSITIVE_INT, nargs="+", default=[1, 2], help="local Ray worker counts")
+    add_output(p, "also write the figures as JSON", required=False)
+
+
+def _scaling(args: argparse.Namespace) -> None:
+    from poseforge.cluster.scaling import run_scaling
+
+    run_scaling(args.artifact, coco_dir(args), args.images, tuple(args.workers), args.output)
     if args.output:
         wrote(args.output)
 
@@ -255,5 +304,11 @@ COMMANDS = (
             "among them. Prints measured ratios against the targets, the host's load, and which artifact and "
             "precision hint to deploy on this machine class; -o writes them for the gate and the report. With "
             "--tiers: the same for every ISA tier this CPU can stand in for (ONEDNN_MAX_CPU_ISA, one process "
-            "per tier), INT8 validated under each, a table per tier."),
+            "per tier), INT8 validated under each, a table per tier. With --ray: the fleet bench, one node of "
+            "each machine class."),
+    Command("bench-scaling", "validate", "sharded validation's speed-up with 1 and 2 local Ray workers (a benchmark)",
+            _scaling_arguments, _scaling, "Validate a set of --images images (the COCO set replicated under new ids) "
+            "in one process, then sharded on a local Ray of each --workers count (one thread each); print each "
+            "time, the speed-up over one worker and the scaling model T(W) = S + P/W fitted on the 1-worker run "
+            "(S: merging, scoring and set-up, serial; P: the shards' work). Needs the cluster extra."),
 )  # fmt: skip

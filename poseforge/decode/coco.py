@@ -25,7 +25,7 @@ def to_coco_results(poses: Poses, image_id: int) -> list[dict]:
         }
         for coco, score in zip(np.asarray(poses.coco, dtype=np.float64), poses.scores, strict=True)
     ]
-    if poses.track_ids is not None:
-        for result, track in zip(results, poses.track_ids, strict=True):
-            result["track_id"] = int(track)
+    for result, track in zip(results, poses.track_ids, strict=True):
+        if track is not None:
+            result["track_id"] = track
     return results

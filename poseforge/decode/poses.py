@@ -20,14 +20,15 @@ class Poses:
     coco: (N, 17, 3) the same people in COCO keypoint order, without the neck.
     scores: (N,) one confidence per person, the ranking score for COCO evaluation: the
         grouping score (keypoint peak values + limb affinities) over sqrt(keypoint count).
-    track_ids: (N,) int, each person's id across the frames of a video, when tracked (None:
-        not tracked; -1: a person without keypoints, never tracked).
+    track_ids: a list of N, always: each person's id (int) across the frames of a video when
+        tracked, None when the estimator does not track (-1: tracked, but given no id yet).
+        Made from None (nobody tracked) or any N ints.
     """
 
     keypoints: np.ndarray
     coco: np.ndarray
     scores: np.ndarray
-    track_ids: np.ndarray | None = None
+    track_ids: list[int | None] = None  # type: ignore[assignment]  # None in: a list of N None out
 
     def __post_init__(self) -> None:
         n = len(self.scores)
@@ -36,8 +37,14 @@ class Poses:
                 f"inconsistent Poses shapes: keypoints {self.keypoints.shape}, coco {self.coco.shape}, "
                 f"scores {self.scores.shape}"
             )
-        if self.track_ids is not None and np.shape(self.track_ids) != (n,):
+        # None, or all None (what dataclasses.replace carries over from an untracked Poses): nobody tracked.
+        if self.track_ids is None or all(t is None for t in self.track_ids):
+            ids: list[int | None] = [None] * n
+        elif np.ndim(self.track_ids) != 1 or len(self.track_ids) != n:
             raise ValueError(f"{np.shape(self.track_ids)} track ids for {n} people")
+        else:
+            ids = [None if t is None else int(t) for t in self.track_ids]
+        object.__setattr__(self, "track_ids", ids)  # frozen: set once, here
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -51,8 +58,8 @@ class Poses:
 
     def select(self, keep: np.ndarray) -> Poses:
         """The people where `keep` (a boolean mask or indices) holds, in order."""
-        ids = None if self.track_ids is None else self.track_ids[keep]
-        return Poses(self.keypoints[keep], self.coco[keep], self.scores[keep], ids)
+        rows = np.arange(len(self))[keep]
+        return Poses(self.keypoints[keep], self.coco[keep], self.scores[keep], [self.track_ids[i] for i in rows])
 
     @classmethod
     def empty(cls) -> Poses:

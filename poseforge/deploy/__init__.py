@@ -5,5 +5,9 @@
     PoseSmoother (smoothing)    One-Euro filtering of each tracked keypoint
     predict (predict)           a bundle on images, a video, a camera or a stream, written to a folder
 
-Needs openvino, numpy and opencv only (the base install): no torch, onnx or nncf.
+Needs the base install only (openvino, numpy, opencv; imageio-ffmpeg for H.264 video): no torch, onnx or nncf.
 """
+
+# What predict's --save takes (deploy/outputs.py writes them), here where the CLI can read it without cv2:
+# the input drawn as it came, the poses alone (nothing drawn or encoded), the drawn frames as one video.
+SAVE = ("drawn", "poses", "video")

@@ -13,15 +13,23 @@
    prepare, infer, decode) with no drawing and no video written, what an application embedding
    the estimator runs. Its ratio to the network alone is recorded beside the judged ones, with no
    target of its own: it says how much of the gap is predict's drawn video.
-4. Rounds interleave the runs, so a load that comes and goes cannot favour one; each ratio is
+4. The bound. On C cores the network alone takes N ms of CPU per frame (C / its fps), and a
+   pipeline's Python stages P more (the sum of their threads' CPU medians: read, preprocess,
+   decode, track, draw, write; predict's video encoder, a process of its own, is counted in P
+   too). Both share the cores, so no pipeline can beat N / (N + P) of the network alone. Each
+   round records N, P and that bound for predict and for the API path, and how much of it each
+   reached.
+5. Rounds interleave the runs, so a load that comes and goes cannot favour one; each ratio is
    taken within a round, then the median over rounds.
-Judged against validate.speed.targets: native end to end over letterboxed end to end, and end to
-end over the network alone at the same (native) shape.
+Judged against validate.speed.targets: native end to end over letterboxed end to end, end to end
+over the network alone at the same (native) shape, and predict's and the API path's fraction of
+their bound.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -31,6 +39,7 @@ import cv2
 import numpy as np
 
 from poseforge.deploy.estimator import PoseEstimator, requests_in_flight
+from poseforge.deploy.precision import AUTO, resolve_hint
 from poseforge.deploy.predict import predict
 from poseforge.deploy.sources import VideoSource
 from poseforge.errors import PoseforgeError
@@ -73,13 +82,45 @@ def network_fps(bundle: Any, shape: tuple[int, int], options: RuntimeOptions, se
     return {"fps": frames / elapsed, "settings": runner.settings}
 
 
-def api_fps(bundle_path: str | Path, video: str | Path, threads: int | None) -> float:
-    """PoseEstimator.stream's steady fps over the video's frames, read in its read-ahead thread."""
-    with PoseEstimator(bundle_path, threads=threads) as estimator:
-        frames = (pixels for _, pixels in VideoSource(Path(video)).frames())
-        for _ in estimator.stream(frames):
+def api_fps(
+    bundle_path: str | Path, video: str | Path, threads: int | None, precision_hint: str | None
+) -> tuple[float, dict[str, Any]]:
+    """PoseEstimator.stream's steady fps over the video's frames, read in its read-ahead thread, and
+    its stage timings."""
+    with PoseEstimator(bundle_path, threads=threads, precision_hint=precision_hint) as estimator:
+        frames = VideoSource(Path(video)).frames()
+
+        def pixels() -> Any:
+            while True:
+                with estimator.times.stage("read"):  # timed as predict times it
+                    item = next(frames, None)
+                if item is None:
+                    return
+                yield item[1]
+
+        for _ in estimator.stream(pixels()):
             pass
-        return estimator.timings()["steady_fps"]
+        timings = estimator.timings()
+        return timings["steady_fps"], timings["stages"]
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def bound(network: float, stages: dict[str, Any], encoder_ms: float | None = None) -> dict[str, float]:
+    """N (the network's CPU ms per frame on all cores), P (the Python stages' CPU ms per frame, the
+    encoder's included) and the bound N / (N + P) on end to end over the network alone."""
+    n = 1e3 * cores() / network
+    python = sum(f.get("cpu_median_ms", 0.0) for stage, f in stages.items() if stage != "infer")
+    p = python + (encoder_ms or 0.0)
+    return {"network_cpu_ms": n, "python_cpu_ms": python, "encoder_cpu_ms": encoder_ms or 0.0, "p_ms": p,
+            "bound": n / (n + p)}  # fmt: skip
+
+
+def of_bound(run: dict[str, Any], fps: str, bound_key: str) -> float:
+    """How much of its bound a pipeline reached in a round: (its fps / the network's) / bound."""
+    return run[fps] / run["network_native"] / run[bound_key]["bound"]
 
 
 def measure_deploy(
@@ -95,7 +136,9 @@ def measure_deploy(
     clip = VideoSource(Path(video))
     first = next(clip.frames())[1]
     native = (deploy[0], native_width(first.shape[:2], deploy[0]))
-    options = RuntimeOptions(threads=threads)
+    # Every figure at the one hint the bundle's users get by default here (precision_hint="auto").
+    choice = resolve_hint(AUTO, bundle.manifest, "CPU")
+    options = RuntimeOptions(threads=threads, precision_hint=choice["hint"])
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="poseforge-bench-") as scratch:
         for number in range(rounds):
@@ -103,7 +146,7 @@ def measure_deploy(
             for size, shape in (("letterbox", deploy), ("native", native)):
                 run[f"network_{size}"] = network_fps(bundle, shape, options, seconds)["fps"]
                 summary = predict(bundle_path, video, Path(scratch) / f"{size}-{number}", input_size=size,
-                                  threads=threads)  # fmt: skip
+                                  threads=threads, precision_hint=choice["hint"])  # fmt: skip
                 if summary["steady_fps"] is None:
                     raise PoseforgeError(f"{video}: {summary['frames']} frames are too few to time predict after "
                                          "its warm-up")  # fmt: skip
@@ -112,11 +155,16 @@ def measure_deploy(
                 run[f"e2e_{size}_whole_run"] = summary["fps"]
                 run[f"threads_{size}"] = summary["runtime"]["threads"]
                 run[f"timings_{size}"] = summary["timings_ms"]
-            run["api_native"] = api_fps(bundle_path, video, threads)
+                run[f"encoder_cpu_ms_{size}"] = summary["encoder_cpu_ms_per_frame"]
+            run["api_native"], run["timings_api"] = api_fps(bundle_path, video, threads, choice["hint"])
+            run["bound_predict"] = bound(run["network_native"], run["timings_native"], run["encoder_cpu_ms_native"])
+            run["bound_api"] = bound(run["network_native"], run["timings_api"])
             runs.append(run)
     ratio = {
         "native_over_letterbox_e2e": statistics.median(r["e2e_native"] / r["e2e_letterbox"] for r in runs),
         "e2e_over_network_native": statistics.median(r["e2e_native"] / r["network_native"] for r in runs),
+        "predict_over_bound": statistics.median(of_bound(r, "e2e_native", "bound_predict") for r in runs),
+        "api_over_bound": statistics.median(of_bound(r, "api_native", "bound_api") for r in runs),
     }
     return {
         "schema": SCHEMA,
@@ -126,6 +174,8 @@ def measure_deploy(
         "precision": bundle.manifest["precision"],
         "video": {"file": str(video), "frames": clip.total, "size": list(first.shape[:2])},
         "shapes": {"letterbox": list(deploy), "native": list(native)},
+        "precision_choice": choice,
+        "cores": cores(),
         "rounds": runs,
         "ratios": ratio,
         "api_over_network_native": statistics.median(r["api_native"] / r["network_native"] for r in runs),
@@ -143,7 +193,8 @@ def render_deploy(bench: dict[str, Any]) -> None:
     shapes = bench["shapes"]
     table = Table(title=f"bench-deploy: {bench['model']} {bench['precision']} bundle on {bench['video']['file']} "
                         f"({bench['video']['size'][1]}x{bench['video']['size'][0]}), {len(runs)} interleaved rounds, "
-                        f"{bench['machine']['cpu']}")  # fmt: skip
+                        f"{bench['machine']['class']} ({bench['machine']['cpu']}), precision hint "
+                        f"{bench['precision_choice']['hint']}")  # fmt: skip
     for column in ("figure", *(f"round {r['round']}" for r in runs), "target", "holds"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for size in ("letterbox", "native"):
@@ -157,6 +208,16 @@ def render_deploy(bench: dict[str, Any]) -> None:
                   *(f"{r['api_native']:.1f}" for r in runs), "", "")  # fmt: skip
     table.add_row("API path over the network alone, native shape (median)", *("" for _ in runs), "",
                   f"{bench['api_over_network_native']:.3f}")  # fmt: skip
+    for path in ("predict", "api"):
+        name = "predict" if path == "predict" else "API path"
+        table.add_row(f"{name}: N, the network's CPU ms per frame ({bench['cores']} cores / network fps)",
+                      *(f"{r[f'bound_{path}']['network_cpu_ms']:.1f}" for r in runs), "", "")  # fmt: skip
+        table.add_row(f"{name}: P, the Python stages' CPU ms per frame" + (" (+ the encoder's)" if path == "predict"
+                      else ""), *(f"{r[f'bound_{path}']['python_cpu_ms']:.1f}" + (
+                          f" + {r[f'bound_{path}']['encoder_cpu_ms']:.1f}" if path == "predict" else "")
+                          for r in runs), "", "")  # fmt: skip
+        table.add_row(f"{name}: bound N/(N+P) on end to end over the network alone",
+                      *(f"{r[f'bound_{path}']['bound']:.3f}" for r in runs), "", "")  # fmt: skip
     for name, value in bench["ratios"].items():
         target = TARGETS[name]
         table.add_row(f"{target.meaning} (median)", *("" for _ in runs), target.wanted,
@@ -168,3 +229,6 @@ def render_deploy(bench: dict[str, Any]) -> None:
         stages = ", ".join(f"{name} {f['median_ms']:.1f}" + (f" ({f['cpu_median_ms']:.1f} CPU)" if "cpu_median_ms" in f
                            else "") for name, f in runs[-1][f"timings_{size}"].items())  # fmt: skip
         console().print(f"  ms per frame, wall (its thread's CPU): {stages}")
+    stages = ", ".join(f"{name} {f['median_ms']:.1f}" + (f" ({f['cpu_median_ms']:.1f} CPU)" if "cpu_median_ms" in f
+                       else "") for name, f in runs[-1]["timings_api"].items())  # fmt: skip
+    console().print(f"API path: ms per frame, wall (its thread's CPU): {stages}")

@@ -24,14 +24,32 @@ limit the stream and leaving them a core gains more than it costs the network; e
 other way round. So `stream` measures both: its first frames run with all cores, then with one core
 fewer, PROBE_FRAMES each after their warm-up, and it keeps the faster for the rest (the other is
 dropped). On 2 cores each of the network's streams runs on one thread either way, so the poses are
-the same; `settings["thread_probe"]` records what was measured.
+the same; `settings["thread_probe"]` records what was measured. The probe runs on the CPU only:
+on another device (`device="AUTO"`, `"GPU"`, `"NPU"`) the plugin's own split is used.
+
+Threads of the caller (concurrency): one estimator may be shared between threads. Each call
+runs on an infer request of its own from the compiled network's pool (runtime.openvino_runner),
+and everything else a call touches is per call or behind a lock: the compiled-shape cache, the
+frame sizes seen, the stage timings and the thread probe (one stream probes; a stream that starts
+meanwhile uses all cores). Calls from several threads therefore give each frame exactly the
+poses it gets alone; `stream` and calls run side by side. The requests are pooled, not locked:
+a lock would run one frame at a time, a request per call lets the plugin overlap them; on one
+thread the pool costs a list pop and append per call. A tracked estimator (`track=True`) is
+different: its tracker and smoother follow one sequence of frames, and frames from several
+threads would interleave into one sequence and mix people's ids. So a tracked estimator takes
+one call or stream at a time and refuses an overlapping one with a PoseforgeError (one
+estimator per camera is the rule).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
+import math
+import numbers
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,12 +61,13 @@ import numpy as np
 from poseforge.background import read_ahead
 from poseforge.bundle.manifest import decoder_params
 from poseforge.decode import DecoderParams, Poses, decode
+from poseforge.deploy.precision import AUTO, resolve_hint
 from poseforge.deploy.scenes import SceneCuts, thumbnail
 from poseforge.deploy.smoothing import OneEuroParams, PoseSmoother
 from poseforge.deploy.timing import StageTimes
 from poseforge.deploy.tracking import PoseTracker, TrackerParams
 from poseforge.errors import PoseforgeError
-from poseforge.images import check_frame
+from poseforge.images import check_frame, read_image
 from poseforge.preprocess import Prepared, native_width, prepare, prepare_native
 from poseforge.runtime.options import WARMUP_PASSES, RuntimeOptions
 
@@ -74,13 +93,14 @@ def requests_in_flight(runner: Any) -> int:
 
 
 class PoseEstimator:
-    """A verified bundle, ready to find people in frames."""
+    """A verified bundle, ready to find people in frames (safe to share between threads: see the
+    module docstring)."""
 
     def __init__(
         self,
         bundle: str | Path,
         *,
-        precision_hint: str | None = "f32",
+        precision_hint: str | None = AUTO,
         threads: int | None = None,
         input_size: str = "native",
         decoder: DecoderParams | dict[str, Any] | None = None,
@@ -90,10 +110,15 @@ class PoseEstimator:
         tracker: TrackerParams | dict[str, Any] | None = None,
         smoother: OneEuroParams | None = None,
         trusted_keys: Sequence[str | Path] | None = None,
+        device: str = "CPU",
     ) -> None:
         """`trusted_keys`: public key files (KEY.pub from `poseforge keygen`); a bundle not signed by
         one of them is refused. Without them an unsigned bundle loads, and `trust` says so: it holds
-        the bundle's digest (the sha256 of its bundle.json, which lists every file's) and its signer."""
+        the bundle's digest (the sha256 of its bundle.json, which lists every file's) and its signer.
+        `precision_hint="auto"` runs the fastest hint whose AP the bundle validated within tolerance of
+        f32 on this machine class (bf16 for an FP32 bundle on AMX), f32 where it has no figures for the
+        class; `precision_choice` says what was chosen and why. "f32", "bf16", "f16" force a hint; None
+        is the device's own default."""
         from poseforge.runtime.bundle_runner import read_bundle  # openvino, once the arguments look right
 
         if input_size not in INPUT_SIZES:
@@ -107,7 +132,8 @@ class PoseEstimator:
         self.trust = self._read.trust
         self.manifest: dict[str, Any] = self._read[2]
         self.params = merge_decoder(decoder_params(self.manifest), decoder)
-        self.options = RuntimeOptions(precision_hint=precision_hint, threads=threads)
+        self.precision_choice = resolve_hint(precision_hint, self.manifest, device)
+        self.options = RuntimeOptions(device=device, precision_hint=self.precision_choice["hint"], threads=threads)
         self.input_size, self.min_score = input_size, float(min_score)
         self.deploy_shape: tuple[int, int] = tuple(self.manifest["input"]["deploy_shape"])
         self.tracker = PoseTracker(merge_params(TrackerParams(), tracker, "tracker")) if track else None
@@ -116,10 +142,14 @@ class PoseEstimator:
         self.times = StageTimes()
         self._runners: OrderedDict[tuple, Any] = OrderedDict()
         self._stream_threads = threads  # a stream's threads (None: all cores)
-        self._threads_chosen = threads is not None  # if not, measured on the first stream long enough
+        # If not given, measured on the first stream long enough (on the CPU: elsewhere threads are the plugin's).
+        self._threads_chosen = threads is not None or device != "CPU"
         self.thread_probe: dict[str, Any] | None = None  # what that measurement found
         self._sizes: set[tuple[int, int]] = set()
         self._clock: float | None = None  # the last frame's time, seconds: what the smoother filters over
+        self._cache_lock = threading.RLock()  # the compiled shapes and the frame sizes seen
+        self._probe_lock = threading.Lock()  # held by the one stream measuring the thread counts
+        self._sequence = threading.Lock()  # a tracked estimator's one call or stream at a time
 
     # --- what the bundle says about itself ---------------------------------------------------
     @property
@@ -151,23 +181,38 @@ class PoseEstimator:
         return f"{self.model} {self.precision}: " + ", ".join(parts) + where
 
     # --- one frame ----------------------------------------------------------------------------
-    def __call__(self, frame: np.ndarray, timestamp: float | None = None) -> Poses:
-        """The people in one BGR uint8 frame (H x W x 3), in its pixel coordinates, best first.
-        `timestamp` (seconds, increasing) is the frame's time for smoothing; by default frames come
-        at the smoother's own rate."""
-        if self.times.frames == 0:
-            self.times.begin()
-        with self.times.stage("preprocess"):
-            prepared = self.prepare(frame)
-        runner = self.runner(prepared.image.shape[:2], "LATENCY")
-        with self.times.stage("infer"):
-            heatmaps, pafs = runner.run(prepared.image[None])
-        return self._finish(heatmaps, pafs, prepared, timestamp)
+    def __call__(self, frame: np.ndarray | str | Path, timestamp: float | None = None) -> Poses:
+        """The people in one BGR uint8 frame (H x W x 3), or the image file at a path, in its pixel
+        coordinates, best first. `timestamp` (seconds, increasing) is the frame's time for
+        smoothing; by default frames come at the smoother's own rate."""
+        if timestamp is not None:
+            check_timestamp(timestamp)
+        with self._one_sequence("a call"):
+            if self.times.frames == 0:
+                self.times.begin()
+            if isinstance(frame, str | Path):
+                with self.times.stage("read"):
+                    frame = read_image(frame)
+            with self.times.stage("preprocess"):
+                prepared = self.prepare(frame)
+            runner = self.runner(prepared.image.shape[:2], "LATENCY")
+            with self.times.stage("infer"):
+                heatmaps, pafs = runner.run(prepared.image[None])
+            return self._finish(heatmaps, pafs, prepared, timestamp)
 
     def stream(self, frames: Iterable[np.ndarray], fps: float | None = None) -> Iterator[Poses]:
         """The people of each frame, in order, pipelined: frames are prepared in a thread ahead of the
-        network, later frames infer while earlier ones are decoded. `fps` gives the smoother real
-        frame intervals (a video's rate); without it, its own default rate is assumed."""
+        network, later frames infer while earlier ones are decoded. `fps` (> 0) gives the smoother
+        real frame intervals (a video's rate); without it, its own default rate is assumed."""
+        if fps is not None and not (is_number(fps) and math.isfinite(fps) and fps > 0):
+            raise PoseforgeError(f"fps must be a number > 0, got {fps!r}")
+        return self._stream(frames, fps)
+
+    def _stream(self, frames: Iterable[np.ndarray], fps: float | None) -> Iterator[Poses]:
+        with self._one_sequence("a stream"):
+            yield from self._pipelined(frames, fps)
+
+    def _pipelined(self, frames: Iterable[np.ndarray], fps: float | None) -> Iterator[Poses]:
         if self.times.frames == 0:
             self.times.begin()
         waited = [0.0]  # seconds the network's queue spent waiting for prepared frames
@@ -191,11 +236,13 @@ class PoseEstimator:
             results = self._inferred(shape, fed(group))
             try:
                 while True:
-                    start, before = time.perf_counter(), waited[0]
+                    start, before, compiling = time.perf_counter(), waited[0], self.times.compile_seconds
                     result = next(results, None)
                     if result is None:
                         break
-                    self.times.add("infer", time.perf_counter() - start - (waited[0] - before))
+                    # Waiting for the network; neither waiting for frames nor compiling is inferring.
+                    compiled = self.times.compile_seconds - compiling
+                    self.times.add("infer", time.perf_counter() - start - (waited[0] - before) - compiled)
                     item, (heatmaps, pafs) = result
                     yield self._finish(heatmaps, pafs, item, None if fps is None else self._tick(1 / fps))
             finally:
@@ -204,9 +251,16 @@ class PoseEstimator:
     def _inferred(self, shape: tuple[int, int], items: Iterator[tuple[Prepared, np.ndarray]]) -> Iterator[Any]:
         """(prepared, outputs) for each item, in order, from the network compiled for `shape` with the
         stream's thread count; while that is undecided, the first items measure the candidates."""
-        if self._threads_chosen or len(candidates := thread_candidates()) < 2:
+        if self._threads_chosen or len(candidates := thread_candidates()) < 2 or not self._probe_lock.acquire(False):
             yield from self._streamed(self.runner(shape, "THROUGHPUT", self._stream_threads), items)
             return
+        try:
+            yield from self._probed(shape, items, candidates)
+        finally:
+            self._probe_lock.release()
+
+    def _probed(self, shape: tuple[int, int], items: Iterator[Any], candidates: list[int | None]) -> Iterator[Any]:
+        """`_inferred` while the thread count is undecided: the first items measure the candidates."""
         measured = []  # (fps, candidate threads, its runner)
         for threads in candidates:
             runner = self.runner(shape, "THROUGHPUT", threads)
@@ -222,9 +276,10 @@ class PoseEstimator:
             measured.append((PROBE_FRAMES / (time.perf_counter() - start), threads, runner))
         _, self._stream_threads, chosen = max(measured, key=lambda m: m[0])
         self._threads_chosen = True
-        for _, threads, _ in measured:
-            if threads != self._stream_threads:
-                self._runners.pop(self._runner_key(shape, "THROUGHPUT", threads), None)
+        with self._cache_lock:
+            for _, threads, _ in measured:
+                if threads != self._stream_threads:
+                    self._runners.pop(self._runner_key(shape, "THROUGHPUT", threads), None)
         self.thread_probe = {"frames": PROBE_FRAMES, "fps": {str(r.settings["threads"]): f for f, _, r in measured},
                              "threads": chosen.settings["threads"]}  # fmt: skip
         self.times.steady_from_now()  # steady fps: with the chosen threads, after the measuring
@@ -242,9 +297,11 @@ class PoseEstimator:
         height, width = self.deploy_shape
         if self.input_size == "letterbox":
             return width
-        self._sizes.add(frame_hw)
+        with self._cache_lock:
+            self._sizes.add(frame_hw)
+            mixed = len(self._sizes) > 1
         exact = native_width(frame_hw, height)
-        return exact if len(self._sizes) == 1 else max(exact, native_width(frame_hw, height, BUCKET))
+        return max(exact, native_width(frame_hw, height, BUCKET)) if mixed else exact
 
     def prepare(self, frame: np.ndarray) -> Prepared:
         """A frame checked and made into the network input its size gets."""
@@ -263,17 +320,19 @@ class PoseEstimator:
         from poseforge.runtime.bundle_runner import BundleRunner
 
         key = self._runner_key(input_hw, performance_hint, threads)
-        if key in self._runners:
-            self._runners.move_to_end(key)
-            return self._runners[key]
-        options = self.options.replace(shape=(1, 3, *input_hw), performance_hint=performance_hint, threads=key[2])
-        with self.times.compiling():
-            runner = BundleRunner.from_bundle(self._read, options, str(self.path))
-        runner.settings["requests_in_flight"] = requests_in_flight(runner) if performance_hint == "THROUGHPUT" else 1
-        self._runners[key] = runner
-        while len(self._runners) > MAX_SHAPES:
-            self._runners.popitem(last=False)
-        return runner
+        with self._cache_lock:  # held while compiling: two threads never compile one shape twice
+            if key in self._runners:
+                self._runners.move_to_end(key)
+                return self._runners[key]
+            options = self.options.replace(shape=(1, 3, *input_hw), performance_hint=performance_hint, threads=key[2])
+            with self.times.compiling():
+                runner = BundleRunner.from_bundle(self._read, options, str(self.path))
+            hint = performance_hint == "THROUGHPUT"
+            runner.settings["requests_in_flight"] = requests_in_flight(runner) if hint else 1
+            self._runners[key] = runner
+            while len(self._runners) > MAX_SHAPES:
+                self._runners.popitem(last=False)  # a call still using it keeps its own reference
+            return runner
 
     def _runner_key(self, input_hw: tuple[int, int], performance_hint: str, threads: int | None) -> tuple:
         return tuple(input_hw), performance_hint, threads or self.options.threads
@@ -295,38 +354,67 @@ class PoseEstimator:
         self.times.frame_done()
         return poses
 
+    @contextlib.contextmanager
+    def _one_sequence(self, what: str) -> Iterator[None]:
+        """A tracked estimator's frames form one sequence: an overlapping call or stream is refused."""
+        if self.tracker is None:
+            yield
+            return
+        if not self._sequence.acquire(blocking=False):
+            raise PoseforgeError(f"{what} on a tracked estimator (track=True) while another call or stream is running "
+                                 "on it: its tracker follows one sequence of frames; use one estimator per camera "
+                                 "or thread")  # fmt: skip
+        try:
+            yield
+        finally:
+            self._sequence.release()
+
     def _tick(self, interval: float) -> float:
         return (self._clock or 0.0) + interval if self._clock is not None else 0.0
 
     def _time(self, timestamp: float | None) -> float:
-        """The frame's time: given (checked to increase), or the next tick at the smoother's rate."""
+        """The frame's time: given (checked to be finite and to increase), or the next tick at the
+        smoother's rate. A refused timestamp leaves the clock as it was."""
         if timestamp is None:
             timestamp = self._tick(1 / self.smoother.params.freq) if self.smoother else 0.0
         elif self._clock is not None and not timestamp > self._clock:
             raise PoseforgeError(f"frame timestamps must increase: {timestamp} after {self._clock}")
-        self._clock = timestamp
-        return timestamp
+        self._clock = float(timestamp)
+        return self._clock
 
     @property
     def settings(self) -> dict[str, Any]:
         """The runtime settings of the most recently used compiled shape (what a measurement records)."""
-        if not self._runners:
-            return {}
-        return {**next(reversed(self._runners.values())).settings, "input_size": self.input_size,
-                "thread_probe": self.thread_probe}  # fmt: skip
+        with self._cache_lock:
+            if not self._runners:
+                return {}
+            latest = next(reversed(self._runners.values())).settings
+        return {**latest, "input_size": self.input_size, "thread_probe": self.thread_probe,
+                "precision_choice": self.precision_choice}  # fmt: skip
 
     def timings(self) -> dict[str, Any]:
         """Milliseconds per frame for each stage (median, p90) and end-to-end fps so far."""
         return self.times.summary()
 
     def close(self) -> None:
-        self._runners.clear()
+        with self._cache_lock:
+            self._runners.clear()
 
     def __enter__(self) -> PoseEstimator:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_timestamp(timestamp: object) -> None:
+    """A frame time must be a finite number of seconds: refused before it touches the clock."""
+    if not (is_number(timestamp) and math.isfinite(timestamp)):
+        raise PoseforgeError(f"timestamp must be a finite number of seconds, got {timestamp!r}")
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
 def thread_candidates() -> list[int | None]:

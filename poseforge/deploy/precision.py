@@ -21,6 +21,21 @@ REFERENCE_HINT = "f32"
 TOLERANCE = INT8_AP_TOLERANCE
 
 
+def resolve_hint(requested: str | None, manifest: dict[str, Any], device: str) -> dict[str, Any]:
+    """{"requested", "hint", "why"}: the precision hint a bundle runs at. "auto" chooses from what
+    the bundle measured on this machine class (CPU only: other devices keep their own default)."""
+    from poseforge.bundle.manifest import validated
+    from poseforge.machine import machine_info
+
+    if requested != AUTO:
+        return {"requested": requested, "hint": requested, "why": "asked for" if requested else "the device's own"}
+    if device != "CPU":
+        return {"requested": AUTO, "hint": None,
+                "why": f"{device}'s own default: the bundle's figures were measured on CPUs"}  # fmt: skip
+    hint, why = choose_hint(validated(manifest), str(machine_info()["class"]), manifest["precision"])
+    return {"requested": AUTO, "hint": hint, "why": why}
+
+
 def choose_hint(validated: dict[str, dict[str, Any]], machine_class: str, precision: str) -> tuple[str, str]:
     """(hint, why) for a bundle of `precision` whose `validated` figures are
     {machine class: {hint: {"ap": val AP, "throughput_fps": fps}}}."""

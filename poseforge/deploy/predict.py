@@ -1,15 +1,18 @@
 """predict(): a bundle on an image, a folder, a video, a camera or a stream -> drawn poses and poses.json.
 
     summary = predict("dist/model-int8.tar.gz", "clip.mp4", "out/", track=True, smooth=True)
+    summary = predict("dist/model-int8.tar.gz", "clip.mp4", save="poses")   # runs/predict/<n>, poses only
 
 Built on PoseEstimator.stream: a thread reads and prepares frames ahead, the network infers later
 frames while this thread decodes, tracks, draws and writes earlier ones. Each stage is timed (read
-... write, ms per frame, median and p90) and the summary names the slowest. A live source ends
-when it stops sending (or on Ctrl-C), and what was written is kept.
+... write, ms per frame, median and p90) and the summary names the slowest; compiling the network
+and the first frame are reported apart from the steady frame rate. A live source ends when it
+stops sending (or on Ctrl-C), and what was written is kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections import deque
@@ -20,14 +23,26 @@ from typing import Any
 import numpy as np
 
 from poseforge.decode import to_coco_results
+from poseforge.deploy import SAVE
 from poseforge.deploy.estimator import PoseEstimator
-from poseforge.deploy.outputs import POSES, SCHEMA, SUMMARY, ImageWriter, VideoWriter, read_summary, track_summary
-from poseforge.deploy.sources import Frame, ImageSource, VideoSource, open_source
+from poseforge.deploy.outputs import (
+    POSES,
+    SCHEMA,
+    SUMMARY,
+    ImageWriter,
+    PosesOnly,
+    VideoWriter,
+    numbered_folder,
+    read_summary,
+    track_summary,
+)
+from poseforge.deploy.sources import DEFAULT_FPS, Frame, ImageSource, VideoSource, open_source
 from poseforge.documents import PREDICT, RESULTS, write_document
 from poseforge.draw import draw_poses
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import check_earlier_output, check_output_place, output_directory, sha256_file
 from poseforge.runtime import artifact_kind
+from poseforge.text import plural
 from poseforge.ui import progress
 
 IMAGE_ID_RULE = {
@@ -44,35 +59,58 @@ SCORE_MEANING = (
 def predict(
     bundle: str | Path,
     input_spec: str | Path,
-    output: str | Path,
+    output: str | Path | None = None,
     *,
+    save: str = "drawn",
     skip_bad: bool = False,
     max_frames: int | None = None,
     **estimator_options: Any,
 ) -> dict[str, Any]:
-    """Run `bundle` on `input_spec`, write the output folder `output`; return predict.json's content.
+    """Run `bundle` on `input_spec`, write the output folder `output` (None: the next free number
+    under runs/predict/); return predict.json's content.
 
-    `estimator_options` go to PoseEstimator (precision_hint, threads, input_size, decoder,
-    min_score, track, smooth, tracker, trusted_keys); `max_frames` stops after so many frames (for a live source).
+    `save`: "drawn" (the input drawn: images as images, a video as a video), "poses" (poses.json
+    and predict.json only: nothing drawn or encoded) or "video" (the drawn frames as one video,
+    whatever the input). `estimator_options` go to PoseEstimator (precision_hint, threads,
+    input_size, decoder, min_score, track, smooth, tracker, trusted_keys, device); `max_frames`
+    stops after so many frames (for a live source).
     """
     if artifact_kind(bundle) != "bundle":
         raise PoseforgeError(f"{bundle} is not a bundle: predict takes the .tar.gz of `poseforge bundle`")
+    if save not in SAVE:
+        raise PoseforgeError(f"save {save!r}: choose from {', '.join(SAVE)}")
     source = open_source(input_spec)
-    output = Path(output)
     inputs = [bundle] + ([source.path] if isinstance(source, ImageSource) or not source.live else [])
-    check_output_place(output, inputs)  # refused before the network is compiled
-    if output.exists() or output.is_symlink():
-        check_earlier_output(output, SUMMARY, read_summary)
+    if output is not None:
+        output = Path(output)
+        check_output_place(output, inputs)  # refused before the network is compiled
+        if output.exists() or output.is_symlink():
+            check_earlier_output(output, SUMMARY, read_summary)
     estimator = PoseEstimator(bundle, **estimator_options)
+    numbered = output is None
+    output = numbered_folder() if output is None else output  # made now, kept only if the run completes
+    try:
+        return _predict_into(bundle, source, output, inputs, estimator, save, skip_bad, max_frames)
+    except BaseException:
+        if numbered:
+            with contextlib.suppress(OSError):
+                output.rmdir()  # still empty: the run wrote nothing there
+        raise
+
+
+def _predict_into(bundle: str | Path, source: Any, output: Path, inputs: list, estimator: PoseEstimator, save: str,
+                  skip_bad: bool, max_frames: int | None) -> dict[str, Any]:  # fmt: skip
     with output_directory(output, SUMMARY, read_summary, inputs) as tmp, progress() as bar:
-        run = _Run(estimator, source, _writer(source, tmp), bar, skip_bad, max_frames)
+        run = _Run(estimator, source, _writer(source, tmp, save), bar, skip_bad, max_frames)
         try:
             run.loop()
-        finally:
-            run.writer.close()
+        except BaseException:
+            run.writer.abort()
+            raise
+        run.writer.close()
         if not run.frames:
             raise PoseforgeError(f"{source.name}: no frame could be read")
-        summary = run.summary(bundle, output)
+        summary = run.summary(bundle, output, save)
         write_document(tmp / POSES, RESULTS, run.results)
         write_document(tmp / SUMMARY, PREDICT, summary)
     return summary
@@ -109,7 +147,7 @@ class _Run:
                 self.skipped.append(frame.name)
                 self.bar.advance(self.task)
                 continue
-            self._in_flight.append((frame, pixels))
+            self._in_flight.append((frame, pixels if self.writer.draws else None))  # kept for drawing only
             yield pixels
 
     def loop(self) -> None:
@@ -120,10 +158,11 @@ class _Run:
             for poses in results:
                 frame, pixels = self._in_flight.popleft()
                 self.results.extend(to_coco_results(poses, frame.image_id))
-                with times.stage("draw"):
-                    drawn = draw_poses(pixels, poses, copy=False)  # the frame is not used again
-                with times.stage("write"):
-                    self.writer.write(frame.name, drawn)
+                if pixels is not None:
+                    with times.stage("draw"):
+                        drawn = draw_poses(pixels, poses, copy=False)  # the frame is not used again
+                    with times.stage("write"):
+                        self.writer.write(frame.name, drawn)
                 if isinstance(self.source, ImageSource):
                     self.per_image.append({"name": frame.name, "image_id": frame.image_id, "people": len(poses)})
                 self.frames += 1
@@ -136,7 +175,7 @@ class _Run:
         finally:
             results.close()
 
-    def summary(self, bundle: str | Path, output: Path) -> dict[str, Any]:
+    def summary(self, bundle: str | Path, output: Path, save: str) -> dict[str, Any]:
         estimator, source = self.estimator, self.source
         video = isinstance(source, VideoSource)
         timings = estimator.timings()
@@ -157,6 +196,7 @@ class _Run:
             "people": len(self.results),
             "seconds": timings["seconds"],
             "compile_seconds": timings["compile_seconds"],
+            "first_frame_seconds": timings["first_frame_seconds"],
             "fps": timings["fps"] or 0.0,
             "steady_fps": timings["steady_fps"],
             "timings_ms": timings["stages"],
@@ -169,7 +209,11 @@ class _Run:
             "score": SCORE_MEANING,
             "image_id": IMAGE_ID_RULE["video" if video else "image"],
             "poses": POSES,
+            "save": save,
             "drawn": self.writer.files,
+            "video_codec": self.writer.codec,
+            "encoder_cpu_ms_per_frame": _encoder_ms(self.writer),
+            "notes": list(self.writer.notes),
             "files": sorted([*self.writer.files, POSES]),  # everything but predict.json: what a rerun may replace
             "output": str(output),
         }
@@ -191,23 +235,42 @@ def _tracking(estimator: PoseEstimator, results: list[dict[str, Any]]) -> dict[s
     }
 
 
-def _writer(source: ImageSource | VideoSource, directory: Path) -> ImageWriter | VideoWriter:
+def _encoder_ms(writer: Any) -> float | None:
+    """The video encoder's CPU per frame (its own process: not in any stage's thread CPU)."""
+    cpu = getattr(writer, "encoder_cpu_seconds", None)
+    return 1e3 * cpu / writer.frames if cpu is not None and writer.frames else None
+
+
+def _writer(source: ImageSource | VideoSource, directory: Path, save: str) -> ImageWriter | VideoWriter | PosesOnly:
+    if save == "poses":
+        return PosesOnly()
     if isinstance(source, VideoSource):
         return VideoWriter(directory / f"{source.path.stem}.mp4", source.fps)
+    if save == "video":  # images as the frames of one video, at a video's default rate
+        return VideoWriter(directory / f"{source.path.stem}.mp4", DEFAULT_FPS)
     return ImageWriter(directory)
 
 
-def summary_line(output: str | Path, summary: dict[str, Any]) -> str:
-    """The one line the CLI prints when predict has written `output`."""
+def summary_line(summary: dict[str, Any]) -> str:
+    """The one line the CLI prints when predict has written its folder: what was found, then the
+    steady frame rate apart from compiling and the first frame (which a single image is all of)."""
     runtime = summary["runtime"]
-    unit = "images" if summary["kind"] in ("image", "folder") else "frames"
+    unit = "image" if summary["kind"] in ("image", "folder") else "frame"
     skipped = f", {len(summary['skipped'])} skipped (undecodable)" if summary["skipped"] else ""
     ended = ", the stream was lost (what came is kept)" if summary.get("stream_lost") else ""
     ended += ", stopped by Ctrl-C (what came is kept)" if summary.get("interrupted") else ""
+    first = summary["first_frame_seconds"]
+    start = f"compile {summary['compile_seconds']:.2f} s" + (f", first frame {1e3 * first:.0f} ms" if first else "")
+    rates = ""  # one frame has no rate: its time is the first frame's
+    if summary["frames"] > 1:
+        steady = f"{summary['steady_fps']:.1f} fps steady, " if summary["steady_fps"] else ""
+        rates = f"{steady}{summary['fps']:.1f} fps end to end; "
     slowest = summary["slowest_stage"]
     slow = f"; slowest stage {slowest} {summary['timings_ms'][slowest]['median_ms']:.1f} ms" if slowest else ""
+    threads = f" with {plural(runtime['threads'], 'thread')}" if runtime.get("threads") else ""
     return (
-        f"wrote {output}: {summary['people']} people in {summary['frames']} {unit}{skipped}{ended}; "
-        f"{summary['fps']:.1f} fps end to end at {summary['input_size']} input size with {runtime.get('threads')} "
-        f"threads, {runtime.get('streams')} streams, precision hint {runtime.get('precision_hint')}{slow}"
+        f"wrote {summary['output']}: {plural(summary['people'], 'person', 'people')} in "
+        f"{plural(summary['frames'], unit)}{skipped}{ended}; {rates}{start}; "
+        f"{runtime.get('device', 'CPU')} at {summary['input_size']} input size{threads}, precision hint "
+        f"{runtime.get('precision_hint')}{slow}"
     )

@@ -26,6 +26,7 @@ DEFAULT_FPS = 25.0  # when a video does not say
 # This many undecodable frames in a row end a video (its header may claim any number of frames
 # more): a truncated file, not a few corrupt frames to skip.
 MAX_BAD_RUN = 50
+MAX_CAMERA_INDEX = 9999  # OpenCV takes a C int; a machine's cameras are numbered from 0
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class VideoSource:
         self.path = location if isinstance(location, Path) else Path(f"{self.kind}-{_safe_name(location)}")
         self.name = location.name if isinstance(location, Path) else str(location)
         self.ended_early = False
-        capture = _capture(location)
+        capture = _capture(location, self.kind, self.name)
         try:
             if not capture.isOpened():
                 raise PoseforgeError(f"cannot open {self.kind} {self.name}: not a video, unreachable, or a codec "
@@ -81,7 +82,7 @@ class VideoSource:
         self.fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FPS
 
     def frames(self, skip_bad: bool = False) -> Iterator[tuple[Frame, np.ndarray | None]]:
-        capture = _capture(self.location)
+        capture = _capture(self.location, self.kind, self.name)
         try:
             index, bad = 0, []  # bad: undecodable frames, yielded once a later one decodes
             while True:
@@ -119,12 +120,16 @@ class VideoSource:
             capture.release()
 
 
-def _capture(location: Path | int | str) -> Any:
-    if isinstance(location, int):
-        return cv2.VideoCapture(location)
-    # One decoding thread: the network has the cores, and FFmpeg's frame threads cost more CPU
-    # per frame than they save in a reader that runs ahead anyway.
-    return cv2.VideoCapture(str(location), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, 1])
+def _capture(location: Path | int | str, kind: str, name: str) -> Any:
+    try:
+        if isinstance(location, int):
+            return cv2.VideoCapture(location)
+        # One decoding thread: the network has the cores, and FFmpeg's frame threads cost more CPU
+        # per frame than they save in a reader that runs ahead anyway.
+        return cv2.VideoCapture(str(location), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, 1])
+    except (cv2.error, TypeError, ValueError, OverflowError, SystemError) as exc:  # OpenCV's binding refuses it
+        reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+        raise PoseforgeError(f"cannot open {kind} {name}: {reason}") from None
 
 
 def _safe_name(location: int | str) -> str:
@@ -147,6 +152,8 @@ def open_source(spec: str | Path) -> ImageSource | VideoSource:
     """An image, a folder of images, a video file, a camera index ("0") or a stream URL."""
     text = str(spec)
     if text.isascii() and text.isdigit() and not Path(text).exists():
+        if len(text) > len(str(MAX_CAMERA_INDEX)) or int(text) > MAX_CAMERA_INDEX:
+            raise PoseforgeError(f"input {text}: no such file, and not a camera index (0 to {MAX_CAMERA_INDEX})")
         return VideoSource(int(text))
     if text.lower().startswith(STREAM_SCHEMES):
         return VideoSource(text)

@@ -12,7 +12,9 @@ import hashlib
 import io
 import pickle
 import re
+import struct
 import warnings
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +28,14 @@ from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
 from poseforge.metadata import network_metadata
 from poseforge.models import DeployableNetwork, build_network, check_config, get_spec
+from poseforge.text import plural
 
 FORMAT = "poseforge.checkpoint/1"
+# What a checkpoint may hold, all records together, checked before torch reads it: the largest
+# network here (openpose-vgg19, 6 stages, 52 M float32 parameters) with Adam's two moments in a
+# training checkpoint is about 0.6 GB.
+MAX_CHECKPOINT_BYTES = 1 << 30
+MAX_RECORDS = 100_000  # tensors and pickles of one checkpoint (a state_dict has hundreds)
 
 
 @dataclass
@@ -49,11 +57,64 @@ class Checkpoint:
         return DeployableNetwork(self.network(), self.normalization).eval()
 
 
+def check_archive(path: Path, max_bytes: int = MAX_CHECKPOINT_BYTES) -> None:
+    """Bound what torch.load would inflate, from the zip's central directory, before it reads a
+    record: at most MAX_RECORDS records, each stored (torch.save never compresses; a deflated
+    record is how a few MB on disk become gigabytes in memory), `max_bytes` in all. A file that is
+    not a zip (torch's legacy format) holds what it is: its size is the bound."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise PoseforgeError(f"{path} is {size} bytes: more than any checkpoint ({max_bytes} bytes at most)")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            return
+        entries = _zip_entries(f, size)
+    if entries is not None and entries > MAX_RECORDS:
+        raise PoseforgeError(f"{path} holds {entries} records: more than any checkpoint ({MAX_RECORDS} at most)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = 0
+            for info in archive.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+                    raise PoseforgeError(
+                        f"{path}: record {info.filename[:80]!r} is compressed ({info.compress_size} bytes inflating to "
+                        f"{info.file_size}); torch.save stores records as they are: refused before reading it"
+                    )
+                total += info.file_size
+            if total > max_bytes:
+                raise PoseforgeError(f"{path}: its records hold {total} bytes, more than any checkpoint ({max_bytes})")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, struct.error) as exc:
+        raise PoseforgeError(f"{path} is not a readable PyTorch checkpoint, truncated or corrupt ({exc})") from None
+
+
+def _zip_entries(f: io.BufferedReader, size: int) -> int | None:
+    """The number of records a zip's end of central directory declares (zip64 included), None if not found."""
+    tail = min(size, 22 + 0xFFFF)
+    f.seek(size - tail)
+    data = f.read(tail)
+    at = data.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(data):
+        return None
+    entries = struct.unpack_from("<H", data, at + 10)[0]
+    locator = at - 20
+    if entries == 0xFFFF and locator >= 0 and data[locator : locator + 4] == b"PK\x06\x07":
+        offset = struct.unpack_from("<Q", data, locator + 8)[0]
+        if offset + 56 > size:
+            return None
+        f.seek(offset)
+        record = f.read(56)
+        if record[:4] == b"PK\x06\x06":
+            return struct.unpack_from("<Q", record, 32)[0]
+    return entries
+
+
 def torch_load(path: str | Path) -> Any:
-    """`torch.load(weights_only=True)` with one-line errors for the ways a file can be wrong."""
+    """`torch.load(weights_only=True)` with one-line errors for the ways a file can be wrong, and
+    what it may inflate bounded first (`check_archive`)."""
     path = Path(path)
     if not path.is_file():
         raise PoseforgeError(f"checkpoint not found: {path}")
+    check_archive(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
@@ -125,11 +186,11 @@ def check_state_dict(expected: dict[str, torch.Tensor], given: dict[str, torch.T
     ]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} missing key(s): {names(missing)}")
+        problems.append(f"{plural(len(missing), 'missing key')}: {names(missing)}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {names(unexpected)}")
+        problems.append(f"{plural(len(unexpected), 'unexpected key')}: {names(unexpected)}")
     if misshaped:
-        problems.append(f"{len(misshaped)} mis-shaped key(s): {names(misshaped)}")
+        problems.append(f"{plural(len(misshaped), 'mis-shaped key')}: {names(misshaped)}")
     if problems:
         raise PoseforgeError(f"{path} does not fit the network: " + "; ".join(problems))
 

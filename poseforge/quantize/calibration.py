@@ -19,6 +19,7 @@ from poseforge.errors import PoseforgeError
 from poseforge.images import IMAGE_SUFFIXES, files_sha256, image_files, read_image
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.quantize.settings import SELECTIONS
+from poseforge.text import plural
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def calibration_images(folder: str | Path, subset_size: int | None = None) -> li
             unreadable.append(path.name)
     if unreadable:
         raise PoseforgeError(
-            f"{len(unreadable)} calibration image(s) in {folder} do not decode, e.g. {', '.join(unreadable[:3])}"
+            f"{plural(len(unreadable), 'calibration image')} in {folder} "
+            f"{'does' if len(unreadable) == 1 else 'do'} not decode, e.g. {', '.join(unreadable[:3])}"
         )
     return paths
 

@@ -18,17 +18,22 @@ images hold no person, so the later layers' ranges come out too small. Output co
 and hides it; the heatmap peak retention recorded here shows it. MINMAX keeps the true extremes.
 
 How the other defaults were chosen: each setting was compared with its alternatives on the
-honest protocol (calibrated on COCO train2017 images, scored on val2017 images); the table is in
-the project's INT8 note. On 266 people no two settings differ beyond their paired interval, so
-the choice is the one that met the targets on the full calibration set, with the reasons below:
+honest protocol (calibrated on COCO train2017 images, scored on val2017 images); the tables are in
+the project's INT8 notes. On 266 people no two settings differ beyond their paired interval, so
+speed on every ISA tier decided, with the reasons below:
 - calibrate on images with people, chosen label-free by the FP32 network: person-free images
   set ranges and bias corrections by backgrounds;
-- MIXED preset (asymmetric activations): the ELU activations of the CPM block (never below -1)
-  and the concat feeding the refinement stage (ReLU features next to signed PAFs) waste half of
-  a symmetric 8-bit range;
-- the full bias correction; the two output convolutions (under 1% of the compute) in floating
-  point. Keeping the refinement stage's concat-fed 1x1 in floating point too (`ignore_concat`)
-  is the option to try when a calibration set loses the initial stage's heatmaps.
+- the PERFORMANCE preset (symmetric activations, as Intel's release): MIXED's asymmetric
+  activations put zero points on the CPM block's ELU outputs and on the concat feeding the
+  refinement stage, and OpenVINO runs the layers reading them with slower kernels (depthwise
+  convolutions on jit_avx512 instead of brgconv, 1x1s on jit instead of brgconv with AMX); a
+  symmetric range wastes up to half of 8 bits on the ELUs (never below -1), which costs no AP
+  the set can resolve;
+- every convolution quantized, the two output convolutions included: in floating point they
+  ran f32 kernels beside AMX's INT8 ones for no AP the set can resolve (`ignore_heads` keeps them);
+- the full bias correction. Keeping the refinement stage's concat-fed 1x1 in floating point too
+  (`ignore_concat`) is the option to try when a calibration set loses the initial stage's heatmaps.
+A ReLU-fed quantizer is kept unsigned whatever the preset (`unsigned_after_relu`).
 """
 
 from __future__ import annotations

@@ -86,6 +86,9 @@ def open_runner(path: str | Path, options: RuntimeOptions = ACCURACY) -> Runner:
     kind = artifact_kind(path)
     if not Path(path).is_file():
         raise PoseforgeError(f"artifact not found: {path}")
+    if kind in ("torch", "onnx") and options.device != "CPU":
+        raise PoseforgeError(f"{path}: device {options.device} runs OpenVINO artifacts (an IR, a bundle); "
+                             f"{kind} runs on the CPU")  # fmt: skip
     if kind == "torch":
         from poseforge.runtime.torch_runner import TorchRunner
 

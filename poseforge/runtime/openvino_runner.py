@@ -7,11 +7,17 @@ Any IR poseforge made or imported carries its metadata in rt_info, including the
 heatmaps and pafs outputs: that is how the Open Model Zoo IR, whose outputs are named
 differently, runs through this same code. The input is dynamic ([?, 3, ?, ?]) for accuracy
 runs over images of many sizes, and static for speed runs (RuntimeOptions.shape).
+
+`run` is safe to call from many threads at once: each call takes an infer request of its own
+from a pool (one is made when none is idle; at most MAX_IDLE_REQUESTS are kept), so no call
+ever reads another's outputs. `stream` and `throughput` make their own requests too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -25,6 +31,8 @@ from poseforge.errors import PoseforgeError
 from poseforge.ir_files import ir_metadata, read_ir
 from poseforge.runtime.common import Outputs, check_batch, checked_outputs, runtime_error
 from poseforge.runtime.options import WARMUP_PASSES, RuntimeOptions
+
+MAX_IDLE_REQUESTS = 8  # infer requests kept for later `run` calls; more concurrent calls make their own
 
 
 class OpenVINORunner:
@@ -51,17 +59,9 @@ class OpenVINORunner:
                 f"{source} has no outputs {metadata['outputs']['heatmaps']['name']!r} and "
                 f"{metadata['outputs']['pafs']['name']!r} as its metadata says (it has {', '.join(names)[:200]})"
             ) from None
-        self.request = compiled.create_infer_request()
-        self.settings = {
-            "runtime": "openvino",
-            "version": ov.get_version(),
-            "device": options.device,
-            "performance_hint": str(compiled.get_property("PERFORMANCE_HINT")),
-            "precision_hint": compiled.get_property("INFERENCE_PRECISION_HINT").to_string(),
-            "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
-            "streams": int(compiled.get_property("NUM_STREAMS")),
-            "optimal_requests": int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")),
-        }
+        self._idle = [compiled.create_infer_request()]  # requests no `run` call holds
+        self._idle_lock = threading.Lock()
+        self.settings = compiled_settings(compiled, options)
 
     @classmethod
     def open(cls, path: str | Path, options: RuntimeOptions) -> OpenVINORunner:
@@ -91,13 +91,29 @@ class OpenVINORunner:
         """What the compiled model is fed for a float32 NCHW raw-pixel batch."""
         return check_batch(batch)
 
+    @contextlib.contextmanager
+    def _request(self) -> Iterator[Any]:
+        """An infer request for this call alone: an idle one, else a new one."""
+        with self._idle_lock:
+            request = self._idle.pop() if self._idle else None
+        if request is None:
+            request = self.compiled.create_infer_request()
+        try:
+            yield request
+        finally:
+            with self._idle_lock:
+                if len(self._idle) < MAX_IDLE_REQUESTS:
+                    self._idle.append(request)
+
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         data = self._input(batch)
-        try:
-            result = self.request.infer({self.input_name: data})
-        except Exception as exc:
-            raise runtime_error(exc, f"OpenVINO cannot run {self.artifact} on input {data.shape}") from None
-        heatmaps, pafs = (np.array(result[out], dtype=np.float32, copy=True) for out in self.outputs)
+        with self._request() as request:
+            try:
+                result = request.infer({self.input_name: data})
+            except Exception as exc:
+                raise runtime_error(exc, f"OpenVINO cannot run {self.artifact} on input {data.shape}") from None
+            # Copied while the request is still this call's: its tensors are reused by the next.
+            heatmaps, pafs = (np.array(result[out], dtype=np.float32, copy=True) for out in self.outputs)
         return checked_outputs(heatmaps, pafs, self.source)
 
     def throughput(self, batch: np.ndarray, seconds: float, requests: int | None = None) -> tuple[int, float]:
@@ -157,8 +173,42 @@ class OpenVINORunner:
         return key, checked_outputs(heatmaps, pafs, self.source)
 
 
+def compiled_settings(compiled: Any, options: RuntimeOptions) -> dict[str, Any]:
+    """What a compiled network runs with, as its plugin reports it. AUTO reports only its hint,
+    requests and the device it chose: the CPU's figures are None there."""
+
+    def read(name: str, kind: Any) -> Any:
+        try:
+            return kind(compiled.get_property(name))
+        except Exception:  # a property this device's plugin does not have
+            return None
+
+    return {
+        "runtime": "openvino",
+        "version": ov.get_version(),
+        "device": options.device,
+        "execution_devices": read("EXECUTION_DEVICES", list),
+        "performance_hint": read("PERFORMANCE_HINT", str),
+        "precision_hint": read("INFERENCE_PRECISION_HINT", lambda v: v.to_string()) or options.precision_hint,
+        "threads": read("INFERENCE_NUM_THREADS", int),
+        "streams": read("NUM_STREAMS", int),
+        "optimal_requests": read("OPTIMAL_NUMBER_OF_INFER_REQUESTS", int) or 1,
+        "cpu_pinning": read("ENABLE_CPU_PINNING", bool),
+    }
+
+
+def check_device(device: str) -> None:
+    """Refuse, in one line, a device OpenVINO does not see here (AUTO needs any one)."""
+    available = core().available_devices
+    found = bool(available) if device == "AUTO" else any(d == device or d.split(".")[0] == device for d in available)
+    if not found:
+        raise PoseforgeError(f"device {device} is not available here: OpenVINO's available_devices are "
+                             f"{', '.join(available) or 'none'}")  # fmt: skip
+
+
 def compile_model(model: Any, metadata: dict[str, Any], options: RuntimeOptions, source: str, input_shape: Any) -> Any:
     """A copy of `model` reshaped for `options.shape` (via `input_shape`) and compiled with `options`."""
+    check_device(options.device)
     model = model.clone()
     try:
         model.reshape({metadata["input"]["name"]: input_shape(options.shape)})

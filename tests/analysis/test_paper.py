@@ -10,6 +10,7 @@ import pytest
 
 from poseforge.analysis.paper import _networks, complexity_section, markdown
 from poseforge.errors import PoseforgeError
+from poseforge.fileio import LEDGER
 from poseforge.ir_files import read_ir
 from poseforge.metadata import get_ir_metadata
 from tests.conftest import FP32_CHAIN, copy_with_times, run_cli, run_make
@@ -120,14 +121,14 @@ def test_baseline_rule_finds_its_chain_up_to_date(baseline_build: Path, assets: 
 def test_make_paper_takes_the_int8_ir_only_when_built(tmp_path: Path, assets: Path) -> None:
     dry = run_make("-n", "paper", BUILD=str(tmp_path), DATA=str(assets))
     assert dry.returncode == 0, dry.stderr
-    assert "init --model openpose-vgg19 --stages 2" in dry.stdout
-    assert all(f"init --model lightweight-openpose --stages {n}" in dry.stdout for n in range(2, 7))
+    assert "init --model openpose-vgg19 --stages '2'" in dry.stdout
+    assert all(f"init --model lightweight-openpose --stages '{n}'" in dry.stdout for n in range(2, 7))
     assert "\nrm " not in dry.stdout  # every step is kept, none deleted as an intermediate
     assert "--int8" not in dry.stdout
     int8 = tmp_path / "human-pose-estimation-0001" / "ir" / "int8" / "model.xml"
     int8.parent.mkdir(parents=True)
     int8.write_text("<net/>")
-    assert f"--int8 {int8}" in run_make("-n", "paper", BUILD=str(tmp_path), DATA=str(assets)).stdout
+    assert f"--int8 '{int8}'" in run_make("-n", "paper", BUILD=str(tmp_path), DATA=str(assets)).stdout
 
 
 def test_paper_command_writes_the_report(baseline_build: Path, lwop_build: Path, tmp_path: Path) -> None:
@@ -139,7 +140,7 @@ def test_paper_command_writes_the_report(baseline_build: Path, lwop_build: Path,
         "-o", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert [p.name for p in sorted(tmp_path.iterdir())] == ["paper.json", "paper.md", "paper.png"]
+    assert [p.name for p in sorted(tmp_path.iterdir())] == [LEDGER, "paper.json", "paper.md", "paper.png"]
     text = out.read_text()
     sections = ("## Machine and settings", "### Table 5", "### Table 2", "## Table 6", "## What the INT8 IR adds",
                 "## The cost of refinement stages", "Threads: **2**", "INFERENCE_PRECISION_HINT **f32**")  # fmt: skip

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from poseforge.bundle import SCHEMA, open_bundle
+from poseforge.bundle.manifest import validated
 from poseforge.decode import DecoderParams
 from poseforge.images import read_image
 from poseforge.ir_files import read_ir
 from poseforge.keypoints import KEYPOINT_NAMES, LIMB_PAF_CHANNELS, LIMBS, SKELETON
+from poseforge.machine import machine_info, runs_bf16_natively
 from poseforge.metadata import get_ir_metadata
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.runtime import artifact_kind, artifact_metadata, open_runner
@@ -58,8 +60,15 @@ def test_bundle_json_documents_the_network(made: Made) -> None:
     for key in ("model", "precision", "artifact", "source_ir", "input", "normalization", "outputs", "decoder"):
         assert manifest[key] == bundle_meta[key], key
     assert manifest["source"]["notice"] == bundle_meta["source"]["notice"]
+    # Where bf16 is native, make validated the FP32 IR under bf16 too: the bundle carries those reports.
+    bf16 = {"report-val.bf16.json", "report-deploy.bf16.json"} if runs_bf16_natively() else set()
     assert set(manifest["files"]) == {"model.xml", "model.bin", "report-val.json", "report-deploy.json",
-                                      "report-native.json"}  # fmt: skip
+                                      "report-native.json", *bf16}  # fmt: skip
+    assert set(manifest["measured"].get("hints", {})) == ({"bf16"} if bf16 else set())
+    if bf16:
+        assert manifest["measured"]["hints"]["bf16"]["val"]["precision_hint"] == "bf16"
+        classes = validated(manifest)
+        assert set(classes[machine_info()["class"]]) == {"f32", "bf16"}
     assert all(len(entry["sha256"]) == 64 and entry["bytes"] > 0 for entry in manifest["files"].values())
 
 

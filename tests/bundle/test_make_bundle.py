@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 from poseforge.artifacts import artifact_digest
+from poseforge.machine import runs_bf16_natively
 from tests.bundle.made import Made
 from tests.conftest import run_cli, run_make
 
@@ -19,13 +20,16 @@ def manifest_of(bundle: Path) -> dict:
 
 
 def test_the_tarball_holds_the_network_its_reports_and_its_manifest(made: Made) -> None:
+    # Where bf16 is native, make also validated the IR under bf16: those reports travel too.
+    runs = {p: f"ir-fp32-{p}" for p in ("val", "deploy", "native")}
+    if runs_bf16_natively():
+        runs.update({f"{p}.bf16": f"ir-fp32.bf16-{p}" for p in ("val", "deploy")})
     with tarfile.open(made.bundle) as tar:
         names = tar.getnames()
-        carried = {p: tar.extractfile(f"report-{p}.json").read() for p in ("val", "deploy", "native")}
-    reports = [f"report-{p}.json" for p in ("deploy", "native", "val")]
-    assert names == ["bundle.json", "model.bin", "model.xml", *reports]  # sorted: bundle.json first
-    for protocol, data in carried.items():  # byte for byte the reports make wrote: their sha256 is theirs
-        assert data == (made.model_dir / "reports" / f"ir-fp32-{protocol}.json").read_bytes()
+        carried = {run: tar.extractfile(f"report-{run}.json").read() for run in runs}
+    assert names == ["bundle.json", "model.bin", "model.xml", *sorted(f"report-{run}.json" for run in runs)]
+    for run, data in carried.items():  # byte for byte the reports make wrote: their sha256 is theirs
+        assert data == (made.model_dir / "reports" / f"{runs[run]}.json").read_bytes()
     manifest = manifest_of(made.bundle)
     ir = made.model_dir / "ir" / "fp32" / "model.xml"
     assert manifest["source_ir"] == {"artifact": "ir-fp32", "file": "model.xml", "sha256": artifact_digest(ir)}

@@ -44,7 +44,8 @@ def test_every_command_explains_itself_with_its_defaults() -> None:
         result = run_cli(command.name, "--help")
         assert result.returncode == 0 and "usage: poseforge " + command.name in result.stdout
     assert "(default: 1000)" in run_cli("validate", "--help").stdout
-    assert "(default: f32)" in run_cli("predict", "--help").stdout
+    assert "(default: f32)" in run_cli("validate", "--help").stdout
+    assert "'auto', the default" in " ".join(run_cli("predict", "--help").stdout.split())
 
 
 def test_usage_errors_are_one_line(tmp_path) -> None:

@@ -32,9 +32,23 @@ def test_bench_deploy_measures_both_input_sizes(made: Made, coco_images: list[Pa
     api = sorted(r["api_native"] / r["network_native"] for r in bench["rounds"])
     assert bench["api_over_network_native"] == pytest.approx(sum(api) / 2)
     ratios = bench["ratios"]
-    assert set(ratios) == {"native_over_letterbox_e2e", "e2e_over_network_native"}
+    assert set(ratios) == {"native_over_letterbox_e2e", "e2e_over_network_native", "predict_over_bound",
+                           "api_over_bound"}  # fmt: skip
     native = sorted(r["e2e_native"] / r["network_native"] for r in bench["rounds"])
     assert ratios["e2e_over_network_native"] == pytest.approx(sum(native) / 2)  # the median of two rounds
+    for run in bench["rounds"]:  # the bound N / (N + P): N from the network's fps, P from the stages' CPU
+        for path, timings in (("predict", run["timings_native"]), ("api", run["timings_api"])):
+            figures = run[f"bound_{path}"]
+            assert figures["network_cpu_ms"] == pytest.approx(1e3 * bench["cores"] / run["network_native"])
+            stages = sum(f["cpu_median_ms"] for s, f in timings.items() if s != "infer" and "cpu_median_ms" in f)
+            assert figures["python_cpu_ms"] == pytest.approx(stages) and stages > 0
+            n, p = figures["network_cpu_ms"], figures["python_cpu_ms"] + figures["encoder_cpu_ms"]
+            assert figures["bound"] == pytest.approx(n / (n + p)) and 0 < figures["bound"] < 1
+        assert run["bound_predict"]["encoder_cpu_ms"] > 0  # predict's H.264 encoder, counted in its P
+        assert {"read", "preprocess", "decode"} <= set(run["timings_api"])
+    api_share = sorted(r["api_native"] / r["network_native"] / r["bound_api"]["bound"] for r in bench["rounds"])
+    assert ratios["api_over_bound"] == pytest.approx(sum(api_share) / 2)
+    assert "bound N/(N+P)" in result.stdout
 
 
 def test_bench_deploy_refuses_a_clip_too_short_to_time(made: Made, coco_images: list[Path], tmp_path: Path) -> None:

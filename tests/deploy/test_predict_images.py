@@ -20,9 +20,11 @@ ANNOTATIONS = "coco-mini/annotations/person_keypoints_val2017.json"
 def test_a_folder_of_coco_images(made: Made, assets: Path, tmp_path: Path) -> None:
     images = assets / "coco-mini" / "val2017"
     out = tmp_path / "out"
-    result = run_cli("predict", str(made.bundle), str(images), "-o", str(out), "--input-size", "letterbox")
+    # f32 as the report it is compared with below (the default, auto, is tested in tests/deploy/test_precision.py)
+    result = run_cli("predict", str(made.bundle), str(images), "-o", str(out), "--input-size", "letterbox",
+                     "--precision-hint", "f32")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert " fps end to end " in result.stdout and "precision hint f32" in result.stdout
+    assert " fps end to end; compile " in result.stdout and "precision hint f32" in result.stdout
     assert "slowest stage" in result.stdout and result.stdout.startswith("bundle: human-pose-estimation-0001 fp32")
     assert "licence: Weights from" in result.stdout
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import cv2
 import pytest
 
+from poseforge.fileio import LEDGER
 from tests.bundle.made import Made
-from tests.conftest import run_cli
+from tests.conftest import run_blocked, run_cli
 
 SIZE = (640, 480)
 
@@ -43,11 +44,13 @@ def test_a_video_is_drawn_frame_for_frame(made: Made, clip: Path, tmp_path: Path
     out = tmp_path / "out"
     result = run_cli("predict", str(made.bundle), str(clip), "-o", str(out))
     assert result.returncode == 0, result.stderr
-    assert "in 24 frames" in result.stdout and " fps end to end " in result.stdout
+    assert "in 24 frames" in result.stdout and " fps end to end; compile " in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["clip.mp4", "poses.json", "predict.json"]
     assert frames_of(out / "clip.mp4") == (24, 12.0, SIZE)
+    assert fourcc(out / "clip.mp4") in ("avc1", "h264")  # H.264, which browsers play
     summary = json.loads((out / "predict.json").read_text())
     assert summary["kind"] == "video" and summary["frames"] == 24 and summary["video_fps"] == 12.0
+    assert summary["video_codec"] == "h264" and summary["notes"] == [] and summary["encoder_cpu_ms_per_frame"] > 0
     assert summary["fps"] > 0 and summary["runtime"]["optimal_requests"] >= 1
     # Twice the plugin's requests in flight; end-to-end fps leaves compiling the network out.
     assert summary["runtime"]["requests_in_flight"] == 2 * summary["runtime"]["optimal_requests"]
@@ -60,6 +63,77 @@ def test_a_video_is_drawn_frame_for_frame(made: Made, clip: Path, tmp_path: Path
     poses = json.loads((out / "poses.json").read_text())
     assert poses and {p["image_id"] for p in poses} <= set(range(24)) and len(poses) == summary["people"]
     assert all(len(p["keypoints"]) == 51 for p in poses)
+
+
+def fourcc(path: Path) -> str:
+    capture = cv2.VideoCapture(str(path))
+    code = int(capture.get(cv2.CAP_PROP_FOURCC))
+    capture.release()
+    return "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).lower()
+
+
+# The CLI in an interpreter where imageio_ffmpeg cannot be imported (tests/conftest.py run_blocked).
+WITHOUT_FFMPEG = """
+from poseforge.cli import main
+raise SystemExit(main({argv!r}))
+"""
+
+
+def test_without_the_h264_encoder_the_video_is_mp4v_with_a_note(made: Made, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_blocked(("imageio_ffmpeg",), WITHOUT_FFMPEG.format(argv=["predict", str(made.bundle), str(clip),
+                                                                           "-o", str(out)]))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+    assert notes == ["note: imageio-ffmpeg is not installed: the video is MPEG-4 Part 2 (mp4v), which browsers do "
+                     "not play (pip install imageio-ffmpeg for H.264)"]  # fmt: skip
+    assert frames_of(out / "clip.mp4") == (24, 12.0, SIZE) and fourcc(out / "clip.mp4") in ("mp4v", "fmp4")
+    summary = json.loads((out / "predict.json").read_text())
+    assert summary["video_codec"] == "mp4v" and summary["encoder_cpu_ms_per_frame"] is None
+
+
+def test_save_poses_draws_and_encodes_nothing(made: Made, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli("predict", str(made.bundle), str(clip), "-o", str(out), "--save", "poses")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["poses.json", "predict.json"]
+    summary = json.loads((out / "predict.json").read_text())
+    assert summary["save"] == "poses" and summary["files"] == ["poses.json"] and summary["video_codec"] is None
+    assert not {"draw", "write"} & set(summary["timings_ms"]) and summary["frames"] == 24
+    drawn = tmp_path / "drawn"
+    assert run_cli("predict", str(made.bundle), str(clip), "-o", str(drawn)).returncode == 0
+    assert (out / "poses.json").read_text() == (drawn / "poses.json").read_text()  # the same poses either way
+
+
+def test_save_video_makes_one_video_of_a_folder(made: Made, coco_images: list[Path], tmp_path: Path) -> None:
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for image in coco_images[:5]:
+        (folder / image.name).write_bytes(image.read_bytes())
+    out = tmp_path / "out"
+    result = run_cli("predict", str(made.bundle), str(folder), "-o", str(out), "--save", "video")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["poses.json", "predict.json", "shots.mp4"]
+    first = cv2.imread(str(coco_images[0]))
+    size = (first.shape[1] + first.shape[1] % 2, first.shape[0] + first.shape[0] % 2)  # H.264 4:2:0: even sides
+    assert frames_of(out / "shots.mp4") == (5, 25.0, size) and fourcc(out / "shots.mp4") in ("avc1", "h264")
+
+
+def test_without_o_each_run_gets_the_next_numbered_folder(made: Made, clip: Path, tmp_path: Path) -> None:
+    (tmp_path / "runs" / "predict" / "2").mkdir(parents=True)  # someone else's: never used
+    lines = []
+    for _ in range(3):
+        result = run_cli("predict", str(made.bundle), str(clip), "--save", "poses", "--max-frames", "3",
+                         cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        lines.append(result.stdout.splitlines()[-1])
+    assert [line.split(":")[0] for line in lines] == [f"wrote runs/predict/{n}" for n in (1, 3, 4)]
+    assert not any((tmp_path / "runs" / "predict" / "2").iterdir())
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")  # fails mid-run, after its folder was made
+    failed = run_cli("predict", str(made.bundle), str(tmp_path / "bad.jpg"), cwd=tmp_path)
+    assert failed.returncode == 1 and "cannot read image bad.jpg" in failed.stderr
+    made_here = sorted(p.name for p in (tmp_path / "runs" / "predict").iterdir() if p.name != LEDGER)
+    assert made_here == ["1", "2", "3", "4"]  # the failed run's folder is gone; poseforge's record of its own stays
 
 
 def corrupt_frame(path: Path, index: int) -> None:

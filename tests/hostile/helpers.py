@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import hashlib
 import html
+import http.server
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +208,7 @@ def bench_document(model_dir: Path, ratios: dict[str, float], images: int) -> di
     hostile cases poison it; measuring one would cost a minute per fixture)."""
     from poseforge.artifacts import artifact_digest
     from poseforge.machine import machine_info
+    from poseforge.metadata import toolchain_versions
 
     speed = {"latency_ms": {"median": 50.0, "p90": 55.0}, "throughput_fps": 20.0, "throughput_fps_by_round": [20.0],
              "precision_hint": "f32"}  # fmt: skip
@@ -216,9 +219,67 @@ def bench_document(model_dir: Path, ratios: dict[str, float], images: int) -> di
         "images": images,
         "ratios": ratios,
         "speed": {"ir-fp32": speed},
+        "shape": [1, 3, 256, 456],
+        "rounds": 1,
+        "threads": 2,
         "host": {"load_average": [], "other_cpu_share": 0.0, "loaded": False},
         "figures": {},
         "machine": machine_info(),
-        "threads": 1,  # make_baseline records the bench's threads and versions in its class section
-        "versions": {},
+        "versions": toolchain_versions(),
     }
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:  # as a proxy, self.path is the whole URL; a file is found by its last part
+        self.server.answer(self, self.path.rsplit("/", 1)[-1])
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, answer: Callable[[http.server.BaseHTTPRequestHandler, str], None]) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer = answer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that stops reading (refused, timed out) is what these tests make happen
+
+
+def serve_files(files: dict[str, bytes]) -> Callable[[http.server.BaseHTTPRequestHandler, str], None]:
+    """An answer: the file of that name with its Content-Length, or 404."""
+
+    def answer(request: http.server.BaseHTTPRequestHandler, name: str) -> None:
+        if name not in files:
+            request.send_error(404)
+            return
+        request.send_response(200)
+        request.send_header("Content-Length", str(len(files[name])))
+        request.end_headers()
+        request.wfile.write(files[name])
+
+    return answer
+
+
+@contextlib.contextmanager
+def http_server(answer: Callable[[http.server.BaseHTTPRequestHandler, str], None]) -> Iterator[str]:
+    """A server on 127.0.0.1 (never the network) answering every GET with `answer(request, last part of the
+    URL)`; yields its URL. Given as HTTP_PROXY to a child process, it stands in for every http:// server."""
+    server = _Server(answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def proxy_env(proxy: str, data: Path) -> dict[str, str]:
+    """The environment of a child `poseforge` whose http:// downloads all go to `proxy`."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
+    return {**env, "POSEFORGE_DATA": str(data), "HTTP_PROXY": proxy, "HTTPS_PROXY": "http://127.0.0.1:9"}

@@ -1,7 +1,9 @@
 """Class 1, data loss: no output of poseforge replaces what it did not make, or what it reads.
 
 Every case is a refusal with one line naming the place, and the whole tree around it (inputs
-included) is byte-for-byte what it was before.
+included) is byte-for-byte what it was before. What poseforge made is decided by its record of
+what it wrote (fileio.LEDGER), never by what a file holds: a user's file carrying poseforge's
+schema, marks or member names, or a poseforge output copied in from elsewhere, is the user's.
 """
 
 from __future__ import annotations
@@ -18,8 +20,24 @@ from pathlib import Path
 
 import pytest
 
+from poseforge import fetch
+from poseforge.fileio import LEDGER, write_json
 from tests.bundle.made import Made
-from tests.hostile.helpers import Outcome, cli, refused, remount_read_only, snapshot, tmpfs, wrote
+from tests.conftest import REPO
+from tests.hostile.helpers import (
+    Outcome,
+    cli,
+    http_server,
+    proxy_env,
+    refused,
+    remount_read_only,
+    repack,
+    run,
+    serve_files,
+    snapshot,
+    tmpfs,
+    wrote,
+)
 
 IMAGES = "coco-mini/val2017"
 SPEED_FILE = "reports/speed/ir-fp32.json"
@@ -89,6 +107,16 @@ PREDICT_CASES: dict[str, PredictCase] = {
     "a path under a regular file": lambda root, photos, bundle: (
         _file(root / "notes.txt") / "out",
         ["notes.txt"],
+        None,
+    ),
+    "a file of the user's named like predict's lock": lambda root, photos, bundle: (
+        _file(root / ".out.lock").parent / "out",
+        [".out.lock", "not a poseforge lock"],
+        None,
+    ),
+    "exactly what its predict.json lists, but not written by poseforge": lambda root, photos, bundle: (
+        earlier_output(root / "out", ["a.jpg", "poses.json"]),
+        ["out", "no record"],
         None,
     ),
 }
@@ -291,6 +319,29 @@ FILE_CASES: dict[str, FileCase] = {
         ["bench", scored, "--coco", coco, "--limit", "1", "-o", scored / "ir/fp32/model.xml"],
         ["ir/fp32/model.xml"],
     ),
+    "bundle over an archive of notes and another tool's bundle.json": lambda root, build, coco, scored: (
+        [
+            "bundle",
+            scored / "ir/fp32/model.xml",
+            "--reports",
+            scored / "reports",
+            "-o",
+            repack(root / "archive.tar.gz", {"notes.txt": b"my notes", "bundle.json": b'{"tool": "other"}'}),
+        ],
+        [root / "archive.tar.gz"],
+    ),
+    "convert over the user's notes.xml mentioning <poseforge>": lambda root, build, coco, scored: (
+        ["convert", build / "model.sim.onnx", "-o", _user_file(root / "notes.xml", "<notes>see <poseforge></notes>")],
+        [root / "notes.xml"],
+    ),
+    "validate over a poseforge report copied in from elsewhere": lambda root, build, coco, scored: (
+        [*_validate(build, coco), _copy(scored / "reports/ir-fp32-val.json", root / "r.json")],
+        [root / "r.json"],
+    ),
+    "export over a poseforge ONNX copied in from elsewhere": lambda root, build, coco, scored: (
+        ["export", build / "model.pth", "-o", _copy(build / "model.onnx", root / "m.onnx")],
+        [root / "m.onnx"],
+    ),
     "bench over the user's mine.json": lambda root, build, coco, scored: (
         ["bench", scored, "--coco", coco, "--limit", "1", "-o", _user_file(root / "mine.json", "{}")],
         [root / "mine.json"],
@@ -368,10 +419,11 @@ def test_report_writes_nothing_when_one_of_its_outputs_is_the_users(
 
 @pytest.fixture(scope="module")
 def read_only(tmp_path_factory: pytest.TempPathFactory):
-    """A read-only tmpfs holding an earlier report (root ignores chmod 555: a read-only mount it cannot)."""
+    """A read-only tmpfs holding an earlier output of poseforge's (root ignores chmod 555: a read-only mount it
+    cannot)."""
     where = tmp_path_factory.mktemp("readonly") / "ro"
     with tmpfs(where, "1m") as ro:
-        (ro / "old.json").write_text(json.dumps({"schema": "poseforge.report/2", "earlier": True}))
+        write_json(ro / "old.json", {"schema": "poseforge.report/2", "earlier": True})  # poseforge's: recorded
         remount_read_only(ro)
         yield ro
 
@@ -389,3 +441,59 @@ def test_a_read_only_place(
     before = snapshot(read_only)
     refused(cli(capsys, *args), read_only, "read-only file system")
     assert snapshot(read_only) == before
+
+
+def test_an_output_the_user_changed_is_theirs(scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """poseforge replaces what it wrote there as it wrote it; once the user edits it, it is the user's."""
+    a, b = scored / "reports" / "ir-fp32-val.json", scored / "reports" / "ir-fp32-deploy.json"
+    out = tmp_path / "comparison.json"
+    args = ["compare", a, b, "--resamples", "10", "-o", out]
+    wrote(cli(capsys, *args), out)
+    wrote(cli(capsys, *args), out)  # its own, unchanged: replaced
+    out.write_text(out.read_text().replace('"dataset"', '"dataset_noted_by_me"'))
+    before = snapshot(tmp_path)
+    refused(cli(capsys, *args), out, "has changed since")
+    assert snapshot(tmp_path) == before
+
+
+def test_make_clean_removes_only_what_make_builds(tmp_path: Path) -> None:
+    """`make clean DIST=elsewhere` once ran `rm -rf build dist`: the default dist/ (a user's wheel) went too."""
+    model = "human-pose-estimation-0001"
+    built = ("model.pth", "ir/fp32/model.xml", "ir/fp32/model.bin", f"ir/fp32/{LEDGER}", "reports/ir-fp32-val.json",
+             "reports/results/ir-fp32-val.json", "report.md")  # fmt: skip
+    made = [f"build/{model}/{rel}" for rel in built]
+    made.append(f"elsewhere/{model}-int8.tar.gz")
+    users = ["dist/poseforge-0.1.0-py3-none-any.whl", f"build/{model}/reports/my-notes.md", "build/other/model.pth",
+             "elsewhere/notes.txt", f"elsewhere/{model}-int8.tar.gz.sig"]  # fmt: skip
+    for rel in made + users:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    result = subprocess.run(["make", "--no-print-directory", "-f", str(REPO / "Makefile"), "-C", str(tmp_path), "clean",
+                             "DIST=elsewhere"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == sorted(users)
+    assert not (tmp_path / "build" / model / "ir").exists()  # emptied folders go, with their record
+
+
+def test_fetch_never_writes_through_a_part_link(assets: Path, tmp_path: Path) -> None:
+    """A `.part` that is a link to the user's file: that download is refused, the link and the file kept."""
+    image = fetch.load_manifest("coco-mini")["images"][0]
+    data = tmp_path / "data"
+    folder = data / "coco-mini" / "val2017"
+    (data / "coco-mini" / "annotations").mkdir(parents=True)
+    shutil.copy(assets / "coco-mini/annotations/person_keypoints_val2017.json", data / "coco-mini/annotations")
+    folder.mkdir()
+    thesis = tmp_path / "thesis.tex"
+    thesis.write_text("the user's thesis")
+    (folder / (image["file_name"] + ".part")).symlink_to(thesis)
+    files = {i["file_name"]: (assets / "coco-mini/val2017" / i["file_name"]).read_bytes()
+             for i in fetch.load_manifest("coco-mini")["images"]}  # fmt: skip
+    with http_server(serve_files(files)) as proxy:
+        outcome = run("fetch", "coco-mini", env=proxy_env(proxy, data), timeout=300)
+    assert outcome.code == 1 and "Traceback" not in outcome.err
+    assert outcome.err.splitlines()[-1].startswith("poseforge: error: 1 file missing")
+    assert f"{image['file_name']}.part is a link" in outcome.err
+    assert thesis.read_text() == "the user's thesis" and (folder / (image["file_name"] + ".part")).is_symlink()
+    assert not (folder / image["file_name"]).exists()
+    assert len(list(folder.glob("*.jpg"))) == len(files) - 1  # every other image arrived

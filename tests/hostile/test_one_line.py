@@ -9,7 +9,10 @@ speed file, the made bundle, the session's ONNX and IR, the 3-image COCO set).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +20,9 @@ from typing import Any
 
 import pytest
 
+from poseforge.text import printable
 from tests.bundle.made import Made
-from tests.hostile.helpers import cli, members, refused, repack, snapshot
+from tests.hostile.helpers import Outcome, cli, members, refused, repack, snapshot, within
 
 DEEP = "[" * 100_000 + "]" * 100_000
 BIG = "9" * 5000
@@ -61,6 +65,7 @@ COMMON: dict[str, tuple[Variant, str]] = {
     "100k-deep nesting": ((put("x", RAW), DEEP), "nested deeper than"),
     "NaN": ((put("x", RAW), "NaN"), "NaN is not a JSON number"),
     "not UTF-8": ((put("x", "\udcff"), None), NOT_UTF8),
+    "a key given twice": ((put("x", RAW), '0, "x": 1'), "the key 'x' appears twice"),
 }
 
 
@@ -80,6 +85,11 @@ REPORTS: dict[str, tuple[Variant, str]] = {
     "a string AP": ((put("ap", "0.9"), None), "field ap: expected a number"),
     "a list": ((lambda r: [r], None), "not a JSON object"),
     "no dataset": ((lambda r: r.__delitem__("dataset"), None), "field dataset: missing"),
+    "subset given twice, true then false": ((put("subset", RAW), 'true, "subset": false'), "'subset' appears twice"),
+    "an interval whose low is above its high": (
+        (lambda r: r["interval"].update(low=0.9, high=0.1), None),
+        "low 0.9 is above high 0.1",
+    ),
     "an agreement above 1": ((put("agreement", {"ap": 1.5}), None), "field agreement.ap"),
     "an agreement without its reference": (
         (
@@ -591,3 +601,150 @@ def test_non_finite_outputs_name_the_file(
     here is not even what the file is; the file (nan.onnx) is not named."""
     refused(cli(capsys, "validate", nan_networks["onnx"], "--coco", coco3, "--protocol", "val", "--no-speed", "-o",
                 tmp_path / "r.json"), "nan.onnx")  # fmt: skip
+
+
+# --- inputs beyond what a library takes, names holding control characters ---------------------------------------------
+def test_a_number_beyond_any_camera_index(made: Made, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """OpenCV's binding refused 2147483648 with its own message ("missing required argument 'apiPreference'")."""
+    before = snapshot(tmp_path)
+    refused(cli(capsys, "predict", made.bundle, "2147483648", "-o", tmp_path / "out"), "2147483648", "camera index")
+    assert snapshot(tmp_path) == before
+
+
+CONTROL = {"a newline": "co\nco", "a carriage return": "co\rco", "a terminal escape": "co\x1b[2Jco",
+           "a bidirectional override": "co\u202eoc"}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CONTROL))
+def test_a_name_holding_control_characters_stays_one_line(
+    case: str, scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The error names the COCO folder, escaped: one line, nothing a terminal would act on."""
+    coco = tmp_path / CONTROL[case]
+    coco.mkdir()  # no annotations in it
+    before = snapshot(tmp_path)
+    outcome = cli(capsys, "validate", scored / "ir/fp32/model.xml", "--coco", coco, "--protocol", "val", "--no-speed",
+                  "-o", tmp_path / "r.json")  # fmt: skip
+    refused(outcome, printable(coco))
+    assert not {"\x1b", "\r", "\u202e"} & set(outcome.err)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_written_name_holding_a_newline_stays_one_line(
+    scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "my\ncomparison.json"
+    outcome = cli(capsys, "compare", scored / "reports/ir-fp32-val.json", scored / "reports/ir-fp32-deploy.json",
+                  "--resamples", "10", "-o", out)  # fmt: skip
+    assert outcome.code == 0 and f"wrote {printable(out)}" in outcome.out.splitlines(), outcome.out
+    assert json.loads(out.read_text())["schema"] == "poseforge.comparison/1"
+
+
+# --- signals and pipes: the end of a run is one line or none ----------------------------------------------------------
+AT_SHUTDOWN = """
+import os, signal, sys, threading, time
+from poseforge.cli import main
+done = threading.Event()
+def later():  # a thread the interpreter joins at exit: SIGTERM arrives while it does
+    done.wait()
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)
+threading.Thread(target=later).start()
+code = main(sys.argv[1:])
+done.set()
+sys.exit(code)
+"""
+
+
+def test_sigterm_after_the_output_is_written_exits_143(scored: Path, tmp_path: Path) -> None:
+    """It printed "Exception ignored in: <module 'threading'> ... SystemExit: 143" and exited 0."""
+    out = tmp_path / "comparison.json"
+    args = ["compare", scored / "reports/ir-fp32-val.json", scored / "reports/ir-fp32-deploy.json", "--resamples",
+            "10", "-o", out]  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", AT_SHUTDOWN, *map(str, args)], capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 143 and result.stderr == "", (result.returncode, result.stderr)
+    assert f"wrote {out}" in result.stdout and json.loads(out.read_text())["schema"] == "poseforge.comparison/1"
+
+
+def _piped() -> list[list[str]]:
+    from poseforge.cli import COMMANDS
+
+    return [["--help"], ["--version"], ["info", "lightweight-openpose"], ["machine"],
+            *([command.name, "--help"] for command in COMMANDS)]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", _piped(), ids=" ".join)
+def test_a_closed_stdout_ends_quietly(args: list[str]) -> None:
+    """`poseforge info ... | head`: the reader has gone. Exit 141 (as a Unix tool killed by SIGPIPE), nothing on
+    stderr: no BrokenPipeError, no "Exception ignored"."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run([sys.executable, "-m", "poseforge.cli", *args], stdout=write, stderr=subprocess.PIPE,
+                                text=True, timeout=120)  # fmt: skip
+    finally:
+        os.close(write)
+    assert result.returncode == 141 and result.stderr == "", (result.returncode, result.stderr)
+
+
+# --- sweep settings files, and clusters ------------------------------------------------------------------------------
+SWEEP_OK = '[inputs]\nfp32 = "model.xml"\n\n[[rows]]\nname = "a"\n'
+SWEEPS: dict[str, tuple[str, str]] = {  # settings text -> what the line says
+    "not TOML": ("[inputs\nfp32 = ", "not a TOML settings file"),
+    "not UTF-8": ("\udcff", "not a TOML settings file"),
+    "an unknown table": (SWEEP_OK + "[extra]\n", "unknown key extra"),
+    "an unknown setting": (SWEEP_OK + "presett = 'mixed'\n", "unknown key rows[0].presett"),
+    "a setting of the wrong type": (SWEEP_OK + "subset_size = '300'\n", "rows[0].subset_size is int"),
+    "a boolean for a number": (SWEEP_OK + "subset_size = true\n", "rows[0].subset_size is int"),
+    "an unknown preset": (SWEEP_OK + "preset = 'fastest'\n", "unknown preset 'fastest'"),
+    "no FP32 IR": ("[[rows]]\nname = 'a'\n", "no FP32 IR"),
+    "no row": ('[inputs]\nfp32 = "model.xml"\n', "holds no row"),
+    "an empty grid axis": ('[inputs]\nfp32 = "m.xml"\n[grid]\npreset = []\n', "grid.preset is a non-empty list"),
+    "a grid of 20,000 rows": (
+        '[inputs]\nfp32 = "m.xml"\n[grid]\n' + f"subset_size = {list(range(1, 101))}\n"
+        f"candidates = {list(range(1, 101))}\nignore_heads = [true, false]\n",
+        "the grid makes 20000 rows",
+    ),
+    "two rows of one name": (SWEEP_OK + "[[rows]]\nname = 'a'\n", "two rows are named 'a'"),
+    "seconds out of range": ('[inputs]\nfp32 = "m.xml"\nseconds = -1\n[[rows]]\n', "inputs.seconds"),
+}
+
+
+@pytest.mark.parametrize("case", list(SWEEPS))
+def test_a_hostile_sweep_settings_file(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text, says = SWEEPS[case]
+    path = tmp_path / "sweep.toml"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    before = snapshot(tmp_path)
+    line = refused(cli(capsys, "sweep", path, "-o", tmp_path / "out"), path)
+    assert says in line, line
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["validate", "bench", "sweep"])
+def test_without_ray_the_ray_option_names_the_extra(command: str, tmp_path: Path) -> None:
+    from tests.conftest import run_blocked
+
+    settings = tmp_path / "sweep.toml"
+    settings.write_text(SWEEP_OK)
+    args = {"validate": ["validate", "model.xml", "--protocol", "val", "--no-speed", "-o", "r.json", "--ray"],
+            "bench": ["bench", "build/m", "--ray", "auto"],
+            "sweep": ["sweep", str(settings), "-o", str(tmp_path / "out"), "--ray"]}[command]  # fmt: skip
+    body = f"from poseforge.cli import main\nimport sys\nsys.exit(main({args!r}))\n"
+    result = run_blocked(("ray",), body, timeout=120)
+    outcome = Outcome(result.returncode, result.stdout, result.stderr)
+    refused(outcome, f"{command} --ray needs Ray, part of the cluster extra", "pip install 'poseforge[cluster]'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cluster_that_cannot_be_reached_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ray", reason="Ray is the cluster extra: `make setup-cluster` installs it")
+    before = snapshot(tmp_path)
+    with within(30):
+        outcome = cli(capsys, "validate", tmp_path / "model.xml", "--protocol", "val", "--no-speed",
+                      "-o", tmp_path / "r.json", "--ray", "127.0.0.1:9")  # fmt: skip
+    refused(outcome, "the Ray cluster at 127.0.0.1:9 cannot be reached")
+    assert refused(cli(capsys, "bench", tmp_path, "--ray", "nowhere"), "--ray nowhere: expected local, auto")
+    assert snapshot(tmp_path) == before

@@ -1,16 +1,35 @@
 """Class 7, partial or stale results: a subset report never takes a full one's place unless asked,
-an untrained network is never bundled unless asked, and every command that writes says so."""
+an untrained network is never bundled unless asked, every command that writes says so, outputs
+that belong together (report.md and its images) are replaced together or not at all, and two
+fetches into one data directory both end with every file complete."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from poseforge import fetch
+from poseforge.fileio import LEDGER
 from tests.hostile.conftest import poseforge
-from tests.hostile.helpers import bench_document, cli, edit_json, members, refused, snapshot, wrote
+from tests.hostile.helpers import (
+    bench_document,
+    cli,
+    edit_json,
+    http_server,
+    members,
+    proxy_env,
+    refused,
+    serve_files,
+    snapshot,
+    wrote,
+)
 
 
 def test_validate_limit_without_o_is_refused(
@@ -153,4 +172,65 @@ def test_a_writing_command_says_what_it_wrote(
     args = WRITERS[command](omz_build, assets, coco3, scored, tmp_path)
     output = Path(args[args.index("-o") + 1])
     wrote(cli(capsys, *args), output)
-    assert output.is_file() and not [p for p in output.parent.iterdir() if p.name.startswith(".")]
+    leftovers = [p for p in output.parent.iterdir() if p.name.startswith(".") and p.name != LEDGER]
+    assert output.is_file() and not leftovers
+
+
+# --- outputs that belong together -------------------------------------------------------------------------------------
+def test_a_report_that_fails_while_rendering_keeps_every_previous_file(
+    scored: Path, coco3: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It had replaced report.md (and report.png) when the example drawing failed: a new report.md beside old images."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(scored / "reports", model_dir / "reports")
+    names = ["report.md", "report.png", "report-example.png"]
+    wrote(cli(capsys, "report", model_dir, "--coco", coco3), *(model_dir / name for name in names))
+    broken = tmp_path / "coco"  # the same annotations, every image undecodable: the example drawing fails
+    shutil.copytree(coco3 / "annotations", broken / "annotations")
+    (broken / "val2017").mkdir()
+    for image in (coco3 / "val2017").iterdir():
+        (broken / "val2017" / image.name).write_bytes(b"not a JPEG")
+    shutil.copy(scored / "reports" / "ir-fp32-deploy.json", model_dir / "reports" / "ir-fp32-deploy.json")
+    before = snapshot(tmp_path)
+    refused(cli(capsys, "report", model_dir, "--coco", broken), broken / "val2017")
+    assert snapshot(tmp_path) == before
+
+
+# --- two fetches into one data directory ------------------------------------------------------------------------------
+def test_two_fetches_into_one_data_directory_both_end_complete(assets: Path, tmp_path: Path) -> None:
+    """Both once failed ("No such file or directory (....part)") and left images missing. The server holds every
+    answer until the second fetch says it waits for the first; then both end, every image complete."""
+    images = fetch.load_manifest("coco-mini")["images"]
+    files = {i["file_name"]: (assets / "coco-mini/val2017" / i["file_name"]).read_bytes() for i in images}
+    data = tmp_path / "data"
+    (data / "coco-mini" / "annotations").mkdir(parents=True)  # present: only images are downloaded
+    shutil.copy(assets / "coco-mini/annotations/person_keypoints_val2017.json", data / "coco-mini/annotations")
+    release = threading.Event()
+    serve = serve_files(files)
+
+    def held(request: object, name: str) -> None:
+        release.wait(120)
+        serve(request, name)  # type: ignore[arg-type]
+
+    args = [sys.executable, "-m", "poseforge.cli", "fetch", "coco-mini"]
+    with http_server(held) as proxy:
+        env = proxy_env(proxy, data)
+        runs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]  # fmt: skip
+        errors: list[list[str]] = [[], []]
+        readers = [threading.Thread(target=lambda k=k: errors[k].extend(runs[k].stderr), daemon=True) for k in (0, 1)]
+        for reader in readers:
+            reader.start()
+        deadline = time.monotonic() + 120
+        while not any("waiting for another poseforge fetch" in line for err in errors for line in err):
+            assert time.monotonic() < deadline and all(r.poll() is None for r in runs), errors
+            time.sleep(0.05)
+        release.set()
+        outputs = [run.communicate(timeout=300)[0] for run in runs]
+        for reader in readers:
+            reader.join()
+    assert [run.returncode for run in runs] == [0, 0], errors
+    assert all("coco-mini present, sha256 verified" in out for out in outputs), outputs
+    folder = data / "coco-mini" / "val2017"
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == files  # complete, and no .part left
+    assert not (data / fetch.FETCH_LOCK).exists()

@@ -3,6 +3,9 @@ cost memory or time, and an interrupted run ends cleanly."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import io
 import json
 import os
 import resource
@@ -14,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +27,23 @@ import numpy as np
 import pytest
 import torch
 
+from poseforge import fetch
+from poseforge.errors import PoseforgeError
+from poseforge.fetch import download
 from tests.bundle.made import Made
-from tests.hostile.helpers import Outcome, cli, members, refused, repack, run, snapshot, within, wrote
+from tests.hostile.helpers import (
+    Outcome,
+    cli,
+    edit_json,
+    http_server,
+    members,
+    refused,
+    repack,
+    run,
+    snapshot,
+    within,
+    wrote,
+)
 
 GIB = 1 << 30
 
@@ -348,3 +367,120 @@ def test_a_pipe_or_device_never_blocks(
     with within(60):
         refused(cli(capsys, *args), named, "not a regular file")
     assert snapshot(tmp_path) == before
+
+
+# --- a checkpoint whose record inflates to gigabytes ------------------------------------------------------------------
+def deflate_bomb(target: Path, inflated: int) -> Path:
+    """A torch.save checkpoint of one float32 tensor of `inflated` bytes, its record deflated: a few MB on disk.
+
+    torch.save writes a small tensor (of a length found nowhere else in the pickle); its length is then
+    patched in the pickle (shape and storage size, the same 4 bytes) and its record replaced by `inflated`
+    zero bytes, deflated. torch.load inflates a compressed record as readily as a stored one."""
+    marker, length = 123457, inflated // 4
+    buffer = io.BytesIO()
+    torch.save({"state_dict": {"x": torch.zeros(marker)}}, buffer)
+    with (
+        zipfile.ZipFile(buffer) as zin,
+        zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout,
+    ):
+        for info in zin.infolist():
+            if info.filename.endswith("/data.pkl"):
+                pickled = zin.read(info)
+                assert pickled.count(b"J" + struct.pack("<i", marker)) == 2
+                zout.writestr(info, pickled.replace(b"J" + struct.pack("<i", marker), b"J" + struct.pack("<i", length)))
+            elif info.filename.endswith("/data/0"):
+                with zout.open(info.filename, "w", force_zip64=True) as out:
+                    zeros = bytes(64 << 20)
+                    for _ in range(inflated // len(zeros)):
+                        out.write(zeros)
+            else:
+                zout.writestr(info, zin.read(info))
+    return target
+
+
+def test_a_checkpoint_record_that_inflates_to_gigabytes(tmp_path: Path) -> None:
+    """Its first tensor record deflates to 2 GiB (the file grows by a few MB): torch inflated it before any check."""
+    bomb = deflate_bomb(tmp_path / "bomb.pth", 2 * GIB)
+    assert bomb.stat().st_size < 64 << 20
+    before = snapshot(tmp_path)
+    outcome, seconds, peak = limited(["checkpoint", "--model", "lightweight-openpose", bomb, "-o", tmp_path / "m.pth"])
+    refused(outcome, "bomb.pth", "compressed")
+    assert seconds < 30 and peak < 1 * GIB, (seconds, peak)
+    assert snapshot(tmp_path) == before
+
+
+# --- a results file that claims 256 GiB -------------------------------------------------------------------------------
+def test_compare_checks_a_results_files_size_before_hashing_it(
+    scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports = tmp_path / "reports"
+    shutil.copytree(scored / "reports", reports)
+    results = reports / "results" / "ir-fp32-val.json"
+    edit_json(reports / "ir-fp32-val.json", lambda report: report.update(results_file=str(results)))
+    with open(results, "r+b") as f:
+        f.truncate(256 * GIB)  # sparse: nothing written, but hashing it would read 256 GiB of zeros
+
+    def listing() -> list[tuple[str, int, int]]:  # not snapshot(): that would hash the 256 GiB
+        return sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
+
+    before = listing()
+    start = time.monotonic()
+    refused(cli(capsys, "compare", reports / "ir-fp32-val.json", reports / "ir-fp32-deploy.json"), results,
+            "larger than any")  # fmt: skip
+    assert time.monotonic() - start < 30
+    assert listing() == before
+
+
+# --- downloads: a server without Content-Length, one that trickles ----------------------------------------------------
+def endless(request: http.server.BaseHTTPRequestHandler, name: str) -> None:
+    """200 with no Content-Length, then zeros until the client stops reading."""
+    request.send_response(200)
+    request.end_headers()
+    block = bytes(1 << 20)
+    with contextlib.suppress(OSError):
+        for _ in range(1024):
+            request.wfile.write(block)
+
+
+def trickle(request: http.server.BaseHTTPRequestHandler, name: str) -> None:
+    """The length of a 160 KB image announced, then a byte every 0.2 s."""
+    request.send_response(200)
+    request.send_header("Content-Length", "161811")
+    request.end_headers()
+    with contextlib.suppress(OSError):
+        for _ in range(161811):
+            request.wfile.write(b"\0")
+            request.wfile.flush()
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+def test_a_download_reads_no_more_than_the_expected_size(tmp_path: Path, no_proxy: None) -> None:
+    """It read 80 MiB for one 160 KB image from a server sending no Content-Length."""
+    dest = tmp_path / "000000000139.jpg"
+    with http_server(endless) as server:
+        start = time.monotonic()
+        with pytest.raises(PoseforgeError, match="sends more than the 161811 bytes"):
+            download(f"{server}/{dest.name}", dest, "0" * 64, progress=False, size=161811)
+    assert time.monotonic() - start < 30
+    assert list(tmp_path.iterdir()) == []  # the part refused with it
+
+
+def test_a_trickling_server_meets_a_deadline(tmp_path: Path, no_proxy: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A byte every 5 s passes every per-read timeout: it was still downloading after 90 s. Here the
+    deadline is shortened (1 s plus the size at 10 MB/s) and the byte comes every 0.2 s."""
+    monkeypatch.setattr(fetch, "DEADLINE_BASE_S", 1.0)
+    monkeypatch.setattr(fetch, "MIN_RATE", 10 << 20)
+    dest = tmp_path / "000000000139.jpg"
+    with http_server(trickle) as server:
+        start = time.monotonic()
+        with pytest.raises(PoseforgeError, match=r"no complete file within 1 s: \d+ of 161811 bytes arrived"):
+            download(f"{server}/{dest.name}", dest, "0" * 64, progress=False, size=161811)
+    assert time.monotonic() - start < 10
+    assert not dest.exists()

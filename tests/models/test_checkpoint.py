@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from poseforge.errors import PoseforgeError
+from poseforge.fileio import LEDGER
 from poseforge.models.checkpoint import import_checkpoint, load_checkpoint, save_checkpoint
 from tests.conftest import run_cli
 
@@ -80,8 +81,8 @@ def test_missing_unexpected_and_misshaped_keys_are_named(state_dict: OrderedDict
     with pytest.raises(PoseforgeError) as info:
         import_checkpoint(MODEL, path)
     message = str(info.value)
-    assert "missing key(s): cpm.align.0.weight" in message
-    assert "unexpected key(s): extra.layer.weight" in message
+    assert "1 missing key: cpm.align.0.weight" in message
+    assert "1 unexpected key: extra.layer.weight" in message
     assert "initial_stage.heatmaps.1.0.bias (17,) != (19,)" in message
     expect_error(path, "does not fit the network", tmp_path)
 
@@ -117,7 +118,7 @@ def test_normalised_checkpoint_round_trips_and_loads_weights_only(upstream: Path
     assert again.metadata == ckpt.metadata and again.config == {"num_refinement_stages": 1}
     assert all(torch.equal(again.state_dict[k], v) for k, v in ckpt.state_dict.items())
     assert again.metadata["source"]["sha256"] == ckpt.metadata["source"]["sha256"]
-    assert [p.name for p in tmp_path.iterdir()] == ["model.pth"]  # no temporary left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LEDGER, "model.pth"]  # no temporary left behind
 
 
 def test_an_upstream_checkpoint_is_not_a_normalised_one(upstream: Path) -> None:

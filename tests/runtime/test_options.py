@@ -24,12 +24,19 @@ def test_replace_and_the_openvino_config() -> None:
     }
     assert ACCURACY.threads is None  # frozen: replace makes a new value
     assert "INFERENCE_PRECISION_HINT" not in RuntimeOptions(precision_hint=None).openvino_config()
+    # AUTO forwards the hints; the CPU's own thread count goes to the CPU, for when AUTO picks it.
+    assert RuntimeOptions(device="AUTO", threads=1).openvino_config() == {
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": "f32",
+        "DEVICE_PROPERTIES": {"CPU": {"INFERENCE_NUM_THREADS": "1"}},
+    }
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"device": "GPU"}, "runs on the CPU"),
+        ({"device": "TPU"}, "choose from CPU, AUTO, GPU, NPU"),
+        ({"device": "GPU", "threads": 2}, "not for device GPU"),
         ({"precision_hint": "int4"}, "precision hint"),
         ({"performance_hint": "FAST"}, "performance hint"),
         ({"threads": 0}, "threads"),

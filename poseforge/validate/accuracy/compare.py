@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from poseforge.documents import COCO_ANNOTATIONS
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file, sha256_text
+from poseforge.text import plural
 from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.intervals import ImageMatches, bootstrap_ap, match_images, paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED, read_report, read_results
@@ -39,7 +41,8 @@ def report_results(
     report = read_report(path)
     results = read_results(report, path)
     annotations = Path(report["dataset"]["annotations"])
-    if not annotations.is_file() or sha256_file(annotations) != report["dataset"]["annotations_sha256"]:
+    bound = {"max_bytes": COCO_ANNOTATIONS.max_bytes, "what": COCO_ANNOTATIONS.what}  # its size before hashing
+    if not annotations.is_file() or sha256_file(annotations, **bound) != report["dataset"]["annotations_sha256"]:
         raise PoseforgeError(f"{path} was scored on {annotations}, which is missing or has changed since")
     datasets = {} if datasets is None else datasets
     key = str(annotations.resolve())
@@ -89,7 +92,8 @@ def summary_lines(comparison: dict[str, Any]) -> list[str]:
         else "no difference this image set can resolve: the paired interval includes 0"
     )
     return [
-        f"{comparison['dataset']}: {a['images']} images, {a['people']} people; {level} bootstrap intervals, "
+        f"{comparison['dataset']}: {plural(a['images'], 'image')}, {plural(a['people'], 'person', 'people')}; "
+        f"{level} bootstrap intervals, "
         f"{d['resamples']} image resamples (seed {d['seed']})",
         f"A {a['artifact']}: AP {a['ap']:.4f} [{a['low']:.4f}, {a['high']:.4f}]",
         f"B {b['artifact']}: AP {b['ap']:.4f} [{b['low']:.4f}, {b['high']:.4f}]",

@@ -45,8 +45,10 @@ def run_loop(
     skip_bad: bool = False,
     progress: Any = None,
     keep_results: bool = True,
+    allow_empty: bool = False,
 ) -> LoopResult:
-    """Run every image once through `runner`; `progress` is an optional (rich Progress, task) pair."""
+    """Run every image once through `runner`; `progress` is an optional (rich Progress, task) pair.
+    `allow_empty`: a shard whose every image was skipped is not yet an error (the merged run may be)."""
     params = params or DecoderParams()
     out = LoopResult()
 
@@ -69,10 +71,16 @@ def run_loop(
         out.frames += 1
         _advance(progress)
     out.seconds = time.perf_counter() - start
-    if out.skipped and not out.frames:  # nothing left to score or time: one line naming the images
+    if not allow_empty:
+        check_not_empty(out)
+    return out
+
+
+def check_not_empty(out: LoopResult) -> None:
+    """Refuse a run whose every image was skipped: nothing left to score or time (one line naming them)."""
+    if out.skipped and not out.frames:
         shown = ", ".join(out.skipped[:3]) + (f" and {len(out.skipped) - 3} more" if len(out.skipped) > 3 else "")
         raise PoseforgeError(f"every image was undecodable or refused, nothing left to measure: {shown}")
-    return out
 
 
 def _advance(progress: Any) -> None:

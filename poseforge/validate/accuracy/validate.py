@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from poseforge.artifacts import PROTOCOLS, REFERENCE, artifact_digest, artifact_size_mb, run_name
 from poseforge.decode import DecoderParams
-from poseforge.documents import REPORT, RESULTS, check_document, read_document
+from poseforge.documents import REPORT, RESULTS, check_document, loads, read_bytes, read_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_outputs, claim, json_text, sha256_file
-from poseforge.machine import machine_info
+from poseforge.fileio import atomic_outputs, claim, json_text
 from poseforge.metadata import toolchain_versions
-from poseforge.runtime import Runner, open_runner
+from poseforge.runtime import Runner
 from poseforge.runtime.options import ACCURACY, RuntimeOptions
 from poseforge.ui import progress
 from poseforge.validate.accuracy.agreement import agreement_field, reference_problem
@@ -29,6 +30,16 @@ from poseforge.validate.accuracy.dataset import CocoImage, CocoKeypoints
 from poseforge.validate.accuracy.intervals import bootstrap_ap, matches_from_eval
 from poseforge.validate.accuracy.loop import LoopResult, run_loop
 from poseforge.validate.accuracy.scoring import coco_keypoint_metrics, evaluate_keypoints, keypoint_metrics
+from poseforge.validate.accuracy.shards import (
+    Shard,
+    Sharding,
+    ShardJob,
+    merge,
+    open_validation_runner,
+    run_shard,
+    split,
+    workers_of,
+)
 from poseforge.validate.speed.network import measure_speed, summarize_ms
 
 SCHEMA = REPORT.schema
@@ -66,6 +77,8 @@ class AccuracyRun:
     loop: LoopResult
     metrics: dict[str, Any]
     interval: dict[str, Any] | None
+    machine: dict[str, Any]  # where the network ran (the workers' class, when sharded)
+    cluster: dict[str, Any] | None = None  # how it was sharded: scheduler, address, shards, workers, nodes
 
 
 def measure_accuracy(
@@ -77,19 +90,37 @@ def measure_accuracy(
     params: DecoderParams,
     skip_bad: bool,
     resamples: int,
+    sharding: Sharding | None = None,
 ) -> AccuracyRun:
-    """Run `artifact` over `images` under `protocol` (the deploy protocol at a static shape) and score it."""
-    runner = open_runner(artifact, options.replace(performance_hint="THROUGHPUT"))
-    deploy_shape = tuple(runner.metadata["input"]["deploy_shape"])
-    if protocol == "deploy":
-        runner = runner.with_options(shape=(1, 3, *deploy_shape))
-    with progress() as bar:
-        task = bar.add_task(f"{runner.artifact} {protocol}", total=len(images))
-        loop = run_loop(runner, images, protocol, deploy_shape, params, skip_bad, (bar, task))
-    evaluator = evaluate_keypoints(dataset.coco, loop.results, loop.image_ids)
+    """Run `artifact` over `images` under `protocol` (the deploy protocol at a static shape) and score it:
+    in this process as one shard, or in `sharding.shards` shards wherever it dispatches them."""
+    job = ShardJob(str(artifact), protocol, options, params, skip_bad)
+    cluster = None
+    if sharding is None:
+        runner = open_validation_runner(job)
+        with progress() as bar:
+            task = bar.add_task(f"{runner.artifact} {protocol}", total=len(images))
+            run = merge([run_shard(job, Shard(0, tuple(images)), runner, (bar, task))], 1)
+    else:
+        # Several workers share a node: OpenVINO would pin each one's threads to the same first cores.
+        job = dataclasses.replace(job, options=options.replace(pin_threads=False),
+                                  artifact_sha256=artifact_digest(artifact))  # fmt: skip
+        shards = split(images, sharding.shards)
+        start = time.perf_counter()
+        outputs = sharding.dispatch(functools.partial(run_shard, job), shards)
+        dispatched = time.perf_counter()
+        run = merge(outputs, len(shards), dispatched - start)
+        cluster = {**sharding.record, "shards": len(shards), **workers_of(outputs),
+                   "images_per_shard": [len(s.images) for s in shards],
+                   "seconds": {"shards": dispatched - start, "merge": time.perf_counter() - dispatched}}  # fmt: skip
+    start = time.perf_counter()
+    evaluator = evaluate_keypoints(dataset.coco, run.loop.results, run.loop.image_ids)
     interval = ap_interval(matches_from_eval(evaluator), resamples)
-    return AccuracyRun(runner.artifact, runner.metadata, dict(runner.settings), deploy_shape, loop,
-                       keypoint_metrics(evaluator), interval)  # fmt: skip
+    metrics = keypoint_metrics(evaluator)
+    if cluster is not None:  # what stays serial however many workers: merging and scoring
+        cluster["seconds"]["scoring"] = time.perf_counter() - start
+    return AccuracyRun(run.artifact, run.metadata, run.runtime, run.deploy_shape, run.loop, metrics, interval,
+                       run.machine, cluster)  # fmt: skip
 
 
 def validate_artifact(
@@ -107,6 +138,7 @@ def validate_artifact(
     params: DecoderParams | None = None,
     resamples: int = RESAMPLES,
     reference: str | Path | None = None,
+    sharding: Sharding | None = None,
 ) -> dict[str, Any]:
     """Run `artifact` over the COCO images under `protocol`; score, with a bootstrap interval of
     AP over `resamples` image resamples; add speed and the agreement with the FP32 IR; write the
@@ -115,7 +147,8 @@ def validate_artifact(
     `speed` is a speed block measured before (`poseforge speed`); otherwise it is measured
     here unless `measure` is False. The agreement is scored against `reference` (the FP32 IR's
     report under the same protocol, on the same images), by default the `ir-fp32-<protocol>.json`
-    beside the report when there is one.
+    beside the report when there is one. `sharding` spreads the images over workers (the results are
+    the same bytes); the report records how.
     """
     if protocol not in PROTOCOLS:
         raise PoseforgeError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
@@ -137,7 +170,7 @@ def validate_artifact(
             raise PoseforgeError(f"{reference} is the {given['protocol']} report of "
                                  f"{run_name(given['artifact'], given['precision_hint'])}, not the {protocol} report "
                                  f"of {REFERENCE} to score the agreement against")  # fmt: skip
-    run = measure_accuracy(artifact, dataset, images, protocol, options, params, skip_bad, resamples)
+    run = measure_accuracy(artifact, dataset, images, protocol, options, params, skip_bad, resamples, sharding)
     if speed is None and measure:  # after the accuracy run has released its runtime's threads
         speed = measure_speed(artifact, images, run.deploy_shape, options, seconds=speed_seconds)
     report = build_report(run, artifact, dataset, protocol, limit, params, speed)
@@ -204,7 +237,7 @@ def build_report(
         "e2e_fps": speed["e2e_fps"] if speed else None,
         "threads": runtime.get("threads"),
         "precision_hint": runtime.get("precision_hint"),
-        "machine": machine_info(),
+        "machine": run.machine,
         "versions": toolchain_versions(),
         "runtime": runtime,
         "speed": speed,
@@ -223,6 +256,7 @@ def build_report(
             "trained": source.get("trained", True),
         },
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **({"cluster": run.cluster} if run.cluster else {}),
     }
 
 
@@ -264,6 +298,7 @@ def read_results(report: dict[str, Any], report_path: str | Path) -> list[dict]:
         results_path = report_paths(report_path)[1]
     if not results_path.is_file():
         raise PoseforgeError(f"{report_path} names results {results_path}, which do not exist")
-    if sha256_file(results_path) != report["results_sha256"]:
+    raw = read_bytes(results_path, RESULTS.what, RESULTS.max_bytes)  # its size checked before it is hashed
+    if hashlib.sha256(raw).hexdigest() != report["results_sha256"]:
         raise PoseforgeError(f"{results_path} is not the results {report_path} was made with (sha256 differs)")
-    return read_document(results_path, RESULTS)
+    return check_document(loads(raw, RESULTS.what, results_path), RESULTS, results_path)

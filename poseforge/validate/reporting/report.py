@@ -8,7 +8,7 @@ from typing import Any
 
 from poseforge.artifacts import INTEL_INT8, OURS_INT8, PROTOCOLS, REFERENCE, VARIANT_HINTS, order
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_output, claim, png_with_text
+from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_outputs, claim, png_with_text
 from poseforge.text import plural
 from poseforge.validate.accuracy.agreement import RULE
 from poseforge.validate.accuracy.agreement_reports import ReportScorer, report_tables
@@ -16,6 +16,7 @@ from poseforge.validate.accuracy.compare import report_matches
 from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
 from poseforge.validate.gate import comparable_reports, read_bench, stale_bench
+from poseforge.validate.speed.fleet import fleet_lines, read_fleet
 from poseforge.validate.speed.tiers import read_tiers
 
 
@@ -121,7 +122,8 @@ def versus_lines(versus: list[OursAgainstIntel]) -> list[str]:
 
 
 def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
-             tiers: dict[str, Any] | None = None, versus: list[OursAgainstIntel] | None = None) -> str:  # fmt: skip
+             tiers: dict[str, Any] | None = None, fleet: dict[str, Any] | None = None,
+             versus: list[OursAgainstIntel] | None = None) -> str:  # fmt: skip
     first = rows[0].report
     dataset = first["dataset"]
     hints = sorted({str(r.report["precision_hint"]) for r in rows})
@@ -131,8 +133,9 @@ def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
     lines = [
         f"# {model}: accuracy and speed of every artifact",
         "",
-        f"COCO keypoint AP (pycocotools) on **{dataset['name']}: {first['images']} images, {dataset['people']} "
-        f"annotated people** (`{dataset['annotations']}`), with 95% bootstrap intervals ({resamples}).",
+        f"COCO keypoint AP (pycocotools) on **{dataset['name']}: {plural(first['images'], 'image')}, "
+        f"{plural(dataset['people'], 'annotated person', 'annotated people')}** (`{dataset['annotations']}`), with 95% "
+        f"bootstrap intervals ({resamples}).",
         f"Accuracy measured on machine class {', '.join(classes)} ({first['machine']['cpu']}); OpenVINO precision "
         f"hint {', '.join(hints)}; OpenVINO {first['versions'].get('openvino', '?')}, torch "
         f"{first['versions'].get('torch', '?')}, onnxruntime {first['versions'].get('onnxruntime', '?')}. INT8 and "
@@ -154,8 +157,10 @@ def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
     lines += ["", *speed_section(bench)]
     if tiers:
         lines += ["", *tier_section(tiers)]
+    if fleet:
+        lines += ["", *fleet_lines(fleet)]
     notes = sorted({f"{row.name}: {note}" for row in rows for note in row.report.get("notes", [])})
-    skipped = [f"{row.name} {row.report['protocol']}: {len(row.report['skipped_images'])} bad image(s) skipped"
+    skipped = [f"{row.name} {row.report['protocol']}: {plural(len(row.report['skipped_images']), 'bad image')} skipped"
                for row in rows if row.report["skipped_images"]]  # fmt: skip
     if notes or skipped:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes + skipped]
@@ -277,7 +282,8 @@ def legend(rows: list[Row], people: int) -> list[str]:
 def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None = None) -> None:
     """AP with its interval as an error bar per artifact and protocol (one row each, so no label
     overlaps another), its agreement with the reference likewise, beside each run's network
-    throughput from the bench's interleaved run."""
+    throughput from the bench's interleaved run; written to `path` as it is (write_report renames it
+    into place with the others)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -293,7 +299,8 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
         for row in chosen:
             y = names.index(row.name) + (k - 1) * 0.25
             interval = row.report["interval"] or {"low": row.report["ap"], "high": row.report["ap"]}
-            err = [[row.report["ap"] - interval["low"]], [interval["high"] - row.report["ap"]]]
+            # A percentile interval need not hold its estimate: a bar never reaches past it.
+            err = [[max(row.report["ap"] - interval["low"], 0.0)], [max(interval["high"] - row.report["ap"], 0.0)]]
             ax_ap.errorbar(row.report["ap"], y, xerr=err, fmt=markers[protocol], color=f"C{k}", capsize=3,
                            label=f"{protocol} protocol" if row is chosen[0] else None)  # fmt: skip
             if (a := row.agreement) is not None:
@@ -321,13 +328,15 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
     ax_fps.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{model}: accuracy and speed of every artifact")
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, metadata=PNG_MARK, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        fig.savefig(path, metadata=PNG_MARK, format="png", bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Path) -> None:
-    """The COCO image with the most annotated people, decoded by the IR FP32 (or the first artifact)."""
+    """The COCO image with the most annotated people, decoded by the IR FP32 (or the first artifact),
+    written to `path` as it is."""
     import cv2
 
     from poseforge.decode import decode
@@ -352,8 +361,7 @@ def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Pat
     ok, encoded = cv2.imencode(".png", drawing)
     if not ok:
         raise PoseforgeError(f"cannot encode {path} as PNG")
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(png_with_text(encoded.tobytes(), PNG_MARK))
+    Path(path).write_bytes(png_with_text(encoded.tobytes(), PNG_MARK))
 
 
 def captioned(image: Any, text: str) -> Any:
@@ -369,10 +377,13 @@ def captioned(image: Any, text: str) -> Any:
 
 
 def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allow_subset: bool = False) -> list[Path]:
-    """Measure (paired differences), then render report.md, report.png and the example drawing."""
+    """Measure (paired differences), then render report.md, report.png and the example drawing as
+    one unit: all rendered to temporary files, then renamed together (report.md, which shows the
+    others, last), so a failure anywhere leaves every previous file as it was."""
     model_dir = Path(model_dir)
-    targets = [model_dir / name for name in ("report.md", "report.png", *(("report-example.png",) if coco_dir else ()))]
-    for target in targets:  # all refused before any is written
+    names = ("report.md", "report.png", *(("report-example.png",) if coco_dir else ()))
+    targets = [model_dir / name for name in names]
+    for target in targets:  # all refused before any work
         claim(target)
     rows = load_rows(model_dir, allow_subset)
     versus = measure_differences(rows)
@@ -381,11 +392,9 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
         raise PoseforgeError(f"{model_dir / 'bench.json'} is {stale[0].removeprefix('stale: ')}")
     tiers = read_tiers(model_dir)
     model = rows[0].report["model"]
-    written = [model_dir / "report.md", model_dir / "report.png"]
-    with atomic_output(written[0]) as tmp:
-        tmp.write_text(markdown(rows, model, bench, tiers, versus))
-    plot(rows, written[1], model, bench)
-    if coco_dir:
-        written.append(model_dir / "report-example.png")
-        example_image([row.report for row in rows], coco_dir, written[2])
-    return written
+    with atomic_outputs(*targets[1:], targets[0]) as (*images, text):
+        plot(rows, images[0], model, bench)
+        if coco_dir:
+            example_image([row.report for row in rows], coco_dir, images[1])
+        text.write_text(markdown(rows, model, bench, tiers, read_fleet(model_dir), versus))
+    return targets

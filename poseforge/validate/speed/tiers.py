@@ -75,21 +75,28 @@ def _child(tier: str, job: dict[str, Any]) -> dict[str, Any]:
         return json.loads(result_path.read_text())
 
 
+def measure_round(runs: dict[str, Any], shape: list[int], iterations: int, seconds: float) -> dict[str, Any]:
+    """One round on this machine (or the tier this process stands in for): every run's latency and
+    throughput, back to back. `runs`: name -> (IR path, precision hint)."""
+    from poseforge.runtime.options import ACCURACY
+    from poseforge.validate.speed.network import network_speed
+
+    speed = {}
+    for name, (path, hint) in runs.items():
+        run = network_speed(path, tuple(shape), ACCURACY.replace(precision_hint=hint), iterations, seconds)
+        speed[name] = {k: run[k] for k in ("latency_ms", "throughput_fps", "throughput_settings")}
+    return speed
+
+
 def child_main() -> None:
     """Inside a tier's process: measure one round of every run, or validate runs; the result as JSON."""
     from poseforge.runtime.options import ACCURACY
     from poseforge.validate.accuracy.validate import validate_artifact
-    from poseforge.validate.speed.network import network_speed
 
     job = json.loads(sys.stdin.read())
     result: dict[str, Any] = {"machine": machine_info()}
     if job["kind"] == "round":
-        shape = tuple(job["shape"])
-        speed = {}
-        for name, (path, hint) in job["runs"].items():
-            run = network_speed(path, shape, ACCURACY.replace(precision_hint=hint), job["iterations"], job["seconds"])
-            speed[name] = {k: run[k] for k in ("latency_ms", "throughput_fps", "throughput_settings")}
-        result["speed"] = speed
+        result["speed"] = measure_round(job["runs"], job["shape"], job["iterations"], job["seconds"])
     else:
         reports = {}
         for name, (path, hint) in job["runs"].items():

@@ -73,6 +73,7 @@ def test_report_md_and_png(mini_val_reports: dict[str, dict], omz_build: Path, a
         "AR | size MB |"
     )
     assert header in text and "68 annotated people" in text and "| reference | reference |" in text
+    assert "No bench.json" in text  # speed figures come from one interleaved run, and none was made here
     for name in MINI_VAL_ARTIFACTS:
         assert f"| {name} | val |" in text
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in text.splitlines() if " | val | " in line}

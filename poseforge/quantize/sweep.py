@@ -1,0 +1,242 @@
+"""`poseforge sweep SETTINGS.toml -o OUT`: many INT8 settings, each quantized, validated and timed.
+
+1. The FP32 IR is validated once (OUT/fp32/), the reference every row's paired interval is against.
+2. Each row (sweep_settings: a grid or a list) is quantized from the FP32 IR (OUT/rows/<key>/),
+   validated under the sweep's protocol, compared with FP32 on the same image resamples, and its
+   throughput measured back to back with FP32's in the same process (a ratio within one run).
+3. A row is cached by the sha256 of its settings and inputs (the FP32 IR's digest, the calibration
+   folder's images, the validation set, the versions of poseforge and the tools it runs): its
+   row.json is written when it is complete, so an interrupted sweep resumes where it stopped and a
+   finished row is never redone.
+4. OUT/sweep.md and sweep.json (the table) and sweep.png (AP with its interval against fps).
+
+Rows run wherever `dispatch` sends them: in this process, or as Ray tasks (`--ray`), each holding
+a whole node so that its speed is measured on cores nobody else uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from poseforge.artifacts import REFERENCE, artifact_digest
+from poseforge.decode import DecoderParams
+from poseforge.documents import SWEEP, SWEEP_ROW, read_document, write_document
+from poseforge.errors import PoseforgeError
+from poseforge.fileio import claim, json_text
+from poseforge.images import files_sha256, image_files
+from poseforge.machine import machine_info
+from poseforge.metadata import toolchain_versions
+from poseforge.quantize.sweep_settings import Row, Sweep
+
+ROWS = "rows"
+ROW_FILE = "row.json"
+REPORT = "report.json"
+ITERATIONS = 10  # latency iterations of each speed measurement
+# Runs fn on every job somewhere; on_done(index, result) as each finishes (so a finished row is kept
+# even if the sweep is interrupted later); the results in job order.
+Dispatch = Callable[[Callable[[Any], Any], list[Any], Callable[[int, Any], None]], list[Any]]
+
+
+def in_process(fn: Callable[[Any], Any], jobs: list[Any], on_done: Callable[[int, Any], None]) -> list[Any]:
+    results = []
+    for i, job in enumerate(jobs):
+        results.append(fn(job))
+        on_done(i, results[-1])
+    return results
+
+
+@dataclass(frozen=True)
+class RowJob:
+    key: str
+    row: Row
+    fp32: str
+    coco: str
+    protocol: str
+    limit: int | None
+    seconds: float
+    folder: str  # OUT/rows/<key>
+    reference: str  # the FP32 report the paired interval is against
+
+
+def inputs_digest(sweep: Sweep) -> dict[str, Any]:
+    """What every row's results depend on beside its own settings."""
+    from poseforge.validate.accuracy.dataset import CocoKeypoints
+
+    dataset = CocoKeypoints(sweep.coco)
+    provenance = dataset.provenance([i.id for i in dataset.images(sweep.limit)], sweep.limit)
+    return {
+        "fp32": artifact_digest(sweep.fp32),
+        # the set by its digests, not by where it lies
+        "validation": {k: provenance[k] for k in ("annotations_sha256", "image_ids_sha256", "limit")},
+        "protocol": sweep.protocol,
+        "decoder": dataclasses.asdict(DecoderParams()),
+        "versions": toolchain_versions(),  # poseforge's, and those of the tools that touch a row (nncf, openvino)
+    }
+
+
+def folder_digest(folder: Path, cache: dict[Path, str]) -> str:
+    """sha256 of a calibration folder: every image's name and content."""
+    if folder not in cache:
+        if not folder.is_dir():
+            raise PoseforgeError(f"calibration folder not found: {folder}")
+        cache[folder] = files_sha256(image_files(folder))
+    return cache[folder]
+
+
+def row_key(row: Row, inputs: dict[str, Any], calib_sha256: str) -> str:
+    settings = dataclasses.asdict(row.settings)
+    text = json.dumps({"settings": settings, "calib": calib_sha256, "allow_overlap": row.allow_overlap, **inputs},
+                      sort_keys=True)  # fmt: skip
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_row(job: RowJob) -> dict[str, Any]:
+    """Quantize, validate (paired with FP32) and time one row where this process runs; a failure is
+    the row's one-line error, not the sweep's."""
+    start = time.perf_counter()
+    try:
+        return {**measure_row(job), "seconds_taken": round(time.perf_counter() - start, 1)}
+    except PoseforgeError as exc:
+        return {"key": job.key, "name": job.row.name, "error": str(exc)}
+
+
+def measure_row(job: RowJob) -> dict[str, Any]:
+    from poseforge.quantize.ptq import quantize_ir
+    from poseforge.validate.accuracy.compare import compare_reports
+    from poseforge.validate.accuracy.validate import validate_artifact
+    from poseforge.validate.speed.tiers import measure_round
+
+    folder = Path(job.folder)
+    int8 = folder / "model.xml"
+    record = quantize_ir(job.fp32, int8, job.row.calib, job.row.settings, job.coco, allow_overlap=job.row.allow_overlap)
+    report = validate_artifact(int8, job.coco, job.protocol, folder / REPORT, measure=False, limit=job.limit)
+    paired = compare_reports(job.reference, folder / REPORT)["b_minus_a"]
+    shape = [1, 3, *report_shape(int8)]
+    speed = measure_round({REFERENCE: (job.fp32, "f32"), "ir-int8": (str(int8), "f32")}, shape, ITERATIONS,
+                          job.seconds)  # fmt: skip
+    calibration = record["calibration"]
+    return {
+        "key": job.key,
+        "name": job.row.name,
+        "settings": dataclasses.asdict(job.row.settings),
+        "chosen_on": {
+            "folder": calibration["folder"],
+            "name": "/".join(Path(calibration["folder"]).parts[-2:]),
+            "images": calibration["images"],
+            "sha256": calibration["sha256"],
+            "overlaps_validation": "overlaps_validation" in calibration,
+        },
+        "scored_on": {
+            "name": report["dataset"]["name"],
+            "people": report["dataset"]["people"],
+            "images": report["images"],
+            "protocol": job.protocol,
+        },
+        "ap": report["ap"],
+        "interval": report["interval"],
+        "difference": {k: paired[k] for k in ("ap", "low", "high")},
+        "throughput_fps": speed["ir-int8"]["throughput_fps"],
+        "fp32_throughput_fps": speed[REFERENCE]["throughput_fps"],
+        "over_fp32": speed["ir-int8"]["throughput_fps"] / speed[REFERENCE]["throughput_fps"],
+        "latency_ms": speed["ir-int8"]["latency_ms"]["median"],
+        "heatmap_peak_retention": record["heatmap_peak_retention"],
+        "float_layers": len(record["float_layers"]),
+        "machine": machine_info(),
+        "host": platform.node(),
+        "ir": str(int8),
+        "report": str(folder / REPORT),
+    }
+
+
+def report_shape(ir: Path) -> list[int]:
+    from poseforge.runtime import artifact_metadata
+
+    return list(artifact_metadata(ir)["input"]["deploy_shape"])
+
+
+def reference_report(sweep: Sweep, out: Path, inputs: dict[str, Any]) -> Path:
+    """The FP32 IR validated once per FP32 IR and validation set (kept under OUT/fp32/<key>)."""
+    from poseforge.validate.accuracy.validate import read_report, validate_artifact
+
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    path = out / "fp32" / key[:16] / REPORT
+    if path.is_file() and read_report(path)["artifact_sha256"] == inputs["fp32"]:
+        return path
+    validate_artifact(sweep.fp32, sweep.coco, sweep.protocol, path, measure=False, limit=sweep.limit)
+    return path
+
+
+def cached_row(path: Path, key: str) -> dict[str, Any] | None:
+    """A finished row's record, if `path` holds the one with this key."""
+    if not path.is_file():
+        return None
+    row = read_document(path, SWEEP_ROW)
+    return row["row"] if row["row"]["key"] == key else None
+
+
+def run_sweep(sweep: Sweep, out: str | Path, dispatch: Dispatch = in_process, say: Any = print,
+              scheduler: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Every row of `sweep`, the finished ones from the cache; the table, JSON and plot in `out`."""
+    from poseforge.quantize.sweep_table import write_outputs
+    from poseforge.validate.accuracy.validate import read_report
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise PoseforgeError(f"{out} is not a folder: the sweep writes its table, plot and rows there")
+    for rel in ("sweep.md", "sweep.json", "sweep.png"):
+        claim(out / rel)  # refused now, not after hours of rows
+    inputs = inputs_digest(sweep)
+    reference = reference_report(sweep, out, inputs)
+    fp32_report = read_report(reference)
+    digests: dict[Path, str] = {}
+    rows: list[dict[str, Any] | None] = []
+    jobs, places = [], []
+    for row in sweep.rows:
+        key = row_key(row, inputs, folder_digest(row.calib, digests))
+        folder = out / ROWS / key[:16]
+        done = cached_row(folder / ROW_FILE, key)
+        rows.append(done)
+        if done is not None:
+            say(f"{row.name}: cached ({folder})")
+            continue
+        jobs.append(RowJob(key, row, str(sweep.fp32), str(sweep.coco), sweep.protocol, sweep.limit, sweep.seconds,
+                           str(folder), str(reference)))  # fmt: skip
+        places.append(len(rows) - 1)
+
+    def finished(index: int, result: dict[str, Any]) -> None:
+        result = json.loads(json_text(result))  # as its row.json will read back (lists, not tuples)
+        rows[places[index]] = result
+        if "error" in result:
+            say(f"{result['name']}: failed: {result['error']}")
+            return
+        write_document(Path(jobs[index].folder) / ROW_FILE, SWEEP_ROW, {"schema": SWEEP_ROW.schema, "row": result})
+        say(f"{result['name']}: AP {result['ap']:.4f} ({result['difference']['ap']:+.4f} vs FP32), "
+            f"{result['throughput_fps']:.1f} fps")  # fmt: skip
+
+    if jobs:
+        say(f"{len(jobs)} of {len(rows)} rows to run, {len(rows) - len(jobs)} cached")
+        dispatch(run_row, jobs, finished)
+    table = {
+        "schema": SWEEP.schema,
+        "settings_file": str(sweep.source),
+        "fp32": {
+            "ir": str(sweep.fp32),
+            "sha256": inputs["fp32"],
+            "ap": fp32_report["ap"],
+            "interval": fp32_report["interval"],
+            "report": str(reference),
+        },
+        "scored_on": {**fp32_report["dataset"], "protocol": sweep.protocol},
+        "scheduler": scheduler or {"scheduler": "this process"},
+        "rows": [r for r in rows if r is not None],
+    }
+    write_outputs(out, table)
+    return table
