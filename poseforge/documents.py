@@ -620,7 +620,9 @@ SWEEP_RESULT = obj(
         "over_fp32": POSITIVE,
         "heatmap_peak_retention": nullable(NONNEG),
         "machine": MACHINE,
-    }
+    },
+    # agreement with the FP32 IR on the scored set (rows cached before it was measured have none)
+    {"agreement": nullable(obj({"ap": FRACTION, "low": FRACTION, "high": FRACTION, "people": integer(1)}))},
 )
 SWEEP_ROW = Document("sweep row", "poseforge.sweep-row/1", obj({"row": SWEEP_RESULT}))
 SWEEP = Document(
@@ -656,7 +658,7 @@ AGREEMENT_TABLE = obj(
         "runs": mapping(INTERVAL, string(max_len=4096), min_len=1),
         "differences": mapping(INTERVAL, string(max_len=8200)),
     },
-    {"image_set": string(max_len=200), "folder": string(max_len=4096), "images_sha256": SHA256,
+    {"model": NAME, "image_set": string(max_len=200), "folder": string(max_len=4096), "images_sha256": SHA256,
      "left_out": integer(0), "left_out_because": array(string(max_len=4096))},
 )  # fmt: skip
 AGREEMENT = Document(

@@ -151,7 +151,8 @@ def _named(argument: str) -> tuple[str, Path]:
 
 
 def _agreement_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model_dir", help="build/<model>: its reports/*.json, or with --images its IRs")
+    p.add_argument("model_dir", help="build/<model>: its reports/*.json, or with --images its IRs (with --images "
+                   "also an FP32 IR .xml alone: then only the --artifact runs are scored against it)")  # fmt: skip
     p.add_argument("--images", metavar="DIR", help="instead of the reports: run the folder's IRs on DIR's images (no "
                    "labels; the images any INT8 network was calibrated on are left out)")  # fmt: skip
     p.add_argument("--protocol", choices=PROTOCOLS, help="only this protocol (with --images: default val)")
@@ -179,7 +180,7 @@ def _agreement(args: argparse.Namespace) -> None:
 
         tables = [folder_table(args.model_dir, args.images, args.protocol or "val", args.extra,
                                args.limit, args.resamples, versus=args.versus)]  # fmt: skip
-        model = Path(args.model_dir).resolve().name
+        model = tables[0]["model"]
     else:
         if args.extra or args.limit:
             raise PoseforgeError("--artifact and --limit go with --images (the reports hold what they measured)")

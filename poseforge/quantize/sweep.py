@@ -117,7 +117,11 @@ def measure_row(job: RowJob) -> dict[str, Any]:
     folder = Path(job.folder)
     int8 = folder / "model.xml"
     record = quantize_ir(job.fp32, int8, job.row.calib, job.row.settings, job.coco, allow_overlap=job.row.allow_overlap)
-    report = validate_artifact(int8, job.coco, job.protocol, folder / REPORT, measure=False, limit=job.limit)
+    report = validate_artifact(int8, job.coco, job.protocol, folder / REPORT, measure=False, limit=job.limit,
+                               reference=job.reference)  # fmt: skip
+    agreed = report["agreement"]
+    agreement = agreed and {"ap": agreed["ap"], "low": agreed["interval"]["low"], "high": agreed["interval"]["high"],
+                            "people": agreed["people"]}  # fmt: skip
     paired = compare_reports(job.reference, folder / REPORT)["b_minus_a"]
     shape = [1, 3, *report_shape(int8)]
     speed = measure_round({REFERENCE: (job.fp32, "f32"), "ir-int8": (str(int8), "f32")}, shape, ITERATIONS,
@@ -143,6 +147,7 @@ def measure_row(job: RowJob) -> dict[str, Any]:
         "ap": report["ap"],
         "interval": report["interval"],
         "difference": {k: paired[k] for k in ("ap", "low", "high")},
+        "agreement": agreement,
         "throughput_fps": speed["ir-int8"]["throughput_fps"],
         "fp32_throughput_fps": speed[REFERENCE]["throughput_fps"],
         "over_fp32": speed["ir-int8"]["throughput_fps"] / speed[REFERENCE]["throughput_fps"],

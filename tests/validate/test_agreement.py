@@ -13,6 +13,7 @@ the one calibration pre-processes as; the gate judges them on its own 12 images.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from poseforge.validate.accuracy.validate import read_report, validate_artifact
 from poseforge.validate.gate import read_baseline, run_gate, write_baseline
 from poseforge.validate.reporting.report import write_report
 from tests.conftest import run_cli
+from tests.validate.conftest import make_coco
 
 CALIB_CANDIDATES = 20  # the first coco-calib images (by name) searched for five person-free ones
 
@@ -266,3 +268,46 @@ def test_a_reference_that_is_not_one_is_refused_before_the_run(gate_build: Path,
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "is the val report of ir-int8, not the val report of ir-fp32" in result.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+SWEEP = """
+[inputs]
+fp32 = "{fp32}"
+coco = "{coco}"
+seconds = 0.2
+
+[base]
+subset_size = 4
+select = "name"
+fast_bias_correction = true
+
+[[rows]]
+name = "mixed"
+preset = "mixed"
+"""
+
+
+def test_a_sweep_row_carries_its_agreement_and_the_table_how_to_rank_rows_on_held_out_images(
+    omz_build: Path, assets: Path, tmp_path: Path
+) -> None:
+    """The row's agreement on the set it is scored on, and the command sweep.md gives for images
+    disjoint from both its calibration and that set: run as given (on its first 12 images), it
+    leaves out the four that calibrated."""
+    from poseforge.quantize.sweep import in_process, run_sweep
+    from poseforge.quantize.sweep_settings import read_sweep
+
+    coco = make_coco(tmp_path / "coco", assets, 4)
+    settings = tmp_path / "sweep.toml"
+    settings.write_text(SWEEP.format(fp32=omz_build / "ir/fp32/model.xml", coco=coco))
+    table = run_sweep(read_sweep(settings, assets), tmp_path / "out", in_process, say=lambda line: None)
+    (row,) = table["rows"]
+    report = read_report(Path(row["report"]))
+    assert row["agreement"]["ap"] == report["agreement"]["ap"] and row["agreement"]["people"] > 0
+    text = (tmp_path / "out" / "sweep.md").read_text()
+    assert f"| {row['agreement']['ap']:.3f} [" in text
+    command = next(line.strip() for line in text.splitlines() if line.strip().startswith("poseforge agreement "))
+    out = tmp_path / "held-out.json"
+    result = run_cli(*shlex.split(command)[1:], "--limit", "12", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    held_out = read_document(out, AGREEMENT)["tables"][0]
+    assert held_out["left_out"] == 4 and held_out["images"] == 12 and set(held_out["runs"]) == {"mixed"}

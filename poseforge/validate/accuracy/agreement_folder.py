@@ -32,15 +32,22 @@ OPTIONS = ACCURACY.replace(performance_hint="THROUGHPUT")  # as validate runs ne
 
 
 def folder_runs(model_dir: Path, model: str, extra: list[tuple[str, Path]]) -> list[tuple[str, Path, RuntimeOptions]]:
-    """(label, artifact, options) of what is scored: the folder's other IRs, each precision hint this
-    CPU runs natively for the FP32 IR, then `extra`."""
+    """(label, artifact, options) of what is scored: the model folder's other IRs, each precision hint
+    this CPU runs natively for the FP32 IR, then `extra`."""
     hints = tuple(hint for hint in VARIANT_HINTS if supports_precision(hint))
     chosen = []
     for name, known, hint in runs(model, hints):
         path = model_dir / known.file
         if known.runtime == "openvino" and name != REFERENCE and path.is_file():
             chosen.append((name, path, OPTIONS.replace(precision_hint=hint)))
-    chosen += [(label, path, OPTIONS) for label, path in extra]
+    return check_labels(chosen + extra_runs(extra))
+
+
+def extra_runs(extra: list[tuple[str, Path]] | None) -> list[tuple[str, Path, RuntimeOptions]]:
+    return check_labels([(label, path, OPTIONS) for label, path in extra or []])
+
+
+def check_labels(chosen: list[tuple[str, Path, RuntimeOptions]]) -> list[tuple[str, Path, RuntimeOptions]]:
     labels = [label for label, _, _ in chosen]
     if len(set(labels)) != len(labels):
         raise PoseforgeError(f"two runs named alike ({', '.join(labels)}): name each --artifact NAME=PATH")
@@ -68,13 +75,18 @@ def folder_table(
     limit: int | None = None, resamples: int = 1000, seed: int = 0, versus: str = INTEL_INT8,
 ) -> dict[str, Any]:  # fmt: skip
     """Every run's agreement with the model folder's FP32 IR on `folder`'s images (the first `limit`
-    of those no run was calibrated on), with intervals and paired differences to `versus`."""
+    of those no run was calibrated on), with intervals and paired differences to `versus`. `model_dir`
+    may be an FP32 IR itself: then only `extra` is scored against it."""
     model_dir, folder = Path(model_dir), Path(folder)
-    reference_path = model_dir / BY_NAME[REFERENCE].file
+    reference_path = model_dir if model_dir.suffix == ".xml" else model_dir / BY_NAME[REFERENCE].file
     fp32 = open_runner(reference_path, OPTIONS)
-    chosen = folder_runs(model_dir, str(fp32.metadata["model"]), extra or [])
+    if fp32.metadata.get("precision") != "fp32":
+        raise PoseforgeError(f"{reference_path} is a {fp32.metadata.get('precision')} IR: agreement is scored "
+                             "against the FP32 IR")  # fmt: skip
+    model = str(fp32.metadata["model"])
+    chosen = folder_runs(model_dir, model, extra or []) if model_dir.is_dir() else extra_runs(extra)
     if not chosen:
-        raise PoseforgeError(f"nothing to score against {reference_path}: {model_dir} holds no other IR")
+        raise PoseforgeError(f"nothing to score against {reference_path}: no other IR beside it and no --artifact")
     runners = [(label, open_runner(path, options)) for label, path, options in chosen]
     calibrated = {label: files for label, runner in runners if (files := calibration_files(runner))}
     kept, left_out = disjoint_images(folder, [path for files in calibrated.values() for path in files])
@@ -89,6 +101,6 @@ def folder_table(
                              f"{plural(len(images), 'image')} of {folder} left to score: agreement is undefined there "
                              "(use images of people)")  # fmt: skip
     matched = {label: reference.matches(run_poses(runner, images, protocol, label)) for label, runner in runners}
-    return agreement_table(protocol, matched, resamples, seed, versus, image_set=folder.resolve().name,
+    return agreement_table(protocol, matched, resamples, seed, versus, model=model, image_set=folder.resolve().name,
                            folder=str(folder.resolve()), images_sha256=files_sha256(kept), left_out=len(left_out),
                            left_out_because=sorted(calibrated))  # fmt: skip
