@@ -21,7 +21,7 @@ DIST ?= dist
 # own `Makefile:N: *** poseforge: error: ... Stop.`
 q = '$(subst ','\'',$(1))'
 PATH_VARIABLES := MODEL CHECKPOINT DATA POSEFORGE_DATA COCO BUILD CALIB BASELINE PRECISION DIST
-TEXT_VARIABLES := MAX_DROP QUANTIZE_OPTS SPEED_ITERATIONS SPEED_SECONDS BENCH_SECONDS STAGES
+TEXT_VARIABLES := MAX_DROP QUANTIZE_OPTS SPEED_ITERATIONS SPEED_SECONDS BENCH_SECONDS STAGES HEIGHTS
 given = $(or $(findstring command,$(origin $(1))),$(findstring environment,$(origin $(1))),$(findstring override,$(origin $(1))))
 $(foreach v,$(PATH_VARIABLES) $(TEXT_VARIABLES),$(if $(call given,$(v)),$(if $(findstring $$,$(value $(v))),\
 	$(error poseforge: error: $(v)= holds a $$, which make would expand: refused, nothing run))))
@@ -144,7 +144,8 @@ $(OUT)/ir/omz-int8/model.xml: $(OMZ_IR) | $(STAMP)
 	$(PF) reference-ir $(call q,$(OMZ_IR)) -o $(call q,$@)
 omz-int8: $(OUT)/ir/omz-int8/model.xml
 
-parity: ir
+# Every artifact against the checkpoint: the conversions by max abs, the INT8 IR by cosine.
+parity: ir int8
 	$(PF) parity $(call q,$(OUT)) --images $(call q,$(COCO)/val2017) \
 		$(if $(wildcard $(OMZ_IR)),$(if $(filter human-pose-estimation-0001,$(MODEL)),--omz-ir $(call q,$(OMZ_IR))))
 
@@ -225,6 +226,20 @@ REPORTS := $(foreach a,$(ARTIFACTS),$(REPORTS_DIR)/$(a)-val.json $(REPORTS_DIR)/
 # IRs that bundles are made of.
 NATIVE_ARTIFACTS := ir-fp32 ir-int8
 REPORTS += $(foreach a,$(NATIVE_ARTIFACTS),$(REPORTS_DIR)/$(a)-native.json)
+# The same at the other input heights a user may pick (PoseEstimator's input_height, predict's --height):
+# report.md's height table, `<artifact>-native@<height>.json`. Accuracy only: their speed is bench's
+# interleaved run's, and a speed file each would spend CI's minutes on figures no table shows. The
+# deploy height's native report is `<artifact>-native.json` itself (DEFAULT_HEIGHT, poseforge.artifacts).
+HEIGHTS ?= 320 368
+DEFAULT_HEIGHT := 256
+strip_digits = $(subst 9,,$(subst 8,,$(subst 7,,$(subst 6,,$(subst 5,,$(subst 4,,$(subst 3,,$(subst 2,,$(subst 1,,$(subst 0,,$(1)))))))))))
+$(foreach h,$(HEIGHTS),$(if $(call strip_digits,$(h)),$(error poseforge: error: HEIGHTS=$(HEIGHTS) holds $(h), \
+	which is not a height: refused, nothing run)))
+native_at = $(foreach h,$(filter-out $(DEFAULT_HEIGHT),$(HEIGHTS)),$(REPORTS_DIR)/$(1)-native@$(h).json)
+NATIVE_AT := $(foreach a,$(NATIVE_ARTIFACTS),$(call native_at,$(a)))
+REPORTS += $(NATIVE_AT)
+at_artifact = $(firstword $(subst -native@, ,$(1)))
+at_height = $(lastword $(subst -native@, ,$(1)))
 
 SPEEDS := $(foreach a,$(ARTIFACTS),$(REPORTS_DIR)/speed/$(a).json)
 .SECONDARY: $(SPEEDS)  # keep them: they are real targets, not throw-away intermediates
@@ -252,6 +267,13 @@ $(REPORTS_DIR)/%-native.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATI
 		$$(call REFERENCE_REPORT,native)
 	$(PF) validate $(call q,$<) --coco $(call q,$(COCO)) --protocol native $(HINT) \
 		--speed $(call q,$(REPORTS_DIR)/speed/$*.json) $(RAY_OPT) -o $(call q,$@)
+
+# `ir-fp32-native@320`: the stem names the artifact and the height.
+AT_REFERENCE = $(if $(filter ir-fp32,$(call at_artifact,$*)),,$(REPORTS_DIR)/ir-fp32-native@$(call at_height,$*).json \
+	$(AGREEMENT_SRC))
+$(NATIVE_AT): $(REPORTS_DIR)/%.json: $$(ART_$$(call at_artifact,$$*)) $(ANNOTATIONS) $(DECODER_SRC) $$(AT_REFERENCE)
+	$(PF) validate $(call q,$<) --coco $(call q,$(COCO)) --protocol native --height $(call q,$(call at_height,$*)) \
+		--precision-hint f32 --no-speed -o $(call q,$@)
 
 validate: $(REPORTS)
 
@@ -304,10 +326,11 @@ BUNDLE_SRC := $(wildcard poseforge/bundle/*.py)
 .PHONY: bundle
 
 # The IR's reports under other precision hints (bf16 where the CPU runs it natively) travel too: they are what
-# PoseEstimator's precision_hint="auto" chooses from.
+# PoseEstimator's precision_hint="auto" chooses from; so do its native reports at other heights (HEIGHTS),
+# which PoseEstimator's measured() cites for the input_height it runs at.
 $(DIST)/$(MODEL)-%.tar.gz: $(OUT)/ir/%/model.xml $(REPORTS_DIR)/ir-%-val.json $(REPORTS_DIR)/ir-%-deploy.json \
-		$$(filter $(REPORTS_DIR)/ir-$$*-native.json $(REPORTS_DIR)/ir-$$*.bf16-val.json \
-		$(REPORTS_DIR)/ir-$$*.bf16-deploy.json,$(REPORTS)) $(BUNDLE_SRC)
+		$$(filter $(REPORTS_DIR)/ir-$$*-native.json $$(call native_at,ir-$$*) \
+		$(REPORTS_DIR)/ir-$$*.bf16-val.json $(REPORTS_DIR)/ir-$$*.bf16-deploy.json,$(REPORTS)) $(BUNDLE_SRC)
 	$(PF) bundle $(call q,$<) --reports $(call q,$(REPORTS_DIR)) -o $(call q,$@)
 
 # What a bundle's users get end to end on a 640x480 clip: native against letterboxed input,
@@ -374,7 +397,8 @@ endif
 # a folder is then otherwise empty; such folders are removed. Anything else in them stays.
 RECORD := .poseforge-outputs
 CLEAN_ARTIFACTS := $(sort torch onnx onnx-sim ir-fp32 ir-fp16 omz-int8 ir-int8 ir-fp32.bf16 $(ARTIFACTS))
-CLEAN_REPORTS := $(foreach a,$(CLEAN_ARTIFACTS),$(foreach p,val deploy native,$(a)-$(p).json))
+CLEAN_REPORTS := $(foreach a,$(CLEAN_ARTIFACTS),$(foreach p,val deploy native \
+	$(addprefix native@,$(filter-out $(DEFAULT_HEIGHT),$(HEIGHTS))),$(a)-$(p).json))
 CLEAN_IRS := $(foreach p,fp32 fp16 int8 omz-int8,$(OUT)/ir/$(p)/model.xml $(OUT)/ir/$(p)/model.bin)
 # bench-tiers' reports, per tier (poseforge/machine.py's TIERS).
 TIER_NAMES := x86-avx2 x86-avx2-vnni x86-avx512 x86-avx512-vnni x86-avx512-bf16 x86-amx

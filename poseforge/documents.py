@@ -279,6 +279,7 @@ def _join(field: str, key: str) -> str:
 # --- shared pieces ----------------------------------------------------------------------------------
 SHA256 = string(pattern=r"[0-9a-f]{64}")
 NAME = string(pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # an artifact, model or file name: no path
+PROTOCOL_KEY = string(pattern=r"[a-z]{1,20}(@[1-9][0-9]{0,3})?")  # artifacts.protocol_key: val, native@320
 FILE_NAME = string(pattern=r"[^/\\\x00]{1,255}")
 SHAPE_SIDE_MAX = 4096  # the exported graphs admit H and W up to this
 FRACTION = number(0.0, 1.0)
@@ -450,46 +451,58 @@ AGREEMENT_FIELD = obj(
     }
 )
 
+def _height_of_native(value: Any, field: str) -> Any:
+    """An input height belongs to the native protocol: val and deploy run at heights of their own."""
+    if value.get("input_height") is not None and value["protocol"] != "native":
+        raise FieldError(_join(field, "input_height"), f"given for protocol {value['protocol']!r}: only native has one")
+    return value
+
+
 REPORT = Document(
     "report",
     "poseforge.report/2",
-    obj(
-        {
-            "artifact": NAME,
-            "model": NAME,
-            "protocol": NAME,
-            "images": integer(1),
-            "subset": boolean(),
-            "skipped_images": array(FILE_NAME),
-            **{metric: FRACTION for metric in METRICS},
-            "latency_ms": nullable(MS),
-            "throughput_fps": nullable(POSITIVE),
-            "decode_ms": nullable(NONNEG),
-            "e2e_fps": nullable(POSITIVE),
-            "threads": nullable(integer(1)),
-            "precision_hint": nullable(string(max_len=20)),
-            "machine": MACHINE,
-            "versions": VERSIONS,
-            "runtime": obj(),
-            "speed": nullable(SPEED_BLOCK),
-            "artifact_file": string(max_len=4096),
-            "artifact_sha256": SHA256,
-            "size_mb": NONNEG,
-            "dataset": DATASET,
-            "decoder": DECODER,
-            "notes": NOTES,
-            "results_file": string(max_len=4096),
-            "results_sha256": SHA256,
-            "interval": nullable(INTERVAL),
-        },
-        {
-            "provenance": obj(),
-            "agreement": nullable(AGREEMENT_FIELD),
-            # `validate --ray`: where the shards ran (the results are the bytes one process writes)
-            "cluster": obj(
-                {"scheduler": string(max_len=40), "shards": integer(1), "workers": integer(1), "nodes": integer(1)}
-            ),
-        },
+    all_of(
+        obj(
+            {
+                "artifact": NAME,
+                "model": NAME,
+                "protocol": NAME,
+                "images": integer(1),
+                "subset": boolean(),
+                "skipped_images": array(FILE_NAME),
+                **{metric: FRACTION for metric in METRICS},
+                "latency_ms": nullable(MS),
+                "throughput_fps": nullable(POSITIVE),
+                "decode_ms": nullable(NONNEG),
+                "e2e_fps": nullable(POSITIVE),
+                "threads": nullable(integer(1)),
+                "precision_hint": nullable(string(max_len=20)),
+                "machine": MACHINE,
+                "versions": VERSIONS,
+                "runtime": obj(),
+                "speed": nullable(SPEED_BLOCK),
+                "artifact_file": string(max_len=4096),
+                "artifact_sha256": SHA256,
+                "size_mb": NONNEG,
+                "dataset": DATASET,
+                "decoder": DECODER,
+                "notes": NOTES,
+                "results_file": string(max_len=4096),
+                "results_sha256": SHA256,
+                "interval": nullable(INTERVAL),
+            },
+            # The native protocol's input height (artifacts.protocol_key); absent or null: the deploy height.
+            {
+                "provenance": obj(),
+                "input_height": nullable(SIDE),
+                "agreement": nullable(AGREEMENT_FIELD),
+                # `validate --ray`: where the shards ran (the results are the bytes one process writes)
+                "cluster": obj(
+                    {"scheduler": string(max_len=40), "shards": integer(1), "workers": integer(1), "nodes": integer(1)}
+                ),
+            },
+        ),
+        _height_of_native,
     ),
 )
 
@@ -524,6 +537,16 @@ LOAD = obj(
         "loaded": boolean(),
     }
 )
+HEIGHT_ROW = obj(
+    {
+        "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+        "latency_ms": MS,
+        "throughput_fps": POSITIVE,
+        "throughput_fps_by_round": array(POSITIVE, 1),
+        "throughput_over_default": POSITIVE,
+    }
+)
+HEIGHT_KEY = string(pattern=r"[1-9][0-9]{1,3}")  # an input height, as a JSON key
 BENCH = Document(
     "bench file",
     "poseforge.bench/3",
@@ -541,7 +564,17 @@ BENCH = Document(
             "figures": obj(),
             "machine": MACHINE,
             "versions": VERSIONS,
-        }
+        },
+        # The height table's speed: artifact -> height -> its figures at that height's native shape of `frame`.
+        {
+            "heights": obj(
+                {
+                    "frame": array(integer(1, 100_000), 2, 2),
+                    "default_height": SIDE,
+                    "runs": mapping(mapping(HEIGHT_ROW, HEIGHT_KEY, min_len=1, max_len=64), NAME, max_len=64),
+                }
+            )
+        },
     ),
 )
 
@@ -638,7 +671,7 @@ SWEEP = Document(
 )
 
 BASELINE_ENTRY = obj({"ap": FRACTION, "tolerance": number(0.0, 1.0), "images": integer(1)}, {"provenance": obj()})
-BASELINE_ACCURACY = mapping(mapping(BASELINE_ENTRY, NAME, min_len=1), NAME)
+BASELINE_ACCURACY = mapping(mapping(BASELINE_ENTRY, PROTOCOL_KEY, min_len=1), NAME)
 BASELINE_RATIO = obj(
     {
         "expected": POSITIVE,
@@ -680,7 +713,7 @@ BASELINE = Document(
                 {"name": string(max_len=200), "people": integer(0)},
             ),
             # Exact artifacts (the same AP on every machine class).
-            "accuracy": mapping(mapping(BASELINE_ENTRY, NAME, min_len=1), NAME, min_len=1),
+            "accuracy": mapping(mapping(BASELINE_ENTRY, PROTOCOL_KEY, min_len=1), NAME, min_len=1),
             # Per machine class: what its kernels decide (INT8 and bf16 AP, speed ratios).
             "classes": mapping(
                 obj(
@@ -758,6 +791,7 @@ SPEED_CLAIM = obj(
         "machine": nullable(MACHINE),
     }
 )
+MAX_NATIVE_HEIGHTS = 8  # native reports at other input heights a bundle carries
 BUNDLE_FILES = mapping(obj({"sha256": SHA256, "bytes": integer(0)}), FILE_NAME, min_len=1, max_len=16)
 BUNDLE = Document(
     "bundle.json",
@@ -785,6 +819,8 @@ BUNDLE = Document(
                 {"artifact": NAME, "val": ACCURACY_CLAIM, "deploy": ACCURACY_CLAIM, "speed": SPEED_CLAIM},
                 {
                     "native": ACCURACY_CLAIM,
+                    # The native protocol at other input heights (artifacts.protocol_key): height -> accuracy.
+                    "native_heights": mapping(ACCURACY_CLAIM, HEIGHT_KEY, min_len=1, max_len=MAX_NATIVE_HEIGHTS),
                     # The same IR validated under other precision hints (bf16 where the CPU runs it natively).
                     "hints": mapping(
                         obj({"val": ACCURACY_CLAIM, "deploy": ACCURACY_CLAIM, "speed": SPEED_CLAIM}),

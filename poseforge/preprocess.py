@@ -4,10 +4,11 @@
   ratio, centre padding with grey 128 to a width that is a multiple of 8 (at least 368).
 - `deploy`: the artifact's deploy shape (256x456): letterbox, i.e. the largest bilinear
   resize that fits, centred, grey 128 around it.
-- `native`: the frame's own aspect at the deploy height: a bilinear resize to that height,
+- `native`: the frame's own aspect at an input height (the deploy height, 256, unless the user
+  picks another: a multiple of 8, artifacts.HEIGHT_RANGE): a bilinear resize to that height,
   padded (centred, grey 128) only up to the next multiple of 8 in width. A 640x480 camera
   becomes 256x344 instead of filling a quarter of 256x456 with grey, as Open Model Zoo's demos
-  reshape their network to the frame.
+  reshape their network to the frame; at height 368 it becomes 368x496.
 
 All three resize uint8 pixels and give uint8 pixels, as a camera pipeline has them. (Upstream
 resized its normalised float image, whose bicubic overshoot falls outside 0..255; rounding and
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from poseforge.artifacts import DEPLOY_SHAPE, PROTOCOLS
+from poseforge.artifacts import DEPLOY_SHAPE, PROTOCOLS, check_height
 from poseforge.decode import Geometry
 from poseforge.images import check_frame
 from poseforge.keypoints import STRIDE
@@ -35,6 +36,9 @@ VAL_HEIGHT = 368
 # A very wide image under `val` keeps this width (its height then falls below 368): the
 # network's input stays bounded whatever the image.
 MAX_VAL_WIDTH = 2048
+# Likewise under `native`: at the default height a 16:1 image (the widest images.py admits) is 4096 wide;
+# at a taller height a wide image keeps this width, so the input stays bounded at any height.
+MAX_NATIVE_WIDTH = 4096
 PAD_VALUE = 128.0
 
 
@@ -44,15 +48,20 @@ class Prepared:
     geometry: Geometry
 
 
-def prepare(image: np.ndarray, protocol: str, deploy_shape: tuple[int, int] = DEPLOY_SHAPE) -> Prepared:
-    """Resize and pad a BGR image (H x W x 3, uint8, within poseforge.images' bounds) by `protocol`."""
+def prepare(
+    image: np.ndarray, protocol: str, deploy_shape: tuple[int, int] = DEPLOY_SHAPE, input_height: int | None = None
+) -> Prepared:
+    """Resize and pad a BGR image (H x W x 3, uint8, within poseforge.images' bounds) by `protocol`;
+    `native` at `input_height` (default: the deploy height)."""
     check_frame(image, "the image")
+    if input_height is not None and protocol != "native":
+        raise ValueError(f"an input height is the native protocol's, not {protocol!r}'s")
     if protocol == "val":
         return _prepare_val(image)
     if protocol == "deploy":
         return _prepare_deploy(image, deploy_shape)
     if protocol == "native":
-        return _prepare_native(image, deploy_shape[0])
+        return _prepare_native(image, deploy_shape[0] if input_height is None else check_height(input_height))
     raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
 
 
@@ -78,21 +87,30 @@ def _prepare_deploy(image: np.ndarray, deploy_shape: tuple[int, int]) -> Prepare
 
 def native_width(image_hw: tuple[int, int], height: int, multiple: int = STRIDE) -> int:
     """The network input width for an image at `height`, its aspect kept: rounded up to `multiple`."""
+    return math.ceil(_native_size(image_hw, height)[0] / multiple) * multiple
+
+
+def _native_size(image_hw: tuple[int, int], height: int) -> tuple[int, int]:
+    """(width, height) of the image resized to `height`, its aspect kept; one so wide that it would pass
+    MAX_NATIVE_WIDTH keeps that width instead (its height then falls below `height`, padded)."""
     h, w = image_hw
-    return math.ceil(max(1, round(w * height / h)) / multiple) * multiple
+    if round(w * height / h) <= MAX_NATIVE_WIDTH:
+        return max(1, round(w * height / h)), height
+    return MAX_NATIVE_WIDTH, max(1, round(h * MAX_NATIVE_WIDTH / w))
 
 
 def _prepare_native(image: np.ndarray, height: int, width: int | None = None) -> Prepared:
     h, w = image.shape[:2]
-    size = (max(1, round(w * height / h)), height)
+    size = _native_size((h, w), height)
     resized = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     width = width or native_width((h, w), height)
-    return _pad_centred(resized, height, width, size[0] / w, height / h, w, h)
+    return _pad_centred(resized, height, width, size[0] / w, size[1] / h, w, h)
 
 
 def prepare_native(image: np.ndarray, height: int, width: int) -> Prepared:
     """The native protocol into a given width (a bucket at least the image's native width)."""
     check_frame(image, "the image")
+    check_height(height)
     if width < native_width(image.shape[:2], height):
         raise ValueError(f"width {width} is below the native width of a {image.shape[1]}x{image.shape[0]} image")
     return _prepare_native(image, height, width)

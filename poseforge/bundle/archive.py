@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from poseforge.bundle.manifest import NETWORK_FILES, RUNS, check_manifest, check_reports, report_file
+from poseforge.bundle.manifest import NETWORK_FILES, carried_runs, check_manifest, check_reports, report_file
 from poseforge.bundle.signature import check_signature
 from poseforge.bundle.signature import trusted_keys as load_keys
 from poseforge.documents import BUNDLE, loads
@@ -241,7 +241,7 @@ class _Reader:
         check_manifest(manifest, self.path)
         listed = manifest["files"]
         self._check_space(sum(listed[name]["bytes"] for name in NETWORK_FILES))
-        protocols = {report_file(run): run for run in RUNS}
+        protocols = {report_file(run): run for run in carried_runs(manifest["measured"])}
         reports: dict[str, bytes] = {}
         while member is not None:
             name = member.name

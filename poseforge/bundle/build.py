@@ -6,7 +6,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BUNDLE_PRECISIONS, BUNDLE_PROTOCOLS, VARIANT_HINTS, artifact_digest, run_name
+from poseforge.artifacts import (
+    BUNDLE_PRECISIONS,
+    BUNDLE_PROTOCOLS,
+    VARIANT_HINTS,
+    artifact_digest,
+    report_key,
+    run_name,
+    split_protocol_key,
+)
 from poseforge.bundle.archive import MANIFEST, SIGNATURE, write_archive
 from poseforge.bundle.camera import camera_input_model
 from poseforge.bundle.manifest import (
@@ -21,7 +29,7 @@ from poseforge.bundle.manifest import (
 )
 from poseforge.bundle.signature import read_private_key, sign
 from poseforge.decode import DecoderParams
-from poseforge.documents import BUNDLE, REPORT, check_document, loads, read_bytes, write_document
+from poseforge.documents import BUNDLE, MAX_NATIVE_HEIGHTS, REPORT, check_document, loads, read_bytes, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim, scratch_directory
 
@@ -66,6 +74,7 @@ def build_bundle(
         )
     ir_sha256 = artifact_digest(ir_xml)
     runs = [*BUNDLE_PROTOCOLS, *(["native"] if (Path(reports_dir) / f"{artifact}-native.json").is_file() else [])]
+    runs += native_heights(Path(reports_dir), artifact)
     # The IR validated under another precision hint too (bf16, where the CPU runs it natively): carried, so that
     # PoseEstimator can choose the hint by what was measured on its machine class.
     for hint in VARIANT_HINTS:
@@ -101,6 +110,20 @@ def build_bundle(
     return manifest
 
 
+def native_heights(reports_dir: Path, artifact: str) -> list[str]:
+    """The runs of the native protocol at other input heights that `reports_dir` holds for `artifact`
+    (`<artifact>-native@<height>.json`), by height: carried, so that PoseEstimator can say what was
+    measured at the height it runs."""
+    found = []
+    for path in reports_dir.glob(f"{artifact}-native@*.json"):
+        key = path.stem.removeprefix(f"{artifact}-")
+        found.append((split_protocol_key(key)[1], key))  # a name that is no height is refused, not skipped
+    if len(found) > MAX_NATIVE_HEIGHTS:
+        raise PoseforgeError(f"{reports_dir} holds native reports of {artifact} at {len(found)} heights: a bundle "
+                             f"carries at most {MAX_NATIVE_HEIGHTS}")  # fmt: skip
+    return [key for _, key in sorted(found)]
+
+
 def _refuse_untrained(meta: dict[str, Any], val: dict[str, Any], ir_xml: Path) -> None:
     source = meta.get("source") or {}
     if source.get("trained") is False or source.get("kind") == "random-init":
@@ -124,8 +147,8 @@ def _load_report(
         )
     raw = read_bytes(path, REPORT.what, MAX_REPORT_BYTES)
     report = check_document(loads(raw, REPORT.what, path), REPORT, path)
-    if report.get("artifact") != artifact or report.get("protocol") != protocol:
-        raise PoseforgeError(f"{path} is the {report.get('protocol')} report of {report.get('artifact')}")
+    if report.get("artifact") != artifact or report_key(report) != protocol:
+        raise PoseforgeError(f"{path} is the {report_key(report)} report of {report.get('artifact')}")
     if (report.get("precision_hint") or "f32") != hint:
         raise PoseforgeError(f"{path} was measured under precision hint {report.get('precision_hint')}, not {hint}")
     if report["artifact_sha256"] != ir_sha256:
@@ -137,6 +160,7 @@ def _load_report(
             f"{path} is on a subset ({report['images']} of {report['dataset']['images_total']} images): "
             "a bundle attests full-set figures (--allow-subset to bundle it anyway)"
         )
-    if not report.get("speed"):
+    # The bundle's speed is its deploy report's; the other heights' are bench's (report.md's height table).
+    if not report.get("speed") and "@" not in protocol:
         raise PoseforgeError(f"{path} has no speed: validate with --speed FILE from `poseforge speed`")
     return report, raw

@@ -7,8 +7,10 @@ there, with the same function that wrote it, refusing any disagreement:
   outputs, keypoint schema, decoder defaults, source and licence notice, notes, versions) from the
   metadata inside the bundle's own IR (`ir_claims`); bundle.json repeats it for readers without
   OpenVINO;
-- the measured figures from the validation reports the bundle carries, `report-<protocol>.json`,
-  which must be reports of exactly its source IR (`measured_claims`, `check_reports`);
+- the measured figures from the validation reports the bundle carries, `report-<protocol>.json`
+  (the native protocol at other input heights `report-native@<height>.json`, under
+  `measured.native_heights`), which must be reports of exactly its source IR (`measured_claims`,
+  `check_reports`);
 - every other file by its sha256 and size (`files`), and bundle.json itself by its own sha256: the
   bundle's digest, which a signature (bundle.sig) covers.
 
@@ -22,27 +24,80 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BUNDLE_PROTOCOLS, VARIANT_HINTS
+from poseforge.artifacts import BUNDLE_PROTOCOLS, DEFAULT_HEIGHT, VARIANT_HINTS, protocol_key, report_key
 from poseforge.decode import DecoderParams
 from poseforge.documents import BUNDLE, BUNDLE_IR_METADATA, REPORT, check_document, loads
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file
+from poseforge.text import plural
 
 SCHEMA = BUNDLE.schema
 OLDER_SCHEMAS = ("poseforge.bundle/1",)  # bundles whose claims were bound to nothing: refused by name
 NETWORK_FILES = ("model.xml", "model.bin")
 PROTOCOLS = (*BUNDLE_PROTOCOLS, "native")  # native's report is carried when it was measured
-# A report is carried per run: a protocol under the precision hint f32 (`val`), or under another hint the
-# IR was also validated at (`val.bf16`), both of BUNDLE_PROTOCOLS then.
-RUNS = (*PROTOCOLS, *(f"{protocol}.{hint}" for hint in VARIANT_HINTS for protocol in BUNDLE_PROTOCOLS))
+# A report is carried per run (carried_runs): a protocol under the precision hint f32 (`val`), the native
+# protocol at another input height (`native@320`), or a protocol of BUNDLE_PROTOCOLS under another hint the
+# IR was also validated at (`val.bf16`).
 MAX_BYTES = 1 << 30  # all files together: 5 times the largest network poseforge makes (openpose-vgg19 FP32)
 MAX_REPORT_BYTES = 1 << 20  # a report is a few kB (an INT8 one lists its calibration images' sha256)
 
 
 def report_file(run: str) -> str:
-    """The member holding the report a bundle's `measured.<protocol>` (or its `hints.<hint>.<protocol>`)
-    comes from: `report-val.json`, `report-val.bf16.json`."""
+    """The member holding the report a bundle's `measured.<protocol>` (or its `hints.<hint>.<protocol>`,
+    or its `native_heights.<height>`) comes from: `report-val.json`, `report-val.bf16.json`,
+    `report-native@320.json`."""
     return f"report-{run}.json"
+
+
+def carried_runs(measured: dict[str, Any]) -> list[str]:
+    """The runs whose reports a bundle carries, by what its bundle.json's `measured` holds."""
+    runs = [p for p in PROTOCOLS if p in measured]
+    runs += [protocol_key("native", int(height)) for height in measured.get("native_heights", {})]
+    runs += [run_key(p, hint) for hint in measured.get("hints", {}) for p in BUNDLE_PROTOCOLS]
+    return runs
+
+
+def native_measured(measured: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The accuracy a bundle measured under the native protocol, by input height."""
+    found = {int(height): accuracy for height, accuracy in measured.get("native_heights", {}).items()}
+    if "native" in measured:
+        found[DEFAULT_HEIGHT] = measured["native"]
+    return dict(sorted(found.items()))
+
+
+def ap_text(accuracy: dict[str, Any]) -> str:
+    """An AP with its interval, and the agreement with the FP32 IR where the report measured one."""
+    interval, agreed = accuracy["interval"], accuracy.get("agreement")
+    text = f"AP {accuracy['ap']:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
+    return text + (f" (agreement with {agreed['reference']['artifact']} {agreed['ap']:.3f})" if agreed else "")
+
+
+def measured_line(measured: dict[str, Any], input_size: str, height: int, deploy_shape: list[int]) -> str:
+    """What a bundle measured, in one line, led by the figure of what runs: the native protocol at input
+    `height` (`input_size` "native"), or the deploy shape letterboxed ("letterbox"); when that was not
+    measured, the nearest figure that was, said to be another; then the others, and on what images."""
+    native = native_measured(measured)
+    shape = f"{deploy_shape[0]}x{deploy_shape[1]}"
+    if input_size == "letterbox":
+        lead, shown = f"deploy {ap_text(measured['deploy'])} letterboxed into {shape} (what runs)", ("deploy", None)
+    elif height in native:
+        lead, shown = f"native {ap_text(native[height])} at input height {height} (what runs)", ("native", height)
+    elif native:
+        near = min(native, key=lambda h: (abs(h - height), h))
+        lead = (f"native at input height {height} (what runs) was not measured; the nearest measured: native "
+                f"{ap_text(native[near])} at height {near}, not what runs")  # fmt: skip
+        shown = ("native", near)
+    else:
+        lead = (f"native at input height {height} (what runs) was not measured; the nearest measured: deploy "
+                f"{ap_text(measured['deploy'])} at {shape} letterboxed, not what runs")  # fmt: skip
+        shown = ("deploy", None)
+    others = [f"val {ap_text(measured['val'])} (upstream's evaluation, height 368)"]
+    if shown[0] != "deploy":
+        others.append(f"deploy {ap_text(measured['deploy'])} ({shape} letterboxed)")
+    others += [f"native {ap_text(accuracy)} at height {h}" for h, accuracy in native.items() if shown != ("native", h)]
+    val = measured["val"]
+    people = plural(val["people"], "person", "people")
+    return f"{lead}; also measured: {', '.join(others)}; on {val['image_set']} ({people})"
 
 
 def run_key(protocol: str, hint: str | None) -> str:
@@ -122,6 +177,10 @@ def measured_claims(artifact: str, reports: dict[str, dict[str, Any]]) -> dict[s
         **{protocol: _accuracy(reports[protocol]) for protocol in PROTOCOLS if protocol in reports},
         "speed": _speed(reports["deploy"]),
     }
+    # The native protocol at the other input heights it was validated at (PoseEstimator's input_height).
+    heights = sorted(report["input_height"] for run, report in reports.items() if run.startswith("native@"))
+    if heights:
+        measured["native_heights"] = {str(h): _accuracy(reports[protocol_key("native", h)]) for h in heights}
     hints = {}
     for hint in VARIANT_HINTS:
         runs = {p: reports[run_key(p, hint)] for p in BUNDLE_PROTOCOLS if run_key(p, hint) in reports}
@@ -213,8 +272,7 @@ def check_manifest(manifest: dict[str, Any], path: str | Path) -> None:
                              f"bound ({SCHEMA}): make it again with `poseforge bundle`")  # fmt: skip
     check_document(manifest, BUNDLE, where)
     files, measured = manifest["files"], manifest["measured"]
-    carried = [p for p in PROTOCOLS if p in measured]
-    carried += [run_key(p, hint) for hint, runs in measured.get("hints", {}).items() for p in BUNDLE_PROTOCOLS]
+    carried = carried_runs(measured)
     expected = sorted([*NETWORK_FILES, *(report_file(run) for run in carried)])
     if sorted(files) != expected:
         raise PoseforgeError(f"{where}: bundle.json lists {', '.join(sorted(files))}, not {', '.join(expected)}")
@@ -244,8 +302,8 @@ def check_reports(manifest: dict[str, Any], reports: dict[str, bytes], path: str
         where = f"bundle {name}: {report_file(run)}"
         report = check_document(loads(raw, "JSON document", where), REPORT, where)
         protocol, hint = split_run(run)
-        if report["artifact"] != source["artifact"] or report["protocol"] != protocol:
-            raise PoseforgeError(f"{where} is the {report['protocol']} report of {report['artifact']}, not the "
+        if report["artifact"] != source["artifact"] or report_key(report) != protocol:
+            raise PoseforgeError(f"{where} is the {report_key(report)} report of {report['artifact']}, not the "
                                  f"{protocol} report of {source['artifact']}")  # fmt: skip
         if (report["precision_hint"] or "f32") != hint:
             raise PoseforgeError(f"{where} was measured under precision hint {report['precision_hint']}, not {hint}")

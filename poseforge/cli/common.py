@@ -69,6 +69,20 @@ RESAMPLES = number(int, 10, 1_000_000)
 ROUNDS = number(int, 1, 100)
 
 
+def _height(text: str) -> int:
+    """An argparse type: a native input height (artifacts.check_height), else a one-line usage error."""
+    from poseforge.artifacts import check_height
+    from poseforge.errors import PoseforgeError
+
+    try:
+        return check_height(number(int, -(2**31), 2**31)(text), "height")
+    except PoseforgeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+HEIGHT = _height
+
+
 def add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="data directory (default: $POSEFORGE_DATA, else ~/.cache/poseforge)")
 

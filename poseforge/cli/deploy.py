@@ -6,7 +6,9 @@ import argparse
 import json
 from typing import Any
 
+from poseforge.artifacts import DEFAULT_HEIGHT, HEIGHT_RANGE
 from poseforge.cli.common import (
+    HEIGHT,
     POSITIVE_INT,
     ROUNDS,
     SECONDS,
@@ -24,7 +26,6 @@ from poseforge.cli.common import (
 )
 from poseforge.deploy import SAVE
 from poseforge.errors import PoseforgeError
-from poseforge.text import plural
 
 
 def _bundle_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,22 +50,14 @@ def _bundle(args: argparse.Namespace) -> None:
 
 
 def _described(manifest: dict[str, Any]) -> str:
+    """A bundle in one line, led by the AP of what predict runs by default (native at the deploy height)."""
+    from poseforge.bundle.manifest import measured_line
+
     measured, (height, width) = manifest["measured"], manifest["input"]["deploy_shape"]
-    people = plural(measured["val"]["people"], "person", "people")
-    aps = " / ".join(f"{p} {_ap(measured[p])}" for p in ("val", "deploy", "native") if p in measured)
-    return (f"{manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] (deploy {height}x{width}), "
-            f"AP {aps} on {measured['val']['image_set']} ({people}) and "
-            f"{measured['speed']['throughput_fps']:.1f} fps as measured on {measured['artifact']}")  # fmt: skip
-
-
-def _ap(accuracy: dict[str, Any]) -> str:
-    interval, agreed = accuracy["interval"], accuracy.get("agreement")
-    text = f"{accuracy['ap']:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
-    if agreed:
-        bounds = agreed["interval"]
-        text += (f" (agreement with {agreed['reference']['artifact']} {agreed['ap']:.3f} [{bounds['low']:.3f}, "
-                 f"{bounds['high']:.3f}])")  # fmt: skip
-    return text
+    return (f"{manifest['model']} {manifest['precision']}, input u8 BGR NHWC [1,H,W,3] (deploy {height}x{width}): "
+            f"{measured_line(measured, 'native', height, [height, width])}; "
+            f"{measured['speed']['throughput_fps']:.1f} fps at {height}x{width} as measured on "
+            f"{measured['artifact']}")  # fmt: skip
 
 
 def _predict_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,7 +72,11 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
                    "input (default: drawn)")  # fmt: skip
     add_skip_bad(p)
     p.add_argument("--input-size", choices=("native", "letterbox"), default="native",
-                   help="native: the frame's own aspect at the deploy height; letterbox: the deploy shape")  # fmt: skip
+                   help="native: the frame's own aspect at the input height (--height); letterbox: the deploy "
+                   "shape")  # fmt: skip
+    p.add_argument("--height", type=HEIGHT, help=f"the native input's height: a multiple of 8 from {HEIGHT_RANGE[0]} "
+                   f"to {HEIGHT_RANGE[1]} (default {DEFAULT_HEIGHT}, the bundle's deploy height); taller is more "
+                   "accurate and slower: report.md's height table measures both")  # fmt: skip
     p.add_argument("--track", action="store_true", help="give each person an id that stays across video frames")
     p.add_argument("--smooth", action="store_true", help="One-Euro filter each tracked keypoint (implies --track)")
     p.add_argument("--tracker", action="append", default=[], metavar="KEY=VALUE",
@@ -116,7 +113,8 @@ def _predict(args: argparse.Namespace) -> None:
     summary = predict(args.bundle, args.input, args.output, save=args.save, skip_bad=args.skip_bad,
                       max_frames=args.max_frames, device=args.device,
                       precision_hint=None if args.precision_hint == "default" else args.precision_hint,
-                      threads=args.threads, input_size=args.input_size, decoder=overrides(args.decoder, "--decoder"),
+                      threads=args.threads, input_size=args.input_size, input_height=args.height,
+                      decoder=overrides(args.decoder, "--decoder"),
                       min_score=args.min_score, track=args.track or args.smooth or bool(args.tracker),
                       smooth=args.smooth, tracker=overrides(args.tracker, "--tracker"),
                       trusted_keys=args.trust)  # fmt: skip

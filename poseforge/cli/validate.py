@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import INTEL_INT8, PROTOCOLS
+from poseforge.artifacts import DEFAULT_HEIGHT, HEIGHT_RANGE, INTEL_INT8, PROTOCOLS, report_key, run_name
 from poseforge.cli.common import (
+    HEIGHT,
     POSITIVE_INT,
     RESAMPLES,
     ROUNDS,
@@ -44,7 +45,8 @@ def _speed(args: argparse.Namespace) -> None:
     images = CocoKeypoints(coco_dir(args)).images(args.limit)
     speed = write_speed_file(args.artifact, images, args.output, runtime_options(args), args.iterations, args.seconds)
     settings, shape = speed["throughput_settings"], speed["shape"]
-    wrote(args.output, f"{speed['artifact']} latency {speed['latency_ms']['median']:.1f} ms "
+    name = run_name(speed["artifact"], settings["precision_hint"])
+    wrote(args.output, f"{name} latency {speed['latency_ms']['median']:.1f} ms "
           f"(p90 {speed['latency_ms']['p90']:.1f}), throughput {speed['throughput_fps']:.1f} fps, end-to-end "
           f"{speed['e2e_fps']:.1f} fps, decode {speed['decode_deploy_ms']['median']:.2f} ms at {shape[2]}x{shape[3]}, "
           f"{plural(settings['threads'], 'thread')}, precision hint {settings['precision_hint']}")  # fmt: skip
@@ -54,6 +56,9 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", help="model.pth, an .onnx file, an IR .xml or a bundle")
     add_coco(p)
     p.add_argument("--protocol", choices=PROTOCOLS, required=True, help="how images become network inputs")
+    p.add_argument("--height", type=HEIGHT, help=f"with --protocol native: the input height (a multiple of 8 from "
+                   f"{HEIGHT_RANGE[0]} to {HEIGHT_RANGE[1]}; default {DEFAULT_HEIGHT}, the deploy height); another "
+                   "height is a run of its own: reports/<artifact>-native@<height>.json")  # fmt: skip
     p.add_argument("--limit", type=POSITIVE_INT, help="only the first N images (by id): a subset report, which "
                    "report, baseline, bundle and gate refuse unless --allow-subset; needs -o")  # fmt: skip
     add_skip_bad(p)
@@ -75,6 +80,8 @@ def _validate(args: argparse.Namespace) -> None:
     from poseforge.validate.speed.network import read_speed_file
 
     options = runtime_options(args)
+    if args.height is not None and args.protocol != "native":
+        raise PoseforgeError(f"--height sets the native protocol's input height; {args.protocol} runs at its own")
     if args.speed and args.output and Path(args.speed).resolve() in {p.resolve() for p in report_paths(args.output)}:
         raise PoseforgeError(f"-o {args.output} would replace the speed file {args.speed} it reads: choose another -o")
     speed = read_speed_file(args.speed, args.artifact, options.precision_hint) if args.speed else None
@@ -85,7 +92,7 @@ def _validate(args: argparse.Namespace) -> None:
         return validate_artifact(args.artifact, coco_dir(args), args.protocol, args.output, options=options,
                                  limit=args.limit, skip_bad=args.skip_bad, speed=speed, measure=not args.no_speed,
                                  speed_seconds=args.seconds, resamples=args.resamples, sharding=sharding,
-                                 reference=args.reference)  # fmt: skip
+                                 input_height=args.height, reference=args.reference)  # fmt: skip
 
     if args.ray is None:
         if args.shards or args.workers:
@@ -100,7 +107,7 @@ def _validate(args: argparse.Namespace) -> None:
         options = options.replace(threads=threads)
         with ray_cluster(args.ray, "validate", args.workers) as cluster:
             report = run(ray_sharding(cluster, threads, args.shards))
-    wrote(args.output or default_report_path(report, args.protocol), report_line(report))
+    wrote(args.output or default_report_path(report), report_line(report))
 
 
 def report_line(report: dict[str, Any]) -> str:
@@ -118,7 +125,8 @@ def report_line(report: dict[str, Any]) -> str:
         else ""
     )
     return (
-        f"{report['artifact']} {report['protocol']}: AP {report['ap']:.3f}{bounds} (AP50 {report['ap50']:.3f}, "
+        f"{run_name(report['artifact'], report['precision_hint'])} {report_key(report)}: AP {report['ap']:.3f}{bounds} "
+        f"(AP50 {report['ap50']:.3f}, "
         f"AR {report['ar']:.3f}) on {plural(report['images'], 'image')} of {dataset['name']}, "
         f"{plural(dataset['people'], 'person', 'people')}"
         f"{skipped}{agreement}, decode {report['decode_ms']:.2f} ms{speed}"
@@ -130,6 +138,8 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("b", help="report B, scored on the same images")
     p.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples")
     p.add_argument("--seed", type=SEED, default=0, help="resampling seed")
+    p.add_argument("--cross-protocol", action="store_true", help="compare reports of different protocols (or native "
+                   "heights) anyway: their difference is then the protocols' as much as the artifacts'")  # fmt: skip
     add_output(p, "also write the comparison as JSON", required=False)
 
 
@@ -137,7 +147,7 @@ def _compare(args: argparse.Namespace) -> None:
     from poseforge.fileio import write_json
     from poseforge.validate.accuracy.compare import compare_reports, summary_lines
 
-    comparison = compare_reports(args.a, args.b, args.resamples, args.seed)
+    comparison = compare_reports(args.a, args.b, args.resamples, args.seed, args.cross_protocol)
     for line in summary_lines(comparison):
         print(line)
     if args.output:
@@ -286,8 +296,9 @@ COMMANDS = (
     Command("compare", "validate", "the paired AP difference of two reports on the same images, with its interval",
             _compare_arguments, _compare, "Re-match both reports' pycocotools results once, then score both on the "
             "same bootstrap resamples of the images: AP of each with its interval, and the paired interval of "
-            "AP(B) - AP(A). Only a paired interval that excludes 0 says that one is more accurate. Prints the "
-            "timings of the matching and the resamples."),
+            "AP(B) - AP(A). Only a paired interval that excludes 0 says that one is more accurate. Prints each "
+            "report's run, protocol and image set, and the timings of the matching and the resamples; reports of "
+            "different protocols (or native heights) are refused unless --cross-protocol."),
     Command("agreement", "validate", "each artifact's agreement with the FP32 IR's poses (no labels), with intervals",
             _agreement_arguments, _agreement, "Score every run's poses against the FP32 IR's own poses as ground "
             "truth (pycocotools' keypoint OKS-AP under the same protocol; FP32 against itself scores 1), with 95% "

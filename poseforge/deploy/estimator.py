@@ -8,8 +8,10 @@
             ...
 
 The bundle is verified once and its network kept in memory. Each frame is fed at its own aspect
-(`input_size="native"`: the bundle's deploy height by the frame's width at that height, rounded
-up to a multiple of 8) or letterboxed into the deploy shape (`"letterbox"`). A source whose frames
+(`input_size="native"`: the input height, by default the bundle's deploy height, by the frame's
+width at that height, rounded up to a multiple of 8) or letterboxed into the deploy shape
+(`"letterbox"`). `input_height` trades speed for accuracy: report.md's height table measures both
+per height, and `measured()` leads with the AP of what runs. A source whose frames
 share one size compiles one shape; once a second size appears, widths are rounded up to buckets
 of BUCKET pixels, so mixed sizes share a bounded set of compiled shapes (at most MAX_SHAPES kept).
 Tracking gives each person an id across frames (PoseTracker: OKS matching in two stages by score,
@@ -58,8 +60,9 @@ from typing import Any
 
 import numpy as np
 
+from poseforge.artifacts import check_height
 from poseforge.background import read_ahead
-from poseforge.bundle.manifest import decoder_params
+from poseforge.bundle.manifest import decoder_params, measured_line
 from poseforge.decode import DecoderParams, Poses, decode
 from poseforge.deploy.precision import AUTO, resolve_hint
 from poseforge.deploy.scenes import SceneCuts, thumbnail
@@ -103,6 +106,7 @@ class PoseEstimator:
         precision_hint: str | None = AUTO,
         threads: int | None = None,
         input_size: str = "native",
+        input_height: int | None = None,
         decoder: DecoderParams | dict[str, Any] | None = None,
         min_score: float = 0.0,
         track: bool = False,
@@ -118,11 +122,18 @@ class PoseEstimator:
         `precision_hint="auto"` runs the fastest hint whose AP the bundle validated within tolerance of
         f32 on this machine class (bf16 for an FP32 bundle on AMX), f32 where it has no figures for the
         class; `precision_choice` says what was chosen and why. "f32", "bf16", "f16" force a hint; None
-        is the device's own default."""
+        is the device's own default.
+        `input_height`: the native input's height (a multiple of 8 from 64 to 1024; None: the bundle's
+        deploy height, 256)."""
         from poseforge.runtime.bundle_runner import read_bundle  # openvino, once the arguments look right
 
         if input_size not in INPUT_SIZES:
             raise PoseforgeError(f"input_size {input_size!r}: choose {' or '.join(INPUT_SIZES)}")
+        if input_height is not None:
+            check_height(input_height, "input_height")
+            if input_size == "letterbox":
+                raise PoseforgeError("input_height sets the native input's height: input_size='letterbox' runs the "
+                                     "bundle's deploy shape")  # fmt: skip
         if not (isinstance(min_score, int | float) and np.isfinite(min_score) and min_score >= 0):
             raise PoseforgeError(f"min_score must be a number >= 0, got {min_score!r}")
         if smooth and not track:
@@ -136,6 +147,7 @@ class PoseEstimator:
         self.options = RuntimeOptions(device=device, precision_hint=self.precision_choice["hint"], threads=threads)
         self.input_size, self.min_score = input_size, float(min_score)
         self.deploy_shape: tuple[int, int] = tuple(self.manifest["input"]["deploy_shape"])
+        self.input_height = self.deploy_shape[0] if input_height is None else int(input_height)
         self.tracker = PoseTracker(merge_params(TrackerParams(), tracker, "tracker")) if track else None
         self.cuts = SceneCuts(self.tracker.params.cut_threshold) if self.tracker else None
         self.smoother = PoseSmoother(smoother) if smooth else None
@@ -166,19 +178,12 @@ class PoseEstimator:
         return self.manifest["source"]["notice"]
 
     def measured(self) -> str:
-        """The bundle's measured accuracy in one line: AP, interval, image set and people, and where
-        measured the agreement with the FP32 IR."""
-        parts = []
-        for protocol in ("val", "deploy", "native"):
-            m = self.manifest["measured"].get(protocol)
-            if m:
-                interval, agreed = m.get("interval"), m.get("agreement")
-                bounds = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
-                bounds += f" (agreement with FP32 {agreed['ap']:.3f})" if agreed else ""
-                parts.append(f"{protocol} AP {m['ap']:.3f}{bounds}")
-        val = self.manifest["measured"].get("val") or {}
-        where = f" on {val.get('image_set', '?')} ({val.get('people', '?')} people)" if val else ""
-        return f"{self.model} {self.precision}: " + ", ".join(parts) + where
+        """The bundle's measured accuracy in one line, led by the AP of what this estimator runs (the
+        native protocol at its input height, naming it, or the letterboxed deploy shape); if that
+        height was not measured, the nearest figure that was, said to be another; then the others,
+        with their intervals, image set and people."""
+        line = measured_line(self.manifest["measured"], self.input_size, self.input_height, list(self.deploy_shape))
+        return f"{self.model} {self.precision}: {line}"
 
     # --- one frame ----------------------------------------------------------------------------
     def __call__(self, frame: np.ndarray | str | Path, timestamp: float | None = None) -> Poses:
@@ -294,9 +299,9 @@ class PoseEstimator:
     # --- the pieces -------------------------------------------------------------------------------
     def input_width(self, frame_hw: tuple[int, int]) -> int:
         """The network input width for a frame of this size (see the module docstring)."""
-        height, width = self.deploy_shape
         if self.input_size == "letterbox":
-            return width
+            return self.deploy_shape[1]
+        height = self.input_height
         with self._cache_lock:
             self._sizes.add(frame_hw)
             mixed = len(self._sizes) > 1
@@ -309,7 +314,7 @@ class PoseEstimator:
         if self.input_size == "letterbox":
             prepared = prepare(frame, "deploy", self.deploy_shape)
         else:
-            prepared = prepare_native(frame, self.deploy_shape[0], self.input_width(frame.shape[:2]))
+            prepared = prepare_native(frame, self.input_height, self.input_width(frame.shape[:2]))
         if self.tracker is not None:  # the scene-cut cue, made here: in `stream`, ahead in the read-ahead thread
             prepared = Cued(prepared.image, prepared.geometry, thumbnail(frame))
         return prepared
@@ -389,8 +394,8 @@ class PoseEstimator:
             if not self._runners:
                 return {}
             latest = next(reversed(self._runners.values())).settings
-        return {**latest, "input_size": self.input_size, "thread_probe": self.thread_probe,
-                "precision_choice": self.precision_choice}  # fmt: skip
+        return {**latest, "input_size": self.input_size, "input_height": self.input_height,
+                "thread_probe": self.thread_probe, "precision_choice": self.precision_choice}  # fmt: skip
 
     def timings(self) -> dict[str, Any]:
         """Milliseconds per frame for each stage (median, p90) and end-to-end fps so far."""

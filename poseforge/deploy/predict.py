@@ -72,7 +72,7 @@ def predict(
     `save`: "drawn" (the input drawn: images as images, a video as a video), "poses" (poses.json
     and predict.json only: nothing drawn or encoded) or "video" (the drawn frames as one video,
     whatever the input). `estimator_options` go to PoseEstimator (precision_hint, threads,
-    input_size, decoder, min_score, track, smooth, tracker, trusted_keys, device); `max_frames`
+    input_size, input_height, decoder, min_score, track, smooth, tracker, trusted_keys, device); `max_frames`
     stops after so many frames (for a live source).
     """
     if artifact_kind(bundle) != "bundle":
@@ -191,6 +191,7 @@ class _Run:
             "input": str(source.location if video else source.path),
             "kind": source.kind,
             "input_size": estimator.input_size,
+            "input_height": estimator.input_height if estimator.input_size == "native" else None,
             "deploy_shape": list(estimator.deploy_shape),
             "frames": self.frames,
             "people": len(self.results),
@@ -268,9 +269,10 @@ def summary_line(summary: dict[str, Any]) -> str:
     slowest = summary["slowest_stage"]
     slow = f"; slowest stage {slowest} {summary['timings_ms'][slowest]['median_ms']:.1f} ms" if slowest else ""
     threads = f" with {plural(runtime['threads'], 'thread')}" if runtime.get("threads") else ""
+    height = f" (height {summary['input_height']})" if summary.get("input_height") else ""
     return (
         f"wrote {summary['output']}: {plural(summary['people'], 'person', 'people')} in "
         f"{plural(summary['frames'], unit)}{skipped}{ended}; {rates}{start}; "
-        f"{runtime.get('device', 'CPU')} at {summary['input_size']} input size{threads}, precision hint "
+        f"{runtime.get('device', 'CPU')} at {summary['input_size']} input size{height}{threads}, precision hint "
         f"{runtime.get('precision_hint')}{slow}"
     )

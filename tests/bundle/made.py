@@ -1,8 +1,9 @@
 """The fp32 bundle made once per test session by `make bundle` (the `made` fixture in tests/conftest.py).
 
 The IR chain is copied from the session's `omz_build` (mtimes kept, so make sees it up to
-date) into a build of its own: make then validates the IR (both protocols, 1 s of speed) and
-bundles it, without touching the reports other tests write into `omz_build`.
+date) into a build of its own: make then validates the IR (every protocol, 1 s of speed, and the
+native protocol at HEIGHT too) and bundles it, without touching the reports other tests write into
+`omz_build`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from tests.conftest import FP32_CHAIN, copy_with_times, run_make
 
 MODEL = "human-pose-estimation-0001"
+HEIGHT = 320  # the other native height the bundle is validated at
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Made:
 
     def make(self, *targets: str, assets: Path, **variables: str):
         variables.setdefault("COCO", str(assets / "coco-mini"))  # the quick set: tests compare with it
+        variables.setdefault("HEIGHTS", str(HEIGHT))  # one other native height (make's default has two)
         return run_make(*targets, BUILD=str(self.build), DIST=str(self.dist), DATA=str(assets), SPEED_SECONDS="1",
                         **variables)  # fmt: skip
 

@@ -21,7 +21,7 @@ from poseforge.preprocess import prepare, to_nchw
 from poseforge.runtime import artifact_kind, artifact_metadata, open_runner
 from poseforge.runtime.bundle_runner import camera_batch
 from poseforge.validate.accuracy.validate import read_report
-from tests.bundle.made import Made
+from tests.bundle.made import HEIGHT, Made
 from tests.conftest import run_cli
 
 
@@ -63,7 +63,7 @@ def test_bundle_json_documents_the_network(made: Made) -> None:
     # Where bf16 is native, make validated the FP32 IR under bf16 too: the bundle carries those reports.
     bf16 = {"report-val.bf16.json", "report-deploy.bf16.json"} if runs_bf16_natively() else set()
     assert set(manifest["files"]) == {"model.xml", "model.bin", "report-val.json", "report-deploy.json",
-                                      "report-native.json", *bf16}  # fmt: skip
+                                      "report-native.json", f"report-native@{HEIGHT}.json", *bf16}  # fmt: skip
     assert set(manifest["measured"].get("hints", {})) == ({"bf16"} if bf16 else set())
     if bf16:
         assert manifest["measured"]["hints"]["bf16"]["val"]["precision_hint"] == "bf16"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from poseforge.artifacts import artifact_digest
 from poseforge.machine import runs_bf16_natively
-from tests.bundle.made import Made
+from tests.bundle.made import HEIGHT, Made
 from tests.conftest import run_cli, run_make
 
 
@@ -20,8 +20,8 @@ def manifest_of(bundle: Path) -> dict:
 
 
 def test_the_tarball_holds_the_network_its_reports_and_its_manifest(made: Made) -> None:
-    # Where bf16 is native, make also validated the IR under bf16: those reports travel too.
-    runs = {p: f"ir-fp32-{p}" for p in ("val", "deploy", "native")}
+    # Each protocol and height make validated; where bf16 is native, the IR under bf16 too: those reports travel.
+    runs = {p: f"ir-fp32-{p}" for p in ("val", "deploy", "native", f"native@{HEIGHT}")}
     if runs_bf16_natively():
         runs.update({f"{p}.bf16": f"ir-fp32.bf16-{p}" for p in ("val", "deploy")})
     with tarfile.open(made.bundle) as tar:
@@ -37,6 +37,11 @@ def test_the_tarball_holds_the_network_its_reports_and_its_manifest(made: Made) 
         report = json.loads((made.model_dir / "reports" / f"ir-fp32-{protocol}.json").read_text())
         assert manifest["measured"][protocol]["ap"] == report["ap"]
         assert manifest["measured"][protocol]["machine"] == report["machine"]
+    at_height = json.loads(carried[f"native@{HEIGHT}"])
+    assert at_height["input_height"] == HEIGHT and at_height["speed"] is None  # its speed is bench's
+    claim = manifest["measured"]["native_heights"][str(HEIGHT)]  # what measured() cites at that height
+    assert list(manifest["measured"]["native_heights"]) == [str(HEIGHT)]
+    assert (claim["ap"], claim["interval"], claim["images"]) == (at_height["ap"], at_height["interval"], 79)
     speed = manifest["measured"]["speed"]
     assert speed["throughput_fps"] == report["throughput_fps"] and speed["precision_hint"] == "f32"
     assert speed["shape"] == [1, 3, 256, 456] and speed["machine"]["cores"] >= 1
@@ -101,3 +106,15 @@ def test_make_runs_the_recipe_for_a_missing_bundle_only(made: Made, assets: Path
     # fp16 has neither an IR nor reports in this build: make would convert, measure, validate, then bundle.
     commands = [line.split()[1] for line in dry.stdout.splitlines() if line.startswith(".venv/bin/poseforge")]
     assert commands == ["convert", "speed", "validate", "validate", "bundle"], dry.stdout
+
+
+def test_bundle_and_verify_lead_with_what_predict_runs(made: Made) -> None:
+    """The line `poseforge verify` (and `bundle`) prints: the AP of the native protocol at the deploy height,
+    what predict runs by default, before the others."""
+    result = run_cli("verify", str(made.bundle))
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.splitlines()[0]
+    native = json.loads((made.model_dir / "reports" / "ir-fp32-native.json").read_text())
+    assert line.startswith(f"verified {made.bundle}: human-pose-estimation-0001 fp32, input u8 BGR NHWC [1,H,W,3] "
+                           f"(deploy 256x456): native AP {native['ap']:.3f} [")  # fmt: skip
+    assert "at input height 256 (what runs); also measured: val AP" in line and f"at height {HEIGHT}" in line

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +16,16 @@ import onnx
 import pytest
 
 from poseforge.convert.onnx_export import OPSET
-from poseforge.convert.parity import TOLERANCES, find_artifacts, parity, parity_inputs, violations
+from poseforge.convert.parity import (
+    MIN_COSINES,
+    TOLERANCES,
+    find_artifacts,
+    measure_parity,
+    parity,
+    parity_inputs,
+    render_parity,
+    violations,
+)
 from poseforge.ir_files import read_ir
 from poseforge.metadata import get_ir_metadata, get_onnx_metadata
 from poseforge.runtime import open_runner
@@ -122,6 +133,30 @@ def test_parity_command_prints_the_table(omz_build: Path, assets: Path) -> None:
     assert result.returncode == 0, result.stderr
     for label in ("onnx-sim", "ir-fp16", "omz fp32 reference", "omz int8 release"):
         assert label in result.stdout
+    # Intel's release computes with its activation FakeQuantize: shown, and said why it is not judged.
+    assert "omz int8 release: Intel's INT8 network computes with its activation FakeQuantize" in result.stdout
+    assert "not expected to match FP32: shown, not judged" in result.stdout
+
+
+def test_the_int8_ir_is_judged_by_its_stated_cosine(omz_build: Path, assets: Path, tmp_path: Path, capsys) -> None:
+    """An INT8 network (Intel's release, as build/<model>/ir/int8 here) computes in 8 bits: no conversion's
+    max abs holds for it, the cosine stated in poseforge.artifacts does, on make parity's images."""
+    model_dir = tmp_path / "human-pose-estimation-0001"
+    (model_dir / "ir" / "int8").mkdir(parents=True)
+    (model_dir / "model.pth").symlink_to(omz_build / "model.pth")
+    for suffix in ("xml", "bin"):
+        (model_dir / "ir" / "int8" / f"model.{suffix}").symlink_to(omz_build / "ir" / "omz-int8" / f"model.{suffix}")
+    rows, images, _ = measure_parity(model_dir, assets / "coco-val" / "val2017", limit=8)  # as `make parity`
+    [int8] = [row for row in rows if row.artifact == "ir-int8"]
+    assert images == 8 and int8.min_cosine == MIN_COSINES["ir-int8"] and int8.tolerance is None and int8.holds
+    assert int8.agreement.worst() > max(TOLERANCES.values())  # a conversion's max abs would refuse it
+    assert violations(rows) == []
+    strict = dataclasses.replace(int8, min_cosine=0.99999)
+    assert violations([strict]) == [f"ir-int8 vs torch: cosine {int8.agreement.least_cosine():.4f} < 0.99999"]
+    render_parity(rows, images, False)
+    out = capsys.readouterr().out
+    assert re.search(rf"ir-int8 +. torch .*cos >= {MIN_COSINES['ir-int8']} ok", out), out
+    assert "ir-int8 computes in 8 bits" in out and "over every input as one vector" in out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -18,7 +18,7 @@ from poseforge.deploy.tracking import TrackerParams
 from poseforge.errors import PoseforgeError
 from poseforge.preprocess import prepare
 from poseforge.runtime import open_runner
-from tests.bundle.made import Made
+from tests.bundle.made import HEIGHT, Made
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -37,6 +37,38 @@ def test_a_640x480_frame_runs_at_its_own_aspect(estimator: PoseEstimator) -> Non
     assert estimator.deploy_shape == (256, 456)
     assert estimator.input_width((480, 640)) == 344  # 256 x 341.3, rounded up to a multiple of 8
     assert estimator.prepare(np.zeros((480, 640, 3), np.uint8)).image.shape == (256, 344, 3)
+
+
+def test_the_input_height_is_the_users_with_its_measured_ap(made: Made, frames: list[np.ndarray]) -> None:
+    """input_height=320: a 640x480 frame runs at 320x432, the poses are the native protocol's at 320, and
+    measured() leads with the AP the bundle measured at that height, naming it."""
+    measured = PoseEstimator(made.bundle).manifest["measured"]
+    taller = PoseEstimator(made.bundle, input_height=HEIGHT)
+    assert taller.prepare(np.zeros((480, 640, 3), np.uint8)).image.shape == (HEIGHT, 432, 3)
+    runner = open_runner(made.bundle)
+    prepared = prepare(frames[1], "native", input_height=HEIGHT)
+    heatmaps, pafs = runner.run(prepared.image[None])
+    expected = decode(heatmaps[0], pafs[0], prepared.geometry, taller.params)
+    got = taller(frames[1])
+    assert len(got) == len(expected) and np.allclose(got.keypoints, expected.keypoints, atol=1e-3)
+    at_height = measured["native_heights"][str(HEIGHT)]
+    lead = f"native AP {at_height['ap']:.3f} [{at_height['interval']['low']:.3f}, {at_height['interval']['high']:.3f}]"
+    assert taller.measured().startswith(
+        f"human-pose-estimation-0001 fp32: {lead} at input height {HEIGHT} (what runs);"
+    )
+    default = PoseEstimator(made.bundle).measured()
+    assert default.startswith(f"human-pose-estimation-0001 fp32: native AP {measured['native']['ap']:.3f}")
+    assert "at input height 256 (what runs)" in default and f"at height {HEIGHT}" in default  # the others follow
+    assert f"val AP {measured['val']['ap']:.3f}" in default and "on coco-mini (68 people)" in default
+    letterbox = PoseEstimator(made.bundle, input_size="letterbox").measured()
+    assert f"deploy AP {measured['deploy']['ap']:.3f}" in letterbox.split(";")[0] and "(what runs)" in letterbox
+
+
+def test_a_height_not_measured_says_so_and_cites_the_nearest(made: Made) -> None:
+    line = PoseEstimator(made.bundle, input_height=296).measured()  # nearer 320 than 256
+    lead = line.split(";")[0]
+    assert "native at input height 296 (what runs) was not measured" in lead
+    assert "the nearest measured: native AP" in line and f"at height {HEIGHT}, not what runs" in line
 
 
 def test_letterbox_gives_what_the_deploy_protocol_gives(made: Made, frames: list[np.ndarray]) -> None:
@@ -133,6 +165,11 @@ def test_bad_options_are_refused(made: Made) -> None:
         ({"track": True, "tracker": "min_hits=3"}, "expected TrackerParams or a dict"),
         ({"decoder": {"upsample_factor": 400}}, "upsample_factor"),
         ({"decoder": {"no_such_knob": 1}}, "unknown decoder parameter"),
+        ({"input_height": 300}, "input_height 300: expected a multiple of 8 from 64 to 1024"),
+        ({"input_height": 2048}, "input_height 2048"),
+        ({"input_height": "320"}, "input_height '320'"),
+        ({"input_height": True}, "input_height True"),
+        ({"input_height": 320, "input_size": "letterbox"}, "input_height sets the native input's height"),
     ):
         with pytest.raises(PoseforgeError, match=message):
             PoseEstimator(made.bundle, **kwargs)

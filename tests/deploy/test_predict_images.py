@@ -11,7 +11,7 @@ import cv2
 from poseforge.validate.accuracy.dataset import load_coco
 from poseforge.validate.accuracy.scoring import coco_keypoint_metrics
 from poseforge.validate.accuracy.validate import read_report
-from tests.bundle.made import Made
+from tests.bundle.made import HEIGHT, Made
 from tests.conftest import run_cli
 
 ANNOTATIONS = "coco-mini/annotations/person_keypoints_val2017.json"
@@ -45,6 +45,24 @@ def test_a_folder_of_coco_images(made: Made, assets: Path, tmp_path: Path) -> No
     assert sum(i["people"] for i in summary["images"]) == len(poses) == summary["people"]
     ap = coco_keypoint_metrics(coco, poses, sorted(coco.getImgIds()))["ap"]
     assert abs(ap - read_report(made.model_dir / "reports" / "ir-fp32-deploy.json")["ap"]) <= 0.002
+
+
+def test_a_taller_input_height_is_what_runs_and_what_is_cited(made: Made, assets: Path, tmp_path: Path) -> None:
+    """--height 320: poses.json scores what validate scored at that height, and the first line leads with it."""
+    out = tmp_path / "out"
+    result = run_cli("predict", str(made.bundle), str(assets / "coco-mini" / "val2017"), "-o", str(out), "--height",
+                     str(HEIGHT), "--save", "poses")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = read_report(made.model_dir / "reports" / f"ir-fp32-native@{HEIGHT}.json")
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(f"bundle: human-pose-estimation-0001 fp32: native AP {report['ap']:.3f} [")
+    assert f"at input height {HEIGHT} (what runs);" in first
+    assert f"at native input size (height {HEIGHT})" in result.stdout
+    summary = json.loads((out / "predict.json").read_text())
+    assert summary["input_height"] == HEIGHT and summary["runtime"]["input_height"] == HEIGHT
+    coco = load_coco(assets / ANNOTATIONS)
+    ap = coco_keypoint_metrics(coco, json.loads((out / "poses.json").read_text()), sorted(coco.getImgIds()))["ap"]
+    assert abs(ap - report["ap"]) <= 0.002
 
 
 def test_names_that_are_not_numbers_get_indices(made: Made, coco_images: list[Path], tmp_path: Path) -> None:

@@ -460,7 +460,8 @@ def test_make_clean_removes_only_what_make_builds(tmp_path: Path) -> None:
     """`make clean DIST=elsewhere` once ran `rm -rf build dist`: the default dist/ (a user's wheel) went too."""
     model = "human-pose-estimation-0001"
     built = ("model.pth", "ir/fp32/model.xml", "ir/fp32/model.bin", f"ir/fp32/{LEDGER}", "reports/ir-fp32-val.json",
-             "reports/results/ir-fp32-val.json", "report.md")  # fmt: skip
+             "reports/results/ir-fp32-val.json", "reports/ir-int8-native@368.json",
+             "reports/results/ir-int8-native@368.json", "report.md")  # fmt: skip
     made = [f"build/{model}/{rel}" for rel in built]
     made.append(f"elsewhere/{model}-int8.tar.gz")
     users = ["dist/poseforge-0.1.0-py3-none-any.whl", f"build/{model}/reports/my-notes.md", "build/other/model.pth",

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.bundle.made import Made
+from tests.bundle.made import HEIGHT, Made
 from tests.hostile.helpers import cli, edit_ir_metadata, edit_json, members, refused, rehashed, repack, snapshot
 
 Files = dict[str, bytes]
@@ -38,7 +38,7 @@ def report_edit(name: str, change: Callable[[dict[str, Any]], Any]) -> Callable[
 
 
 def every_report(change: Callable[[dict[str, Any]], Any]) -> Callable[[Files], None]:
-    """Change every report the bundle carries (f32 and, where it has them, other precision hints')."""
+    """Change every report the bundle carries (each protocol, height and precision hint)."""
 
     def edit(files: Files) -> None:
         for name in [n for n in files if n.startswith("report-")]:
@@ -87,12 +87,12 @@ def both(*changes: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]]
 
 
 SHAPE = [1, 3, 4096, 4096]
-OTHER_MODEL = "lightweight-openpose"
 CASES: dict[str, tuple[Callable[[Files], Files], str]] = {
     # what bundle.json says about the network, against the network's own metadata
     "another model's name": (
         manifest_edit(setting("model", "lightweight-openpose")),
-        "report-deploy.json is a report of human-pose-estimation-0001, not of lightweight-openpose",
+        # the first report read names it: report-deploy.bf16.json where the CPU runs bf16, else report-deploy.json
+        ".json is a report of human-pose-estimation-0001, not of lightweight-openpose",
     ),
     "another model's name in the reports too": (
         forged(
@@ -198,9 +198,22 @@ CASES: dict[str, tuple[Callable[[Files], Files], str]] = {
         forged(report_edit("report-native.json", setting("artifact_sha256", "1" * 64))),
         "report-native.json was measured on another IR (sha256 111111111111...)",
     ),
+    # the native protocol at another input height: its own report, its own figure
+    "an AP at height 320 of 0.99": (
+        manifest_edit(setting(f"measured.native_heights.{HEIGHT}.ap", 0.99)),
+        f"bundle.json measured.native_heights.{HEIGHT}.ap is 0.99 where its reports say 0.",
+    ),
+    "the height 320 report saying 368": (
+        forged(report_edit(f"report-native@{HEIGHT}.json", setting("input_height", 368))),
+        f"report-native@{HEIGHT}.json is the native@368 report of ir-fp32, not the native@{HEIGHT} report of ir-fp32",
+    ),
+    "a height measured without its report": (
+        manifest_edit(lambda m: m["measured"]["native_heights"].update({"368": m["measured"]["native"]})),
+        "report-native@368.json",
+    ),
     "a report without its measured figure": (
         forged(lambda files: files.pop("report-native.json"), manifest=lambda m: m["files"].pop("report-native.json")),
-        "report-native.json, report-val",  # in what its measured figures need, not in what it lists
+        f"report-deploy.json, report-native.json, report-native@{HEIGHT}.json",  # (bundle.json lists ..., not ...)
     ),
     "a network without the decoder defaults in its metadata": (
         forged(network_metadata(lambda meta: meta.pop("decoder"))),

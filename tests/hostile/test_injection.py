@@ -48,6 +48,8 @@ REFUSED: dict[str, tuple[str, str]] = {
     "| in CHECKPOINT": ("CHECKPOINT", "c|id>{marker}"),
     "a line break in QUANTIZE_OPTS": ("QUANTIZE_OPTS", "--x\nall: ; id>{marker}"),
     "$ in SPEED_SECONDS": ("SPEED_SECONDS", "1$(shell id>{marker})"),
+    "; in HEIGHTS": ("HEIGHTS", "320;id>{marker}"),  # a height becomes a target's name: only digits
+    "a word in HEIGHTS": ("HEIGHTS", "320 tall"),
 }
 
 

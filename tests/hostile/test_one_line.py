@@ -90,6 +90,11 @@ REPORTS: dict[str, tuple[Variant, str]] = {
         (lambda r: r["interval"].update(low=0.9, high=0.1), None),
         "low 0.9 is above high 0.1",
     ),
+    "an input height on a val report": (
+        (put("input_height", 320), None),
+        "field input_height: given for protocol 'val'",
+    ),
+    "an input height of 321": ((put("input_height", 321), None), "field input_height: expected a multiple of 8"),
     "an agreement above 1": ((put("agreement", {"ap": 1.5}), None), "field agreement.ap"),
     "an agreement without its reference": (
         (
@@ -185,6 +190,10 @@ BENCHES: dict[str, tuple[Variant, str]] = {
     "ratios as a list": ((put("ratios", [0.05]), None), "field ratios: expected an object"),
     "a zero ratio": ((put("ratios", {"decode_over_latency": 0}), None), "field ratios.decode_over_latency"),
     "an unknown ratio": ((put("ratios", {"free_lunch": 1.0}), None), "free_lunch"),
+    "a height that is no number": (
+        (put("heights", {"frame": [480, 640], "default_height": 256, "runs": {"ir-fp32": {"tall": {}}}}), None),
+        "field heights.runs.ir-fp32.tall",
+    ),
 }
 
 
@@ -219,6 +228,10 @@ BUNDLE_JSON: dict[str, tuple[Variant, str]] = {
     "people as a fraction": ((put("measured.val.people", 68.5), None), "measured.val.people: expected an integer"),
     "a string fps": ((put("measured.speed.e2e_fps", "fast"), None), "field measured.speed.e2e_fps"),
     "no measured speed": ((lambda m: m["measured"].__delitem__("speed"), None), "field measured.speed: missing"),
+    "a native height of 0320": (
+        (lambda m: m["measured"].update(native_heights={"0320": m["measured"]["native"]}), None),
+        "field measured.native_heights.0320",
+    ),
 }
 
 
@@ -512,6 +525,16 @@ NUMBERS: dict[str, tuple[list[str], str]] = {
     "validate --limit 0": (["validate", "IR", "--coco", "COCO", "--protocol", "val", "--limit", "0"], "--limit"),
     "predict --threads -4": (["predict", "B.tar.gz", "IN", "-o", "OUT", "--threads", "-4"], "--threads"),
     "--seed -1": (["init", "--model", "lightweight-openpose", "--seed", "-1", "-o", "OUT"], "--seed"),
+    "validate --height 300": (
+        ["validate", "IR", "--coco", "COCO", "--protocol", "native", "--height", "300"],
+        "--height",
+    ),
+    "validate --height 2048": (
+        ["validate", "IR", "--coco", "COCO", "--protocol", "native", "--height", "2048"],
+        "--height",
+    ),
+    "predict --height 0": (["predict", "B.tar.gz", "IN", "-o", "OUT", "--height", "0"], "--height"),
+    "predict --height tall": (["predict", "B.tar.gz", "IN", "-o", "OUT", "--height", "tall"], "--height"),
     "agreement --resamples 5": (["agreement", "MODEL", "--resamples", "5"], "--resamples"),
     "agreement --limit 0": (["agreement", "MODEL", "--images", "COCO", "--limit", "0"], "--limit"),
 }

@@ -54,3 +54,28 @@ GATE_IMAGES = 12  # images with people: enough for real AP figures, quick to run
 @pytest.fixture
 def small_coco(tmp_path: Path, assets: Path) -> Path:
     return make_coco(tmp_path / "coco", assets, 3)
+
+
+@pytest.fixture(scope="session")
+def height_build(gate_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """gate_build's reports and IRs, with both IRs validated under the native protocol at the default
+    height and at 320 (the height table's accuracy), and a bench that timed them at both heights."""
+    from poseforge.artifacts import BY_NAME, protocol_key
+    from poseforge.validate.accuracy.validate import validate_artifact
+    from poseforge.validate.speed.bench import run_bench
+
+    model_dir = tmp_path_factory.mktemp("heights") / "human-pose-estimation-0001"
+    shutil.copytree(gate_build / "reports", model_dir / "reports")
+    (model_dir / "ir").mkdir()
+    for precision in ("fp32", "int8"):
+        (model_dir / "ir" / precision).symlink_to(gate_build / "ir" / precision)
+    coco = gate_build.parent / "coco"
+    for name in ("ir-fp32", "ir-int8"):
+        for height in (None, HEIGHT):
+            out = model_dir / "reports" / f"{name}-{protocol_key('native', height)}.json"
+            validate_artifact(model_dir / BY_NAME[name].file, coco, "native", out, measure=False, input_height=height)
+    run_bench(model_dir, coco, seconds=1.0, rounds=2, output=model_dir / "bench.json")
+    return model_dir
+
+
+HEIGHT = 320  # height_build's other native height

@@ -13,7 +13,7 @@ import pytest
 from poseforge.errors import PoseforgeError
 from poseforge.validate.gate import read_baseline, run_gate, upgrade_baseline, write_baseline
 from tests.conftest import run_cli
-from tests.validate.conftest import GATE_IMAGES
+from tests.validate.conftest import GATE_IMAGES, HEIGHT
 
 OTHER = "arm64-neon-2c"  # a class the baseline has no section for
 
@@ -352,3 +352,38 @@ def test_a_baseline_refuses_subsets_and_mixed_image_sets(model_dir: Path) -> Non
     edit_report(model_dir, "ir-fp32-val", subset=False, dataset__image_ids_sha256="0" * 64)
     result = run_cli("baseline", str(model_dir), "--baseline", str(baseline))
     assert result.returncode == 1 and "mixed image sets" in result.stderr and baseline.read_bytes() == before
+
+
+def test_native_heights_are_rows_of_their_own(height_build: Path, tmp_path: Path) -> None:
+    """`<artifact>-native@320.json`: the FP32 IR's row in the exact section, INT8's in its class's, both
+    recorded by the baseline and judged by the gate; a report whose height is not its name's fails."""
+    model_dir = tmp_path / "human-pose-estimation-0001"
+    shutil.copytree(height_build / "reports", model_dir / "reports")
+    shutil.copy(height_build / "bench.json", model_dir / "bench.json")
+    (model_dir / "ir").mkdir()
+    for precision in ("fp32", "int8"):
+        (model_dir / "ir" / precision).symlink_to(height_build / "ir" / precision, target_is_directory=True)
+    write_baseline(model_dir, tmp_path / "baseline.json")
+    baseline = read_baseline(tmp_path / "baseline.json")
+    machine_class = running_class(model_dir)
+    assert set(baseline["accuracy"]["ir-fp32"]) == {"val", "deploy", "native", f"native@{HEIGHT}"}
+    assert set(baseline["classes"][machine_class]["accuracy"]["ir-int8"]) == {"val", "deploy", "native",
+                                                                             f"native@{HEIGHT}"}  # fmt: skip
+    reports = {p.stem: json.loads(p.read_text()) for p in (model_dir / "reports").glob("*.json")}
+    assert baseline["accuracy"]["ir-fp32"][f"native@{HEIGHT}"]["ap"] == round(
+        reports[f"ir-fp32-native@{HEIGHT}"]["ap"], 4
+    )
+    result = verdicts(model_dir)
+    assert result[f"ir-fp32 native@{HEIGHT} AP"] == "pass"
+    assert result[f"ir-int8 native@{HEIGHT} AP on {machine_class}"] == "pass"
+    assert f"ir-int8 native@{HEIGHT} AP - ir-fp32 (bound, any class)" not in result  # a price, not a bound
+    assert "ir-int8 native AP - ir-fp32 (bound, any class)" in result
+
+    edit_report(model_dir, f"ir-fp32-native@{HEIGHT}", input_height=368)  # a 368 report under the 320 name
+    check = checks(model_dir)[f"ir-fp32 native@{HEIGHT} AP"]
+    assert check.verdict == "FAIL" and check.causes == [f"ir-fp32-native@{HEIGHT}.json holds the native@368 report "
+                                                        "of ir-fp32"]  # fmt: skip
+    (model_dir / "reports" / f"ir-fp32-native@{HEIGHT}.json").rename(model_dir / "reports" / "ir-fp32-native@321.json")
+    cli = gate_cli(model_dir)
+    assert cli.returncode == 1 and cli.stderr.count("\n") == 1, cli.stderr
+    assert "ir-fp32-native@321.json is not named <artifact>-<protocol>.json" in cli.stderr

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from poseforge.artifacts import REFERENCE, run_name
+from poseforge.artifacts import REFERENCE, report_key, run_name
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file
 from poseforge.images import image_files, read_image
@@ -135,15 +135,16 @@ def agreement_interval(matches: ImageMatches, resamples: int, seed: int) -> dict
 # --- which reference a report is scored against ------------------------------------------------------------------
 def reference_problem(run: dict[str, Any], reference: dict[str, Any]) -> str | None:
     """Why `reference` (a report) cannot be the reference of `run` (a report, or the fields of one
-    being written: model, protocol, dataset), or None: it must be the FP32 IR run with f32 under the
-    same protocol, of the same model, on the same images and annotations."""
+    being written: model, protocol, input height, dataset), or None: it must be the FP32 IR run with
+    f32 under the same protocol (and native input height), of the same model, on the same images and
+    annotations."""
     name = run_name(reference["artifact"], reference.get("precision_hint"))
     if name != REFERENCE:
         return f"it is a report of {name}, not of {REFERENCE}"
     if reference["model"] != run["model"]:
         return f"it is a report of model {reference['model']}, not {run['model']}"
-    if reference["protocol"] != run["protocol"]:
-        return f"it is under the {reference['protocol']} protocol, not {run['protocol']}"
+    if report_key(reference) != report_key(run):
+        return f"it is of the {report_key(reference)} protocol, not {report_key(run)}"
     ours, theirs = run["dataset"], reference["dataset"]
     if (ours["annotations_sha256"], ours["image_ids_sha256"]) != (theirs["annotations_sha256"],
                                                                      theirs["image_ids_sha256"]):  # fmt: skip

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BY_NAME, INTEL_INT8, PROTOCOLS, REFERENCE, order
+from poseforge.artifacts import BY_NAME, INTEL_INT8, PROTOCOLS, REFERENCE, order, split_protocol_key
 from poseforge.errors import PoseforgeError
 from poseforge.text import plural
 from poseforge.validate.accuracy.agreement import RULE, Reference, agreement, reference_problem
@@ -23,9 +23,9 @@ from poseforge.validate.accuracy.compare import report_results
 from poseforge.validate.accuracy.intervals import ImageMatches, bootstrap_ap, paired_difference
 
 
-def reference_report(protocol: str) -> str:
-    """The file name of the report a run under `protocol` is scored against."""
-    return f"{REFERENCE}-{protocol}.json"
+def reference_report(key: str) -> str:
+    """The file name of the report a run under protocol key `key` (artifacts.protocol_key) is scored against."""
+    return f"{REFERENCE}-{key}.json"
 
 
 class ReportScorer:
@@ -112,8 +112,8 @@ def report_tables(
         report, matches = scorer.matches(path, reference)
         by_protocol.setdefault(protocol, {})[name] = matches
         image_set = {"image_set": report["dataset"]["name"]}
-    ordered = {p: dict(sorted(by_protocol[p].items(), key=lambda run: order(run[0]))) for p in PROTOCOLS
-               if p in by_protocol}  # fmt: skip
+    keys = sorted(by_protocol, key=lambda k: (PROTOCOLS.index(split_protocol_key(k)[0]), split_protocol_key(k)[1] or 0))
+    ordered = {k: dict(sorted(by_protocol[k].items(), key=lambda run: order(run[0]))) for k in keys}
     return [
         agreement_table(protocol, matched, resamples, seed, versus, **image_set)
         for protocol, matched in ordered.items()

@@ -5,7 +5,9 @@
 Both reports' results are re-matched once (pycocotools' OKS matching) and the SAME image
 resamples score both, so the interval of AP(B) - AP(A) cancels what the images share: only
 that paired interval can say that one artifact is more accurate than another, and only when
-it excludes zero.
+it excludes zero. Two reports of different protocols (or native input heights) differ by the
+protocol too (val against native at height 256 is about 0.11 AP): refused unless
+`cross_protocol`, and then said so.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from poseforge.artifacts import protocol_label, report_key, run_name
 from poseforge.documents import COCO_ANNOTATIONS
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file, sha256_text
@@ -59,9 +62,15 @@ def report_matches(path: str | Path, datasets: dict[str, CocoKeypoints] | None =
 
 
 def compare_reports(
-    path_a: str | Path, path_b: str | Path, resamples: int = RESAMPLES, seed: int = SEED
+    path_a: str | Path, path_b: str | Path, resamples: int = RESAMPLES, seed: int = SEED, cross_protocol: bool = False
 ) -> dict[str, Any]:
-    """AP of A and of B with their intervals, and the paired interval of AP(B) - AP(A)."""
+    """AP of A and of B with their intervals, and the paired interval of AP(B) - AP(A). Reports of
+    different protocols (or native input heights) are refused unless `cross_protocol`."""
+    keys = report_key(read_report(path_a)), report_key(read_report(path_b))
+    if keys[0] != keys[1] and not cross_protocol:
+        raise PoseforgeError(f"{path_a} is a {keys[0]} report and {path_b} a {keys[1]} one: their difference would "
+                             "be the protocols' as much as the artifacts'; compare reports of one protocol "
+                             "(--cross-protocol to compare them anyway)")  # fmt: skip
     datasets: dict[str, CocoKeypoints] = {}
     start = time.perf_counter()
     (report_a, a), (report_b, b) = report_matches(path_a, datasets), report_matches(path_b, datasets)
@@ -73,8 +82,9 @@ def compare_reports(
     paired = paired_difference(a, b, resamples, seed)
     resampled = time.perf_counter() - start
     return {
-        "a": {"report": str(path_a), "artifact": report_a["artifact"], **interval_a.to_dict()},
-        "b": {"report": str(path_b), "artifact": report_b["artifact"], **interval_b.to_dict()},
+        "a": {**described(path_a, report_a), **interval_a.to_dict()},
+        "b": {**described(path_b, report_b), **interval_b.to_dict()},
+        "cross_protocol": keys[0] != keys[1],
         "b_minus_a": paired.to_dict(),
         "resolvable": paired.width / 2,
         "significant": paired.low > 0 or paired.high < 0,
@@ -83,20 +93,40 @@ def compare_reports(
     }
 
 
+def described(path: str | Path, report: dict[str, Any]) -> dict[str, Any]:
+    """What a side of a comparison is: its report, run (artifact and precision hint), protocol and image set."""
+    return {
+        "report": str(path),
+        "artifact": report["artifact"],
+        "run": run_name(report["artifact"], report["precision_hint"]),
+        "protocol": report_key(report),
+        "dataset": report["dataset"]["name"],
+    }
+
+
+def side_line(label: str, side: dict[str, Any]) -> str:
+    return (f"{label} {side['run']}, {protocol_label(side['protocol'])}, on {side['dataset']}: AP {side['ap']:.4f} "
+            f"[{side['low']:.4f}, {side['high']:.4f}]")  # fmt: skip
+
+
 def summary_lines(comparison: dict[str, Any]) -> list[str]:
     a, b, d = comparison["a"], comparison["b"], comparison["b_minus_a"]
     level = f"{100 * d['level']:.0f}%"
-    verdict = (
-        f"{b['artifact'] if d['ap'] > 0 else a['artifact']} is more accurate: the paired interval excludes 0"
-        if comparison["significant"]
-        else "no difference this image set can resolve: the paired interval includes 0"
-    )
+    mixed = comparison["cross_protocol"]
+    if comparison["significant"]:
+        better = b if d["ap"] > 0 else a
+        verdict = f"{better['run']} {better['protocol']} is more accurate: the paired interval excludes 0"
+    else:
+        verdict = "no difference this image set can resolve: the paired interval includes 0"
+    caution = [f"protocols differ ({a['protocol']} against {b['protocol']}, --cross-protocol): B - A is the "
+               "protocols' difference as much as the runs'"] if mixed else []  # fmt: skip
     return [
         f"{comparison['dataset']}: {plural(a['images'], 'image')}, {plural(a['people'], 'person', 'people')}; "
         f"{level} bootstrap intervals, "
         f"{d['resamples']} image resamples (seed {d['seed']})",
-        f"A {a['artifact']}: AP {a['ap']:.4f} [{a['low']:.4f}, {a['high']:.4f}]",
-        f"B {b['artifact']}: AP {b['ap']:.4f} [{b['low']:.4f}, {b['high']:.4f}]",
+        side_line("A", a),
+        side_line("B", b),
+        *caution,
         f"B - A: {d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] (paired); {verdict}",
         f"smallest difference this set resolves between them: about {comparison['resolvable']:.4f}",
         f"timing: OKS matching {comparison['seconds']['match']:.2f} s, {3 * d['resamples']} resamples "

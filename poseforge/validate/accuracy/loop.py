@@ -46,14 +46,19 @@ def run_loop(
     progress: Any = None,
     keep_results: bool = True,
     allow_empty: bool = False,
+    input_height: int | None = None,
 ) -> LoopResult:
     """Run every image once through `runner`; `progress` is an optional (rich Progress, task) pair.
-    `allow_empty`: a shard whose every image was skipped is not yet an error (the merged run may be)."""
+    `allow_empty`: a shard whose every image was skipped is not yet an error (the merged run may be);
+    `input_height` is the native protocol's (None: the deploy height)."""
     params = params or DecoderParams()
     out = LoopResult()
 
+    def prepared_as(pixels: np.ndarray) -> Any:
+        return prepare(pixels, protocol, deploy_shape, input_height)
+
     def frames() -> Iterator[tuple[Any, np.ndarray]]:
-        for image, prepared in prefetch(images, lambda pixels: prepare(pixels, protocol, deploy_shape), skip_bad):
+        for image, prepared in prefetch(images, prepared_as, skip_bad):
             if prepared is None:
                 out.skipped.append(image.file_name)
                 _advance(progress)

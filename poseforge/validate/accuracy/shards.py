@@ -48,6 +48,7 @@ class ShardJob:
     params: DecoderParams = field(default_factory=DecoderParams)
     skip_bad: bool = False
     artifact_sha256: str | None = None  # where set, a worker refuses an artifact of other bytes
+    input_height: int | None = None  # the native protocol's (None: the deploy height)
 
 
 @dataclass
@@ -117,12 +118,17 @@ def worker_runner(job: ShardJob) -> Runner:
     return _OPEN[key]
 
 
+def job_height(job: ShardJob, runner: Runner) -> int | None:
+    """The native protocol's input height for `job` (its own, else the deploy height); None otherwise."""
+    return (job.input_height or runner.metadata["input"]["deploy_shape"][0]) if job.protocol == "native" else None
+
+
 def run_shard(job: ShardJob, shard: Shard, runner: Runner | None = None, progress: Any = None) -> ShardOutput:
     """Run the shard's images through the one loop (`runner`, else this process's, opened once)."""
     runner = runner or worker_runner(job)
     deploy_shape = tuple(runner.metadata["input"]["deploy_shape"])
     loop = run_loop(runner, list(shard.images), job.protocol, deploy_shape, job.params, job.skip_bad, progress,
-                    allow_empty=True)  # fmt: skip
+                    allow_empty=True, input_height=job_height(job, runner))  # fmt: skip
     return ShardOutput(shard.index, loop, runner.artifact, runner.metadata, dict(runner.settings), deploy_shape,
                        machine_info(), {"host": platform.node(), "pid": os.getpid()})  # fmt: skip
 

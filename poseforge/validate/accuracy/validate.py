@@ -1,7 +1,9 @@
 """Validate one artifact under one protocol: COCO keypoint AP and speed, written as a report.
 
 The report (`reports/<artifact>-<protocol>.json`) and the pycocotools results file
-(`reports/results/<artifact>-<protocol>.json`) are written atomically.
+(`reports/results/<artifact>-<protocol>.json`) are written atomically. The native protocol at
+another input height than the deploy height is a run of its own: its report records
+`input_height` and is named by its protocol key (`ir-fp32-native@320.json`, artifacts.protocol_key).
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import PROTOCOLS, REFERENCE, artifact_digest, artifact_size_mb, run_name
+from poseforge.artifacts import (
+    PROTOCOLS,
+    REFERENCE,
+    artifact_digest,
+    artifact_size_mb,
+    check_height,
+    protocol_key,
+    report_key,
+    run_name,
+)
 from poseforge.decode import DecoderParams
 from poseforge.documents import REPORT, RESULTS, check_document, loads, read_bytes, read_document
 from poseforge.errors import PoseforgeError
@@ -34,6 +45,7 @@ from poseforge.validate.accuracy.shards import (
     Shard,
     Sharding,
     ShardJob,
+    job_height,
     merge,
     open_validation_runner,
     run_shard,
@@ -79,6 +91,7 @@ class AccuracyRun:
     interval: dict[str, Any] | None
     machine: dict[str, Any]  # where the network ran (the workers' class, when sharded)
     cluster: dict[str, Any] | None = None  # how it was sharded: scheduler, address, shards, workers, nodes
+    input_height: int | None = None  # the native protocol's
 
 
 def measure_accuracy(
@@ -91,15 +104,19 @@ def measure_accuracy(
     skip_bad: bool,
     resamples: int,
     sharding: Sharding | None = None,
+    input_height: int | None = None,
 ) -> AccuracyRun:
-    """Run `artifact` over `images` under `protocol` (the deploy protocol at a static shape) and score it:
-    in this process as one shard, or in `sharding.shards` shards wherever it dispatches them."""
-    job = ShardJob(str(artifact), protocol, options, params, skip_bad)
+    """Run `artifact` over `images` under `protocol` (the deploy protocol at a static shape; native at
+    `input_height`, by default the deploy height) and score it: in this process as one shard, or in
+    `sharding.shards` shards wherever it dispatches them."""
+    job = ShardJob(str(artifact), protocol, options, params, skip_bad, input_height=input_height)
     cluster = None
     if sharding is None:
         runner = open_validation_runner(job)
         with progress() as bar:
-            task = bar.add_task(f"{runner.artifact} {protocol}", total=len(images))
+            height = job_height(job, runner)
+            name = f"{run_name(runner.artifact, options.precision_hint)} {protocol_key(protocol, height)}"
+            task = bar.add_task(name, total=len(images))
             run = merge([run_shard(job, Shard(0, tuple(images)), runner, (bar, task))], 1)
     else:
         # Several workers share a node: OpenVINO would pin each one's threads to the same first cores.
@@ -119,8 +136,9 @@ def measure_accuracy(
     metrics = keypoint_metrics(evaluator)
     if cluster is not None:  # what stays serial however many workers: merging and scoring
         cluster["seconds"]["scoring"] = time.perf_counter() - start
+    height = (input_height or run.deploy_shape[0]) if protocol == "native" else None
     return AccuracyRun(run.artifact, run.metadata, run.runtime, run.deploy_shape, run.loop, metrics, interval,
-                       run.machine, cluster)  # fmt: skip
+                       run.machine, cluster, height)  # fmt: skip
 
 
 def validate_artifact(
@@ -139,6 +157,7 @@ def validate_artifact(
     resamples: int = RESAMPLES,
     reference: str | Path | None = None,
     sharding: Sharding | None = None,
+    input_height: int | None = None,
 ) -> dict[str, Any]:
     """Run `artifact` over the COCO images under `protocol`; score, with a bootstrap interval of
     AP over `resamples` image resamples; add speed and the agreement with the FP32 IR; write the
@@ -146,12 +165,18 @@ def validate_artifact(
 
     `speed` is a speed block measured before (`poseforge speed`); otherwise it is measured
     here unless `measure` is False. The agreement is scored against `reference` (the FP32 IR's
-    report under the same protocol, on the same images), by default the `ir-fp32-<protocol>.json`
-    beside the report when there is one. `sharding` spreads the images over workers (the results are
-    the same bytes); the report records how.
+    report under the same protocol and input height, on the same images), by default the FP32 IR's
+    report of that protocol beside the report when there is one. `sharding` spreads the images over
+    workers (the results are the same bytes); the report records how. `input_height` is the native
+    protocol's (default: the deploy height, DEFAULT_HEIGHT); the speed block is the deploy shape's
+    whatever the height.
     """
     if protocol not in PROTOCOLS:
         raise PoseforgeError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    if input_height is not None:
+        if protocol != "native":
+            raise PoseforgeError(f"an input height is the native protocol's: {protocol} runs at a height of its own")
+        check_height(input_height)
     params = params or DecoderParams()
     dataset = CocoKeypoints(coco_dir)
     images = dataset.images(limit)
@@ -165,16 +190,17 @@ def validate_artifact(
     for target in report_paths(output) if output else ():
         claim(target)  # refused now, not after the run
     if reference is not None:  # a reference that cannot be one is refused now, not after the run
-        given = read_report(reference)
-        if run_name(given["artifact"], given["precision_hint"]) != REFERENCE or given["protocol"] != protocol:
-            raise PoseforgeError(f"{reference} is the {given['protocol']} report of "
-                                 f"{run_name(given['artifact'], given['precision_hint'])}, not the {protocol} report "
+        given, key = read_report(reference), protocol_key(protocol, input_height)
+        if run_name(given["artifact"], given["precision_hint"]) != REFERENCE or report_key(given) != key:
+            raise PoseforgeError(f"{reference} is the {report_key(given)} report of "
+                                 f"{run_name(given['artifact'], given['precision_hint'])}, not the {key} report "
                                  f"of {REFERENCE} to score the agreement against")  # fmt: skip
-    run = measure_accuracy(artifact, dataset, images, protocol, options, params, skip_bad, resamples, sharding)
+    run = measure_accuracy(artifact, dataset, images, protocol, options, params, skip_bad, resamples, sharding,
+                           input_height)  # fmt: skip
     if speed is None and measure:  # after the accuracy run has released its runtime's threads
         speed = measure_speed(artifact, images, run.deploy_shape, options, seconds=speed_seconds)
     report = build_report(run, artifact, dataset, protocol, limit, params, speed)
-    path = Path(output or default_report_path(run.metadata, protocol))
+    path = Path(output or default_report_path(report))
     report["agreement"] = score_agreement(report, run.loop.results, run.loop.image_ids, path, reference, resamples)
     write_report_pair(path, report, run.loop.results)
     return report
@@ -187,11 +213,11 @@ def score_agreement(
     """The report's agreement with the FP32 IR (validate.accuracy.agreement), scored against the
     reference report's results; None for the reference itself, and where there is no comparable
     reference: none given and none beside the report, or one beside it of other images or another
-    protocol. A reference that was given and does not fit is refused."""
+    protocol (or input height). A reference that was given and does not fit is refused."""
     if run_name(report["artifact"], report["precision_hint"]) == REFERENCE:
         return None
     given = reference is not None
-    reference = Path(reference) if given else path.parent / f"{REFERENCE}-{report['protocol']}.json"
+    reference = Path(reference) if given else path.parent / f"{REFERENCE}-{report_key(report)}.json"
     if not reference.is_file() and not given:
         return None
     if reference.resolve() == path.resolve():
@@ -223,6 +249,7 @@ def build_report(
         "artifact": run.artifact,
         "model": meta.get("model"),
         "protocol": protocol,
+        "input_height": run.input_height,  # the native protocol's; None for val and deploy
         "images": len(loop.image_ids),
         # Fewer images than the set holds (--limit, skipped bad images): refused by report,
         # baseline, bundle and gate unless they are told it is wanted.
@@ -267,9 +294,11 @@ def ap_interval(matches: Any, resamples: int) -> dict[str, Any] | None:
     return bootstrap_ap(matches, resamples, SEED).to_dict()
 
 
-def default_report_path(meta: dict[str, Any], protocol: str) -> Path:
-    """Where make keeps an artifact's full report: build/<model>/reports/<artifact>-<protocol>.json."""
-    return Path("build") / str(meta.get("model")) / "reports" / f"{meta.get('artifact')}-{protocol}.json"
+def default_report_path(report: dict[str, Any]) -> Path:
+    """Where make keeps a full report: build/<model>/reports/<run>-<protocol key>.json (the run: the
+    artifact, and its precision hint when not f32)."""
+    name = run_name(str(report.get("artifact")), report.get("precision_hint"))
+    return Path("build") / str(report.get("model")) / "reports" / f"{name}-{report_key(report)}.json"
 
 
 def write_report_pair(output: str | Path, report: dict[str, Any], results: list[dict]) -> tuple[Path, Path]:

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import INTEL_INT8, OURS_INT8, PROTOCOLS, REFERENCE, VARIANT_HINTS, order
+from poseforge.artifacts import (
+    DEFAULT_HEIGHT,
+    INTEL_INT8,
+    OURS_INT8,
+    PROTOCOLS,
+    REFERENCE,
+    VARIANT_HINTS,
+    order,
+    split_protocol_key,
+)
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_outputs, claim, png_with_text
 from poseforge.text import plural
@@ -27,19 +36,31 @@ class Row:
     name: str  # run name: artifact, or artifact.hint for a variant
     path: Path
     report: dict[str, Any]
+    protocol: str  # its protocol key: val, deploy, native, native@320 (artifacts.protocol_key)
     difference: dict[str, Any] | None = None  # paired interval of AP(row) - AP(reference), same images
+    # A native row: the paired interval of AP(row) - AP(the same run at the default height), same images.
+    height_difference: dict[str, Any] | None = None
     agreement: dict[str, Any] | None = None  # agreement with the reference, with its interval
 
     @property
     def significant(self) -> bool:
-        d = self.difference
-        return d is not None and (d["low"] > 0 or d["high"] < 0)
+        return significant(self.difference)
+
+    @property
+    def height(self) -> int | None:
+        """The native protocol's input height; None for val and deploy."""
+        return split_protocol_key(self.protocol)[1] if self.report["protocol"] == "native" else None
+
+
+def significant(difference: dict[str, Any] | None) -> bool:
+    return difference is not None and (difference["low"] > 0 or difference["high"] < 0)
 
 
 def load_rows(model_dir: str | Path, allow_subset: bool = False) -> list[Row]:
-    """Every report in `model_dir/reports` (one model, one image set), in pipeline order."""
-    rows = [Row(name, path, report) for name, _, path, report in comparable_reports(model_dir, allow_subset)]
-    return sorted(rows, key=lambda r: (order(r.name), PROTOCOLS.index(r.report["protocol"])))
+    """Every report in `model_dir/reports` (one model, one image set), in pipeline order (native
+    heights after the default one)."""
+    rows = [Row(name, path, report, key) for name, key, path, report in comparable_reports(model_dir, allow_subset)]
+    return sorted(rows, key=lambda r: (order(r.name), PROTOCOLS.index(r.report["protocol"]), r.height or 0))
 
 
 @dataclass
@@ -47,39 +68,42 @@ class OursAgainstIntel:
     """Our INT8 against Intel's release under one protocol: the paired differences of AP and of
     agreement with the reference (the same image resamples for both networks)."""
 
-    protocol: str
+    protocol: str  # a protocol key
     ap: dict[str, Any]
     agreement: dict[str, Any] | None
 
 
 def measure_differences(rows: list[Row], resamples: int = RESAMPLES) -> list[OursAgainstIntel]:
-    """Each row's paired AP difference to the reference artifact under its protocol (the same
-    resamples) and its agreement with it; our INT8 against Intel's, on both measures."""
+    """Each row's paired difference to the reference artifact under its protocol (the same resamples),
+    each native row's to the same run at the default height, and each row's agreement with the
+    reference; our INT8 against Intel's, on both measures."""
     scorer = ReportScorer()
-    matches = {(row.name, row.report["protocol"]): report_matches(row.path, scorer.datasets)[1] for row in rows}
+    matches = {(row.name, row.protocol): report_matches(row.path, scorer.datasets)[1] for row in rows}
     for row in rows:
-        reference = matches.get((REFERENCE, row.report["protocol"]))
+        reference = matches.get((REFERENCE, row.protocol))
+        own = matches[(row.name, row.protocol)]
         if reference is not None and row.name != REFERENCE and reference.people:
-            own = matches[(row.name, row.report["protocol"])]
             row.difference = paired_difference(reference, own, resamples, SEED).to_dict()
-    tables = {t["protocol"]: t for t in report_tables([(r.name, r.report["protocol"], r.path) for r in rows],
-                                                      resamples, SEED, scorer)}  # fmt: skip
+        default = matches.get((row.name, "native"))
+        if row.height not in (None, DEFAULT_HEIGHT) and default is not None and default.people:
+            row.height_difference = paired_difference(default, own, resamples, SEED).to_dict()
+    tables = {t["protocol"]: t for t in report_tables([(r.name, r.protocol, r.path) for r in rows], resamples, SEED,
+                                                      scorer)}  # fmt: skip
     for row in rows:
-        row.agreement = tables.get(row.report["protocol"], {}).get("runs", {}).get(row.name)
+        row.agreement = tables.get(row.protocol, {}).get("runs", {}).get(row.name)
     versus = []
-    for protocol in PROTOCOLS:
-        ours, intel = matches.get((OURS_INT8, protocol)), matches.get((INTEL_INT8, protocol))
+    for key in dict.fromkeys(row.protocol for row in rows):
+        ours, intel = matches.get((OURS_INT8, key)), matches.get((INTEL_INT8, key))
         if ours is not None and intel is not None and ours.people:
-            agreement = tables.get(protocol, {}).get("differences", {}).get(f"{OURS_INT8} - {INTEL_INT8}")
-            versus.append(OursAgainstIntel(protocol, paired_difference(intel, ours, resamples, SEED).to_dict(),
-                                           agreement))  # fmt: skip
+            agreement = tables.get(key, {}).get("differences", {}).get(f"{OURS_INT8} - {INTEL_INT8}")
+            versus.append(OursAgainstIntel(key, paired_difference(intel, ours, resamples, SEED).to_dict(), agreement))
     return versus
 
 
 def resolution(rows: list[Row], protocol: str) -> float | None:
     """Half the median width of the paired intervals: about the smallest change this set resolves.
     Exact conversions (the same poses as the reference: a zero-width interval) say nothing of it."""
-    widths = sorted(width for r in rows if r.difference and r.report["protocol"] == protocol
+    widths = sorted(width for r in rows if r.difference and r.protocol == protocol
                     and (width := r.difference["high"] - r.difference["low"]) > 0)  # fmt: skip
     return widths[len(widths) // 2] / 2 if widths else None
 
@@ -94,10 +118,13 @@ def _ap(report: dict[str, Any]) -> str:
 
 
 def _difference(row: Row) -> str:
-    d = row.difference
-    if d is None:
+    if row.difference is None:
         return "reference" if row.name == REFERENCE else "-"
-    return f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" + (" *" if row.significant else "")
+    return _paired(row.difference)
+
+
+def _paired(d: dict[str, Any]) -> str:
+    return f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" + (" *" if significant(d) else "")
 
 
 def _agreement(row: Row) -> str:
@@ -105,10 +132,6 @@ def _agreement(row: Row) -> str:
     if a is None:
         return "reference" if row.name == REFERENCE else "-"
     return f"{a['ap']:.3f} [{a['low']:.3f}, {a['high']:.3f}]"
-
-
-def _paired(d: dict[str, Any]) -> str:
-    return f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" + (" *" if d["low"] > 0 or d["high"] < 0 else "")
 
 
 def versus_lines(versus: list[OursAgainstIntel]) -> list[str]:
@@ -148,19 +171,20 @@ def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
     for row in rows:
         r = row.report
         lines.append(
-            f"| {row.name} | {r['protocol']} | {_ap(r)} | {_difference(row)} | {_agreement(row)} | {r['ap50']:.3f} | "
+            f"| {row.name} | {row.protocol} | {_ap(r)} | {_difference(row)} | {_agreement(row)} | {r['ap50']:.3f} | "
             f"{r['ar']:.3f} | {r['size_mb']:.1f} |"
         )
     if versus:
         lines += ["", *versus_lines(versus)]
     lines += ["", *legend(rows, dataset["people"])]
+    lines += ["", *height_section(rows, bench)]
     lines += ["", *speed_section(bench)]
     if tiers:
         lines += ["", *tier_section(tiers)]
     if fleet:
         lines += ["", *fleet_lines(fleet)]
     notes = sorted({f"{row.name}: {note}" for row in rows for note in row.report.get("notes", [])})
-    skipped = [f"{row.name} {row.report['protocol']}: {plural(len(row.report['skipped_images']), 'bad image')} skipped"
+    skipped = [f"{row.name} {row.protocol}: {plural(len(row.report['skipped_images']), 'bad image')} skipped"
                for row in rows if row.report["skipped_images"]]  # fmt: skip
     if notes or skipped:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes + skipped]
@@ -170,6 +194,61 @@ def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
               f"*The {REFERENCE} network's people on the set's most crowded image (val protocol), drawn by "
               "poseforge's decoder.*"]  # fmt: skip
     return "\n".join([*lines, "", MARKDOWN_MARK, ""])
+
+
+def height_rows(rows: list[Row]) -> dict[str, list[Row]]:
+    """The native rows of each run measured at more than one input height (f32 runs), by height."""
+    native: dict[str, list[Row]] = {}
+    for row in rows:
+        if row.height is not None and row.name == row.report["artifact"]:
+            native.setdefault(row.name, []).append(row)
+    return {name: sorted(found, key=lambda r: r.height or 0) for name, found in native.items() if len(found) > 1}
+
+
+def height_section(rows: list[Row], bench: dict[str, Any] | None) -> list[str]:
+    """The input height a user picks (PoseEstimator's `input_height`, predict's `--height`): AP and
+    speed per height, for each run validated at several."""
+    table = height_rows(rows)
+    if not table:
+        return ["## Input height", "", "No run was validated at several native input heights (`make validate` "
+                "validates ir-fp32 and ir-int8 at HEIGHTS)."]  # fmt: skip
+    heights = (bench or {}).get("heights") or {"runs": {}}
+    measured = heights["runs"]
+    if measured and bench:
+        frame = heights["frame"]
+        where = (f"the network alone at each height's native shape of a {frame[1]}x{frame[0]} frame, from "
+                 f"bench.json's interleaved run (THROUGHPUT hint, precision hint f32, "
+                 f"{plural(bench['threads'], 'thread')}, machine class {bench['machine']['class']}); its ratio to "
+                 f"height {DEFAULT_HEIGHT} is taken within each round, then the median")  # fmt: skip
+    else:
+        where = "not measured (bench.json has no heights: run `make bench`)"
+    lines = [
+        "## Input height: accuracy against speed",
+        "",
+        "The native protocol (the image's own aspect, its width rounded up to a multiple of 8) at each input height "
+        f"a bundle can run at (`PoseEstimator(..., input_height=H)`, `poseforge predict --height H`; default "
+        f"{DEFAULT_HEIGHT}): AP on the same images with its 95% interval, its paired difference to height "
+        f"{DEFAULT_HEIGHT}, and speed: {where}. The val protocol's height 368 is not native@368: val resizes "
+        "bicubically and pads to at least 368 wide, as upstream's evaluation does.",
+        "",
+        f"| run | input height | input of a 640x480 frame | AP [95% interval] | AP - height {DEFAULT_HEIGHT} "
+        f"[paired 95%] | throughput fps | fps / height {DEFAULT_HEIGHT} |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, found in table.items():
+        for row in found:
+            speed = measured.get(name, {}).get(str(row.height))
+            if row.height == DEFAULT_HEIGHT:
+                gap = "reference"
+            else:
+                gap = _paired(row.height_difference) if row.height_difference else "-"
+            figures = (
+                [f"{speed['shape'][2]}x{speed['shape'][3]}", f"{speed['throughput_fps']:.1f}",
+                 f"{speed['throughput_over_default']:.3f}"] if speed else ["-", "-", "-"]
+            )  # fmt: skip
+            lines.append(f"| {name} | {row.height} | {figures[0]} | {_ap(row.report)} | {gap} | {figures[1]} | "
+                         f"{figures[2]} |")  # fmt: skip
+    return lines
 
 
 def speed_section(bench: dict[str, Any] | None) -> list[str]:
@@ -244,7 +323,7 @@ def tier_section(tiers: dict[str, Any]) -> list[str]:
 
 def reference_people(rows: list[Row]) -> str:
     """The reference people the agreements count, per protocol."""
-    people = {row.report["protocol"]: row.agreement["people"] for row in rows if row.agreement}
+    people = {row.protocol: row.agreement["people"] for row in rows if row.agreement}
     return ", ".join(f"{count} ({protocol})" for protocol, count in people.items())
 
 
@@ -263,16 +342,15 @@ def legend(rows: list[Row], people: int) -> list[str]:
         "interval excludes 0) says that an artifact is more or less accurate than the reference" + resolves,
         f"- A `.{'/'.join(VARIANT_HINTS)}` row is the artifact run under that OpenVINO precision hint (the CPU runs "
         "FP32 in bf16 when not told f32); its difference is to the f32 run of the reference.",
+        "- Protocols: `val` = upstream evaluation (height 368, bicubic, centre padding to a multiple of 8 with "
+        "grey 128); `deploy` = the artifact's deploy shape, letterboxed; `native` = the image's own aspect at the "
+        f"deploy height ({DEFAULT_HEIGHT}), padded to a multiple of 8; `native@H` = the same at input height H.",
         f"- Agreement with {REFERENCE}: the run's poses scored by pycocotools' keypoint OKS-AP against {REFERENCE}'s "
         f"own poses under the same protocol, on the same images (1 for {REFERENCE} itself). Ground truth: "
-        f"{RULE.split(';')[0]}"
-        + (f"; {agreed} reference people here" if (agreed := reference_people(rows)) else "")
+        f"{RULE.split(';')[0]}" + (f"; {agreed} reference people here" if (agreed := reference_people(rows)) else "")
         + ". It needs no label and measures only how far a run's poses move from FP32's, so it resolves far smaller "
         "differences than AP (its intervals resample the images as AP's do); it ranks closeness to FP32, not "
         "accuracy. A difference marked * excludes 0.",
-        "- Protocols: `val` = upstream evaluation (height 368, bicubic, centre padding to a multiple of 8 with "
-        "grey 128); `deploy` = the artifact's deploy shape, letterboxed; `native` = the image's own aspect at the "
-        "deploy height, padded to a multiple of 8.",
         "- Speed (below): latency is the LATENCY hint, one request, after warm-up; throughput the THROUGHPUT hint "
         "with an async queue (torch and onnxruntime: one request after another). Every speed figure comes from "
         "the same interleaved run on one machine: compare them as ratios.",
@@ -281,9 +359,9 @@ def legend(rows: list[Row], people: int) -> list[str]:
 
 def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None = None) -> None:
     """AP with its interval as an error bar per artifact and protocol (one row each, so no label
-    overlaps another), its agreement with the reference likewise, beside each run's network
-    throughput from the bench's interleaved run; written to `path` as it is (write_report renames it
-    into place with the others)."""
+    overlaps another), its agreement with the reference likewise, beside each run's network throughput
+    from the bench's interleaved run, and below them the input heights' curve (height_curve); written
+    to `path` as it is (write_report renames it into place with the others)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -291,11 +369,17 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
 
     speed = (bench or {}).get("speed", {})
     names = list(dict.fromkeys([row.name for row in rows] + [n for n in speed if n not in {r.name for r in rows}]))
-    fig, (ax_ap, ax_agree, ax_fps) = plt.subplots(1, 3, figsize=(13, 1.8 + 0.5 * len(names)), dpi=120, sharey=True,
-                                                  gridspec_kw={"width_ratios": [3, 2, 2]})  # fmt: skip
+    heights = height_rows(rows)
+    top = 1.8 + 0.5 * len(names)
+    fig = plt.figure(figsize=(13, top + (4.2 if heights else 0)), dpi=120)
+    grid = fig.add_gridspec(2 if heights else 1, 3, width_ratios=[3, 2, 2],
+                            height_ratios=[top, 3.6] if heights else [1])  # fmt: skip
+    ax_ap = fig.add_subplot(grid[0, 0])
+    ax_agree = fig.add_subplot(grid[0, 1], sharey=ax_ap)
+    ax_fps = fig.add_subplot(grid[0, 2], sharey=ax_ap)
     markers = {"val": "o", "deploy": "s", "native": "^"}
     for k, protocol in enumerate(PROTOCOLS):
-        chosen = [row for row in rows if row.report["protocol"] == protocol]
+        chosen = [row for row in rows if row.protocol == protocol]
         for row in chosen:
             y = names.index(row.name) + (k - 1) * 0.25
             interval = row.report["interval"] or {"low": row.report["ap"], "high": row.report["ap"]}
@@ -303,9 +387,9 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
             err = [[max(row.report["ap"] - interval["low"], 0.0)], [max(interval["high"] - row.report["ap"], 0.0)]]
             ax_ap.errorbar(row.report["ap"], y, xerr=err, fmt=markers[protocol], color=f"C{k}", capsize=3,
                            label=f"{protocol} protocol" if row is chosen[0] else None)  # fmt: skip
-            if (a := row.agreement) is not None:
-                ax_agree.errorbar(a["ap"], y, xerr=[[a["ap"] - a["low"]], [a["high"] - a["ap"]]], fmt=markers[protocol],
-                                  color=f"C{k}", capsize=3)  # fmt: skip
+            if (a := row.agreement) is not None and row.height in (None, DEFAULT_HEIGHT):
+                spread = [[max(a["ap"] - a["low"], 0.0)], [max(a["high"] - a["ap"], 0.0)]]
+                ax_agree.errorbar(a["ap"], y, xerr=spread, fmt=markers[protocol], color=f"C{k}", capsize=3)
     fps = {name: run["throughput_fps"] for name, run in speed.items()}
     ax_fps.barh([names.index(n) for n in fps], list(fps.values()), color="C3")
     for name, value in fps.items():
@@ -326,12 +410,47 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
     else:
         ax_fps.set_xlabel("throughput: no bench.json")
     ax_fps.grid(axis="x", alpha=0.3)
+    if heights:
+        height_curve(fig.add_subplot(grid[1, :]), heights, bench)
     fig.suptitle(f"{model}: accuracy and speed of every artifact")
     fig.tight_layout()
     try:
         fig.savefig(path, metadata=PNG_MARK, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)
+
+
+def height_curve(ax: Any, heights: dict[str, list[Row]], bench: dict[str, Any] | None) -> None:
+    """AP (with its interval) against throughput at each native input height, a line per run and each
+    point labelled with its height: the curve a user picks a height from. Without the bench's heights,
+    against the height itself."""
+    measured = ((bench or {}).get("heights") or {}).get("runs", {})
+    for k, (name, found) in enumerate(heights.items()):
+        points = []
+        for row in found:
+            speed = measured.get(name, {}).get(str(row.height))
+            if measured and speed is None:
+                continue
+            x = speed["throughput_fps"] if speed else row.height
+            interval = row.report["interval"] or {"low": row.report["ap"], "high": row.report["ap"]}
+            points.append((x, row.report["ap"], interval, row.height))
+        if not points:
+            continue
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        err = [[max(p[1] - p[2]["low"], 0.0) for p in points], [max(p[2]["high"] - p[1], 0.0) for p in points]]
+        ax.errorbar(xs, ys, yerr=err, fmt="-o", color=f"C{k}", capsize=3, label=name)
+        for x, y, _, height in points:
+            ax.annotate(f"height {height}", (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8)
+    if measured:
+        frame = bench["heights"]["frame"]
+        ax.set_xlabel(f"throughput at the native shape of a {frame[1]}x{frame[0]} frame, fps (one interleaved run, "
+                      f"{bench['machine']['class']}, f32)")  # fmt: skip
+    else:
+        ax.set_xlabel("native input height (no bench.json heights: speed not measured)")
+    ax.set_ylabel("AP, 95% interval")
+    ax.set_title("native protocol: input height, accuracy against speed", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Path) -> None:

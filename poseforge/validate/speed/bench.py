@@ -8,7 +8,10 @@
    measured in interleaved rounds, each ratio taken within a round, then the median, so that a
    load that comes and goes cannot favour one of them: INT8 against the FP32 IR and against
    Intel's INT8 release among them. These are the speed figures report.md shows.
-5. What the host was doing meanwhile (other processes' CPU share, load average), and which run
+5. The heights table's speed: each IR validated under the native protocol at several input heights
+   (reports/<artifact>-native@<height>.json) timed at each height's native shape of a 640x480 frame,
+   in the same interleaved rounds, each height's throughput over the default height's within a round.
+6. What the host was doing meanwhile (other processes' CPU share, load average), and which run
    to deploy on this machine class (the fastest within its AP tolerance of FP32).
 The ratios are judged against validate.speed.targets and written to `bench.json` with the machine
 class, which the gate reads.
@@ -24,13 +27,17 @@ from typing import Any
 
 from poseforge.artifacts import (
     BY_NAME,
-    INT8_AP_TOLERANCE,
+    DEFAULT_HEIGHT,
+    HEIGHT_TABLE_FRAME,
     REFERENCE,
     VARIANT_HINTS,
     artifact_digest,
     base_name,
+    deployable,
     machine_dependent,
+    order,
     runs,
+    split_protocol_key,
 )
 from poseforge.decode import decode, to_coco_results
 from poseforge.documents import BENCH, write_document
@@ -39,7 +46,7 @@ from poseforge.fileio import claim
 from poseforge.images import read_image
 from poseforge.machine import machine_info, supports_precision
 from poseforge.metadata import toolchain_versions
-from poseforge.preprocess import prepare, to_nchw
+from poseforge.preprocess import native_width, prepare, to_nchw
 from poseforge.reference_decoder import reference_decode
 from poseforge.runtime import artifact_metadata, open_runner
 from poseforge.runtime.options import ACCURACY
@@ -91,11 +98,51 @@ def bench_entries(model_dir: Path, model: str, variant_hints: tuple[str, ...]) -
     }
 
 
+def validated_heights(model_dir: Path) -> dict[str, list[int]]:
+    """The native input heights each artifact in `model_dir` was validated at (f32), from its report
+    files' names, when there is one besides the default height: {artifact: [256, 320, 368]}."""
+    heights: dict[str, set[int]] = {}
+    for path in (model_dir / "reports").glob("*-native*.json"):
+        name, _, key = path.stem.rpartition("-")
+        if name in BY_NAME and key.startswith("native") and (model_dir / BY_NAME[name].file).is_file():
+            heights.setdefault(name, {DEFAULT_HEIGHT}).add(split_protocol_key(key)[1])
+    return {name: sorted(heights[name]) for name in sorted(heights, key=order) if len(heights[name]) > 1}
+
+
+def height_entries(model_dir: Path, heights: dict[str, list[int]]) -> dict[tuple[str, int], Entry]:
+    """An interleaved entry per artifact and height, at that height's native shape of HEIGHT_TABLE_FRAME."""
+    return {
+        (name, height): Entry(f"{name} native@{height}", model_dir / BY_NAME[name].file,
+                              shape=(1, 3, height, native_width(HEIGHT_TABLE_FRAME, height)))
+        for name, found in heights.items() for height in found
+    }  # fmt: skip
+
+
+def height_speed(entries: dict[tuple[str, int], Entry]) -> dict[str, Any]:
+    """bench.json's `heights`: each artifact's figures per height, and each height's throughput over the
+    default height's, taken within each round, then the median."""
+    out: dict[str, dict[str, Any]] = {}
+    for (name, height), entry in entries.items():
+        by_round = [run["throughput_fps"] for run in entry.runs]
+        best = entry.best()
+        out.setdefault(name, {})[str(height)] = {
+            "shape": list(entry.shape),
+            "latency_ms": {"median": best["latency_ms"], "p90": best["latency_p90_ms"]},
+            "throughput_fps": statistics.median(by_round),
+            "throughput_fps_by_round": by_round,
+            "throughput_over_default": statistics.median(round_ratios(entries[(name, DEFAULT_HEIGHT)], entry,
+                                                                      "throughput")),
+        }  # fmt: skip
+    return {"frame": list(HEIGHT_TABLE_FRAME), "default_height": DEFAULT_HEIGHT, "runs": out}
+
+
 def interleaved_speed(entries: dict[str, Entry], shape: tuple[int, int, int, int], seconds: float, rounds: int,
-                      watch: HostWatch | None = None) -> dict[str, Any]:  # fmt: skip
-    """Every entry measured in interleaved rounds: each run's figures, and its throughput over the
-    FP32 IR's taken within each round, then the median (the same figure the INT8 ratios are)."""
-    measure_interleaved(list(entries.values()), shape, iterations=10, seconds=seconds, rounds=rounds, watch=watch)
+                      watch: HostWatch | None = None, extra: list[Entry] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Every entry measured in interleaved rounds (with `extra` entries of their own shapes): each run's
+    figures, and its throughput over the FP32 IR's taken within each round, then the median (the same
+    figure the INT8 ratios are)."""
+    measure_interleaved([*entries.values(), *(extra or [])], shape, iterations=10, seconds=seconds, rounds=rounds,
+                        watch=watch)  # fmt: skip
     reference = entries.get(REFERENCE)
     speed = {}
     for name, entry in entries.items():
@@ -155,7 +202,8 @@ def measure_bench(
     figures["network"] = speed
     hints = tuple(hint for hint in VARIANT_HINTS if supports_precision(hint))
     entries = bench_entries(model_dir, meta["model"], hints)
-    runs_speed = interleaved_speed(entries, (1, 3, *deploy_shape), seconds / 2, rounds, watch)
+    by_height = height_entries(model_dir, validated_heights(model_dir))
+    runs_speed = interleaved_speed(entries, (1, 3, *deploy_shape), seconds / 2, rounds, watch, list(by_height.values()))
     ratios = {
         "decode_over_latency": figures["deploy"]["ours_ms"]["median"] / speed["latency_ms"]["median"],
         "e2e_over_throughput": speed["e2e_fps"] / speed["throughput_fps"],
@@ -171,6 +219,7 @@ def measure_bench(
         "dataset": dataset.provenance([image.id for image in images], limit),
         "ratios": ratios,
         "speed": runs_speed,
+        "heights": height_speed(by_height),
         "shape": [1, 3, *deploy_shape],
         "rounds": rounds,
         "figures": figures,
@@ -198,16 +247,11 @@ def recommend(model_dir: Path, bench: dict[str, Any]) -> dict[str, Any] | None:
             continue  # its AP follows the kernels of another class
         if report["artifact_sha256"] == bench["artifacts"][name]:
             aps[name] = report
-    reference = aps.get(REFERENCE)
-    if reference is None:
+    fps = {name: row["throughput_fps"] for name, row in bench["speed"].items()}
+    name = deployable(fps, {run: report["ap"] for run, report in aps.items()})
+    if name is None:
         return None
-    chosen = []
-    for name, report in aps.items():
-        known = BY_NAME[base_name(name)]
-        tolerance = INT8_AP_TOLERANCE if name != base_name(name) else known.ap_tolerance
-        if known.bundle and report["ap"] >= reference["ap"] - tolerance:
-            chosen.append((bench["speed"][name]["throughput_fps"], name, report))
-    fps, name, report = max(chosen, key=lambda c: c[0])
+    report = aps[name]
     return {
         "class": bench["machine"]["class"],
         "run": name,
@@ -217,7 +261,7 @@ def recommend(model_dir: Path, bench: dict[str, Any]) -> dict[str, Any] | None:
         "interval": report["interval"],
         "dataset": report["dataset"]["name"],
         "people": report["dataset"]["people"],
-        "throughput_fps": fps,
+        "throughput_fps": fps[name],
         "rule": f"the fastest run whose val AP is within its gate tolerance of {REFERENCE} (f32) on this class",
     }
 
@@ -269,6 +313,13 @@ def render_bench(bench: dict[str, Any], verdicts: list[tuple[Target, float, bool
         table.add_row(f"{name} ({run['precision_hint']}): throughput fps, median of {bench['rounds']} interleaved "
                       "rounds" + (" (x FP32)" if over else ""),
                       f"{run['throughput_fps']:.1f}" + (f" ({over:.3f}x)" if over else ""))  # fmt: skip
+    heights = bench.get("heights") or {"runs": {}}
+    for name, rows in heights["runs"].items():
+        for height, run in rows.items():
+            table.add_row(f"{name} native at height {height} ({run['shape'][2]}x{run['shape'][3]}, a "
+                          f"{heights['frame'][1]}x{heights['frame'][0]} frame): throughput fps (x height "
+                          f"{heights['default_height']})", f"{run['throughput_fps']:.1f} "
+                          f"({run['throughput_over_default']:.3f}x)")  # fmt: skip
     for target, value, holds in verdicts:
         table.add_row(target.meaning, target.shown(value), target.wanted, "yes" if holds else "NO")
     out = console()

@@ -29,6 +29,7 @@ class Entry:
     path: Path
     cost: float = 1.0  # relative compute: heavier networks get fewer latency runs, more throughput time
     precision_hint: str | None = "f32"
+    shape: tuple[int, int, int, int] | None = None  # its own input shape (None: the run's)
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     def budget(self, iterations: int, seconds: float) -> tuple[int, float]:
@@ -65,7 +66,7 @@ def measure_interleaved(
     report: Callable[[str], None] | None = None,
     watch: HostWatch | None = None,
 ) -> dict[str, Any]:
-    """Measure every entry `rounds` times, interleaved, at `shape` with its precision hint.
+    """Measure every entry `rounds` times, interleaved, at `shape` (or its own) with its precision hint.
 
     Fills each entry's `runs`; returns what the machine was doing around the measurement (the
     load average before and after; `watch`, if given, is sampled after each round).
@@ -77,7 +78,7 @@ def measure_interleaved(
         for entry in entries:
             its, secs = entry.budget(iterations, seconds)
             options = ACCURACY.replace(threads=threads, precision_hint=entry.precision_hint)
-            run = network_speed(entry.path, shape, options, its, secs)
+            run = network_speed(entry.path, entry.shape or shape, options, its, secs)
             entry.runs.append(run)
             if report:
                 report(

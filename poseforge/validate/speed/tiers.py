@@ -32,6 +32,7 @@ from poseforge.artifacts import (
     VARIANT_HINTS,
     artifact_digest,
     base_name,
+    deployable,
     machine_dependent,
     runs,
 )
@@ -230,20 +231,17 @@ def tier_ratios(runs_by_name: dict[str, list[dict[str, Any]]]) -> dict[str, floa
     return ratios
 
 
-def tier_recommendation(entry: dict[str, Any], tolerance_of: Any) -> str:
-    """Which run to deploy on a tier: the fastest whose AP there is within its tolerance of FP32's."""
-    reference = entry["accuracy"].get(REFERENCE)
-    choices = []
-    for name, run in entry["speed"].items():
-        acc = entry["accuracy"].get(name) or (entry["accuracy"].get(base_name(name)) if not machine_dependent(name)
-                                              else None)  # fmt: skip
-        if reference is None or (acc is not None and acc["ap"] >= reference["ap"] - tolerance_of(name)):
-            choices.append((run["throughput_fps"], name, acc))
-    if not choices:
-        return "nothing validated"
-    fps, name, acc = max(choices, key=lambda c: c[0])
-    ap = f"val AP {acc['ap']:.3f}" if acc else "AP not validated"
-    return f"{name} with precision hint {entry['speed'][name]['precision_hint']}: {ap}, {fps:.1f} fps"
+def tier_recommendation(entry: dict[str, Any]) -> str:
+    """Which run to deploy on a tier (artifacts.deployable), from its speed and AP there; an exact
+    run's AP is its artifact's on any tier."""
+    fps = {name: run["throughput_fps"] for name, run in entry["speed"].items()}
+    aps = {name: acc["ap"] for name, acc in entry["accuracy"].items()}
+    aps.update({name: aps[base_name(name)] for name in fps if not machine_dependent(name) and base_name(name) in aps})
+    name = deployable(fps, aps)
+    if name is None:
+        return f"nothing validated as {REFERENCE} here"
+    hint = entry["speed"][name]["precision_hint"]
+    return f"{name} with precision hint {hint}: val AP {aps[name]:.3f}, {fps[name]:.1f} fps"
 
 
 def run_tiers(
@@ -256,7 +254,6 @@ def run_tiers(
 ) -> dict[str, Any]:
     """Measure every tier, print a table per tier, write bench-tiers.json."""
     from poseforge.ui import console
-    from poseforge.validate.gate import tolerance_of
 
     if output is not None:
         claim(output)
@@ -273,7 +270,7 @@ def run_tiers(
         for label, diff in entry["differences"].items():
             out.print(f"  {label}: {diff['ap']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}] (paired)")
         out.print("  " + ", ".join(f"{k} {v:.3f}" for k, v in entry["ratios"].items()))
-        out.print(f"  deploy on {entry['class']}: {tier_recommendation(entry, tolerance_of)}")
+        out.print(f"  deploy on {entry['class']}: {tier_recommendation(entry)}")
     if output is not None:
         write_document(output, TIERS, result)
     return result

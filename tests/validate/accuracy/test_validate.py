@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from poseforge.validate.accuracy.validate import read_report, validate_artifact
+import cv2
+import pytest
+
+from poseforge.artifacts import report_key
+from poseforge.errors import PoseforgeError
+from poseforge.preprocess import prepare
+from poseforge.validate.accuracy.validate import default_report_path, read_report, validate_artifact
 from poseforge.validate.reporting.report import write_report
 from tests.bundle.made import Made
 from tests.conftest import MINI_VAL_ARTIFACTS, run_cli
@@ -104,3 +110,29 @@ def test_a_bad_image_stops_the_run_or_is_counted(omz_build: Path, small_coco: Pa
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["skipped_images"] == [bad.name] and report["images"] == 2
+
+
+def test_native_at_another_height_is_a_run_of_its_own(omz_build: Path, small_coco: Path, tmp_path: Path) -> None:
+    """The native protocol at input height 320: the network sees 320-tall inputs, the report records the
+    height and is named by it, and its AP is its own, not the default height's."""
+    ir = omz_build / MINI_VAL_ARTIFACTS["ir-fp32"]
+    at_default = validate_artifact(ir, small_coco, "native", tmp_path / "a.json", measure=False)
+    at_320 = validate_artifact(ir, small_coco, "native", tmp_path / "b.json", measure=False, input_height=320)
+    assert at_default["input_height"] == 256 and at_320["input_height"] == 320
+    assert report_key(at_default) == "native" and report_key(at_320) == "native@320"
+    assert default_report_path(at_320).name == "ir-fp32-native@320.json"
+    assert read_report(tmp_path / "b.json")["input_height"] == 320
+    a, b = (json.loads((tmp_path / "results" / name).read_text()) for name in ("a.json", "b.json"))
+    assert a != b  # other inputs, other poses
+    image = cv2.imread(str(next((small_coco / "val2017").iterdir())))
+    assert prepare(image, "native", input_height=320).image.shape[0] == 320
+
+
+def test_a_height_is_the_native_protocols_only(omz_build: Path, small_coco: Path, tmp_path: Path) -> None:
+    ir = str(omz_build / MINI_VAL_ARTIFACTS["ir-fp32"])
+    out = tmp_path / "r.json"
+    result = run_cli("validate", ir, "--coco", str(small_coco), "--protocol", "val", "--height", "320", "-o", str(out))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "--height sets the native protocol's input height" in result.stderr and not out.exists()
+    with pytest.raises(PoseforgeError, match="an input height is the native protocol's"):
+        validate_artifact(ir, small_coco, "deploy", out, measure=False, input_height=320)
