@@ -451,6 +451,7 @@ AGREEMENT_FIELD = obj(
     }
 )
 
+
 def _height_of_native(value: Any, field: str) -> Any:
     """An input height belongs to the native protocol: val and deploy run at heights of their own."""
     if value.get("input_height") is not None and value["protocol"] != "native":

@@ -347,7 +347,8 @@ def legend(rows: list[Row], people: int) -> list[str]:
         f"deploy height ({DEFAULT_HEIGHT}), padded to a multiple of 8; `native@H` = the same at input height H.",
         f"- Agreement with {REFERENCE}: the run's poses scored by pycocotools' keypoint OKS-AP against {REFERENCE}'s "
         f"own poses under the same protocol, on the same images (1 for {REFERENCE} itself). Ground truth: "
-        f"{RULE.split(';')[0]}" + (f"; {agreed} reference people here" if (agreed := reference_people(rows)) else "")
+        f"{RULE.split(';')[0]}"
+        + (f"; {agreed} reference people here" if (agreed := reference_people(rows)) else "")
         + ". It needs no label and measures only how far a run's poses move from FP32's, so it resolves far smaller "
         "differences than AP (its intervals resample the images as AP's do); it ranks closeness to FP32, not "
         "accuracy. A difference marked * excludes 0.",
