@@ -249,20 +249,29 @@ $(REPORTS_DIR)/speed/%.json: $$(ART_$$*) $(ANNOTATIONS) $(DECODER_SRC)
 	$(PF) speed $(call q,$<) --coco $(call q,$(COCO)) --iterations $(call q,$(SPEED_ITERATIONS)) \
 		--seconds $(call q,$(SPEED_SECONDS)) $(HINT) -o $(call q,$@)
 
-$(REPORTS_DIR)/%-val.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
+# Every other run's report carries its agreement with the FP32 IR's poses under its protocol, scored
+# against the FP32 IR's report: that report comes first (validate finds it beside its own).
+AGREEMENT_SRC := poseforge/validate/accuracy/agreement.py
+REFERENCE_REPORT = $(if $(filter ir-fp32,$*),,$(REPORTS_DIR)/ir-fp32-$(1).json $(AGREEMENT_SRC))
+$(REPORTS_DIR)/%-val.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC) \
+		$$(call REFERENCE_REPORT,val)
 	$(PF) validate $(call q,$<) --coco $(call q,$(COCO)) --protocol val $(HINT) \
 		--speed $(call q,$(REPORTS_DIR)/speed/$*.json) $(RAY_OPT) -o $(call q,$@)
 
-$(REPORTS_DIR)/%-deploy.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
+$(REPORTS_DIR)/%-deploy.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC) \
+		$$(call REFERENCE_REPORT,deploy)
 	$(PF) validate $(call q,$<) --coco $(call q,$(COCO)) --protocol deploy $(HINT) \
 		--speed $(call q,$(REPORTS_DIR)/speed/$*.json) $(RAY_OPT) -o $(call q,$@)
 
-$(REPORTS_DIR)/%-native.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC)
+$(REPORTS_DIR)/%-native.json: $$(ART_$$*) $(REPORTS_DIR)/speed/%.json $(ANNOTATIONS) $(DECODER_SRC) \
+		$$(call REFERENCE_REPORT,native)
 	$(PF) validate $(call q,$<) --coco $(call q,$(COCO)) --protocol native $(HINT) \
 		--speed $(call q,$(REPORTS_DIR)/speed/$*.json) $(RAY_OPT) -o $(call q,$@)
 
 # `ir-fp32-native@320`: the stem names the artifact and the height.
-$(NATIVE_AT): $(REPORTS_DIR)/%.json: $$(ART_$$(call at_artifact,$$*)) $(ANNOTATIONS) $(DECODER_SRC)
+AT_REFERENCE = $(if $(filter ir-fp32,$(call at_artifact,$*)),,$(REPORTS_DIR)/ir-fp32-native@$(call at_height,$*).json \
+	$(AGREEMENT_SRC))
+$(NATIVE_AT): $(REPORTS_DIR)/%.json: $$(ART_$$(call at_artifact,$$*)) $(ANNOTATIONS) $(DECODER_SRC) $$(AT_REFERENCE)
 	$(PF) validate $(call q,$<) --coco $(call q,$(COCO)) --protocol native --height $(call q,$(call at_height,$*)) \
 		--precision-hint f32 --no-speed -o $(call q,$@)
 

@@ -81,6 +81,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
 BY_NAME = {a.name: a for a in ARTIFACTS}
 BUNDLE_PRECISIONS = tuple(a.precision for a in ARTIFACTS if a.bundle)
 REFERENCE = "ir-fp32"  # what other artifacts' AP is compared with (paired differences)
+OURS_INT8, INTEL_INT8 = "ir-int8", "omz-int8"  # our INT8 and Intel's release: report.md's "ours - Intel's"
 
 
 # Precision hints other than f32 make a variant row of an artifact (`ir-fp32.bf16`): OpenVINO on

@@ -439,6 +439,18 @@ DATASET = obj(
     {"limit": nullable(integer(1))},
 )
 
+# A run's agreement with the FP32 IR (validate.accuracy.agreement): its poses scored against the
+# FP32 IR's own poses under the same protocol, on the same images, and what it was scored against.
+AGREEMENT_FIELD = obj(
+    {
+        "ap": FRACTION,
+        "interval": INTERVAL,
+        "people": integer(1),  # reference people counted
+        "reference": obj({"artifact": NAME, "report": FILE_NAME, "artifact_sha256": SHA256, "results_sha256": SHA256}),
+        "rule": string(max_len=1000),
+    }
+)
+
 
 def _height_of_native(value: Any, field: str) -> Any:
     """An input height belongs to the native protocol: val and deploy run at heights of their own."""
@@ -484,6 +496,7 @@ REPORT = Document(
             {
                 "provenance": obj(),
                 "input_height": nullable(SIDE),
+                "agreement": nullable(AGREEMENT_FIELD),
                 # `validate --ray`: where the shards ran (the results are the bytes one process writes)
                 "cluster": obj(
                     {"scheduler": string(max_len=40), "shards": integer(1), "workers": integer(1), "nodes": integer(1)}
@@ -641,7 +654,9 @@ SWEEP_RESULT = obj(
         "over_fp32": POSITIVE,
         "heatmap_peak_retention": nullable(NONNEG),
         "machine": MACHINE,
-    }
+    },
+    # agreement with the FP32 IR on the scored set (rows cached before it was measured have none)
+    {"agreement": nullable(obj({"ap": FRACTION, "low": FRACTION, "high": FRACTION, "people": integer(1)}))},
 )
 SWEEP_ROW = Document("sweep row", "poseforge.sweep-row/1", obj({"row": SWEEP_RESULT}))
 SWEEP = Document(
@@ -666,6 +681,28 @@ BASELINE_RATIO = obj(
         "artifacts": mapping(SHA256, NAME, min_len=1),  # the bytes it was measured on
     }
 )
+# `poseforge agreement -o`: each run's agreement with the FP32 IR, per protocol or image folder.
+AGREEMENT_TABLE = obj(
+    {
+        "protocol": NAME,
+        "images": integer(1),
+        "people": integer(1),
+        "reference": NAME,
+        "rule": string(max_len=1000),
+        "runs": mapping(INTERVAL, string(max_len=4096), min_len=1),
+        "differences": mapping(INTERVAL, string(max_len=8200)),
+    },
+    {"model": NAME, "image_set": string(max_len=200), "folder": string(max_len=4096), "images_sha256": SHA256,
+     "left_out": integer(0), "left_out_because": array(string(max_len=4096))},
+)  # fmt: skip
+AGREEMENT = Document(
+    "agreement file", "poseforge.agreement/1", obj({"model": NAME, "tables": array(AGREEMENT_TABLE, 1)}), 1 << 20
+)
+
+BASELINE_AGREEMENT = obj(
+    {"agreement": FRACTION, "tolerance": number(0.0, 1.0), "images": integer(1), "people": integer(1)},
+    {"provenance": obj()},
+)
 BASELINE = Document(
     "baseline",
     "poseforge.baseline/3",
@@ -680,7 +717,11 @@ BASELINE = Document(
             "accuracy": mapping(mapping(BASELINE_ENTRY, PROTOCOL_KEY, min_len=1), NAME, min_len=1),
             # Per machine class: what its kernels decide (INT8 and bf16 AP, speed ratios).
             "classes": mapping(
-                obj({"machine": MACHINE, "accuracy": BASELINE_ACCURACY, "ratios": mapping(BASELINE_RATIO, NAME)}),
+                obj(
+                    {"machine": MACHINE, "accuracy": BASELINE_ACCURACY, "ratios": mapping(BASELINE_RATIO, NAME)},
+                    # Agreement with the FP32 IR of INT8 and bf16 runs: run -> protocol -> entry.
+                    {"agreement": mapping(mapping(BASELINE_AGREEMENT, NAME, min_len=1), NAME)},
+                ),
                 MACHINE_CLASS,
                 min_len=1,
             ),
@@ -735,7 +776,8 @@ ACCURACY_CLAIM = obj(
         "threads": nullable(integer(1)),
         "machine": MACHINE,
         "report_created": nullable(string(max_len=40)),
-    }
+    },
+    {"agreement": AGREEMENT_FIELD},  # where the report has one (not the FP32 IR's own)
 )
 SPEED_CLAIM = obj(
     {

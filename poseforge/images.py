@@ -8,6 +8,7 @@ other (a 1 x 4000 strip would become a network input of absurd width). numpy and
 
 from __future__ import annotations
 
+import hashlib
 import stat
 from pathlib import Path
 
@@ -63,6 +64,16 @@ def read_image(path: str | Path) -> np.ndarray:
     if image is None:
         raise PoseforgeError(f"cannot read image {path.name}: unreadable, too large or not an image ({path})")
     return check_frame(image, f"image {path.name}")
+
+
+def files_sha256(paths: list[Path]) -> str:
+    """sha256 of a set of files (calibration images, say): every file's name and content, in order."""
+    from poseforge.fileio import sha256_file
+
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{path.name}:{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
 
 
 def image_files(folder: str | Path) -> list[Path]:

@@ -66,8 +66,10 @@ def native_measured(measured: dict[str, Any]) -> dict[int, dict[str, Any]]:
 
 
 def ap_text(accuracy: dict[str, Any]) -> str:
-    interval = accuracy["interval"]
-    return f"AP {accuracy['ap']:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
+    """An AP with its interval, and the agreement with the FP32 IR where the report measured one."""
+    interval, agreed = accuracy["interval"], accuracy.get("agreement")
+    text = f"AP {accuracy['ap']:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
+    return text + (f" (agreement with {agreed['reference']['artifact']} {agreed['ap']:.3f})" if agreed else "")
 
 
 def measured_line(measured: dict[str, Any], input_size: str, height: int, deploy_shape: list[int]) -> str:
@@ -221,8 +223,10 @@ def bundle_manifest(
 
 
 def _accuracy(report: dict[str, Any]) -> dict[str, Any]:
-    """A report's accuracy with what it stands on: the image set, its people, the interval."""
+    """A report's accuracy with what it stands on: the image set, its people, the interval; and its
+    agreement with the FP32 IR, where the report has one."""
     dataset = report["dataset"]
+    agreement = {"agreement": report["agreement"]} if report.get("agreement") else {}
     return {
         **{k: report[k] for k in ("ap", "ap50", "ap75", "ar")},
         "interval": report["interval"],
@@ -235,6 +239,7 @@ def _accuracy(report: dict[str, Any]) -> dict[str, Any]:
         "threads": report.get("threads"),
         "machine": report.get("machine"),
         "report_created": report.get("created"),
+        **agreement,
     }
 
 

@@ -42,8 +42,9 @@ DEBUG_ENV = "POSEFORGE_DEBUG"
 # What the `convert` extra installs (pyproject.toml): a command needing one of them says so.
 CONVERT_EXTRA = ("torch", "onnx", "onnxscript", "onnxsim", "onnxruntime", "nncf", "pycocotools", "matplotlib")
 # Arguments naming files a command reads: `-o` may not be one of them.
-_INPUTS = ("source", "checkpoint", "ir", "artifact", "bundle", "input", "calib", "a", "b", "speed", "video")
-_OPTION_INPUTS = ("calib", "speed", "video")  # the others are positional
+_INPUTS = ("source", "checkpoint", "ir", "artifact", "bundle", "input", "calib", "a", "b", "speed", "video",
+           "reference", "extra")  # fmt: skip
+_OPTION_INPUTS = ("calib", "speed", "video", "reference")  # the others are positional (extra: --artifact)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -105,10 +106,13 @@ def check_output_is_not_an_input(args: argparse.Namespace) -> None:
         return
     out = Path(output).resolve()
     for name in _INPUTS:
-        value = getattr(args, name, None)
-        if value and out in {Path(value).resolve(), Path(value).resolve().with_suffix(".bin")}:
-            option = f"--{name.replace('_', '-')}" if name in _OPTION_INPUTS else name
-            raise PoseforgeError(f"-o {output} is the command's own input ({option} {value}): choose another output")
+        given = getattr(args, name, None)
+        for value in given if isinstance(given, list) else [given]:  # a repeatable option: each (name, path)
+            value = value[1] if isinstance(value, tuple) else value
+            if value and out in {Path(value).resolve(), Path(value).resolve().with_suffix(".bin")}:
+                option = {"extra": "--artifact"}.get(name, f"--{name}" if name in _OPTION_INPUTS else name)
+                raise PoseforgeError(f"-o {output} is the command's own input ({option} {value}): choose another "
+                                     "output")  # fmt: skip
 
 
 SIGPIPE_EXIT = 128 + 13  # what a shell reports for a writer whose reader went away

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from poseforge.cli.common import Command, add_allow_subset, wrote
 from poseforge.errors import PoseforgeError
@@ -54,7 +55,11 @@ def _baseline(args: argparse.Namespace) -> None:
     written, changes = write_baseline(args.model_dir, args.baseline, args.allow_subset)
     exact = sum(len(p) for p in written["accuracy"].values())
     dataset = written["dataset"]
-    sections = "; ".join(f"{name}: {plural(sum(len(p) for p in s['accuracy'].values()), 'AP entry', 'AP entries')}, "
+
+    def entries(section: dict[str, Any], kind: str, what: str) -> str:
+        return plural(sum(len(p) for p in section.get(kind, {}).values()), f"{what} entry", f"{what} entries")
+
+    sections = "; ".join(f"{name}: {entries(s, 'accuracy', 'AP')}, {entries(s, 'agreement', 'agreement')}, "
                          f"{plural(len(s['ratios']), 'ratio')}" for name, s in written["classes"].items())  # fmt: skip
     wrote(args.baseline, f"{plural(exact, 'exact AP entry', 'exact AP entries')}, {plural(dataset['images'], 'image')} "
                          f"of {dataset['name']}; per machine class: {sections}")  # fmt: skip

@@ -51,8 +51,12 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-drop", type=number(float, 0, 1),
                    help="accuracy control: maximum drop of the INT8/FP32 pose agreement (OKS-AP against the FP32 "
                         "poses on the calibration images, 1.0 for FP32 itself), e.g. 0.1")  # fmt: skip
+    p.add_argument("--agreement-images", metavar="DIR",
+                   help="accuracy control: measure the agreement on DIR's images that did not calibrate (by name or "
+                        "content; --calib's own folder gives its images beyond those used), never the --coco images; "
+                        "default: the calibration images")  # fmt: skip
     p.add_argument("--validation-limit", type=POSITIVE_INT,
-                   help="accuracy control: measure the agreement on the first N calibration images only")  # fmt: skip
+                   help="accuracy control: measure the agreement on the first N of those images only")  # fmt: skip
 
 
 def _quantize(args: argparse.Namespace) -> None:
@@ -65,7 +69,7 @@ def _quantize(args: argparse.Namespace) -> None:
         max_drop=args.max_drop,
     )  # fmt: skip
     quantize_command(args.source, args.output, args.calib, settings, args.coco, args.validation_limit,
-                     args.allow_overlap)  # fmt: skip
+                     args.allow_overlap, args.agreement_images)  # fmt: skip
 
 
 def _sweep_arguments(p: argparse.ArgumentParser) -> None:
@@ -103,9 +107,10 @@ COMMANDS = (
             "--allow-overlap), chosen without labels (by default those on which the FP32 network itself finds the "
             "most people) and pre-processed as the deploy protocol. With --max-drop, "
             "nncf.quantize_with_accuracy_control keeps layers in floating point until the INT8 poses agree with the "
-            "FP32 network's own poses on the calibration images within the drop: no label and no validation image "
-            "is used. Settings, what calibrated (folder, images considered and used, their sha256), the float "
-            "layers and the heatmap peak retention go into rt_info."),
+            "FP32 network's own poses within the drop, on the calibration images or on held-out images "
+            "(--agreement-images): no label and no validation image is used. Settings, what calibrated (folder, "
+            "images considered and used, their sha256), the float layers and the heatmap peak retention go into "
+            "rt_info."),
     Command("sweep", "quantize", "many INT8 settings, each quantized, validated against FP32 and timed (resumable)",
             _sweep_arguments, _sweep, "Read a grid or list of quantization settings (TOML). Each row is quantized "
             "from the FP32 IR, validated with its paired interval against the FP32 IR on the same images, and its "

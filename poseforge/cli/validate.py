@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import DEFAULT_HEIGHT, HEIGHT_RANGE, PROTOCOLS, report_key, run_name
+from poseforge.artifacts import DEFAULT_HEIGHT, HEIGHT_RANGE, INTEL_INT8, PROTOCOLS, report_key, run_name
 from poseforge.cli.common import (
     HEIGHT,
     POSITIVE_INT,
@@ -65,6 +65,9 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples of the AP interval")
     p.add_argument("--speed", help="speed JSON from `poseforge speed` to include instead of measuring")
     p.add_argument("--no-speed", action="store_true", help="accuracy only")
+    p.add_argument("--reference", metavar="REPORT", help="the FP32 IR's report under the same protocol, on the same "
+                   "images, to score the agreement against (default: ir-fp32-<protocol>.json beside the report, "
+                   "when there is one)")  # fmt: skip
     add_output(p, "report to write (default: build/<model>/reports/<artifact>-<protocol>.json)", required=False)
     add_runtime(p, threads="all cores; with --ray, 1 per worker, all cores of a node for torch")
     add_ray(p, "split the images into shards run as tasks (the results are the bytes one process writes)")
@@ -89,7 +92,7 @@ def _validate(args: argparse.Namespace) -> None:
         return validate_artifact(args.artifact, coco_dir(args), args.protocol, args.output, options=options,
                                  limit=args.limit, skip_bad=args.skip_bad, speed=speed, measure=not args.no_speed,
                                  speed_seconds=args.seconds, resamples=args.resamples, sharding=sharding,
-                                 input_height=args.height)  # fmt: skip
+                                 input_height=args.height, reference=args.reference)  # fmt: skip
 
     if args.ray is None:
         if args.shards or args.workers:
@@ -112,6 +115,9 @@ def report_line(report: dict[str, Any]) -> str:
     interval, dataset = report["interval"], report["dataset"]
     bounds = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
     skipped = f", {plural(len(report['skipped_images']), 'bad image')} skipped" if report["skipped_images"] else ""
+    agreed = report.get("agreement")
+    agreement = (f", agreement with {agreed['reference']['artifact']} {agreed['ap']:.3f} "
+                 f"[{agreed['interval']['low']:.3f}, {agreed['interval']['high']:.3f}]" if agreed else "")  # fmt: skip
     speed = (
         f", latency {report['latency_ms']['median']:.1f} ms, {report['throughput_fps']:.1f} fps, "
         f"end-to-end {report['e2e_fps']:.1f} fps"
@@ -123,7 +129,7 @@ def report_line(report: dict[str, Any]) -> str:
         f"(AP50 {report['ap50']:.3f}, "
         f"AR {report['ar']:.3f}) on {plural(report['images'], 'image')} of {dataset['name']}, "
         f"{plural(dataset['people'], 'person', 'people')}"
-        f"{skipped}, decode {report['decode_ms']:.2f} ms{speed}"
+        f"{skipped}{agreement}, decode {report['decode_ms']:.2f} ms{speed}"
     )
 
 
@@ -146,6 +152,61 @@ def _compare(args: argparse.Namespace) -> None:
         print(line)
     if args.output:
         write_json(args.output, {"schema": "poseforge.comparison/1", **comparison})
+        wrote(args.output)
+
+
+def _named(argument: str) -> tuple[str, Path]:
+    name, sep, path = argument.partition("=")
+    return (name, Path(path)) if sep and name else (argument, Path(argument))
+
+
+def _agreement_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_dir", help="build/<model>: its reports/*.json, or with --images its IRs (with --images "
+                   "also an FP32 IR .xml alone: then only the --artifact runs are scored against it)")  # fmt: skip
+    p.add_argument("--images", metavar="DIR", help="instead of the reports: run the folder's IRs on DIR's images (no "
+                   "labels; the images any INT8 network was calibrated on are left out)")  # fmt: skip
+    p.add_argument("--protocol", choices=PROTOCOLS, help="only this protocol (with --images: default val)")
+    p.add_argument("--artifact", dest="extra", type=_named, action="append", default=[], metavar="[NAME=]PATH",
+                   help="with --images: also score this artifact (an IR of other INT8 settings, a bundle; "
+                        "repeatable)")  # fmt: skip
+    p.add_argument("--limit", type=POSITIVE_INT, help="with --images: only the first N images left")
+    p.add_argument("--versus", default=INTEL_INT8, metavar="RUN",
+                   help="the run every other's paired difference is to (e.g. an --artifact's NAME)")  # fmt: skip
+    p.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples")
+    add_allow_subset(p)
+    add_output(p, "also write the tables as JSON", required=False)
+
+
+def _agreement(args: argparse.Namespace) -> None:
+    from poseforge.documents import AGREEMENT, write_document
+    from poseforge.fileio import claim
+    from poseforge.validate.accuracy.agreement_reports import report_tables, table_lines
+    from poseforge.validate.gate import comparable_reports
+
+    if args.output:
+        claim(args.output)
+    if args.images:
+        from poseforge.validate.accuracy.agreement_folder import folder_table
+
+        tables = [folder_table(args.model_dir, args.images, args.protocol or "val", args.extra,
+                               args.limit, args.resamples, versus=args.versus)]  # fmt: skip
+        model = tables[0]["model"]
+    else:
+        if args.extra or args.limit:
+            raise PoseforgeError("--artifact and --limit go with --images (the reports hold what they measured)")
+        rows = comparable_reports(args.model_dir, args.allow_subset)
+        chosen = [(name, protocol, path) for name, protocol, path, _ in rows if args.protocol in (None, protocol)]
+        tables = report_tables(chosen, args.resamples, 0, versus=args.versus)
+        if not tables:
+            raise PoseforgeError(f"no report in {Path(args.model_dir) / 'reports'} has an ir-fp32 report of its "
+                                 "protocol beside it to be scored against")  # fmt: skip
+        model = rows[0][3]["model"]
+    if args.versus != INTEL_INT8 and (missing := [t["protocol"] for t in tables if args.versus not in t["runs"]]):
+        raise PoseforgeError(f"--versus {args.versus} is not among the runs scored ({', '.join(missing)} protocol)")
+    for table in tables:
+        print("\n".join(table_lines(table)))
+    if args.output:
+        write_document(args.output, AGREEMENT, {"schema": AGREEMENT.schema, "model": model, "tables": tables})
         wrote(args.output)
 
 
@@ -238,6 +299,13 @@ COMMANDS = (
             "AP(B) - AP(A). Only a paired interval that excludes 0 says that one is more accurate. Prints each "
             "report's run, protocol and image set, and the timings of the matching and the resamples; reports of "
             "different protocols (or native heights) are refused unless --cross-protocol."),
+    Command("agreement", "validate", "each artifact's agreement with the FP32 IR's poses (no labels), with intervals",
+            _agreement_arguments, _agreement, "Score every run's poses against the FP32 IR's own poses as ground "
+            "truth (pycocotools' keypoint OKS-AP under the same protocol; FP32 against itself scores 1), with 95% "
+            "bootstrap intervals and each run's paired difference to Intel's INT8 release: from the reports' "
+            "results (every file checked by sha256), or with --images by running the folder's IRs (and any "
+            "--artifact) on a folder of images, leaving out those an INT8 network was calibrated on. Needs no "
+            "labels, and resolves far smaller differences than AP: it ranks closeness to FP32, not accuracy."),
     Command("report", "validate", "write report.md and report.png from a model's reports", _report_arguments,
             _report),
     Command("bench", "validate", "every artifact's speed and the speed targets, as ratios measured in one run",

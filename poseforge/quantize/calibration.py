@@ -9,7 +9,6 @@ finds most people on calibrate, best first. `name` takes the folder's images in 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import sha256_file
-from poseforge.images import IMAGE_SUFFIXES, image_files, read_image
+from poseforge.images import IMAGE_SUFFIXES, files_sha256, image_files, read_image
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.quantize.settings import SELECTIONS
 from poseforge.text import plural
@@ -48,7 +46,7 @@ class CalibrationSet:
             "selection": self.rule,
             "selection_rule": rule,
             "files": [path.name for path in self.paths],
-            "sha256": fingerprint(self.paths),
+            "sha256": files_sha256(self.paths),
             "sha256_of": "'name:sha256(file)' lines of the files used, in calibration order",
             "preprocessing": "deploy protocol (letterbox to the deploy shape)",
         }
@@ -109,23 +107,15 @@ def select_calibration(
 def count_people(fp32: Any, paths: list[Path]) -> tuple[list[int], list[int]]:
     """People and keypoints the FP32 network and the project's decoder find on each image, under
     the deploy protocol (the calibration pre-processing)."""
-    from poseforge.quantize.agreement import as_images, poses
+    from poseforge.validate.accuracy.agreement import folder_images, poses
 
-    images = as_images(paths)
+    images = folder_images(paths)
     people, keypoints = [0] * len(images), [0] * len(images)
     for result in poses(fp32, images, "deploy"):
         index = result["image_id"] - 1
         people[index] += 1
         keypoints[index] += int(np.count_nonzero(np.asarray(result["keypoints"])[2::3]))
     return people, keypoints
-
-
-def fingerprint(paths: list[Path]) -> str:
-    """sha256 of the calibration set: every file's name and content, in order."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(f"{path.name}:{sha256_file(path)}\n".encode())
-    return digest.hexdigest()
 
 
 def deploy_input(path: Path, deploy_shape: tuple[int, int]) -> np.ndarray:

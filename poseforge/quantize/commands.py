@@ -17,8 +17,9 @@ def quantize_command(
     coco: str | Path | None = None,
     validation_limit: int | None = None,
     allow_overlap: bool = False,
+    agreement_images: str | Path | None = None,
 ) -> dict:
-    record = quantize_ir(source, output, calib, settings, coco, validation_limit, allow_overlap)
+    record = quantize_ir(source, output, calib, settings, coco, validation_limit, allow_overlap, agreement_images)
     s = record["settings"]
     c = record["calibration"]
     floats = record["float_layers"]
@@ -40,9 +41,10 @@ def quantize_command(
     )
     if "accuracy_control" in record:
         a = record["accuracy_control"]
+        where = f"held-out image of {a['folder']}" if a["held_out"] else "calibration image"
         print(
-            f"accuracy control: the INT8 poses agree with the FP32 poses at OKS-AP {a['int8_agreement']:.4f} on "
-            f"{plural(a['images'], 'calibration image')} (max drop {a['max_drop']})"
+            f"accuracy control: the INT8 poses agree with the FP32 poses at {a['int8_agreement']:.4f} on "
+            f"{plural(a['images'], where)} ({a['people']} reference people; max drop {a['max_drop']})"
         )
     if "overlaps_validation" in c:
         print(f"note: the calibration images overlap the validation images of {c['overlaps_validation']}")

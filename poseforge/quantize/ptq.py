@@ -39,6 +39,7 @@ A ReLU-fed quantizer is kept unsigned whatever the preset (`unsigned_after_relu`
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ import numpy as np
 from poseforge.artifacts import artifact_digest
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
-from poseforge.images import image_files
+from poseforge.images import files_sha256, image_files
 from poseforge.ir_files import ir_metadata, read_ir, save_ir
 from poseforge.metadata import derive, set_ir_metadata
 from poseforge.quantize.calibration import (
@@ -59,11 +60,22 @@ from poseforge.quantize.calibration import (
 from poseforge.quantize.settings import SCOPE_KINDS, QuantizeSettings, check_choices
 from poseforge.runtime.openvino_runner import OpenVINORunner
 from poseforge.runtime.options import ACCURACY
+from poseforge.validate.accuracy.agreement import MIN_REFERENCE_SCORE, RULE, disjoint_images, folder_images
 
 PEAK_CHANNEL_MIN = 0.3  # heatmap channels whose FP32 peak is below this are noise, not people
 PEAK_IMAGES = 16  # calibration images the peak retention is measured on
 AGREEMENT_PROTOCOL = "val"  # the protocol the accuracy-control metric runs the networks under
 RANKING_SUBSET = 32  # accuracy control: images each layer's contribution to the drop is ranked on
+
+
+@dataclass(frozen=True)
+class AgreementImages:
+    """The images accuracy control measures the agreement with FP32 on."""
+
+    paths: list[Path]
+    folder: Path
+    held_out: bool  # True: none of them calibrated
+    left_out: int  # images of the folder left out because they calibrated
 
 
 def quantize_ir(
@@ -74,28 +86,39 @@ def quantize_ir(
     coco_dir: str | Path | None = None,
     validation_limit: int | None = None,
     allow_overlap: bool = False,
+    agreement_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Quantize the FP32 IR `source` into `output`; returns the quantization record.
 
     `coco_dir` is the validation set the INT8 model will be scored on: a calibration folder
-    sharing images with it is refused unless `allow_overlap`. `validation_limit` caps the
-    calibration images accuracy control measures the agreement on.
+    sharing images with it is refused unless `allow_overlap`. Accuracy control measures the
+    agreement with FP32 on `agreement_dir`'s images that did not calibrate (held out; the
+    calibration folder itself gives the images it holds beyond those used), else on the
+    calibration images; `validation_limit` caps how many.
     """
     import nncf
 
     settings = settings or QuantizeSettings()
     model, meta = read_fp32(source)
     check_choices(settings)
+    if agreement_dir is not None and settings.max_drop is None:
+        raise PoseforgeError("agreement images are for accuracy control: give a max drop (--max-drop) with them")
     overlap = bool(coco_dir) and overlaps(calib_dir, coco_dir)
     if overlap and not allow_overlap:
         raise PoseforgeError(
             f"calibration folder {calib_dir} shares images with the validation images of {coco_dir}: "
             "calibrate on a disjoint folder (e.g. coco-calib/train2017), or pass --allow-overlap"
         )
+    if agreement_dir is not None and coco_dir and overlaps(agreement_dir, coco_dir):
+        raise PoseforgeError(
+            f"agreement image folder {agreement_dir} shares images with the validation images of {coco_dir}: "
+            "accuracy control must not see the images the model is scored on"
+        )
     deploy_shape = tuple(meta["input"]["deploy_shape"])
     fp32 = _deploy_runner(model, meta, deploy_shape) if settings.select == "people" else None
     calib = select_calibration(calib_dir, settings.subset_size, settings.select, fp32, settings.candidates)
-    quantized, accuracy = run_nncf(model, meta, calib, settings, validation_limit)
+    judged = agreement_images(calib, agreement_dir, validation_limit)
+    quantized, accuracy = run_nncf(model, meta, calib, settings, judged)
     unsigned = unsigned_after_relu(quantized)
     record = {
         "tool": f"nncf {nncf.__version__}",
@@ -133,8 +156,20 @@ def read_fp32(source: str | Path) -> tuple[Any, dict[str, Any]]:
     return model, meta
 
 
+def agreement_images(calib: CalibrationSet, folder: str | Path | None, limit: int | None) -> AgreementImages:
+    """The images accuracy control measures the agreement on: `folder`'s images that did not
+    calibrate (by name or content), else the calibration images; the first `limit`."""
+    if folder is None:
+        return AgreementImages(calib.paths[:limit] if limit else calib.paths, calib.folder, False, 0)
+    kept, left_out = disjoint_images(folder, calib.paths)
+    if not kept:
+        raise PoseforgeError(f"agreement image folder {folder} holds no image that did not calibrate "
+                             f"({len(left_out)} left out): accuracy control needs held-out images")  # fmt: skip
+    return AgreementImages(kept[:limit] if limit else kept, Path(folder), True, len(left_out))
+
+
 def run_nncf(
-    model: Any, meta: dict[str, Any], calib: CalibrationSet, settings: QuantizeSettings, validation_limit: int | None
+    model: Any, meta: dict[str, Any], calib: CalibrationSet, settings: QuantizeSettings, judged: AgreementImages
 ) -> tuple[Any, dict[str, Any]]:
     """nncf.quantize (or its accuracy-controlled form) on the calibration images, pre-processed as
     the deploy protocol; returns the quantized model and the accuracy-control record (if any)."""
@@ -150,9 +185,7 @@ def run_nncf(
     advanced = advanced_parameters(settings)
     if settings.max_drop is None:
         return nncf.quantize(model, calibration, advanced_parameters=advanced, **common), {}
-    return quantize_with_accuracy_control(
-        model, calibration, meta, calib, settings.max_drop, validation_limit, advanced, common
-    )
+    return quantize_with_accuracy_control(model, calibration, meta, judged, settings.max_drop, advanced, common)
 
 
 def _deploy_runner(model: Any, meta: dict[str, Any], deploy_shape: tuple[int, int]) -> OpenVINORunner:
@@ -302,23 +335,28 @@ def quantize_with_accuracy_control(
     model: Any,
     calibration: Any,
     meta: dict[str, Any],
-    calib: CalibrationSet,
+    judged: AgreementImages,
     max_drop: float,
-    limit: int | None,
     advanced: Any,
     common: dict[str, Any],
 ) -> tuple[Any, dict[str, Any]]:
-    """NNCF's accuracy-controlled quantization with a label-free metric: the OKS-AP of the INT8
-    network's poses against the FP32 network's own poses on the calibration images (the
-    validation set is never used). Refuses a result that does not meet `max_drop`, saying what
-    NNCF reached."""
+    """NNCF's accuracy-controlled quantization with a label-free metric: the agreement of the INT8
+    network's poses with the FP32 network's own poses (validate.accuracy.agreement) on `judged`'s
+    images (the validation set is never used). Refuses a result that does not meet `max_drop`,
+    saying what NNCF reached."""
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
-    from poseforge.quantize.agreement import agreement, as_images, pseudo_labels
+    from poseforge.quantize.agreement import agreement, pseudo_labels
 
-    images = as_images(calib.paths[:limit] if limit else calib.paths)
+    images = folder_images(judged.paths)
     labels = pseudo_labels(OpenVINORunner.from_model(model, meta, ACCURACY), images, AGREEMENT_PROTOCOL)
+    people = labels.reference().people
+    if people == 0:
+        raise PoseforgeError(
+            f"the FP32 network finds no person it scores at least {MIN_REFERENCE_SCORE:g} on the {len(images)} "
+            f"agreement images of {judged.folder}: accuracy control has nothing to measure (use images of people)"
+        )
 
     def validate(compiled: Any, items: Any) -> float:
         return agreement(OpenVINORunner(compiled, meta, ACCURACY), labels, list(items))
@@ -334,8 +372,11 @@ def quantize_with_accuracy_control(
             f"accuracy target not met: NNCF's best INT8 model agrees with FP32 at OKS-AP {reached:.4f} "
             f"(drop {1.0 - reached:.4f} > max drop {max_drop}); nothing written"
         )
+    where = "held-out images (none calibrated)" if judged.held_out else "calibration images"
     return quantized, {"accuracy_control": {
-        "metric": "OKS-AP of the INT8 poses against the FP32 poses (pseudo ground truth) on calibration images",
+        "metric": f"agreement of the INT8 poses with the FP32 poses on {where}: {RULE}",
         "max_drop": max_drop, "fp32_agreement": 1.0, "int8_agreement": reached, "images": len(images),
-        "people": len(labels.results), "protocol": AGREEMENT_PROTOCOL,
+        "people": people, "protocol": AGREEMENT_PROTOCOL, "folder": str(judged.folder.resolve()),
+        "held_out": judged.held_out, "left_out": judged.left_out, "files": [p.name for p in judged.paths],
+        "sha256": files_sha256(judged.paths),
     }}  # fmt: skip

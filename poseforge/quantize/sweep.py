@@ -31,10 +31,9 @@ from poseforge.decode import DecoderParams
 from poseforge.documents import SWEEP, SWEEP_ROW, read_document, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim, json_text
-from poseforge.images import image_files
+from poseforge.images import files_sha256, image_files
 from poseforge.machine import machine_info
 from poseforge.metadata import toolchain_versions
-from poseforge.quantize.calibration import fingerprint
 from poseforge.quantize.sweep_settings import Row, Sweep
 
 ROWS = "rows"
@@ -88,7 +87,7 @@ def folder_digest(folder: Path, cache: dict[Path, str]) -> str:
     if folder not in cache:
         if not folder.is_dir():
             raise PoseforgeError(f"calibration folder not found: {folder}")
-        cache[folder] = fingerprint(image_files(folder))
+        cache[folder] = files_sha256(image_files(folder))
     return cache[folder]
 
 
@@ -118,7 +117,11 @@ def measure_row(job: RowJob) -> dict[str, Any]:
     folder = Path(job.folder)
     int8 = folder / "model.xml"
     record = quantize_ir(job.fp32, int8, job.row.calib, job.row.settings, job.coco, allow_overlap=job.row.allow_overlap)
-    report = validate_artifact(int8, job.coco, job.protocol, folder / REPORT, measure=False, limit=job.limit)
+    report = validate_artifact(int8, job.coco, job.protocol, folder / REPORT, measure=False, limit=job.limit,
+                               reference=job.reference)  # fmt: skip
+    agreed = report["agreement"]
+    agreement = agreed and {"ap": agreed["ap"], "low": agreed["interval"]["low"], "high": agreed["interval"]["high"],
+                            "people": agreed["people"]}  # fmt: skip
     paired = compare_reports(job.reference, folder / REPORT)["b_minus_a"]
     shape = [1, 3, *report_shape(int8)]
     speed = measure_round({REFERENCE: (job.fp32, "f32"), "ir-int8": (str(int8), "f32")}, shape, ITERATIONS,
@@ -144,6 +147,7 @@ def measure_row(job: RowJob) -> dict[str, Any]:
         "ap": report["ap"],
         "interval": report["interval"],
         "difference": {k: paired[k] for k in ("ap", "low", "high")},
+        "agreement": agreement,
         "throughput_fps": speed["ir-int8"]["throughput_fps"],
         "fp32_throughput_fps": speed[REFERENCE]["throughput_fps"],
         "over_fp32": speed["ir-int8"]["throughput_fps"] / speed[REFERENCE]["throughput_fps"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,19 @@ def _interval(entry: dict[str, Any]) -> str:
     return f"{entry['ap']:.4f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
 
 
+def held_out_command(table: dict[str, Any]) -> str:
+    """`poseforge agreement` on the rows' calibration folder: every row scored on the images none of
+    them calibrated on, against the FP32 IR, paired with the first row."""
+    done = [row for row in table["rows"] if "error" not in row]
+    folders = sorted({row["chosen_on"]["folder"] for row in done}) or ["CALIBRATION_FOLDER"]
+    artifacts = " ".join("--artifact " + shlex.quote(row["name"] + "=" + row["ir"]) for row in done)
+    versus = f" --versus {shlex.quote(done[0]['name'])}" if done else ""
+    return (
+        f"poseforge agreement {shlex.quote(table['fp32']['ir'])} --images {shlex.quote(folders[0])} "
+        f"--protocol {table['scored_on']['protocol']} {artifacts}{versus}"
+    )
+
+
 def same_set(row: dict[str, Any]) -> bool:
     """True where a row was calibrated on images of the set it is scored on: its AP is optimistic."""
     return row["chosen_on"]["overlaps_validation"]
@@ -44,22 +58,23 @@ def markdown(table: dict[str, Any]) -> str:
         "hint, f32) is measured back to back with the FP32 IR's in the row's own process: `x FP32` is that "
         f"ratio. Machine class {', '.join(classes) or '-'}; scheduler {table['scheduler'].get('scheduler', '?')}.",
         "",
-        "| # | row | chosen on (calibration) | scored on | AP [95% interval] | AP - FP32 [paired 95%] | fps | x FP32 |"
-        " peaks kept |",
-        "|---:|---|---|---|---:|---:|---:|---:|---:|",
+        "| # | row | chosen on (calibration) | scored on | AP [95% interval] | AP - FP32 [paired 95%] | agreement "
+        "[95%] | fps | x FP32 | peaks kept |",
+        "|---:|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for number, row in enumerate(table["rows"], 1):
         if "error" in row:
-            lines.append(f"| {number} | {row['name']} | failed: {row['error'][:200]} | | | | | | |")
+            lines.append(f"| {number} | {row['name']} | failed: {row['error'][:200]} | | | | | | | |")
             continue
         d = row["difference"]
         mark = " *" if d["low"] > 0 or d["high"] < 0 else ""
         chosen, on = row["chosen_on"], row["scored_on"]
-        peaks = row["heatmap_peak_retention"]
+        peaks, agreed = row["heatmap_peak_retention"], row.get("agreement")
+        agreement = f"{agreed['ap']:.3f} [{agreed['low']:.3f}, {agreed['high']:.3f}]" if agreed else "-"
         lines.append(
             f"| {number} | {row['name']} | {chosen['name']} ({chosen['images']} images)"
             f"{' **same set**' if same_set(row) else ''} | {on['name']} ({on['people']} people) | {_interval(row)} | "
-            f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]{mark} | {row['throughput_fps']:.1f} | "
+            f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]{mark} | {agreement} | {row['throughput_fps']:.1f} | "
             f"{row['over_fp32']:.2f} | {'-' if peaks is None else f'{peaks:.1%}'} |"
         )
     overlapping = [row["name"] for row in done if same_set(row)]
@@ -73,7 +88,12 @@ def markdown(table: dict[str, Any]) -> str:
     lines += [
         "",
         f"Choosing the best row here and quoting its AP on {scored['name']} is optimistic (the choice is fitted "
-        "to these images): score the chosen settings on another set before claiming their AP.",
+        "to these images): score the chosen settings on another set before claiming their AP. `agreement` is "
+        f"each row's poses scored against {REFERENCE}'s on the same images (validate.accuracy.agreement: 1 for "
+        f"{REFERENCE} itself; closeness to FP32, not accuracy). To rank the rows on images disjoint from both "
+        f"their calibration and {scored['name']}, with paired intervals:",
+        "",
+        f"    {held_out_command(table)}",
         "",
         "![AP with its interval against throughput](sweep.png)",
         "",

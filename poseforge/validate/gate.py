@@ -4,7 +4,8 @@ The baseline (`baselines/<model>.json`, documents.BASELINE) holds two kinds of e
 - `accuracy`: the AP of every exact artifact (torch, ONNX, FP32 and FP16 IRs run with f32), the
   same on every machine class;
 - `classes`: per machine class (poseforge.machine: ISA tier + cores), what that class's kernels
-  decide: the AP of INT8 and bf16 runs, and the speed ratios.
+  decide: the AP of INT8 and bf16 runs, their agreement with the FP32 IR (validate.accuracy.
+  agreement: far finer than AP, so a quantization regression shows there first), and the speed ratios.
 Each row is judged against what was recorded for the class it was measured on (its report's or
 the bench's `machine.class`). A class the baseline has no section for is named in the table: its
 class-specific rows are `unchecked` (not failed), while exact accuracy and the machine-independent
@@ -14,7 +15,8 @@ run, the decoder's share, end to end's share).
 
 The gate is closed by construction: it passes only on checks that were made. Every document is
 read through its declared schema; every report's AP is re-derived from the results file it attests
-(pycocotools on the annotations it cites, checked by sha256), so an edited figure fails; a bench
+(pycocotools on the annotations it cites, checked by sha256), and every agreement from the run's and
+the FP32 IR's results files, so an edited figure fails; a bench
 must list every artifact its ratios use. A missing report, a subset, other images or annotations,
 another model, or a report of another version of the artifact than the one in the model folder
 is a FAIL with its reason, never a pass. A FAIL row says what differs from the baseline's
@@ -46,6 +48,8 @@ from poseforge.artifacts import (
 from poseforge.documents import BASELINE, BENCH, read_document, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.machine import native_tier
+from poseforge.validate.accuracy.agreement import AGREEMENT_TOLERANCE
+from poseforge.validate.accuracy.agreement_reports import ReportScorer, reference_report, rescored
 from poseforge.validate.accuracy.validate import read_report
 from poseforge.validate.speed.targets import BY_NAME as TARGETS_BY_NAME
 from poseforge.validate.speed.targets import GATED, TARGETS
@@ -168,6 +172,11 @@ def provenance(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def agreement_provenance(report: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """What decides an agreement: the run's provenance, and which FP32 IR it was scored against."""
+    return {**provenance(report), "reference_sha256": reference["artifact_sha256"]}
+
+
 def _calibration_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str | None:
     """The calibration's change, by what was used (the images' sha256 and the settings), not where
     the folder was: the same images at another path are the same calibration."""
@@ -249,19 +258,25 @@ def ap_check(name: str, expect: dict[str, Any], path: Path, report: dict[str, An
     return Check(name, wanted, f"{report['ap']:.4f}", f"{delta:+.4f}", verdict, causes)
 
 
-def check_accuracy(
-    baseline: dict[str, Any], reports: Reports, model_dir: Path, allow_subset: bool = False,
-    running_class: str | None = None,
-) -> list[Check]:  # fmt: skip
-    """Every report against the baseline: exact artifacts against `accuracy`, machine-dependent runs
-    against their class's section (unchecked where it has none), then the bounds. A row the section
-    of `running_class` (the class measured) expects but no report holds fails."""
+def report_problems(
+    baseline: dict[str, Any], reports: Reports, model_dir: Path, allow_subset: bool = False
+) -> dict[tuple[str, str], str | None]:
+    """Why each report cannot be compared with the baseline (its AP re-derived from its results), or None."""
     datasets: dict = {}
     problems = {}
     for key, (path, report) in reports.items():
         problems[key] = report_problem(baseline, *key, path, report, model_dir, allow_subset)
         if problems[key] is None and report["model"] == baseline["model"]:
             problems[key] = rederived_problem(path, report, datasets)
+    return problems
+
+
+def check_accuracy(
+    baseline: dict[str, Any], reports: Reports, problems: dict, running_class: str | None = None
+) -> list[Check]:
+    """Every report against the baseline: exact artifacts against `accuracy`, machine-dependent runs
+    against their class's section (unchecked where it has none), then the bounds. A row the section
+    of `running_class` (the class measured) expects but no report holds fails."""
     checks = []
     for artifact, protocols in baseline["accuracy"].items():
         for protocol, expect in protocols.items():
@@ -299,6 +314,62 @@ def check_accuracy(
                                     f"{expect['ap']:.4f} ± {expect['tolerance']}", "missing report", "-", "FAIL",
                                     [f"no reports/{artifact}-{protocol}.json"]))  # fmt: skip
     return checks + accuracy_bounds(reports, problems)
+
+
+def agreement_check(label: str, machine_class: str, section: dict[str, Any] | None, expect: dict[str, Any] | None,
+                    measured: float, problem: str | None, provenance_now: dict[str, Any]) -> Check:  # fmt: skip
+    """One run's agreement with the FP32 IR against its class's expectation."""
+    wanted = f"{expect['agreement']:.4f} ± {expect['tolerance']}" if expect else "-"
+    if problem:
+        return Check(label, wanted, "not comparable", "-", "FAIL", [problem])
+    shown = f"{measured:.4f}"
+    if section is None:
+        return Check(label, f"no {machine_class} section", shown, "-", "unchecked")
+    if expect is None:
+        return Check(label, "not in baseline", shown, "-", "new")
+    delta = measured - expect["agreement"]
+    verdict = "FAIL" if delta < -expect["tolerance"] else "better" if delta > expect["tolerance"] else "pass"
+    causes = provenance_changes(expect.get("provenance"), provenance_now) if verdict == "FAIL" else []
+    return Check(label, wanted, shown, f"{delta:+.4f}", verdict, causes)
+
+
+def check_agreement(
+    baseline: dict[str, Any], reports: Reports, problems: dict, running_class: str | None = None
+) -> list[Check]:
+    """Every INT8 and bf16 run's agreement with the FP32 IR, scored again from its results and the FP32
+    IR's (validate.accuracy.agreement_reports), against the section of the class it was measured on
+    (unchecked where the baseline has none). A row the section of `running_class` expects but no
+    report holds fails."""
+    scorer = ReportScorer()
+    checks = []
+    for (artifact, protocol), (path, report) in sorted(reports.items()):
+        if artifact == REFERENCE or not machine_dependent(artifact) or report["model"] != baseline["model"]:
+            continue
+        machine_class = report["machine"]["class"]
+        section = baseline["classes"].get(machine_class)
+        expect = ((section or {}).get("agreement") or {}).get(artifact, {}).get(protocol)
+        reference = reports.get((REFERENCE, protocol))
+        measured, problem = 0.0, problems[(artifact, protocol)]
+        if problem is None and reference is None:
+            problem = f"no reports/{reference_report(protocol)} to score its agreement against"
+        elif problem is None and problems[(REFERENCE, protocol)]:
+            problem = f"{reference[0].name}: {problems[(REFERENCE, protocol)]}"
+        elif problem is None:
+            try:
+                measured, _ = rescored(scorer, path, report, reference[0])
+            except PoseforgeError as exc:
+                problem = str(exc)
+        label = f"{artifact} {protocol} agreement on {machine_class}"
+        now = agreement_provenance(report, reference[1]) if reference else provenance(report)
+        checks.append(agreement_check(label, machine_class, section, expect, measured, problem, now))
+    expected = (baseline["classes"].get(running_class or "") or {}).get("agreement") or {}
+    for artifact, protocols in expected.items():
+        for protocol, expect in protocols.items():
+            if (artifact, protocol) not in reports:
+                checks.append(Check(f"{artifact} {protocol} agreement on {running_class}",
+                                    f"{expect['agreement']:.4f} ± {expect['tolerance']}", "missing report", "-",
+                                    "FAIL", [f"no reports/{artifact}-{protocol}.json"]))  # fmt: skip
+    return checks
 
 
 def accuracy_bounds(reports: Reports, problems: dict) -> list[Check]:
@@ -415,7 +486,9 @@ def run_gate(model_dir: str | Path, baseline_path: str | Path, allow_subset: boo
     bench = read_bench(model_dir)
     classes = measured_classes(reports, bench)
     running = bench["machine"]["class"] if bench is not None else classes[0]
-    checks = check_accuracy(baseline, reports, Path(model_dir), allow_subset, running)
+    problems = report_problems(baseline, reports, Path(model_dir), allow_subset)
+    checks = check_accuracy(baseline, reports, problems, running)
+    checks += check_agreement(baseline, reports, problems, running)
     checks += check_ratios(baseline, bench, Path(model_dir))
     return GateResult(checks, classes, [c for c in classes if c not in baseline["classes"]])
 
@@ -519,7 +592,10 @@ def make_baseline(
     old_section = previous.get("classes", {}).get(machine_class, {})
     accuracy: dict[str, dict[str, Any]] = {}
     class_accuracy: dict[str, dict[str, Any]] = {}
+    class_agreement: dict[str, dict[str, Any]] = {}
     datasets: dict = {}
+    scorer = ReportScorer()
+    references = {protocol: (path, report) for artifact, protocol, path, report in rows if artifact == REFERENCE}
     for artifact, protocol, path, report in rows:
         if problem := rederived_problem(path, report, datasets):
             raise PoseforgeError(problem)  # a baseline never records a figure its results do not give
@@ -532,6 +608,14 @@ def make_baseline(
             "ap": round(report["ap"], 4), "tolerance": old.get("tolerance", ap_tolerance(artifact)),
             "images": report["images"], "provenance": provenance(report),
         }  # fmt: skip
+        if dependent and artifact != REFERENCE and protocol in references:
+            reference_path, reference = references[protocol]
+            value, people = rescored(scorer, path, report, reference_path)
+            old = old_section.get("agreement", {}).get(artifact, {}).get(protocol, {})
+            class_agreement.setdefault(artifact, {})[protocol] = {
+                "agreement": round(value, 4), "tolerance": old.get("tolerance", AGREEMENT_TOLERANCE),
+                "images": report["images"], "people": people, "provenance": agreement_provenance(report, reference),
+            }  # fmt: skip
     ratios = {}
     for name, value in bench["ratios"].items():
         if name in GATED:
@@ -544,6 +628,7 @@ def make_baseline(
     classes[machine_class] = {
         "machine": bench["machine"],
         "accuracy": class_accuracy,
+        "agreement": class_agreement,
         "ratios": ratios,
         "precision_hint": first["precision_hint"],
         "threads": bench["threads"],
@@ -578,6 +663,8 @@ def baseline_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tu
         for machine_class, section in baseline["classes"].items():
             out.update({f"{a} {p} AP on {machine_class}": f"{e['ap']:.4f} ± {e['tolerance']}"
                         for a, ps in section["accuracy"].items() for p, e in ps.items()})  # fmt: skip
+            out.update({f"{a} {p} agreement on {machine_class}": f"{e['agreement']:.4f} ± {e['tolerance']}"
+                        for a, ps in section.get("agreement", {}).items() for p, e in ps.items()})  # fmt: skip
             out.update({f"{n} on {machine_class}": f"{e['expected']:.3f} ± {e['tolerance']:.0%}"
                         for n, e in section["ratios"].items()})  # fmt: skip
         out["image set"] = f"{baseline['dataset'].get('name', '?')} ({baseline['dataset']['images']} images)"

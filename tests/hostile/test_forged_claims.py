@@ -162,6 +162,26 @@ CASES: dict[str, tuple[Callable[[Files], Files], str]] = {
         manifest_edit(setting("measured.speed.throughput_fps", 500.0)),
         "bundle.json measured.speed.throughput_fps is 500.0 where its reports say",
     ),
+    "an agreement with FP32 its reports do not measure": (
+        manifest_edit(
+            setting(
+                "measured.val.agreement",
+                {
+                    "ap": 0.99,
+                    "people": 5,
+                    "rule": "mine",
+                    "interval": {"low": 0.98, "high": 1.0, "level": 0.95, "resamples": 1000},
+                    "reference": {
+                        "artifact": "ir-fp32",
+                        "report": "ir-fp32-val.json",
+                        "artifact_sha256": "0" * 64,
+                        "results_sha256": "0" * 64,
+                    },
+                },
+            )
+        ),
+        "bundle.json measured.val.agreement is {'ap': 0.99, ",
+    ),
     "an interval with low above high": (
         manifest_edit(both(setting("measured.val.interval.low", 0.9), setting("measured.val.interval.high", 0.1))),
         "measured.val.interval: low 0.9 is above high 0.1",

@@ -95,6 +95,22 @@ REPORTS: dict[str, tuple[Variant, str]] = {
         "field input_height: given for protocol 'val'",
     ),
     "an input height of 321": ((put("input_height", 321), None), "field input_height: expected a multiple of 8"),
+    "an agreement above 1": ((put("agreement", {"ap": 1.5}), None), "field agreement.ap"),
+    "an agreement without its reference": (
+        (
+            put(
+                "agreement",
+                {
+                    "ap": 0.9,
+                    "interval": {"low": 0.8, "high": 0.95, "level": 0.95, "resamples": 10},
+                    "people": 3,
+                    "rule": "r",
+                },
+            ),
+            None,
+        ),
+        "field agreement.reference: missing",
+    ),
 }
 
 
@@ -114,7 +130,7 @@ def bad_reports(scored: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     return folders
 
 
-@pytest.mark.parametrize("command", ["report", "bundle"])
+@pytest.mark.parametrize("command", ["report", "bundle", "agreement"])
 @pytest.mark.parametrize("case", list(REPORTS))
 def test_a_hostile_report(
     case: str, command: str, bad_reports: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -124,6 +140,7 @@ def test_a_hostile_report(
         "report": ["report", model_dir],
         "bundle": ["bundle", model_dir / "ir/fp32/model.xml", "--reports", model_dir / "reports", "-o",
                    tmp_path / "b.tar.gz"],
+        "agreement": ["agreement", model_dir, "-o", tmp_path / "a.json"],
     }[command]  # fmt: skip
     before = snapshot(model_dir, tmp_path)
     refused(cli(capsys, *args), model_dir / "reports" / "ir-fp32-val.json", REPORTS[case][1])
@@ -518,6 +535,8 @@ NUMBERS: dict[str, tuple[list[str], str]] = {
     ),
     "predict --height 0": (["predict", "B.tar.gz", "IN", "-o", "OUT", "--height", "0"], "--height"),
     "predict --height tall": (["predict", "B.tar.gz", "IN", "-o", "OUT", "--height", "tall"], "--height"),
+    "agreement --resamples 5": (["agreement", "MODEL", "--resamples", "5"], "--resamples"),
+    "agreement --limit 0": (["agreement", "MODEL", "--images", "COCO", "--limit", "0"], "--limit"),
 }
 
 

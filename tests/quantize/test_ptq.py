@@ -16,15 +16,17 @@ import numpy as np
 import pytest
 
 from poseforge.errors import PoseforgeError
+from poseforge.images import files_sha256
 from poseforge.ir_files import read_ir
 from poseforge.metadata import get_ir_metadata
 from poseforge.quantize import ptq
-from poseforge.quantize.agreement import agreement, as_images, pseudo_labels
-from poseforge.quantize.calibration import fingerprint, select_calibration
+from poseforge.quantize.agreement import agreement, pseudo_labels
+from poseforge.quantize.calibration import select_calibration
 from poseforge.quantize.ptq import quantize_ir
 from poseforge.quantize.settings import QuantizeSettings
 from poseforge.runtime import open_runner
 from poseforge.runtime.options import ACCURACY
+from poseforge.validate.accuracy.agreement import folder_images
 from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.validate import coco_ap
 
@@ -83,7 +85,7 @@ def test_int8_metadata_records_exactly_what_calibrated(default_int8: tuple[Path,
     assert c["selection"] == "people" and "FP32 network" in c["selection_rule"]
     assert 0 < c["images"] == len(c["files"]) <= QuantizeSettings().subset_size
     assert c["people_detected"] >= c["images"]
-    assert c["sha256"] == fingerprint([calib / name for name in c["files"]])  # the images used, checkable
+    assert c["sha256"] == files_sha256([calib / name for name in c["files"]])  # the images used, checkable
     assert q["tool"].startswith("nncf ")
     assert not any("overlap" in note for note in meta["notes"]) and "overlaps_validation" not in c
     ops = [op.get_type_name() for op in read_ir(path).get_ordered_ops()]
@@ -105,7 +107,7 @@ def test_people_selection_ranks_by_the_fp32_networks_own_detections(fp32: Path, 
 
 
 def test_agreement_is_one_for_the_fp32_network_itself(fp32: Path, omz_build: Path, calib: Path) -> None:
-    images = as_images(select_calibration(calib, 6, "people", open_runner(fp32, DEPLOY), 30).paths)
+    images = folder_images(select_calibration(calib, 6, "people", open_runner(fp32, DEPLOY), 30).paths)
     labels = pseudo_labels(open_runner(fp32), images)
     assert agreement(open_runner(fp32), labels) == pytest.approx(1.0)
     release = agreement(open_runner(omz_build / "ir" / "omz-int8" / "model.xml"), labels)
@@ -184,6 +186,32 @@ def test_accuracy_control_uses_the_fp32_networks_poses_not_the_validation_set(
     a = record["accuracy_control"]
     assert a["images"] == 6 and a["fp32_agreement"] == 1.0 and 0.4 <= a["int8_agreement"] <= 1.0
     assert "FP32 poses" in a["metric"]
+
+
+def test_accuracy_control_can_measure_on_held_out_images(fp32: Path, calib: Path, coco: Path, tmp_path: Path) -> None:
+    """The calibration folder's own images beyond those that calibrated (the first eight by name; a
+    `people` selection would leave only person-free ones among the first few): agreement on images
+    disjoint from both calibration and the validation set, recorded with what they were."""
+    out = tmp_path / "model.xml"
+    settings = QuantizeSettings(max_drop=0.6, subset_size=8, select="name", **QUICK)
+    record = quantize_ir(fp32, out, calib, settings, coco_dir=coco, validation_limit=6, agreement_dir=calib)
+    a, used = record["accuracy_control"], record["calibration"]["files"]
+    assert a["held_out"] and a["left_out"] == len(used) == 8 and a["folder"] == str(calib.resolve())
+    assert len(a["files"]) == a["images"] == 6 and not set(a["files"]) & set(used) and a["people"] > 0
+    assert a["files"] == [p.name for p in sorted(calib.iterdir()) if p.name not in used][:6]
+    assert a["sha256"] == files_sha256([calib / name for name in a["files"]]) and "held-out" in a["metric"]
+
+
+def test_agreement_images_are_refused_among_the_validation_images_or_without_accuracy_control(
+    fp32: Path, calib: Path, coco: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out" / "model.xml"
+    settings = QuantizeSettings(max_drop=0.1, select="name", subset_size=8, **QUICK)
+    with pytest.raises(PoseforgeError, match=r"agreement image folder .*coco-mini/val2017 shares images .*scored on"):
+        quantize_ir(fp32, out, calib, settings, coco_dir=coco, agreement_dir=coco / "val2017")
+    with pytest.raises(PoseforgeError, match="agreement images are for accuracy control"):
+        quantize_ir(fp32, out, calib, QuantizeSettings(select="name", subset_size=8), agreement_dir=calib)
+    assert not out.parent.exists()
 
 
 def test_an_unmet_accuracy_target_is_reported_and_nothing_written(

@@ -36,8 +36,11 @@ def report_image_ids(report: dict[str, Any], dataset: CocoKeypoints, path: str |
     return ids
 
 
-def report_matches(path: str | Path, datasets: dict[str, CocoKeypoints] | None = None) -> tuple[dict, ImageMatches]:
-    """A report, and its results matched against the annotations it was scored on (checked by sha256)."""
+def report_results(
+    path: str | Path, datasets: dict[str, CocoKeypoints] | None = None
+) -> tuple[dict, list[dict], list[int], CocoKeypoints]:
+    """A report, its results (checked by sha256), the ids of the images it scored and the annotations
+    it was scored on (checked by sha256; `datasets` caches them by path)."""
     report = read_report(path)
     results = read_results(report, path)
     annotations = Path(report["dataset"]["annotations"])
@@ -49,7 +52,13 @@ def report_matches(path: str | Path, datasets: dict[str, CocoKeypoints] | None =
     if key not in datasets:
         datasets[key] = CocoKeypoints(annotations.parent.parent)
     dataset = datasets[key]
-    return report, match_images(dataset.coco, results, report_image_ids(report, dataset, path))
+    return report, results, report_image_ids(report, dataset, path), dataset
+
+
+def report_matches(path: str | Path, datasets: dict[str, CocoKeypoints] | None = None) -> tuple[dict, ImageMatches]:
+    """A report, and its results matched against the annotations it was scored on (checked by sha256)."""
+    report, results, image_ids, dataset = report_results(path, datasets)
+    return report, match_images(dataset.coco, results, image_ids)
 
 
 def compare_reports(

@@ -20,6 +20,7 @@ from typing import Any
 
 from poseforge.artifacts import (
     PROTOCOLS,
+    REFERENCE,
     artifact_digest,
     artifact_size_mb,
     check_height,
@@ -35,6 +36,7 @@ from poseforge.metadata import toolchain_versions
 from poseforge.runtime import Runner
 from poseforge.runtime.options import ACCURACY, RuntimeOptions
 from poseforge.ui import progress
+from poseforge.validate.accuracy.agreement import agreement_field, reference_problem
 from poseforge.validate.accuracy.dataset import CocoImage, CocoKeypoints
 from poseforge.validate.accuracy.intervals import bootstrap_ap, matches_from_eval
 from poseforge.validate.accuracy.loop import LoopResult, run_loop
@@ -153,16 +155,21 @@ def validate_artifact(
     speed_seconds: float = 10.0,
     params: DecoderParams | None = None,
     resamples: int = RESAMPLES,
+    reference: str | Path | None = None,
     sharding: Sharding | None = None,
     input_height: int | None = None,
 ) -> dict[str, Any]:
     """Run `artifact` over the COCO images under `protocol`; score, with a bootstrap interval of
-    AP over `resamples` image resamples; add speed; write the report and its results.
+    AP over `resamples` image resamples; add speed and the agreement with the FP32 IR; write the
+    report and its results.
 
     `speed` is a speed block measured before (`poseforge speed`); otherwise it is measured
-    here unless `measure` is False. `sharding` spreads the images over workers (the results are
-    the same bytes); the report records how. `input_height` is the native protocol's (default: the
-    deploy height, DEFAULT_HEIGHT); the speed block is the deploy shape's whatever the height.
+    here unless `measure` is False. The agreement is scored against `reference` (the FP32 IR's
+    report under the same protocol and input height, on the same images), by default the FP32 IR's
+    report of that protocol beside the report when there is one. `sharding` spreads the images over
+    workers (the results are the same bytes); the report records how. `input_height` is the native
+    protocol's (default: the deploy height, DEFAULT_HEIGHT); the speed block is the deploy shape's
+    whatever the height.
     """
     if protocol not in PROTOCOLS:
         raise PoseforgeError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
@@ -182,13 +189,46 @@ def validate_artifact(
         )
     for target in report_paths(output) if output else ():
         claim(target)  # refused now, not after the run
+    if reference is not None:  # a reference that cannot be one is refused now, not after the run
+        given, key = read_report(reference), protocol_key(protocol, input_height)
+        if run_name(given["artifact"], given["precision_hint"]) != REFERENCE or report_key(given) != key:
+            raise PoseforgeError(f"{reference} is the {report_key(given)} report of "
+                                 f"{run_name(given['artifact'], given['precision_hint'])}, not the {key} report "
+                                 f"of {REFERENCE} to score the agreement against")  # fmt: skip
     run = measure_accuracy(artifact, dataset, images, protocol, options, params, skip_bad, resamples, sharding,
                            input_height)  # fmt: skip
     if speed is None and measure:  # after the accuracy run has released its runtime's threads
         speed = measure_speed(artifact, images, run.deploy_shape, options, seconds=speed_seconds)
     report = build_report(run, artifact, dataset, protocol, limit, params, speed)
-    write_report_pair(output or default_report_path(report), report, run.loop.results)
+    path = Path(output or default_report_path(report))
+    report["agreement"] = score_agreement(report, run.loop.results, run.loop.image_ids, path, reference, resamples)
+    write_report_pair(path, report, run.loop.results)
     return report
+
+
+def score_agreement(
+    report: dict[str, Any], results: list[dict], image_ids: list[int], path: Path, reference: str | Path | None,
+    resamples: int,
+) -> dict[str, Any] | None:  # fmt: skip
+    """The report's agreement with the FP32 IR (validate.accuracy.agreement), scored against the
+    reference report's results; None for the reference itself, and where there is no comparable
+    reference: none given and none beside the report, or one beside it of other images or another
+    protocol (or input height). A reference that was given and does not fit is refused."""
+    if run_name(report["artifact"], report["precision_hint"]) == REFERENCE:
+        return None
+    given = reference is not None
+    reference = Path(reference) if given else path.parent / f"{REFERENCE}-{report_key(report)}.json"
+    if not reference.is_file() and not given:
+        return None
+    if reference.resolve() == path.resolve():
+        raise PoseforgeError(f"{reference} is the report being written: it cannot be its own reference")
+    scored_against = read_report(reference)
+    if problem := reference_problem(report, scored_against):
+        if given:
+            raise PoseforgeError(f"{reference} cannot be the reference of {report['artifact']}: {problem}")
+        return None
+    reference_results = read_results(scored_against, reference)
+    return agreement_field(results, image_ids, scored_against, reference_results, reference, resamples, SEED)
 
 
 def build_report(

@@ -6,10 +6,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import DEFAULT_HEIGHT, PROTOCOLS, REFERENCE, VARIANT_HINTS, order, split_protocol_key
+from poseforge.artifacts import (
+    DEFAULT_HEIGHT,
+    INTEL_INT8,
+    OURS_INT8,
+    PROTOCOLS,
+    REFERENCE,
+    VARIANT_HINTS,
+    order,
+    split_protocol_key,
+)
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_outputs, claim, png_with_text
 from poseforge.text import plural
+from poseforge.validate.accuracy.agreement import RULE
+from poseforge.validate.accuracy.agreement_reports import ReportScorer, report_tables
 from poseforge.validate.accuracy.compare import report_matches
 from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
@@ -29,6 +40,7 @@ class Row:
     difference: dict[str, Any] | None = None  # paired interval of AP(row) - AP(reference), same images
     # A native row: the paired interval of AP(row) - AP(the same run at the default height), same images.
     height_difference: dict[str, Any] | None = None
+    agreement: dict[str, Any] | None = None  # agreement with the reference, with its interval
 
     @property
     def significant(self) -> bool:
@@ -51,11 +63,22 @@ def load_rows(model_dir: str | Path, allow_subset: bool = False) -> list[Row]:
     return sorted(rows, key=lambda r: (order(r.name), PROTOCOLS.index(r.report["protocol"]), r.height or 0))
 
 
-def measure_differences(rows: list[Row], resamples: int = RESAMPLES) -> None:
+@dataclass
+class OursAgainstIntel:
+    """Our INT8 against Intel's release under one protocol: the paired differences of AP and of
+    agreement with the reference (the same image resamples for both networks)."""
+
+    protocol: str  # a protocol key
+    ap: dict[str, Any]
+    agreement: dict[str, Any] | None
+
+
+def measure_differences(rows: list[Row], resamples: int = RESAMPLES) -> list[OursAgainstIntel]:
     """Each row's paired difference to the reference artifact under its protocol (the same resamples),
-    and each native row's to the same run at the default height."""
-    datasets: dict = {}
-    matches = {(row.name, row.protocol): report_matches(row.path, datasets)[1] for row in rows}
+    each native row's to the same run at the default height, and each row's agreement with the
+    reference; our INT8 against Intel's, on both measures."""
+    scorer = ReportScorer()
+    matches = {(row.name, row.protocol): report_matches(row.path, scorer.datasets)[1] for row in rows}
     for row in rows:
         reference = matches.get((REFERENCE, row.protocol))
         own = matches[(row.name, row.protocol)]
@@ -64,6 +87,17 @@ def measure_differences(rows: list[Row], resamples: int = RESAMPLES) -> None:
         default = matches.get((row.name, "native"))
         if row.height not in (None, DEFAULT_HEIGHT) and default is not None and default.people:
             row.height_difference = paired_difference(default, own, resamples, SEED).to_dict()
+    tables = {t["protocol"]: t for t in report_tables([(r.name, r.protocol, r.path) for r in rows], resamples, SEED,
+                                                      scorer)}  # fmt: skip
+    for row in rows:
+        row.agreement = tables.get(row.protocol, {}).get("runs", {}).get(row.name)
+    versus = []
+    for key in dict.fromkeys(row.protocol for row in rows):
+        ours, intel = matches.get((OURS_INT8, key)), matches.get((INTEL_INT8, key))
+        if ours is not None and intel is not None and ours.people:
+            agreement = tables.get(key, {}).get("differences", {}).get(f"{OURS_INT8} - {INTEL_INT8}")
+            versus.append(OursAgainstIntel(key, paired_difference(intel, ours, resamples, SEED).to_dict(), agreement))
+    return versus
 
 
 def resolution(rows: list[Row], protocol: str) -> float | None:
@@ -93,8 +127,26 @@ def _paired(d: dict[str, Any]) -> str:
     return f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" + (" *" if significant(d) else "")
 
 
+def _agreement(row: Row) -> str:
+    a = row.agreement
+    if a is None:
+        return "reference" if row.name == REFERENCE else "-"
+    return f"{a['ap']:.3f} [{a['low']:.3f}, {a['high']:.3f}]"
+
+
+def versus_lines(versus: list[OursAgainstIntel]) -> list[str]:
+    """The paired ours - Intel's line of each protocol: agreement beside AP."""
+    lines = []
+    for v in versus:
+        agreement = f"agreement {_paired(v.agreement)}, " if v.agreement else ""
+        lines.append(f"- **{OURS_INT8} - {INTEL_INT8}** (ours - Intel's release), {v.protocol} protocol, paired: "
+                     f"{agreement}AP {_paired(v.ap)}")  # fmt: skip
+    return lines
+
+
 def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
-             tiers: dict[str, Any] | None = None, fleet: dict[str, Any] | None = None) -> str:  # fmt: skip
+             tiers: dict[str, Any] | None = None, fleet: dict[str, Any] | None = None,
+             versus: list[OursAgainstIntel] | None = None) -> str:  # fmt: skip
     first = rows[0].report
     dataset = first["dataset"]
     hints = sorted({str(r.report["precision_hint"]) for r in rows})
@@ -112,15 +164,18 @@ def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
         f"{first['versions'].get('torch', '?')}, onnxruntime {first['versions'].get('onnxruntime', '?')}. INT8 and "
         "bf16 AP follow the machine class's kernels; FP32 and FP16 run with f32 do not.",
         "",
-        f"| artifact | protocol | AP [95% interval] | AP - {REFERENCE} [paired 95%] | AP50 | AR | size MB |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        f"| artifact | protocol | AP [95% interval] | AP - {REFERENCE} [paired 95%] | agreement with {REFERENCE} "
+        "[95%] | AP50 | AR | size MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         r = row.report
         lines.append(
-            f"| {row.name} | {row.protocol} | {_ap(r)} | {_difference(row)} | {r['ap50']:.3f} | {r['ar']:.3f} | "
-            f"{r['size_mb']:.1f} |"
+            f"| {row.name} | {row.protocol} | {_ap(r)} | {_difference(row)} | {_agreement(row)} | {r['ap50']:.3f} | "
+            f"{r['ar']:.3f} | {r['size_mb']:.1f} |"
         )
+    if versus:
+        lines += ["", *versus_lines(versus)]
     lines += ["", *legend(rows, dataset["people"])]
     lines += ["", *height_section(rows, bench)]
     lines += ["", *speed_section(bench)]
@@ -133,9 +188,9 @@ def markdown(rows: list[Row], model: str, bench: dict[str, Any] | None = None,
                for row in rows if row.report["skipped_images"]]  # fmt: skip
     if notes or skipped:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes + skipped]
-    lines += ["", "![AP with intervals, and speed](report.png)", "",
-              "*AP of every artifact and protocol with its 95% interval, beside each run's throughput from the "
-              "interleaved bench.*", "", "![decoded skeletons](report-example.png)", "",
+    lines += ["", "![AP with intervals, agreement and speed](report.png)", "",
+              f"*AP of every artifact and protocol with its 95% interval, its agreement with {REFERENCE}, and each "
+              "run's throughput from the interleaved bench.*", "", "![decoded skeletons](report-example.png)", "",
               f"*The {REFERENCE} network's people on the set's most crowded image (val protocol), drawn by "
               "poseforge's decoder.*"]  # fmt: skip
     return "\n".join([*lines, "", MARKDOWN_MARK, ""])
@@ -266,6 +321,12 @@ def tier_section(tiers: dict[str, Any]) -> list[str]:
     return lines
 
 
+def reference_people(rows: list[Row]) -> str:
+    """The reference people the agreements count, per protocol."""
+    people = {row.protocol: row.agreement["people"] for row in rows if row.agreement}
+    return ", ".join(f"{count} ({protocol})" for protocol, count in people.items())
+
+
 def legend(rows: list[Row], people: int) -> list[str]:
     """What the table's columns mean, and what its accuracy figures can and cannot claim."""
     resolvable = [f"{p} {value:.4f}" for p in PROTOCOLS if (value := resolution(rows, p)) is not None]
@@ -284,6 +345,13 @@ def legend(rows: list[Row], people: int) -> list[str]:
         "- Protocols: `val` = upstream evaluation (height 368, bicubic, centre padding to a multiple of 8 with "
         "grey 128); `deploy` = the artifact's deploy shape, letterboxed; `native` = the image's own aspect at the "
         f"deploy height ({DEFAULT_HEIGHT}), padded to a multiple of 8; `native@H` = the same at input height H.",
+        f"- Agreement with {REFERENCE}: the run's poses scored by pycocotools' keypoint OKS-AP against {REFERENCE}'s "
+        f"own poses under the same protocol, on the same images (1 for {REFERENCE} itself). Ground truth: "
+        f"{RULE.split(';')[0]}"
+        + (f"; {agreed} reference people here" if (agreed := reference_people(rows)) else "")
+        + ". It needs no label and measures only how far a run's poses move from FP32's, so it resolves far smaller "
+        "differences than AP (its intervals resample the images as AP's do); it ranks closeness to FP32, not "
+        "accuracy. A difference marked * excludes 0.",
         "- Speed (below): latency is the LATENCY hint, one request, after warm-up; throughput the THROUGHPUT hint "
         "with an async queue (torch and onnxruntime: one request after another). Every speed figure comes from "
         "the same interleaved run on one machine: compare them as ratios.",
@@ -292,9 +360,9 @@ def legend(rows: list[Row], people: int) -> list[str]:
 
 def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None = None) -> None:
     """AP with its interval as an error bar per artifact and protocol (one row each, so no label
-    overlaps another), beside each run's network throughput from the bench's interleaved run, and below
-    them the input heights' curve (height_curve); written to `path` as it is (write_report renames it
-    into place with the others)."""
+    overlaps another), its agreement with the reference likewise, beside each run's network throughput
+    from the bench's interleaved run, and below them the input heights' curve (height_curve); written
+    to `path` as it is (write_report renames it into place with the others)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -304,10 +372,12 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
     names = list(dict.fromkeys([row.name for row in rows] + [n for n in speed if n not in {r.name for r in rows}]))
     heights = height_rows(rows)
     top = 1.8 + 0.5 * len(names)
-    fig = plt.figure(figsize=(10, top + (4.2 if heights else 0)), dpi=120)
-    grid = fig.add_gridspec(2 if heights else 1, 2, width_ratios=[3, 2], height_ratios=[top, 3.6] if heights else [1])
+    fig = plt.figure(figsize=(13, top + (4.2 if heights else 0)), dpi=120)
+    grid = fig.add_gridspec(2 if heights else 1, 3, width_ratios=[3, 2, 2],
+                            height_ratios=[top, 3.6] if heights else [1])  # fmt: skip
     ax_ap = fig.add_subplot(grid[0, 0])
-    ax_fps = fig.add_subplot(grid[0, 1], sharey=ax_ap)
+    ax_agree = fig.add_subplot(grid[0, 1], sharey=ax_ap)
+    ax_fps = fig.add_subplot(grid[0, 2], sharey=ax_ap)
     markers = {"val": "o", "deploy": "s", "native": "^"}
     for k, protocol in enumerate(PROTOCOLS):
         chosen = [row for row in rows if row.protocol == protocol]
@@ -318,6 +388,9 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
             err = [[max(row.report["ap"] - interval["low"], 0.0)], [max(interval["high"] - row.report["ap"], 0.0)]]
             ax_ap.errorbar(row.report["ap"], y, xerr=err, fmt=markers[protocol], color=f"C{k}", capsize=3,
                            label=f"{protocol} protocol" if row is chosen[0] else None)  # fmt: skip
+            if (a := row.agreement) is not None and row.height in (None, DEFAULT_HEIGHT):
+                spread = [[max(a["ap"] - a["low"], 0.0)], [max(a["high"] - a["ap"], 0.0)]]
+                ax_agree.errorbar(a["ap"], y, xerr=spread, fmt=markers[protocol], color=f"C{k}", capsize=3)
     fps = {name: run["throughput_fps"] for name, run in speed.items()}
     ax_fps.barh([names.index(n) for n in fps], list(fps.values()), color="C3")
     for name, value in fps.items():
@@ -330,6 +403,8 @@ def plot(rows: list[Row], path: Path, model: str, bench: dict[str, Any] | None =
     ax_ap.grid(axis="x", alpha=0.3)
     # Below the axes, not over them: a legend inside covers the first rows' intervals.
     ax_ap.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.6 / len(names)), ncol=len(PROTOCOLS), fontsize=8)
+    ax_agree.set_xlabel(f"agreement with {REFERENCE}, 95% interval\n(OKS-AP against its poses; 1 = the same)")
+    ax_agree.grid(axis="x", alpha=0.3)
     if bench is not None:
         ax_fps.set_xlabel(f"throughput at {bench['shape'][2]}x{bench['shape'][3]}, fps\n(one interleaved run, "
                           f"{bench['machine']['class']})")  # fmt: skip
@@ -431,7 +506,7 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
     for target in targets:  # all refused before any work
         claim(target)
     rows = load_rows(model_dir, allow_subset)
-    measure_differences(rows)
+    versus = measure_differences(rows)
     bench = read_bench(model_dir)
     if bench is not None and (stale := stale_bench(model_dir, bench)):
         raise PoseforgeError(f"{model_dir / 'bench.json'} is {stale[0].removeprefix('stale: ')}")
@@ -441,5 +516,5 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
         plot(rows, images[0], model, bench)
         if coco_dir:
             example_image([row.report for row in rows], coco_dir, images[1])
-        text.write_text(markdown(rows, model, bench, tiers, read_fleet(model_dir)))
+        text.write_text(markdown(rows, model, bench, tiers, read_fleet(model_dir), versus))
     return targets

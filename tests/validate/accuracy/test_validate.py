@@ -74,11 +74,17 @@ def test_report_md_and_png(mini_val_reports: dict[str, dict], omz_build: Path, a
     written = write_report(omz_build, assets / "coco-mini")
     assert [p.name for p in written] == ["report.md", "report.png", "report-example.png"]
     text = (omz_build / "report.md").read_text()
-    header = "| artifact | protocol | AP [95% interval] | AP - ir-fp32 [paired 95%] | AP50 | AR | size MB |"
-    assert header in text and "68 annotated people" in text and "| reference |" in text
+    header = (
+        "| artifact | protocol | AP [95% interval] | AP - ir-fp32 [paired 95%] | agreement with ir-fp32 [95%] | AP50 | "
+        "AR | size MB |"
+    )
+    assert header in text and "68 annotated people" in text and "| reference | reference |" in text
     assert "No bench.json" in text  # speed figures come from one interleaved run, and none was made here
     for name in MINI_VAL_ARTIFACTS:
         assert f"| {name} | val |" in text
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in text.splitlines() if " | val | " in line}
+    assert rows["torch"][4].startswith("1.000 [")  # the same network: the same poses
+    assert float(rows["omz-int8"][4].split()[0]) < float(rows["ir-fp16"][4].split()[0]) <= 1.0
     assert (omz_build / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (omz_build / "report-example.png").stat().st_size > 10_000
 
