@@ -447,7 +447,7 @@ def test_an_output_the_user_changed_is_theirs(scored: Path, tmp_path: Path, caps
     """poseforge replaces what it wrote there as it wrote it; once the user edits it, it is the user's."""
     a, b = scored / "reports" / "ir-fp32-val.json", scored / "reports" / "ir-fp32-deploy.json"
     out = tmp_path / "comparison.json"
-    args = ["compare", a, b, "--resamples", "10", "-o", out]
+    args = ["compare", a, b, "--cross-protocol", "--resamples", "10", "-o", out]
     wrote(cli(capsys, *args), out)
     wrote(cli(capsys, *args), out)  # its own, unchanged: replaced
     out.write_text(out.read_text().replace('"dataset"', '"dataset_noted_by_me"'))

@@ -658,7 +658,7 @@ def test_a_written_name_holding_a_newline_stays_one_line(
 ) -> None:
     out = tmp_path / "my\ncomparison.json"
     outcome = cli(capsys, "compare", scored / "reports/ir-fp32-val.json", scored / "reports/ir-fp32-deploy.json",
-                  "--resamples", "10", "-o", out)  # fmt: skip
+                  "--cross-protocol", "--resamples", "10", "-o", out)  # fmt: skip
     assert outcome.code == 0 and f"wrote {printable(out)}" in outcome.out.splitlines(), outcome.out
     assert json.loads(out.read_text())["schema"] == "poseforge.comparison/1"
 
@@ -683,8 +683,8 @@ sys.exit(code)
 def test_sigterm_after_the_output_is_written_exits_143(scored: Path, tmp_path: Path) -> None:
     """It printed "Exception ignored in: <module 'threading'> ... SystemExit: 143" and exited 0."""
     out = tmp_path / "comparison.json"
-    args = ["compare", scored / "reports/ir-fp32-val.json", scored / "reports/ir-fp32-deploy.json", "--resamples",
-            "10", "-o", out]  # fmt: skip
+    args = ["compare", scored / "reports/ir-fp32-val.json", scored / "reports/ir-fp32-deploy.json",
+            "--cross-protocol", "--resamples", "10", "-o", out]  # fmt: skip
     result = subprocess.run([sys.executable, "-c", AT_SHUTDOWN, *map(str, args)], capture_output=True, text=True,
                             timeout=300)  # fmt: skip
     assert result.returncode == 143 and result.stderr == "", (result.returncode, result.stderr)
@@ -762,11 +762,14 @@ def test_without_ray_the_ray_option_names_the_extra(command: str, tmp_path: Path
     assert not (tmp_path / "out").exists()
 
 
-def test_a_cluster_that_cannot_be_reached_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_cluster_that_cannot_be_reached_is_one_line(
+    omz_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The inputs are read first (a missing model is named before any cluster is asked), then the cluster."""
     pytest.importorskip("ray", reason="Ray is the cluster extra: `make setup-cluster` installs it")
     before = snapshot(tmp_path)
     with within(30):
-        outcome = cli(capsys, "validate", tmp_path / "model.xml", "--protocol", "val", "--no-speed",
+        outcome = cli(capsys, "validate", omz_build / "ir" / "fp32" / "model.xml", "--protocol", "val", "--no-speed",
                       "-o", tmp_path / "r.json", "--ray", "127.0.0.1:9")  # fmt: skip
     refused(outcome, "the Ray cluster at 127.0.0.1:9 cannot be reached")
     assert refused(cli(capsys, "bench", tmp_path, "--ray", "nowhere"), "--ray nowhere: expected local, auto")

@@ -155,7 +155,7 @@ WRITERS = {  # name -> arguments from (the session's build, the assets, the 3-im
     "reference-ir": lambda b, a, c, s, to: ["reference-ir", "--data", a, "-o", to / "ir" / "model.xml"],
     "convert": lambda b, a, c, s, to: ["convert", b / "model.sim.onnx", "--precision", "fp16", "-o", to / "m.xml"],
     "compare": lambda b, a, c, s, to: ["compare", s / "reports/ir-fp32-val.json", s / "reports/ir-fp32-deploy.json",
-                                       "--resamples", "10", "-o", to / "cmp.json"],
+                                       "--cross-protocol", "--resamples", "10", "-o", to / "cmp.json"],
 }  # fmt: skip
 
 

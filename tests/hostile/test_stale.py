@@ -169,6 +169,6 @@ def test_compare_refuses_results_that_changed_after_the_report(
     edit_json(reports / "ir-fp32-val.json", lambda r: r.update(results_file=str(results)))  # the copy's results
     edit_json(results, lambda rows: rows[0].update(score=rows[0]["score"] / 2))
     before = snapshot(tmp_path)
-    refused(cli(capsys, "compare", reports / "ir-fp32-val.json", reports / "ir-fp32-deploy.json"), results,
-            "sha256 differs")  # fmt: skip
+    refused(cli(capsys, "compare", reports / "ir-fp32-val.json", reports / "ir-fp32-deploy.json", "--cross-protocol"),
+            results, "sha256 differs")  # fmt: skip
     assert snapshot(tmp_path) == before
