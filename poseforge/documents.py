@@ -720,7 +720,7 @@ BASELINE = Document(
                 obj(
                     {"machine": MACHINE, "accuracy": BASELINE_ACCURACY, "ratios": mapping(BASELINE_RATIO, NAME)},
                     # Agreement with the FP32 IR of INT8 and bf16 runs: run -> protocol -> entry.
-                    {"agreement": mapping(mapping(BASELINE_AGREEMENT, NAME, min_len=1), NAME)},
+                    {"agreement": mapping(mapping(BASELINE_AGREEMENT, PROTOCOL_KEY, min_len=1), NAME)},
                 ),
                 MACHINE_CLASS,
                 min_len=1,

@@ -181,10 +181,10 @@ def ray_cluster(address: str | None, command: str, cpus: int | None = None) -> I
     address = address or "local"
     if cpus and address != "local":
         raise PoseforgeError(f"--workers sets the CPUs of a local Ray; the cluster at {address} has its own")
+    check_address(address)  # first: an address nothing answers at is refused even where a Ray runs here already
     if ray.is_initialized():
         yield Cluster(ray, address)
         return
-    check_address(address)
     folder = tempfile.mkdtemp(prefix="pf-ray-") if address == "local" else None
     try:
         try:

@@ -144,7 +144,7 @@ def reference_problem(run: dict[str, Any], reference: dict[str, Any]) -> str | N
     if reference["model"] != run["model"]:
         return f"it is a report of model {reference['model']}, not {run['model']}"
     if report_key(reference) != report_key(run):
-        return f"it is of the {report_key(reference)} protocol, not {report_key(run)}"
+        return f"it is under the {report_key(reference)} protocol, not {report_key(run)}"
     ours, theirs = run["dataset"], reference["dataset"]
     if (ours["annotations_sha256"], ours["image_ids_sha256"]) != (theirs["annotations_sha256"],
                                                                      theirs["image_ids_sha256"]):  # fmt: skip

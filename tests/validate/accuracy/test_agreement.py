@@ -105,6 +105,7 @@ def test_a_reference_must_be_the_fp32_irs_f32_report_of_the_same_protocol_and_im
         "a report of ir-int8": {"artifact": "ir-int8"},
         "model other": {"model": "other"},
         "under the deploy protocol": {"protocol": "deploy"},
+        "under the native@320 protocol": {"protocol": "native", "input_height": 320},
         "other images": {"dataset": {**dataset, "image_ids_sha256": "c" * 64}},
     }
     for message, change in cases.items():
