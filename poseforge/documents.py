@@ -372,13 +372,18 @@ def read_document(path: str | Path, doc: Document) -> Any:
     return check_document(parse_json(path, doc.what, doc.max_bytes), doc, path)
 
 
-def write_document(path: str | Path, doc: Document, data: Any) -> Path:
-    """Check `data` against `doc` (non-finite numbers become null first), then write it atomically."""
+def write_document(path: str | Path, doc: Document, data: Any, older: Callable[[Path], bool] | None = None) -> Path:
+    """Check `data` against `doc` (non-finite numbers become null first), then write it atomically.
+    A kept_by_user document replaces a valid one of its kind, or one `older` accepts (an earlier
+    schema the command has just read and upgraded)."""
     from poseforge.fileio import finite_json, write_json
+
+    def owned(existing: Path) -> bool:
+        return _is_document(existing, doc) or (older is not None and older(existing))
 
     data = finite_json(data)
     check_document(data, doc, path)
-    return write_json(path, data, owned=(lambda existing: _is_document(existing, doc)) if doc.kept_by_user else None)
+    return write_json(path, data, owned=owned if doc.kept_by_user else None)
 
 
 def _is_document(path: Path, doc: Document) -> bool:

@@ -683,5 +683,5 @@ def write_baseline(
         raise PoseforgeError(f"--baseline {path} is one of the files the baseline is made from: choose another path")
     previous = read_previous_baseline(path)
     baseline = make_baseline(model_dir, previous, allow_subset)
-    write_document(path, BASELINE, baseline)
+    write_document(path, BASELINE, baseline, older=lambda existing: read_previous_baseline(existing) is not None)
     return baseline, baseline_changes(previous, baseline)

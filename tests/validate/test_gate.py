@@ -199,6 +199,32 @@ def test_a_version_2_baseline_is_upgraded_with_its_machine_section() -> None:
     assert section["ratios"]["int8_over_fp32_throughput"]["artifacts"] == {"ir-fp32": "1" * 64, "ir-int8": "2" * 64}
 
 
+def test_make_baseline_replaces_the_committed_version_2_file_and_keeps_its_class(model_dir: Path) -> None:
+    """The committed baseline was never in poseforge's record of what it wrote: a /2 file there is read,
+    upgraded and replaced (its machine's section kept); a JSON that is no baseline of any version is not."""
+    path = model_dir.parent / "baseline.json"
+    current = read_baseline(path)
+    section = next(iter(current["classes"].values()))
+    old = {
+        "schema": "poseforge.baseline/2", "model": current["model"], "dataset": current["dataset"],
+        "accuracy": {**current["accuracy"], **section["accuracy"]},
+        "ratios": {name: {k: v for k, v in entry.items() if k != "artifacts"}
+                   for name, entry in section["ratios"].items()},
+        "measured_on": {"machine": {"cpu": "AMD EPYC", "cores": 4, "isa": ["avx2", "fma"]}},
+    }  # fmt: skip
+    committed = model_dir.parent / "committed.json"
+    committed.write_text(json.dumps(old))
+    write_baseline(model_dir, committed)
+    upgraded = read_baseline(committed)
+    assert set(upgraded["classes"]) == {*current["classes"], "x86-avx2-4c"}
+    assert upgraded["classes"]["x86-avx2-4c"]["machine"]["cpu"] == "AMD EPYC"
+    foreign = model_dir.parent / "foreign.json"
+    foreign.write_text(json.dumps({"schema": "something/1"}))
+    with pytest.raises(PoseforgeError, match="not replaced"):
+        write_baseline(model_dir, foreign)
+    assert json.loads(foreign.read_text()) == {"schema": "something/1"}
+
+
 def test_an_edited_ap_is_caught_by_rescoring_its_results(model_dir: Path) -> None:
     edit_report(model_dir, "ir-fp32-val", ap=0.95)
     check = checks(model_dir)["ir-fp32 val AP"]
