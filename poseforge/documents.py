@@ -584,11 +584,13 @@ BENCH = Document(
     ),
 )
 
+# Each run's throughput and latency, measured in interleaved rounds (tiers and fleet benches).
+RUN_SPEEDS = mapping(obj({"throughput_fps": POSITIVE, "latency_ms": MS}), NAME, min_len=1)
 TIER_ENTRY = obj(
     {
         "class": MACHINE_CLASS,
         "emulated": boolean(),
-        "speed": mapping(obj({"throughput_fps": POSITIVE, "latency_ms": MS}), NAME, min_len=1),
+        "speed": RUN_SPEEDS,
         "ratios": mapping(POSITIVE, NAME),
         "accuracy": mapping(obj({"ap": FRACTION, "interval": nullable(INTERVAL)}), NAME),
         "differences": mapping(obj({"ap": number(-1.0, 1.0), "low": number(-1.0, 1.0), "high": number(-1.0, 1.0)}),
@@ -616,7 +618,7 @@ FLEET_ENTRY = obj(
         "machine": MACHINE,
         "host": string(max_len=255),
         "emulated": boolean(),
-        "speed": mapping(obj({"throughput_fps": POSITIVE, "latency_ms": MS}), NAME, min_len=1),
+        "speed": RUN_SPEEDS,
         "ratios": mapping(POSITIVE, NAME),
     }
 )

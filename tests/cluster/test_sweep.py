@@ -9,24 +9,15 @@ from pathlib import Path
 from poseforge.fileio import PNG_MARK
 from poseforge.quantize.sweep import ROW_FILE, in_process, run_sweep
 from poseforge.quantize.sweep_settings import read_sweep
-from tests.validate.conftest import make_coco
+from tests.validate.conftest import SMALL_SWEEP, make_coco
 
-BASE = """
-[inputs]
-fp32 = "{fp32}"
-coco = "{coco}"
-seconds = 0.2
-
-[base]
-subset_size = 4
-select = "name"
-fast_bias_correction = true
-"""
 ROW = '\n[[rows]]\nname = "{name}"\npreset = "{preset}"\n'
 
 
 def settings(path: Path, fp32: Path, coco: Path, rows: dict[str, str]) -> Path:
-    path.write_text(BASE.format(fp32=fp32, coco=coco) + "".join(ROW.format(name=n, preset=p) for n, p in rows.items()))
+    path.write_text(
+        SMALL_SWEEP.format(fp32=fp32, coco=coco) + "".join(ROW.format(name=n, preset=p) for n, p in rows.items())
+    )
     return path
 
 

@@ -10,6 +10,19 @@ import pytest
 
 from poseforge.fetch import cut_annotations
 
+# A sweep's settings small enough for a test: rows calibrate on 4 images and time 0.2 s.
+SMALL_SWEEP = """
+[inputs]
+fp32 = "{fp32}"
+coco = "{coco}"
+seconds = 0.2
+
+[base]
+subset_size = 4
+select = "name"
+fast_bias_correction = true
+"""
+
 
 def make_coco(root: Path, assets: Path, count: int) -> Path:
     """A COCO directory with the first `count` coco-mini images that hold annotated people."""
@@ -22,6 +35,18 @@ def make_coco(root: Path, assets: Path, count: int) -> Path:
     for image in subset["images"]:
         shutil.copy(assets / "coco-mini" / "val2017" / image["file_name"], root / "val2017")
     return root
+
+
+def linked_copy(build: Path, folder: Path) -> Path:
+    """A model folder under `folder` with `build`'s reports and bench.json copied (tests edit them) and its
+    FP32 and INT8 IRs linked (only read)."""
+    copy = folder / "human-pose-estimation-0001"
+    shutil.copytree(build / "reports", copy / "reports")
+    shutil.copy(build / "bench.json", copy / "bench.json")
+    (copy / "ir").mkdir()
+    for precision in ("fp32", "int8"):
+        (copy / "ir" / precision).symlink_to(build / "ir" / precision, target_is_directory=True)
+    return copy
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ from poseforge.validate.accuracy.validate import read_report, validate_artifact
 from poseforge.validate.gate import read_baseline, run_gate, write_baseline
 from poseforge.validate.reporting.report import write_report
 from tests.conftest import run_cli
-from tests.validate.conftest import make_coco
+from tests.validate.conftest import SMALL_SWEEP, make_coco
 
 CALIB_CANDIDATES = 20  # the first coco-calib images (by name) searched for five person-free ones
 
@@ -270,21 +270,7 @@ def test_a_reference_that_is_not_one_is_refused_before_the_run(gate_build: Path,
     assert not (tmp_path / "r.json").exists()
 
 
-SWEEP = """
-[inputs]
-fp32 = "{fp32}"
-coco = "{coco}"
-seconds = 0.2
-
-[base]
-subset_size = 4
-select = "name"
-fast_bias_correction = true
-
-[[rows]]
-name = "mixed"
-preset = "mixed"
-"""
+SWEEP = SMALL_SWEEP + '\n[[rows]]\nname = "mixed"\npreset = "mixed"\n'
 
 
 def test_a_sweep_row_carries_its_agreement_and_the_table_how_to_rank_rows_on_held_out_images(

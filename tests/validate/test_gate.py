@@ -13,7 +13,7 @@ import pytest
 from poseforge.errors import PoseforgeError
 from poseforge.validate.gate import read_baseline, run_gate, upgrade_baseline, write_baseline
 from tests.conftest import run_cli
-from tests.validate.conftest import GATE_IMAGES, HEIGHT
+from tests.validate.conftest import GATE_IMAGES, HEIGHT, linked_copy
 
 OTHER = "arm64-neon-2c"  # a class the baseline has no section for
 
@@ -21,12 +21,7 @@ OTHER = "arm64-neon-2c"  # a class the baseline has no section for
 @pytest.fixture
 def model_dir(gate_build: Path, tmp_path: Path) -> Path:
     """A fresh copy per test (the IRs are linked: they are only read), with a baseline from its own reports."""
-    copy = tmp_path / "human-pose-estimation-0001"
-    shutil.copytree(gate_build / "reports", copy / "reports")
-    shutil.copy(gate_build / "bench.json", copy / "bench.json")
-    for precision in ("fp32", "int8"):
-        (copy / "ir").mkdir(exist_ok=True)
-        (copy / "ir" / precision).symlink_to(gate_build / "ir" / precision)
+    copy = linked_copy(gate_build, tmp_path)
     write_baseline(copy, tmp_path / "baseline.json")
     return copy
 
@@ -383,12 +378,7 @@ def test_a_baseline_refuses_subsets_and_mixed_image_sets(model_dir: Path) -> Non
 def test_native_heights_are_rows_of_their_own(height_build: Path, tmp_path: Path) -> None:
     """`<artifact>-native@320.json`: the FP32 IR's row in the exact section, INT8's in its class's, both
     recorded by the baseline and judged by the gate; a report whose height is not its name's fails."""
-    model_dir = tmp_path / "human-pose-estimation-0001"
-    shutil.copytree(height_build / "reports", model_dir / "reports")
-    shutil.copy(height_build / "bench.json", model_dir / "bench.json")
-    (model_dir / "ir").mkdir()
-    for precision in ("fp32", "int8"):
-        (model_dir / "ir" / precision).symlink_to(height_build / "ir" / precision, target_is_directory=True)
+    model_dir = linked_copy(height_build, tmp_path)
     write_baseline(model_dir, tmp_path / "baseline.json")
     baseline = read_baseline(tmp_path / "baseline.json")
     machine_class = running_class(model_dir)

@@ -5,22 +5,16 @@ difference to the default height, beside the fps bench timed at that height's na
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from poseforge.artifacts import DEFAULT_HEIGHT
 from poseforge.preprocess import native_width
 from poseforge.validate.reporting.report import write_report
-from tests.validate.conftest import HEIGHT
+from tests.validate.conftest import HEIGHT, linked_copy
 
 
 def test_the_height_table_gives_accuracy_and_speed_per_height(height_build: Path, tmp_path: Path) -> None:
-    model_dir = tmp_path / "human-pose-estimation-0001"
-    shutil.copytree(height_build / "reports", model_dir / "reports")
-    shutil.copy(height_build / "bench.json", model_dir / "bench.json")
-    (model_dir / "ir").mkdir()
-    for precision in ("fp32", "int8"):
-        (model_dir / "ir" / precision).symlink_to(height_build / "ir" / precision, target_is_directory=True)
+    model_dir = linked_copy(height_build, tmp_path)
     write_report(model_dir)
     text = (model_dir / "report.md").read_text()
     bench = json.loads((model_dir / "bench.json").read_text())
