@@ -44,6 +44,7 @@ ENCODER_EXIT_SECONDS = 120  # the encoder finishing the file after its last fram
 # Drawn frames waiting for the encoder, fed to its pipe by a thread of their own: predict's thread
 # hands a frame over and goes on, instead of waiting until the encoder has read it.
 QUEUED_FRAMES = 8
+FEED_POLL_SECONDS = 0.1  # how often the feeder looks at its queue when no frame has come
 NO_H264 = ("imageio-ffmpeg is not installed: the video is MPEG-4 Part 2 (mp4v), which browsers do not play "
            "(pip install imageio-ffmpeg for H.264)")  # fmt: skip
 
@@ -144,6 +145,7 @@ class VideoWriter:
         self.frames = 0
         self._process: Any = None
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUED_FRAMES)
+        self._aborting = threading.Event()
         self._feeder: threading.Thread | None = None
         self._feeder_cpu = 0.0
         self._broken = False  # the encoder stopped reading: it failed
@@ -173,7 +175,7 @@ class VideoWriter:
         width, height = self.size
         pad_w, pad_h = width % 2, height % 2  # 4:2:0 needs even sides: a black column or row added
         try:
-            while (image := self._queue.get()) is not None:
+            while (image := self._next_frame()) is not None:
                 if self._broken:
                     continue  # drained, so that write() never waits on a queue nobody empties
                 try:
@@ -185,9 +187,21 @@ class VideoWriter:
         finally:
             self._feeder_cpu = time.thread_time() - start
 
-    def _stop_feeder(self) -> None:
+    def _next_frame(self) -> np.ndarray | None:
+        """The next queued frame, None at the end. It looks again every FEED_POLL_SECONDS rather than
+        trusting one wake-up: Ctrl-C raised in the main thread in the middle of a queue's put can lose
+        the notification of a later one (seen here: the end-of-video None queued, the feeder asleep)."""
+        while not self._aborting.is_set():
+            with contextlib.suppress(queue.Empty):
+                return self._queue.get(timeout=FEED_POLL_SECONDS)
+        return None
+
+    def _stop_feeder(self, aborting: bool = False) -> None:
         if self._feeder is not None:
-            self._queue.put(None)
+            if aborting:
+                self._aborting.set()  # the feeder ends at its next look, whatever the queue holds
+            else:
+                self._queue.put(None)
             self._feeder.join()
             self._feeder = None
 
@@ -227,7 +241,7 @@ class VideoWriter:
         process = self._process
         if kill:
             process.kill()  # first: a feeder blocked on the pipe then fails at once
-        self._stop_feeder()
+        self._stop_feeder(aborting=kill)
         with contextlib.suppress(OSError, ValueError):
             process.stdin.close()
         try:
