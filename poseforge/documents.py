@@ -553,22 +553,27 @@ HEIGHT_ROW = obj(
     }
 )
 HEIGHT_KEY = string(pattern=r"[1-9][0-9]{1,3}")  # an input height, as a JSON key
+# What every file of interleaved rounds holds (bench, tiers, fleet): the model, each run's artifact digest
+# as measured, the input shape, the rounds and the machine that ran them.
+INTERLEAVED_RUN = {
+    "model": NAME,
+    "artifacts": mapping(SHA256, NAME, min_len=1),  # run name -> artifact_digest, as measured
+    "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
+    "rounds": integer(1),
+    "machine": MACHINE,
+}
 BENCH = Document(
     "bench file",
     "poseforge.bench/3",
     obj(
         {
-            "model": NAME,
-            "artifacts": mapping(SHA256, NAME, min_len=1),  # run name -> artifact_digest, as measured
+            **INTERLEAVED_RUN,
             "images": integer(1),
             "ratios": mapping(POSITIVE, NAME, min_len=1),  # names: validate.speed.targets
             "speed": mapping(SPEED_ROW, NAME, min_len=1),  # run name -> its figures from the interleaved rounds
-            "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
-            "rounds": integer(1),
             "threads": nullable(integer(1)),
             "host": LOAD,
             "figures": obj(),
-            "machine": MACHINE,
             "versions": VERSIONS,
         },
         # The height table's speed: artifact -> height -> its figures at that height's native shape of `frame`.
@@ -602,11 +607,7 @@ TIERS = Document(
     "poseforge.tiers/1",
     obj(
         {
-            "model": NAME,
-            "artifacts": mapping(SHA256, NAME, min_len=1),
-            "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
-            "rounds": integer(1),
-            "machine": MACHINE,
+            **INTERLEAVED_RUN,
             "tiers": mapping(TIER_ENTRY, MACHINE_CLASS, min_len=1),
         },
         {"dataset": nullable(DATASET)},
@@ -627,12 +628,8 @@ FLEET = Document(
     "poseforge.fleet/1",
     obj(
         {
-            "model": NAME,
-            "artifacts": mapping(SHA256, NAME, min_len=1),
-            "shape": array(integer(1, SHAPE_SIDE_MAX), 4, 4),
-            "rounds": integer(1),
+            **INTERLEAVED_RUN,
             "scheduler": obj(),
-            "machine": MACHINE,
             "classes": mapping(FLEET_ENTRY, MACHINE_CLASS, min_len=1),
         }
     ),

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,6 +113,16 @@ def edit_json(path: Path, change: Callable[[Any], Any]) -> Path:
     new = change(data)
     path.write_text(json.dumps(data if new is None else new))
     return path
+
+
+def copied_reports(scored: Path, folder: Path) -> tuple[Path, Path]:
+    """`scored`'s reports copied to `folder/reports`, the val report of ir-fp32 citing the copy's
+    results: (the reports folder, that results file), for tests that then tamper with the copy."""
+    reports = folder / "reports"
+    shutil.copytree(scored / "reports", reports)
+    results = reports / "results" / "ir-fp32-val.json"
+    edit_json(reports / "ir-fp32-val.json", lambda report: report.update(results_file=str(results)))
+    return reports, results
 
 
 def members(bundle: Path) -> dict[str, bytes]:

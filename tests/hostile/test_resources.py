@@ -34,7 +34,7 @@ from tests.bundle.made import Made
 from tests.hostile.helpers import (
     Outcome,
     cli,
-    edit_json,
+    copied_reports,
     http_server,
     members,
     refused,
@@ -413,10 +413,7 @@ def test_a_checkpoint_record_that_inflates_to_gigabytes(tmp_path: Path) -> None:
 def test_compare_checks_a_results_files_size_before_hashing_it(
     scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    reports = tmp_path / "reports"
-    shutil.copytree(scored / "reports", reports)
-    results = reports / "results" / "ir-fp32-val.json"
-    edit_json(reports / "ir-fp32-val.json", lambda report: report.update(results_file=str(results)))
+    reports, results = copied_reports(scored, tmp_path)
     with open(results, "r+b") as f:
         f.truncate(256 * GIB)  # sparse: nothing written, but hashing it would read 256 GiB of zeros
 

@@ -3,14 +3,13 @@ artifact is refused, by name, before anything is written."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.hostile.helpers import cli, edit_json, refused, snapshot
+from tests.hostile.helpers import cli, copied_reports, edit_json, refused, snapshot
 
 UPSTREAM = "upstream/lwop_random_checkpoint.pth"
 
@@ -163,10 +162,7 @@ def test_compare_refuses_results_that_changed_after_the_report(
     scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The report names its results by sha256: edited results no longer back its AP."""
-    reports = tmp_path / "reports"
-    shutil.copytree(scored / "reports", reports)
-    results = reports / "results" / "ir-fp32-val.json"
-    edit_json(reports / "ir-fp32-val.json", lambda r: r.update(results_file=str(results)))  # the copy's results
+    reports, results = copied_reports(scored, tmp_path)
     edit_json(results, lambda rows: rows[0].update(score=rows[0]["score"] / 2))
     before = snapshot(tmp_path)
     refused(cli(capsys, "compare", reports / "ir-fp32-val.json", reports / "ir-fp32-deploy.json", "--cross-protocol"),

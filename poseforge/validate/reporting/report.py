@@ -26,6 +26,7 @@ from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
 from poseforge.validate.gate import comparable_reports, read_bench, stale_bench
 from poseforge.validate.speed.fleet import fleet_lines, read_fleet
+from poseforge.validate.speed.interleaved import speed_table
 from poseforge.validate.speed.tiers import read_tiers
 
 
@@ -272,16 +273,7 @@ def speed_section(bench: dict[str, Any] | None) -> list[str]:
     ]
     if warning := host_warning(host, machine["cores"]):
         lines += ["", f"> **Warning:** {warning}."]
-    lines += [
-        "",
-        f"| run | precision hint | latency ms (median / p90) | throughput fps | throughput / {REFERENCE} |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for name, run in bench["speed"].items():
-        over = run.get("throughput_over_fp32")
-        lines.append(f"| {name} | {run['precision_hint']} | {run['latency_ms']['median']:.1f} / "
-                     f"{run['latency_ms']['p90']:.1f} | {run['throughput_fps']:.1f} | "
-                     f"{'-' if over is None else f'{over:.3f}'} |")  # fmt: skip
+    lines += ["", *speed_table(bench["speed"])]
     lines += ["", "| target | measured | wanted | holds |", "|---|---:|---:|---|"]
     for target, value, holds in judge(bench):
         lines.append(f"| {target.meaning} | {target.shown(value)} | {target.wanted} | {'yes' if holds else 'NO'} |")

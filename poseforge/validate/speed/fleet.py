@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poseforge.artifacts import BY_NAME, REFERENCE, artifact_digest, base_name
-from poseforge.documents import FLEET, read_document
+from poseforge.artifacts import REFERENCE, artifact_digest
+from poseforge.documents import FLEET
 from poseforge.errors import PoseforgeError
 from poseforge.machine import machine_info
 from poseforge.metadata import toolchain_versions
 from poseforge.text import plural
-from poseforge.validate.speed.tiers import measure_round, summarize_rounds, tier_ratios, tier_runs
+from poseforge.validate.speed.interleaved import speed_table
+from poseforge.validate.speed.tiers import measure_round, read_measured, summarize_rounds, tier_ratios, tier_runs
 
 FLEET_FILE = "bench-fleet.json"
 
@@ -116,13 +117,7 @@ def fleet_lines(fleet: dict[str, Any]) -> list[str]:
     ]
     for name, entry in fleet["classes"].items():
         lines += ["", f"### {name}" + (" (emulated)" if entry["emulated"] else "") + f" on {entry['host']}", ""]
-        lines += [f"| run | precision hint | latency ms (median / p90) | throughput fps | throughput / {REFERENCE} |",
-                  "|---|---|---:|---:|---:|"]  # fmt: skip
-        for run_name, run in entry["speed"].items():
-            over = run.get("throughput_over_fp32")
-            lines.append(f"| {run_name} | {run['precision_hint']} | {run['latency_ms']['median']:.1f} / "
-                         f"{run['latency_ms']['p90']:.1f} | {run['throughput_fps']:.1f} | "
-                         f"{'-' if over is None else f'{over:.3f}'} |")  # fmt: skip
+        lines += speed_table(entry["speed"])
         if entry["ratios"]:
             ratios = ", ".join(f"{key} {value:.3f}" for key, value in entry["ratios"].items())
             lines += ["", f"Ratios (median of per-round ratios): {ratios}."]
@@ -131,12 +126,4 @@ def fleet_lines(fleet: dict[str, Any]) -> list[str]:
 
 def read_fleet(model_dir: str | Path) -> dict[str, Any] | None:
     """The model's bench-fleet.json, or None; refused if it measured other versions of the IRs."""
-    path = Path(model_dir) / FLEET_FILE
-    if not path.is_file():
-        return None
-    fleet = read_document(path, FLEET)
-    for name, digest in fleet["artifacts"].items():
-        file = Path(model_dir) / BY_NAME[base_name(name)].file if base_name(name) in BY_NAME else None
-        if file is None or not file.is_file() or artifact_digest(file) != digest:
-            raise PoseforgeError(f"{path} measured another version of {name}: run `make bench-fleet` again")
-    return fleet
+    return read_measured(model_dir, FLEET_FILE, FLEET, "bench-fleet")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from poseforge.artifacts import REFERENCE
 from poseforge.errors import PoseforgeError
 from poseforge.runtime.options import ACCURACY
 from poseforge.validate.speed.host import HostWatch, load_average
@@ -99,3 +100,16 @@ def round_ratios(slow: Entry, fast: Entry, metric: str = "fps") -> list[float]:
         else:
             ratios.append(b["throughput_fps"] / a["throughput_fps"])
     return ratios
+
+
+def speed_table(speed: dict[str, Any]) -> list[str]:
+    """Markdown rows of an interleaved run's speed entries (bench.json's `speed`, a fleet class's):
+    precision hint, latency median / p90, throughput and its within-round ratio to the reference."""
+    lines = [f"| run | precision hint | latency ms (median / p90) | throughput fps | throughput / {REFERENCE} |",
+             "|---|---|---:|---:|---:|"]  # fmt: skip
+    for name, run in speed.items():
+        over = run.get("throughput_over_fp32")
+        lines.append(f"| {name} | {run['precision_hint']} | {run['latency_ms']['median']:.1f} / "
+                     f"{run['latency_ms']['p90']:.1f} | {run['throughput_fps']:.1f} | "
+                     f"{'-' if over is None else f'{over:.3f}'} |")  # fmt: skip
+    return lines

@@ -36,7 +36,7 @@ from poseforge.artifacts import (
     machine_dependent,
     runs,
 )
-from poseforge.documents import TIERS, read_document, write_document
+from poseforge.documents import TIERS, Document, read_document, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim
 from poseforge.machine import BY_TIER, machine_info, standin_tiers, tier_environment
@@ -276,14 +276,20 @@ def run_tiers(
     return result
 
 
-def read_tiers(model_dir: str | Path) -> dict[str, Any] | None:
-    """The model's bench-tiers.json, or None; refused if it measured other versions of the IRs."""
-    path = Path(model_dir) / TIERS_FILE
+def read_measured(model_dir: str | Path, name: str, doc: Document, target: str) -> dict[str, Any] | None:
+    """A benchmark file of the model folder (`doc`, holding the `artifacts` it measured with their
+    digests), or None if absent; refused if it measured other versions of the IRs than the folder's."""
+    path = Path(model_dir) / name
     if not path.is_file():
         return None
-    tiers = read_document(path, TIERS)
-    for name, digest in tiers["artifacts"].items():
-        file = Path(model_dir) / BY_NAME[base_name(name)].file if base_name(name) in BY_NAME else None
+    measured = read_document(path, doc)
+    for run, digest in measured["artifacts"].items():
+        file = Path(model_dir) / BY_NAME[base_name(run)].file if base_name(run) in BY_NAME else None
         if file is None or not file.is_file() or artifact_digest(file) != digest:
-            raise PoseforgeError(f"{path} measured another version of {name}: run `make bench-tiers` again")
-    return tiers
+            raise PoseforgeError(f"{path} measured another version of {run}: run `make {target}` again")
+    return measured
+
+
+def read_tiers(model_dir: str | Path) -> dict[str, Any] | None:
+    """The model's bench-tiers.json, or None; refused if it measured other versions of the IRs."""
+    return read_measured(model_dir, TIERS_FILE, TIERS, "bench-tiers")
