@@ -14,10 +14,11 @@
    the estimator runs. Its ratio to the network alone is recorded beside the judged ones, with no
    target of its own: it says how much of the gap is predict's drawn video.
 4. The bound. On C cores the network alone takes N ms of CPU per frame (C / its fps), and a
-   pipeline's Python stages P more (the sum of their threads' CPU medians: read, preprocess,
-   decode, track, draw, write; predict's video encoder, a process of its own, is counted in P
-   too). Both share the cores, so no pipeline can beat N / (N + P) of the network alone. Each
-   round records N, P and that bound for predict and for the API path, and how much of it each
+   pipeline's Python stages P more (the sum of their threads' CPU per frame, as means: CPU
+   adds up over frames, a median would leave out the costly ones; read, preprocess, decode,
+   track, draw, write; predict's video encoder, a process of its own, is counted in P too).
+   Both share the cores, so no pipeline can beat N / (N + P) of the network alone. Each round
+   records N, P and that bound for predict and for the API path, and how much of it each
    reached.
 5. Rounds interleave the runs, so a load that comes and goes cannot favour one; each ratio is
    taken within a round, then the median over rounds.
@@ -51,7 +52,7 @@ from poseforge.runtime.options import RuntimeOptions
 from poseforge.validate.speed.targets import BY_NAME as TARGETS
 
 CLIP_SIZE = (480, 640)  # height, width: a VGA camera
-CLIP_FRAMES = 200
+CLIP_FRAMES = 400  # the thread probe takes its first ~80 frames: the steady fps is timed over the rest
 DEFAULT_ROUNDS = 5  # the median of 5 rounds holds still where one machine's load comes and goes
 SCHEMA = "poseforge.bench-deploy/1"
 
@@ -112,7 +113,7 @@ def bound(network: float, stages: dict[str, Any], encoder_ms: float | None = Non
     """N (the network's CPU ms per frame on all cores), P (the Python stages' CPU ms per frame, the
     encoder's included) and the bound N / (N + P) on end to end over the network alone."""
     n = 1e3 * cores() / network
-    python = sum(f.get("cpu_median_ms", 0.0) for stage, f in stages.items() if stage != "infer")
+    python = sum(f.get("cpu_mean_ms", 0.0) for stage, f in stages.items() if stage != "infer")
     p = python + (encoder_ms or 0.0)
     return {"network_cpu_ms": n, "python_cpu_ms": python, "encoder_cpu_ms": encoder_ms or 0.0, "p_ms": p,
             "bound": n / (n + p)}  # fmt: skip

@@ -22,12 +22,14 @@ frame made as it is prepared: deploy.scenes) and smoothing filters each tracked 
 Threads (`threads=None`): a single frame runs on all cores. A stream shares the cores between the
 network and the Python stages (decoding, and whatever the caller does per frame), and which split
 is faster depends on the machine: where the network runs fast (INT8 on AMX, say) the Python stages
-limit the stream and leaving them a core gains more than it costs the network; elsewhere it is the
-other way round. So `stream` measures both: its first frames run with all cores, then with one core
-fewer, PROBE_FRAMES each after their warm-up, and it keeps the faster for the rest (the other is
-dropped). On 2 cores each of the network's streams runs on one thread either way, so the poses are
-the same; `settings["thread_probe"]` records what was measured. The probe runs on the CPU only:
-on another device (`device="AUTO"`, `"GPU"`, `"NPU"`) the plugin's own split is used.
+can limit the stream, and leaving them a core can gain more than it costs the network; elsewhere it
+is the other way round. So `stream` measures both: its first frames run with all cores, then with one core
+fewer, PROBE_FRAMES each after their warm-up, and it keeps one core fewer for the rest only if that
+was faster by more than PROBE_MARGIN (a closer result is within what so few frames can tell on a
+shared machine, and all cores is the default); the other is dropped. On 2 cores each of the
+network's streams runs on one thread either way, so the poses are the same;
+`settings["thread_probe"]` records what was measured. The probe runs on the CPU only: on another
+device (`device="AUTO"`, `"GPU"`, `"NPU"`) the plugin's own split is used.
 
 Threads of the caller (concurrency): one estimator may be shared between threads. Each call
 runs on an infer request of its own from the compiled network's pool (runtime.openvino_runner),
@@ -79,6 +81,7 @@ MAX_SHAPES = 8  # compiled input shapes kept, least recently used dropped: bound
 BUCKET = 64  # widths of mixed-size frames are rounded up to a multiple of this (at most BUCKET - 8 pixels of pad)
 READ_AHEAD = 4  # frames prepared ahead of the network in `stream`
 PROBE_FRAMES = 30  # frames timed per thread count when `stream` chooses one (after each one's warm-up)
+PROBE_MARGIN = 0.05  # how much faster one core fewer must be to be kept instead of all cores
 QUEUED = 2  # infer requests in flight per optimal request in `stream`: a stream starts its next frame
 # the moment one ends, not when Python, busy decoding and drawing, comes back to hand it one
 
@@ -279,14 +282,18 @@ class PoseEstimator:
             if done < warmup + PROBE_FRAMES:
                 return  # the source ended first: the choice waits for a longer one
             measured.append((PROBE_FRAMES / (time.perf_counter() - start), threads, runner))
-        _, self._stream_threads, chosen = max(measured, key=lambda m: m[0])
+        # All cores first; a later candidate replaces the choice only if faster beyond the margin.
+        _, self._stream_threads, chosen = best = measured[0]
+        for candidate in measured[1:]:
+            if candidate[0] > best[0] * (1 + PROBE_MARGIN):
+                _, self._stream_threads, chosen = best = candidate
         self._threads_chosen = True
         with self._cache_lock:
             for _, threads, _ in measured:
                 if threads != self._stream_threads:
                     self._runners.pop(self._runner_key(shape, "THROUGHPUT", threads), None)
         self.thread_probe = {"frames": PROBE_FRAMES, "fps": {str(r.settings["threads"]): f for f, _, r in measured},
-                             "threads": chosen.settings["threads"]}  # fmt: skip
+                             "margin": PROBE_MARGIN, "threads": chosen.settings["threads"]}  # fmt: skip
         self.times.steady_from_now()  # steady fps: with the chosen threads, after the measuring
         yield from self._streamed(chosen, items)
 

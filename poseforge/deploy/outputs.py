@@ -7,8 +7,9 @@
 
 --save poses writes the two JSON files only: nothing is drawn or encoded. A video is H.264
 (yuv420p, faststart: what browsers play), encoded by the ffmpeg binary that the imageio-ffmpeg
-package ships, fed raw yuv420p frames through a pipe by a thread of its own: the encoding runs in
-its own process, off predict's Python thread. Without imageio-ffmpeg, OpenCV's MPEG-4 Part 2 (mp4v) is written, with
+package ships, fed raw yuv420p frames through a pipe by a thread of its own that also draws them:
+drawing, conversion and encoding all run off predict's thread, which decodes the next frame
+meanwhile. Without imageio-ffmpeg, OpenCV's MPEG-4 Part 2 (mp4v) is written, with
 a note saying so. The folder is written under a temporary name and renamed into place when
 complete; without -o it is the next free number under runs/predict/, created exclusively.
 """
@@ -23,12 +24,15 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from poseforge.decode import Poses
+from poseforge.deploy.timing import StageTimes
 from poseforge.documents import PREDICT, read_document
 from poseforge.errors import PoseforgeError
 
@@ -72,18 +76,27 @@ def read_summary(path: Path) -> dict[str, Any]:
     return read_document(path, PREDICT)
 
 
+Draw = Callable[[np.ndarray, Poses], np.ndarray]  # a frame's pixels and poses -> the drawn frame
+
+
 class ImageWriter:
-    """Each drawn image under its input file name."""
+    """Each drawn image under its input file name. `draw` draws a frame (timed as predict's draw
+    stage); `times` takes the write stage."""
 
     draws = True
     codec = None
     notes: tuple[str, ...] = ()
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path, draw: Draw, times: StageTimes) -> None:
+        self.directory, self.draw, self.times = directory, draw, times
         self.files: list[str] = []
 
-    def write(self, name: str, image: np.ndarray) -> None:
+    def write(self, name: str, pixels: np.ndarray, poses: Poses) -> None:
+        image = self.draw(pixels, poses)
+        with self.times.stage("write"):
+            self._write(name, image)
+
+    def _write(self, name: str, image: np.ndarray) -> None:
         ok, encoded = cv2.imencode(Path(name).suffix, image)
         if not ok:
             raise PoseforgeError(f"cannot write {name}: OpenCV cannot encode this image format")
@@ -107,7 +120,7 @@ class PosesOnly:
     def __init__(self) -> None:
         self.files: list[str] = []
 
-    def write(self, name: str, image: np.ndarray) -> None:
+    def write(self, name: str, pixels: np.ndarray, poses: Poses) -> None:
         pass
 
     def close(self) -> None:
@@ -131,12 +144,14 @@ def h264_encoder() -> str | None:
 
 class VideoWriter:
     """The drawn frames as one video at the input's frame rate, opened at the first frame's size:
-    H.264 through ffmpeg where imageio-ffmpeg is installed, else OpenCV's mp4v (`notes` says so)."""
+    H.264 through ffmpeg where imageio-ffmpeg is installed, else OpenCV's mp4v (`notes` says so).
+    With ffmpeg, frames are drawn (`draw`, timed as the draw stage) in the feeder thread; `times`
+    takes the write stage (the hand-over, or OpenCV's encoding)."""
 
     draws = True
 
-    def __init__(self, path: Path, fps: float) -> None:
-        self.path, self.fps = path, fps
+    def __init__(self, path: Path, fps: float, draw: Draw, times: StageTimes) -> None:
+        self.path, self.fps, self.draw, self.times = path, fps, draw, times
         self.files = [path.name]
         self.encoder = h264_encoder()
         self.codec = "h264" if self.encoder else FALLBACK_FOURCC
@@ -148,36 +163,52 @@ class VideoWriter:
         self._aborting = threading.Event()
         self._feeder: threading.Thread | None = None
         self._feeder_cpu = 0.0
-        self._broken = False  # the encoder stopped reading: it failed
+        self._broken = False  # the encoder stopped reading (it failed), or a frame could not be drawn
+        self._draw_error: Exception | None = None
         self._log: Any = None
         self._opencv: Any = None
         self.size: tuple[int, int] = (0, 0)
 
-    def write(self, name: str, image: np.ndarray) -> None:
+    def write(self, name: str, pixels: np.ndarray, poses: Poses) -> None:
         if not self.frames:
-            self.size = (image.shape[1], image.shape[0])
+            self.size = (pixels.shape[1], pixels.shape[0])
             self._open()
-        if (image.shape[1], image.shape[0]) != self.size:  # a video's frames share one size
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
         if self._process is None:
-            self._opencv.write(image)
+            image = self._sized(self.draw(pixels, poses))
+            with self.times.stage("write"):
+                self._opencv.write(image)
         else:
             if self._broken:
                 raise self._failure()
-            self._queue.put(image)  # not changed after this: each frame is a new array
+            with self.times.stage("write"):
+                self._queue.put((pixels, poses))  # not changed after this: each frame is a new array
         self.frames += 1
 
+    def _sized(self, image: np.ndarray) -> np.ndarray:
+        if (image.shape[1], image.shape[0]) != self.size:  # a video's frames share one size
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        return image
+
     def _feed(self) -> None:
-        """The feeder thread: queued frames into the encoder's pipe, until None. Each is converted to
-        yuv420p here (OpenCV's BT.601 limited range, what ffmpeg's own conversion gives): half the
-        bytes through the pipe and less of the encoder's time."""
-        start = time.thread_time()
+        """The feeder thread: queued frames drawn and fed into the encoder's pipe, until None. Each is
+        converted to yuv420p here (OpenCV's BT.601 limited range, what ffmpeg's own conversion gives):
+        half the bytes through the pipe and less of the encoder's time. Its CPU, drawing left out
+        (the draw stage has it), is counted as the encoder's."""
+        start, drawing = time.thread_time(), 0.0
         width, height = self.size
         pad_w, pad_h = width % 2, height % 2  # 4:2:0 needs even sides: a black column or row added
         try:
-            while (image := self._next_frame()) is not None:
+            while (frame := self._next_frame()) is not None:
                 if self._broken:
                     continue  # drained, so that write() never waits on a queue nobody empties
+                began = time.thread_time()
+                try:
+                    image = self._sized(self.draw(*frame))
+                except Exception as exc:  # said by the next write() or close(), in predict's thread
+                    self._draw_error, self._broken = exc, True
+                    continue
+                finally:
+                    drawing += time.thread_time() - began
                 try:
                     if pad_w or pad_h:
                         image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
@@ -185,9 +216,9 @@ class VideoWriter:
                 except Exception:  # a broken pipe (the encoder ended), or a frame it cannot take
                     self._broken = True
         finally:
-            self._feeder_cpu = time.thread_time() - start
+            self._feeder_cpu = time.thread_time() - start - drawing
 
-    def _next_frame(self) -> np.ndarray | None:
+    def _next_frame(self) -> tuple[np.ndarray, Poses] | None:
         """The next queued frame, None at the end. It looks again every FEED_POLL_SECONDS rather than
         trusting one wake-up: Ctrl-C raised in the main thread in the middle of a queue's put can lose
         the notification of a later one (seen here: the end-of-video None queued, the feeder asleep)."""
@@ -225,8 +256,10 @@ class VideoWriter:
         self._feeder = threading.Thread(target=self._feed, name="encoder-feed", daemon=True)
         self._feeder.start()
 
-    def _failure(self) -> PoseforgeError:
-        """The encoder's own last line, after it has ended."""
+    def _failure(self) -> Exception:
+        """The drawing's error, or the encoder's own last line after it has ended."""
+        if self._draw_error is not None:
+            return self._draw_error
         if self._process.returncode is None:
             self._finish_process(kill=True)
         self._log.seek(0)

@@ -4,7 +4,8 @@
     summary = predict("dist/model-int8.tar.gz", "clip.mp4", save="poses")   # runs/predict/<n>, poses only
 
 Built on PoseEstimator.stream: a thread reads and prepares frames ahead, the network infers later
-frames while this thread decodes, tracks, draws and writes earlier ones. Each stage is timed (read
+frames while this thread decodes and tracks earlier ones; a video's frames are drawn and fed to
+its encoder by the writer's own thread (outputs.VideoWriter). Each stage is timed (read
 ... write, ms per frame, median and p90) and the summary names the slowest; compiling the network
 and the first frame are reported apart from the steady frame rate. A live source ends when it
 stops sending (or on Ctrl-C), and what was written is kept.
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from poseforge.decode import to_coco_results
+from poseforge.decode import Poses, to_coco_results
 from poseforge.deploy import SAVE
 from poseforge.deploy.estimator import PoseEstimator
 from poseforge.deploy.outputs import (
@@ -37,6 +38,7 @@ from poseforge.deploy.outputs import (
     track_summary,
 )
 from poseforge.deploy.sources import DEFAULT_FPS, Frame, ImageSource, VideoSource, open_source
+from poseforge.deploy.timing import StageTimes
 from poseforge.documents import PREDICT, RESULTS, write_document
 from poseforge.draw import draw_poses
 from poseforge.errors import PoseforgeError
@@ -101,7 +103,7 @@ def predict(
 def _predict_into(bundle: str | Path, source: Any, output: Path, inputs: list, estimator: PoseEstimator, save: str,
                   skip_bad: bool, max_frames: int | None) -> dict[str, Any]:  # fmt: skip
     with output_directory(output, SUMMARY, read_summary, inputs) as tmp, progress() as bar:
-        run = _Run(estimator, source, _writer(source, tmp, save), bar, skip_bad, max_frames)
+        run = _Run(estimator, source, _writer(source, tmp, save, estimator.times), bar, skip_bad, max_frames)
         try:
             run.loop()
         except BaseException:
@@ -152,17 +154,13 @@ class _Run:
 
     def loop(self) -> None:
         fps = self.source.fps if isinstance(self.source, VideoSource) else None
-        times = self.estimator.times
         results = self.estimator.stream(self.pixels(), fps)  # read in the estimator's read-ahead thread
         try:
             for poses in results:
                 frame, pixels = self._in_flight.popleft()
                 self.results.extend(to_coco_results(poses, frame.image_id))
-                if pixels is not None:
-                    with times.stage("draw"):
-                        drawn = draw_poses(pixels, poses, copy=False)  # the frame is not used again
-                    with times.stage("write"):
-                        self.writer.write(frame.name, drawn)
+                if pixels is not None:  # drawn by the writer (a video's in its feeder thread)
+                    self.writer.write(frame.name, pixels, poses)
                 if isinstance(self.source, ImageSource):
                     self.per_image.append({"name": frame.name, "image_id": frame.image_id, "people": len(poses)})
                 self.frames += 1
@@ -242,14 +240,20 @@ def _encoder_ms(writer: Any) -> float | None:
     return 1e3 * cpu / writer.frames if cpu is not None and writer.frames else None
 
 
-def _writer(source: ImageSource | VideoSource, directory: Path, save: str) -> ImageWriter | VideoWriter | PosesOnly:
+def _writer(source: ImageSource | VideoSource, directory: Path, save: str,
+            times: StageTimes) -> ImageWriter | VideoWriter | PosesOnly:  # fmt: skip
     if save == "poses":
         return PosesOnly()
+
+    def draw(pixels: np.ndarray, poses: Poses) -> np.ndarray:  # timed in the thread that draws
+        with times.stage("draw"):
+            return draw_poses(pixels, poses, copy=False)  # the frame is not used again
+
     if isinstance(source, VideoSource):
-        return VideoWriter(directory / f"{source.path.stem}.mp4", source.fps)
+        return VideoWriter(directory / f"{source.path.stem}.mp4", source.fps, draw, times)
     if save == "video":  # images as the frames of one video, at a video's default rate
-        return VideoWriter(directory / f"{source.path.stem}.mp4", DEFAULT_FPS)
-    return ImageWriter(directory)
+        return VideoWriter(directory / f"{source.path.stem}.mp4", DEFAULT_FPS, draw, times)
+    return ImageWriter(directory, draw, times)
 
 
 def summary_line(summary: dict[str, Any]) -> str:

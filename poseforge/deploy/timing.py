@@ -14,8 +14,9 @@ end-to-end fps leaves it out, as a network-only throughput figure does; so is th
 time after compiling (`first_frame_seconds`). `steady_fps` is also measured as a network-only figure
 is: after a warm-up (each infer request's first runs, the read-ahead filling), over the rest.
 Each stage keeps its last MAX_SAMPLES times: a camera that runs for days stays in bounded memory.
-A stage timed with `stage()` also records the CPU time of its thread (`cpu_median_ms`): on cores
-shared with inference, a stage's wall time is its CPU time plus the time it waited for a core.
+A stage timed with `stage()` also records the CPU time of its thread (`cpu_median_ms`, and
+`cpu_mean_ms`: what it costs per frame over a run): on cores shared with inference, a stage's
+wall time is its CPU time plus the time it waited for a core.
 """
 
 from __future__ import annotations
@@ -117,4 +118,5 @@ def _figures(ms: deque[float], cpu_ms: deque[float]) -> dict[str, Any]:
                                "frames": len(ms)}  # fmt: skip
     if cpu_ms:
         figures["cpu_median_ms"] = float(np.median(cpu_ms))
+        figures["cpu_mean_ms"] = float(np.mean(cpu_ms))
     return figures

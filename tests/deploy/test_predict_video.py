@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import cv2
@@ -90,6 +91,33 @@ def test_without_the_h264_encoder_the_video_is_mp4v_with_a_note(made: Made, clip
     assert frames_of(out / "clip.mp4") == (24, 12.0, SIZE) and fourcc(out / "clip.mp4") in ("mp4v", "fmp4")
     summary = json.loads((out / "predict.json").read_text())
     assert summary["video_codec"] == "mp4v" and summary["encoder_cpu_ms_per_frame"] is None
+
+
+def test_a_video_is_drawn_in_its_feeder_thread_and_a_drawing_failure_is_one_error(
+    made: Made, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """predict's thread decodes while the writer's feeder draws (off the thread the pipeline waits
+    on); an error there still ends predict with it, and nothing is written."""
+    from poseforge.deploy import predict as module
+    from poseforge.errors import PoseforgeError
+
+    threads: list[str] = []
+    draw = module.draw_poses
+
+    def drawing(pixels: object, poses: object, copy: bool = True) -> object:
+        threads.append(threading.current_thread().name)
+        if len(threads) == 20:
+            raise PoseforgeError("cannot draw frame 20")
+        return draw(pixels, poses, copy=copy)
+
+    monkeypatch.setattr(module, "draw_poses", drawing)
+    with pytest.raises(PoseforgeError, match="cannot draw frame 20"):
+        module.predict(made.bundle, clip, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and len(threads) == 20 and set(threads) == {"encoder-feed"}
+    monkeypatch.setattr(module, "draw_poses", draw)
+    summary = module.predict(made.bundle, clip, tmp_path / "out")
+    assert frames_of(tmp_path / "out" / "clip.mp4") == (24, 12.0, SIZE)
+    assert summary["timings_ms"]["draw"]["frames"] == 24 and summary["encoder_cpu_ms_per_frame"] > 0
 
 
 def test_save_poses_draws_and_encodes_nothing(made: Made, clip: Path, tmp_path: Path) -> None:
