@@ -283,10 +283,11 @@ class PoseEstimator:
                 return  # the source ended first: the choice waits for a longer one
             measured.append((PROBE_FRAMES / (time.perf_counter() - start), threads, runner))
         # All cores first; a later candidate replaces the choice only if faster beyond the margin.
-        _, self._stream_threads, chosen = best = measured[0]
+        best = measured[0]
         for candidate in measured[1:]:
             if candidate[0] > best[0] * (1 + PROBE_MARGIN):
-                _, self._stream_threads, chosen = best = candidate
+                best = candidate
+        _, self._stream_threads, chosen = best
         self._threads_chosen = True
         with self._cache_lock:
             for _, threads, _ in measured:
