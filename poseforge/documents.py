@@ -590,7 +590,9 @@ BENCH = Document(
 )
 
 # Each run's throughput and latency, measured in interleaved rounds (tiers and fleet benches).
-RUN_SPEEDS = mapping(obj({"throughput_fps": POSITIVE, "latency_ms": MS}), NAME, min_len=1)
+RUN_SPEEDS = mapping(
+    obj({"throughput_fps": POSITIVE, "throughput_fps_by_round": array(POSITIVE, 1), "latency_ms": MS}), NAME, min_len=1
+)
 TIER_ENTRY = obj(
     {
         "class": MACHINE_CLASS,

@@ -51,6 +51,7 @@ from poseforge.machine import native_tier
 from poseforge.validate.accuracy.agreement import AGREEMENT_TOLERANCE
 from poseforge.validate.accuracy.agreement_reports import ReportScorer, reference_report, rescored
 from poseforge.validate.accuracy.validate import read_report
+from poseforge.validate.speed.interleaved import rounds_problem
 from poseforge.validate.speed.targets import BY_NAME as TARGETS_BY_NAME
 from poseforge.validate.speed.targets import GATED, TARGETS
 
@@ -129,6 +130,8 @@ def read_bench(model_dir: str | Path) -> dict[str, Any] | None:
         if missing := [run for run in TARGETS_BY_NAME[name].uses if run not in bench["artifacts"]]:
             raise PoseforgeError(f"{path} is not a valid bench file: it carries {name} but does not list "
                                  f"{', '.join(missing)}, which that ratio is measured on")  # fmt: skip
+    if problem := rounds_problem(bench["speed"], bench["ratios"], bench["rounds"]):
+        raise PoseforgeError(f"{path} is not a valid bench file: {problem}")
     return bench
 
 

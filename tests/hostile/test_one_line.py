@@ -185,11 +185,26 @@ def test_a_hostile_speed_file(
 
 
 # --- bench.json, read by `gate` ------------------------------------------------------------------------------------
+def _forged_int8_ratio(bench: dict) -> None:
+    """An INT8 run at twice the FP32 IR's throughput in its one round, claimed as 3x."""
+    bench["artifacts"]["ir-int8"] = bench["artifacts"]["ir-fp32"]
+    fps = 2 * bench["speed"]["ir-fp32"]["throughput_fps"]
+    bench["speed"]["ir-int8"] = {**bench["speed"]["ir-fp32"], "throughput_fps": fps, "throughput_fps_by_round": [fps]}
+    bench["ratios"]["int8_over_fp32_throughput"] = 3.0
+
+
 BENCHES: dict[str, tuple[Variant, str]] = {
     **COMMON,
     "ratios as a list": ((put("ratios", [0.05]), None), "field ratios: expected an object"),
     "a zero ratio": ((put("ratios", {"decode_over_latency": 0}), None), "field ratios.decode_over_latency"),
     "an unknown ratio": ((put("ratios", {"free_lunch": 1.0}), None), "free_lunch"),
+    # what the file's own rounds give is recomputed, not trusted
+    "a throughput not its rounds' median": (
+        (put("speed.ir-fp32.throughput_fps", 99.0), None),
+        "ir-fp32's throughput 99.00 fps is not the median",
+    ),
+    "more rounds than measured": ((put("rounds", 3), None), "ir-fp32 has 1 rounds where the file says 3"),
+    "a ratio its rounds do not give": ((_forged_int8_ratio, None), "int8_over_fp32_throughput 3.0000 is not what"),
     "a height that is no number": (
         (put("heights", {"frame": [480, 640], "default_height": 256, "runs": {"ir-fp32": {"tall": {}}}}), None),
         "field heights.runs.ir-fp32.tall",

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from poseforge.documents import TIERS, read_document
+from poseforge.errors import PoseforgeError
 from poseforge.machine import BY_TIER, machine_info, standin_tiers
 from poseforge.validate.reporting.report import write_report
 from poseforge.validate.speed.bench import judge
+from poseforge.validate.speed.interleaved import THROUGHPUT_PAIRS
 from poseforge.validate.speed.targets import BY_NAME
 from poseforge.validate.speed.tiers import TIERS_FILE, read_tiers, run_tiers
 
@@ -48,6 +50,12 @@ def test_the_lowest_tier_runs_in_its_own_process(model_dir: Path, gate_build: Pa
     assert read_tiers(model_dir)["tiers"].keys() == result["tiers"].keys()
     text = write_report(model_dir)[0].read_text()
     assert f"### {tier}" in text and ("(emulated)" in text) == emulated
+    # A ratio edited after the run is not what the file's rounds give: refused, not reported.
+    forged = json.loads(output.read_text())
+    forged["tiers"][tier]["ratios"]["int8_over_fp32_throughput"] *= 1.5
+    output.write_text(json.dumps(forged))
+    with pytest.raises(PoseforgeError, match=f"{tier}: int8_over_fp32_throughput .* is not what its rounds give"):
+        read_tiers(model_dir)
 
 
 def test_report_md_and_bench_json_agree_on_every_ratio(model_dir: Path) -> None:
@@ -63,5 +71,11 @@ def test_report_md_and_bench_json_agree_on_every_ratio(model_dir: Path) -> None:
     )
     for target, value, holds in judge(bench):
         cells = [c.strip() for c in rows[target.meaning].split("|")]
-        assert cells[2] == target.shown(value) and cells[4] == ("yes" if holds else "NO")
+        measured = target.shown(value)
+        if target.name in THROUGHPUT_PAIRS:  # an interleaved ratio also shows its range over the rounds
+            a, b = (bench["speed"][run]["throughput_fps_by_round"] for run in THROUGHPUT_PAIRS[target.name])
+            per_round = [x / y for x, y in zip(a, b, strict=True)]
+            measured += f" (rounds {min(per_round):.3f}-{max(per_round):.3f})"
+        assert cells[2] == measured and cells[4] == ("yes" if holds else "NO")
+    assert "(rounds " in rows[BY_NAME["int8_over_fp32_throughput"].meaning]
     assert f"machine class **{bench['machine']['class']}**" in text

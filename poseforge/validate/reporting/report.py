@@ -26,7 +26,7 @@ from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
 from poseforge.validate.gate import comparable_reports, read_bench, stale_bench
 from poseforge.validate.speed.fleet import fleet_lines, read_fleet
-from poseforge.validate.speed.interleaved import speed_table
+from poseforge.validate.speed.interleaved import THROUGHPUT_PAIRS, ratio_sentence, ratios_by_round, speed_table, spread
 from poseforge.validate.speed.tiers import read_tiers
 
 
@@ -275,8 +275,10 @@ def speed_section(bench: dict[str, Any] | None) -> list[str]:
         lines += ["", f"> **Warning:** {warning}."]
     lines += ["", *speed_table(bench["speed"])]
     lines += ["", "| target | measured | wanted | holds |", "|---|---:|---:|---|"]
+    by_round = ratios_by_round(bench["speed"], THROUGHPUT_PAIRS)
     for target, value, holds in judge(bench):
-        lines.append(f"| {target.meaning} | {target.shown(value)} | {target.wanted} | {'yes' if holds else 'NO'} |")
+        shown = target.shown(value) + spread(by_round.get(target.name), target.digits)
+        lines.append(f"| {target.meaning} | {shown} | {target.wanted} | {'yes' if holds else 'NO'} |")
     lines += ["", recommendation_line(bench.get("recommendation"), machine["class"]) + "."]
     return lines
 
@@ -308,8 +310,7 @@ def tier_section(tiers: dict[str, Any]) -> list[str]:
         for label, diff in entry["differences"].items():
             mark = " *" if diff["low"] > 0 or diff["high"] < 0 else ""
             lines.append(f"\n{label}: {diff['ap']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}] (paired){mark}")
-        ratios = ", ".join(f"{name} {value:.3f}" for name, value in entry["ratios"].items())
-        lines += ["", f"Ratios (median of per-round ratios): {ratios}."]
+        lines += ["", ratio_sentence(entry)]
     return lines
 
 

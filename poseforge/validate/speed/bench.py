@@ -55,8 +55,17 @@ from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.scoring import coco_keypoint_metrics
 from poseforge.validate.accuracy.validate import read_report
 from poseforge.validate.speed.host import HostWatch, host_warning
-from poseforge.validate.speed.interleaved import Entry, measure_interleaved, round_ratios
+from poseforge.validate.speed.interleaved import (
+    THROUGHPUT_PAIRS,
+    Entry,
+    measure_interleaved,
+    medians,
+    ratios_by_round,
+    round_ratios,
+    spread,
+)
 from poseforge.validate.speed.network import measure_speed, summarize_ms
+from poseforge.validate.speed.targets import BY_NAME as TARGETS_BY_NAME
 from poseforge.validate.speed.targets import TARGETS, Target
 
 SCHEMA = BENCH.schema
@@ -161,14 +170,10 @@ def interleaved_speed(entries: dict[str, Entry], shape: tuple[int, int, int, int
     return speed
 
 
-def int8_ratios(entries: dict[str, Entry]) -> dict[str, float]:
-    """INT8 / FP32 and INT8 / Intel's release throughput: each the median of per-round ratios."""
-    ratios = {}
-    if "ir-int8" in entries:
-        for name, other in (("int8_over_fp32_throughput", REFERENCE), ("int8_over_omz_throughput", "omz-int8")):
-            if other in entries:
-                ratios[name] = statistics.median(round_ratios(entries[other], entries["ir-int8"], "throughput"))
-    return ratios
+def int8_ratios(speed: dict[str, Any]) -> dict[str, float]:
+    """INT8 / FP32 and INT8 / Intel's release throughput (the interleaved ratios with targets): each
+    the median of its per-round ratios."""
+    return medians(ratios_by_round(speed, [name for name in THROUGHPUT_PAIRS if name in TARGETS_BY_NAME]))
 
 
 def measure_bench(
@@ -209,7 +214,7 @@ def measure_bench(
         "e2e_over_throughput": speed["e2e_fps"] / speed["throughput_fps"],
         "val_decode_ms": figures["val"]["ours_ms"]["median"],
         "val_decode_speedup": figures["val"]["speedup"],
-        **int8_ratios(entries),
+        **int8_ratios(runs_speed),
     }
     bench = {
         "schema": SCHEMA,
@@ -320,8 +325,10 @@ def render_bench(bench: dict[str, Any], verdicts: list[tuple[Target, float, bool
                           f"{heights['frame'][1]}x{heights['frame'][0]} frame): throughput fps (x height "
                           f"{heights['default_height']})", f"{run['throughput_fps']:.1f} "
                           f"({run['throughput_over_default']:.3f}x)")  # fmt: skip
+    by_round = ratios_by_round(bench["speed"], THROUGHPUT_PAIRS)
     for target, value, holds in verdicts:
-        table.add_row(target.meaning, target.shown(value), target.wanted, "yes" if holds else "NO")
+        table.add_row(target.meaning, target.shown(value) + spread(by_round.get(target.name), target.digits),
+                      target.wanted, "yes" if holds else "NO")  # fmt: skip
     out = console()
     out.print(table)
     if warning := host_warning(bench["host"], bench["machine"]["cores"]):

@@ -21,8 +21,8 @@ from poseforge.errors import PoseforgeError
 from poseforge.machine import machine_info
 from poseforge.metadata import toolchain_versions
 from poseforge.text import plural
-from poseforge.validate.speed.interleaved import speed_table
-from poseforge.validate.speed.tiers import measure_round, read_measured, summarize_rounds, tier_ratios, tier_runs
+from poseforge.validate.speed.interleaved import THROUGHPUT_PAIRS, medians, ratio_sentence, ratios_by_round, speed_table
+from poseforge.validate.speed.tiers import measure_round, read_measured, summarize_rounds, tier_runs
 
 FLEET_FILE = "bench-fleet.json"
 
@@ -86,8 +86,8 @@ def fleet_document(model: str, artifacts: dict[str, str], shape: list[int], roun
             "machine": machine,
             "host": runs[0]["host"],
             "emulated": "native_tier" in machine,
-            "speed": summarize_rounds(by_name),
-            "ratios": tier_ratios(by_name),
+            "speed": (speed := summarize_rounds(by_name)),
+            "ratios": medians(ratios_by_round(speed, THROUGHPUT_PAIRS)),
         }
     return {
         "schema": FLEET.schema,
@@ -119,11 +119,10 @@ def fleet_lines(fleet: dict[str, Any]) -> list[str]:
         lines += ["", f"### {name}" + (" (emulated)" if entry["emulated"] else "") + f" on {entry['host']}", ""]
         lines += speed_table(entry["speed"])
         if entry["ratios"]:
-            ratios = ", ".join(f"{key} {value:.3f}" for key, value in entry["ratios"].items())
-            lines += ["", f"Ratios (median of per-round ratios): {ratios}."]
+            lines += ["", ratio_sentence(entry)]
     return lines
 
 
 def read_fleet(model_dir: str | Path) -> dict[str, Any] | None:
     """The model's bench-fleet.json, or None; refused if it measured other versions of the IRs."""
-    return read_measured(model_dir, FLEET_FILE, FLEET, "bench-fleet")
+    return read_measured(model_dir, FLEET_FILE, FLEET, "bench-fleet", "classes")

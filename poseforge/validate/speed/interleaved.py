@@ -9,7 +9,8 @@ median over rounds; an absolute figure is each network's best round, the least d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,83 @@ def round_ratios(slow: Entry, fast: Entry, metric: str = "fps") -> list[float]:
         else:
             ratios.append(b["throughput_fps"] / a["throughput_fps"])
     return ratios
+
+
+# Within-round throughput ratios: name -> (numerator run, denominator run).
+THROUGHPUT_PAIRS = {
+    "int8_over_fp32_throughput": ("ir-int8", REFERENCE),
+    "int8_over_omz_throughput": ("ir-int8", "omz-int8"),
+    "bf16_over_f32_throughput": ("ir-fp32.bf16", REFERENCE),
+    "int8_over_bf16_throughput": ("ir-int8", "ir-fp32.bf16"),
+}
+
+
+def ratios_by_round(speed: Mapping[str, Mapping[str, Any]], names: Iterable[str]) -> dict[str, list[float]]:
+    """Each named THROUGHPUT_PAIRS ratio whose two runs are rows of `speed` (each holding its
+    `throughput_fps_by_round`), in every round."""
+    out = {}
+    for name in names:
+        a, b = THROUGHPUT_PAIRS[name]
+        if a in speed and b in speed:
+            pairs = zip(speed[a]["throughput_fps_by_round"], speed[b]["throughput_fps_by_round"], strict=True)
+            out[name] = [x / y for x, y in pairs]
+    return out
+
+
+def rounds_problem(speed: Mapping[str, Mapping[str, Any]], ratios: Mapping[str, float], rounds: int) -> str | None:
+    """Why a file's speed figures are not what its rounds give (an edited file), or None. Each run's
+    throughput is the median of its rounds, its ratio to the reference and every THROUGHPUT_PAIRS
+    ratio the median of the per-round ratios: all recomputed, none trusted."""
+    for name, row in speed.items():
+        if len(row["throughput_fps_by_round"]) != rounds:
+            return f"{name} has {len(row['throughput_fps_by_round'])} rounds where the file says {rounds}"
+    for name, row in speed.items():
+        by_round = row["throughput_fps_by_round"]
+        if not _same(row["throughput_fps"], statistics.median(by_round)):
+            return f"{name}'s throughput {row['throughput_fps']:.2f} fps is not the median of its rounds"
+        if "throughput_over_fp32" in row and REFERENCE in speed:
+            ref = speed[REFERENCE]["throughput_fps_by_round"]
+            if not _same(
+                row["throughput_over_fp32"], statistics.median(x / y for x, y in zip(by_round, ref, strict=True))
+            ):
+                return f"{name}'s throughput over {REFERENCE} is not what its rounds give"
+    for name, value in ratios.items():
+        if name not in THROUGHPUT_PAIRS:
+            continue
+        if name not in (by_round := ratios_by_round(speed, [name])):
+            return f"it carries {name} but not the rounds of {' and '.join(THROUGHPUT_PAIRS[name])}"
+        if not _same(value, statistics.median(by_round[name])):
+            return f"{name} {value:.4f} is not what its rounds give ({statistics.median(by_round[name]):.4f})"
+    return None
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1.0)
+
+
+def medians(by_round: dict[str, list[float]]) -> dict[str, float]:
+    """The figure each ratio is reported and judged as: the median of its per-round values."""
+    return {name: statistics.median(values) for name, values in by_round.items()}
+
+
+def spread(values: list[float] | None, digits: int = 3) -> str:
+    """The range of per-round ratios, as ' (rounds low-high)'; '' for one round or none. Over n rounds
+    the range holds the true median with probability 1 - 2^(1-n) whatever the noise's shape (both
+    ends on one side of the median has probability 2^-n each): 75% at 3 rounds, 94% at 5."""
+    if not values or len(values) < 2:
+        return ""
+    return f" (rounds {min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def ratio_line(ratios: dict[str, float], by_round: dict[str, list[float]]) -> str:
+    """A run's ratios as printed and in report.md: 'name median (rounds low-high), ...'."""
+    return ", ".join(f"{name} {value:.3f}{spread(by_round.get(name))}" for name, value in ratios.items())
+
+
+def ratio_sentence(entry: dict[str, Any]) -> str:
+    """report.md's line under a tier's or a fleet class's table: its ratios and their spread over rounds."""
+    by_round = ratios_by_round(entry["speed"], THROUGHPUT_PAIRS)
+    return f"Ratios (median of per-round ratios): {ratio_line(entry['ratios'], by_round)}."
 
 
 def speed_table(speed: dict[str, Any]) -> list[str]:

@@ -41,6 +41,7 @@ from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim
 from poseforge.machine import BY_TIER, machine_info, standin_tiers, tier_environment
 from poseforge.metadata import toolchain_versions
+from poseforge.validate.speed.interleaved import THROUGHPUT_PAIRS, medians, ratio_line, ratios_by_round, rounds_problem
 
 TIERS_FILE = "bench-tiers.json"
 IR_RUNTIME = "openvino"  # the tiers are OpenVINO's kernels: torch and onnxruntime are not measured
@@ -153,7 +154,7 @@ def measure_tiers(
             "emulated": machines[tier]["tier"] != machines[tier].get("native_tier", machines[tier]["tier"]),
             "environment": {k: v for k, v in tier_environment(tier).items() if k == "ONEDNN_MAX_CPU_ISA"},
             "speed": speed,
-            "ratios": tier_ratios(measured[tier]),
+            "ratios": medians(ratios_by_round(speed, THROUGHPUT_PAIRS)),
             "accuracy": {},
             "differences": {},
         }
@@ -214,23 +215,6 @@ def summarize_rounds(runs_by_name: dict[str, list[dict[str, Any]]]) -> dict[str,
     return speed
 
 
-def tier_ratios(runs_by_name: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
-    """The comparisons that decide what to deploy on a tier, each the median of per-round ratios."""
-    pairs = {
-        "int8_over_fp32_throughput": ("ir-int8", REFERENCE),
-        "int8_over_omz_throughput": ("ir-int8", "omz-int8"),
-        "bf16_over_f32_throughput": ("ir-fp32.bf16", REFERENCE),
-        "int8_over_bf16_throughput": ("ir-int8", "ir-fp32.bf16"),
-    }
-    ratios = {}
-    for name, (a, b) in pairs.items():
-        if a in runs_by_name and b in runs_by_name:
-            ratios[name] = statistics.median(
-                x["throughput_fps"] / y["throughput_fps"] for x, y in zip(runs_by_name[a], runs_by_name[b], strict=True)
-            )
-    return ratios
-
-
 def tier_recommendation(entry: dict[str, Any]) -> str:
     """Which run to deploy on a tier (artifacts.deployable), from its speed and AP there; an exact
     run's AP is its artifact's on any tier."""
@@ -269,14 +253,14 @@ def run_tiers(
                       f"FP32{ap}")  # fmt: skip
         for label, diff in entry["differences"].items():
             out.print(f"  {label}: {diff['ap']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}] (paired)")
-        out.print("  " + ", ".join(f"{k} {v:.3f}" for k, v in entry["ratios"].items()))
+        out.print("  " + ratio_line(entry["ratios"], ratios_by_round(entry["speed"], THROUGHPUT_PAIRS)))
         out.print(f"  deploy on {entry['class']}: {tier_recommendation(entry)}")
     if output is not None:
         write_document(output, TIERS, result)
     return result
 
 
-def read_measured(model_dir: str | Path, name: str, doc: Document, target: str) -> dict[str, Any] | None:
+def read_measured(model_dir: str | Path, name: str, doc: Document, target: str, entries: str) -> dict[str, Any] | None:
     """A benchmark file of the model folder (`doc`, holding the `artifacts` it measured with their
     digests), or None if absent; refused if it measured other versions of the IRs than the folder's."""
     path = Path(model_dir) / name
@@ -287,9 +271,12 @@ def read_measured(model_dir: str | Path, name: str, doc: Document, target: str) 
         file = Path(model_dir) / BY_NAME[base_name(run)].file if base_name(run) in BY_NAME else None
         if file is None or not file.is_file() or artifact_digest(file) != digest:
             raise PoseforgeError(f"{path} measured another version of {run}: run `make {target}` again")
+    for key, entry in measured[entries].items():
+        if problem := rounds_problem(entry["speed"], entry["ratios"], measured["rounds"]):
+            raise PoseforgeError(f"{path} is not a valid {doc.what}: {key}: {problem}")
     return measured
 
 
 def read_tiers(model_dir: str | Path) -> dict[str, Any] | None:
     """The model's bench-tiers.json, or None; refused if it measured other versions of the IRs."""
-    return read_measured(model_dir, TIERS_FILE, TIERS, "bench-tiers")
+    return read_measured(model_dir, TIERS_FILE, TIERS, "bench-tiers", "tiers")
