@@ -9,6 +9,7 @@ same path runs everywhere. The rounds themselves are `validate.speed.fleet.fleet
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,9 @@ def measure_fleet(
         jobs.append(RoundJob(runs, digests, shape, iterations, seconds))
     measured = []
     for number in range(1, rounds + 1):
+        numbered = [dataclasses.replace(job, number=number) for job in jobs]
         results = cluster.run(
-            fleet_round, jobs, num_cpus=[t.cpus for t in chosen], resources=[{t.resource: 1} for t in chosen],
+            fleet_round, numbered, num_cpus=[t.cpus for t in chosen], resources=[{t.resource: 1} for t in chosen],
             runtime_env=[{"env_vars": t.environment} if t.environment else None for t in chosen],
             nodes=[t.node for t in chosen], what=f"round {number}/{rounds}",
         )  # fmt: skip

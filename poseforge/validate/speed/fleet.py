@@ -45,6 +45,7 @@ class RoundJob:
     shape: list[int]
     iterations: int
     seconds: float
+    number: int = 1  # the round, which sets the order of its runs (round_order)
 
 
 def plan(model_dir: Path, tier: str) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
@@ -65,7 +66,7 @@ def fleet_round(job: RoundJob) -> dict[str, Any]:
             raise PoseforgeError(f"{path} on {platform.node()} is not the {name} being measured (sha256 differs): "
                                  "every node must see the same files")  # fmt: skip
     return {"machine": machine_info(), "host": platform.node(),
-            "speed": measure_round(job.runs, job.shape, job.iterations, job.seconds)}  # fmt: skip
+            "speed": measure_round(job.runs, job.shape, job.iterations, job.seconds, job.number)}  # fmt: skip
 
 
 def fleet_document(model: str, artifacts: dict[str, str], shape: list[int], rounds: int, seconds: float,

@@ -2,7 +2,8 @@
 
 Speed on a shared machine drifts as other work comes and goes, so absolute numbers are only
 comparable within one run. Each round measures every network once, back to back
-(`network_speed`: LATENCY hint median, THROUGHPUT hint fps), and rounds repeat the sequence.
+(`network_speed`: LATENCY hint median, THROUGHPUT hint fps), and rounds repeat the sequence,
+backwards every other round (round_order).
 A ratio is best taken within each round (both networks under the same conditions) and its
 median over rounds; an absolute figure is each network's best round, the least disturbed one.
 """
@@ -10,10 +11,10 @@ median over rounds; an absolute figure is each network's best round, the least d
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from poseforge.artifacts import REFERENCE
 from poseforge.errors import PoseforgeError
@@ -21,6 +22,7 @@ from poseforge.runtime.options import ACCURACY
 from poseforge.validate.speed.host import HostWatch, load_average
 from poseforge.validate.speed.network import network_speed
 
+T = TypeVar("T")
 MAX_STRETCH = 3.0  # a heavy network gets at most this many times the throughput seconds
 MIN_ITERATIONS = 5
 
@@ -58,6 +60,13 @@ class Entry:
         }
 
 
+def round_order(items: Sequence[T], number: int) -> list[T]:
+    """The order of round `number` (from 1): forward in odd rounds, backward in even ones (A B, B A),
+    so that a load drifting through a round cancels out of the ratios instead of always weighing on
+    the run measured last."""
+    return list(items) if number % 2 else list(reversed(items))
+
+
 def measure_interleaved(
     entries: list[Entry],
     shape: tuple[int, int, int, int],
@@ -77,7 +86,7 @@ def measure_interleaved(
         raise PoseforgeError("rounds, iterations and seconds must be positive")
     load_before = load_average()
     for number in range(1, rounds + 1):
-        for entry in entries:
+        for entry in round_order(entries, number):
             its, secs = entry.budget(iterations, seconds)
             options = ACCURACY.replace(threads=threads, precision_hint=entry.precision_hint)
             run = network_speed(entry.path, entry.shape or shape, options, its, secs)

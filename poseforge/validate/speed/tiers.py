@@ -41,7 +41,14 @@ from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim
 from poseforge.machine import BY_TIER, machine_info, standin_tiers, tier_environment
 from poseforge.metadata import toolchain_versions
-from poseforge.validate.speed.interleaved import THROUGHPUT_PAIRS, medians, ratio_line, ratios_by_round, rounds_problem
+from poseforge.validate.speed.interleaved import (
+    THROUGHPUT_PAIRS,
+    medians,
+    ratio_line,
+    ratios_by_round,
+    round_order,
+    rounds_problem,
+)
 
 TIERS_FILE = "bench-tiers.json"
 IR_RUNTIME = "openvino"  # the tiers are OpenVINO's kernels: torch and onnxruntime are not measured
@@ -77,17 +84,20 @@ def _child(tier: str, job: dict[str, Any]) -> dict[str, Any]:
         return json.loads(result_path.read_text())
 
 
-def measure_round(runs: dict[str, Any], shape: list[int], iterations: int, seconds: float) -> dict[str, Any]:
-    """One round on this machine (or the tier this process stands in for): every run's latency and
-    throughput, back to back. `runs`: name -> (IR path, precision hint)."""
+def measure_round(
+    runs: dict[str, Any], shape: list[int], iterations: int, seconds: float, number: int = 1
+) -> dict[str, Any]:
+    """Round `number` on this machine (or the tier this process stands in for): every run's latency
+    and throughput, back to back in round_order. `runs`: name -> (IR path, precision hint)."""
     from poseforge.runtime.options import ACCURACY
     from poseforge.validate.speed.network import network_speed
 
     speed = {}
-    for name, (path, hint) in runs.items():
+    for name in round_order(list(runs), number):
+        path, hint = runs[name]
         run = network_speed(path, tuple(shape), ACCURACY.replace(precision_hint=hint), iterations, seconds)
         speed[name] = {k: run[k] for k in ("latency_ms", "throughput_fps", "throughput_settings")}
-    return speed
+    return {name: speed[name] for name in runs}
 
 
 def child_main() -> None:
@@ -98,7 +108,7 @@ def child_main() -> None:
     job = json.loads(sys.stdin.read())
     result: dict[str, Any] = {"machine": machine_info()}
     if job["kind"] == "round":
-        result["speed"] = measure_round(job["runs"], job["shape"], job["iterations"], job["seconds"])
+        result["speed"] = measure_round(job["runs"], job["shape"], job["iterations"], job["seconds"], job["round"])
     else:
         reports = {}
         for name, (path, hint) in job["runs"].items():
@@ -138,7 +148,7 @@ def measure_tiers(
     machines: dict[str, dict[str, Any]] = {}
     for number in range(1, rounds + 1):
         for tier in tiers:
-            job = {"kind": "round", "shape": shape, "iterations": iterations, "seconds": seconds,
+            job = {"kind": "round", "round": number, "shape": shape, "iterations": iterations, "seconds": seconds,
                    "runs": {n: [str(p), h] for n, (p, h) in plan[tier].items()}}  # fmt: skip
             result = _child(tier, job)
             machines[tier] = result["machine"]
