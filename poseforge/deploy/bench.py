@@ -49,6 +49,7 @@ from poseforge.machine import machine_info
 from poseforge.preprocess import native_width
 from poseforge.runtime.bundle_runner import BundleRunner, read_bundle
 from poseforge.runtime.options import RuntimeOptions
+from poseforge.validate.speed.host import round_order
 from poseforge.validate.speed.targets import BY_NAME as TARGETS
 
 CLIP_SIZE = (480, 640)  # height, width: a VGA camera
@@ -124,6 +125,28 @@ def of_bound(run: dict[str, Any], fps: str, bound_key: str) -> float:
     return run[fps] / run["network_native"] / run[bound_key]["bound"]
 
 
+# One round's measurements, in round_order: each end-to-end run next to the network alone at its shape.
+ROUND = (("network", "letterbox"), ("predict", "letterbox"), ("network", "native"), ("predict", "native"),
+         ("api", "native"))  # fmt: skip
+
+
+def predict_figures(
+    bundle_path: str | Path, video: str | Path, folder: Path, size: str, threads: int | None, hint: str
+) -> dict[str, Any]:
+    """predict end to end on the clip at input `size`: its steady fps (after the warm-up, as the
+    network-only figure is), the whole run's, its threads and where its time went."""
+    summary = predict(bundle_path, video, folder, input_size=size, threads=threads, precision_hint=hint)
+    if summary["steady_fps"] is None:
+        raise PoseforgeError(f"{video}: {summary['frames']} frames are too few to time predict after its warm-up")
+    return {
+        f"e2e_{size}": summary["steady_fps"],
+        f"e2e_{size}_whole_run": summary["fps"],
+        f"threads_{size}": summary["runtime"]["threads"],
+        f"timings_{size}": summary["timings_ms"],
+        f"encoder_cpu_ms_{size}": summary["encoder_cpu_ms_per_frame"],
+    }
+
+
 def measure_deploy(
     bundle_path: str | Path,
     video: str | Path,
@@ -140,24 +163,19 @@ def measure_deploy(
     # Every figure at the one hint the bundle's users get by default here (precision_hint="auto").
     choice = resolve_hint(AUTO, bundle.manifest, "CPU")
     options = RuntimeOptions(threads=threads, precision_hint=choice["hint"])
+    shapes = {"letterbox": deploy, "native": native}
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="poseforge-bench-") as scratch:
-        for number in range(rounds):
-            run: dict[str, Any] = {"round": number + 1}
-            for size, shape in (("letterbox", deploy), ("native", native)):
-                run[f"network_{size}"] = network_fps(bundle, shape, options, seconds)["fps"]
-                summary = predict(bundle_path, video, Path(scratch) / f"{size}-{number}", input_size=size,
-                                  threads=threads, precision_hint=choice["hint"])  # fmt: skip
-                if summary["steady_fps"] is None:
-                    raise PoseforgeError(f"{video}: {summary['frames']} frames are too few to time predict after "
-                                         "its warm-up")  # fmt: skip
-                # After the warm-up, as the network-only figure is; the whole run's fps is kept too.
-                run[f"e2e_{size}"] = summary["steady_fps"]
-                run[f"e2e_{size}_whole_run"] = summary["fps"]
-                run[f"threads_{size}"] = summary["runtime"]["threads"]
-                run[f"timings_{size}"] = summary["timings_ms"]
-                run[f"encoder_cpu_ms_{size}"] = summary["encoder_cpu_ms_per_frame"]
-            run["api_native"], run["timings_api"] = api_fps(bundle_path, video, threads, choice["hint"])
+        for number in range(1, rounds + 1):
+            run: dict[str, Any] = {"round": number}
+            for kind, size in round_order(ROUND, number):
+                if kind == "network":
+                    run[f"network_{size}"] = network_fps(bundle, shapes[size], options, seconds)["fps"]
+                elif kind == "predict":
+                    run.update(predict_figures(bundle_path, video, Path(scratch) / f"{size}-{number}", size, threads,
+                                               choice["hint"]))  # fmt: skip
+                else:
+                    run["api_native"], run["timings_api"] = api_fps(bundle_path, video, threads, choice["hint"])
             run["bound_predict"] = bound(run["network_native"], run["timings_native"], run["encoder_cpu_ms_native"])
             run["bound_api"] = bound(run["network_native"], run["timings_api"])
             runs.append(run)

@@ -5,7 +5,8 @@ with other work throughout still bends them (two cores shared with a compiler ar
 `HostWatch` records the load average at each round and the CPU time other processes (and, in a
 VM, the hypervisor's steal) took from the machine during the run: the host counts as loaded when
 that exceeds LOADED_SHARE of its CPU time. The load average alone cannot say it, since the
-measurement's own threads put it near the core count.
+measurement's own threads put it near the core count. A load that drifts through a round is
+cancelled by measuring rounds in alternating order (round_order).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 LOADED_SHARE = 0.10  # of the machine's CPU time taken by others: enough to bend a ratio by several percent
 
 
@@ -78,3 +81,10 @@ def host_warning(host: dict[str, Any], cores: int | None) -> str | None:
     taken = f"other processes took {share:.0%} of its CPU time" if share is not None else "it was busy"
     return (f"the host was loaded while this was measured: {taken} (1-min load average up to {peak} on {cores} "
             "cores); its speed figures are less certain than a quiet host's")  # fmt: skip
+
+
+def round_order(items: Sequence[T], number: int) -> list[T]:
+    """The order of round `number` (from 1): forward in odd rounds, backward in even ones (A B, B A),
+    so that a load drifting through a round cancels out of the ratios instead of always weighing on
+    the run measured last."""
+    return list(items) if number % 2 else list(reversed(items))

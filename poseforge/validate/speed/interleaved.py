@@ -11,18 +11,17 @@ median over rounds; an absolute figure is each network's best round, the least d
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from poseforge.artifacts import REFERENCE
 from poseforge.errors import PoseforgeError
 from poseforge.runtime.options import ACCURACY
-from poseforge.validate.speed.host import HostWatch, load_average
+from poseforge.validate.speed.host import HostWatch, load_average, round_order
 from poseforge.validate.speed.network import network_speed
 
-T = TypeVar("T")
 MAX_STRETCH = 3.0  # a heavy network gets at most this many times the throughput seconds
 MIN_ITERATIONS = 5
 
@@ -58,13 +57,6 @@ class Entry:
             "latency_settings": fastest["latency_settings"],
             "throughput_settings": self.runs[0]["throughput_settings"],
         }
-
-
-def round_order(items: Sequence[T], number: int) -> list[T]:
-    """The order of round `number` (from 1): forward in odd rounds, backward in even ones (A B, B A),
-    so that a load drifting through a round cancels out of the ratios instead of always weighing on
-    the run measured last."""
-    return list(items) if number % 2 else list(reversed(items))
 
 
 def measure_interleaved(

@@ -41,12 +41,12 @@ from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim
 from poseforge.machine import BY_TIER, machine_info, standin_tiers, tier_environment
 from poseforge.metadata import toolchain_versions
+from poseforge.validate.speed.host import round_order
 from poseforge.validate.speed.interleaved import (
     THROUGHPUT_PAIRS,
     medians,
     ratio_line,
     ratios_by_round,
-    round_order,
     rounds_problem,
 )
 
