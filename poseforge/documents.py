@@ -562,6 +562,18 @@ INTERLEAVED_RUN = {
     "rounds": integer(1),
     "machine": MACHINE,
 }
+# What the bench's figures hold that its ratios are computed from (validate.speed.targets.FIGURE_RATIOS);
+# each part is there when the ratios computed from it are.
+POSITIVE_MS = obj({"median": POSITIVE, "p90": POSITIVE})
+DECODE_FIGURES = obj({"ours_ms": POSITIVE_MS, "reference_ms": POSITIVE_MS, "speedup": POSITIVE, "ap_ours": FRACTION,
+                      "ap_reference": FRACTION})  # fmt: skip
+BENCH_FIGURES = obj(
+    optional={
+        "val": DECODE_FIGURES,
+        "deploy": DECODE_FIGURES,
+        "network": obj({"latency_ms": POSITIVE_MS, "throughput_fps": POSITIVE, "e2e_fps": POSITIVE}),
+    }
+)
 BENCH = Document(
     "bench file",
     "poseforge.bench/3",
@@ -573,7 +585,7 @@ BENCH = Document(
             "speed": mapping(SPEED_ROW, NAME, min_len=1),  # run name -> its figures from the interleaved rounds
             "threads": nullable(integer(1)),
             "host": LOAD,
-            "figures": obj(),
+            "figures": BENCH_FIGURES,
             "versions": VERSIONS,
         },
         # The height table's speed: artifact -> height -> its figures at that height's native shape of `frame`.

@@ -53,7 +53,7 @@ from poseforge.validate.accuracy.agreement_reports import ReportScorer, referenc
 from poseforge.validate.accuracy.validate import read_report
 from poseforge.validate.speed.interleaved import rounds_problem
 from poseforge.validate.speed.targets import BY_NAME as TARGETS_BY_NAME
-from poseforge.validate.speed.targets import GATED, TARGETS
+from poseforge.validate.speed.targets import FIGURE_RATIOS, GATED, TARGETS
 
 SCHEMA = BASELINE.schema
 BENCH_FILE = "bench.json"
@@ -130,9 +130,22 @@ def read_bench(model_dir: str | Path) -> dict[str, Any] | None:
         if missing := [run for run in TARGETS_BY_NAME[name].uses if run not in bench["artifacts"]]:
             raise PoseforgeError(f"{path} is not a valid bench file: it carries {name} but does not list "
                                  f"{', '.join(missing)}, which that ratio is measured on")  # fmt: skip
-    if problem := rounds_problem(bench["speed"], bench["ratios"], bench["rounds"]):
+    if problem := rounds_problem(bench["speed"], bench["ratios"], bench["rounds"]) or figures_problem(bench):
         raise PoseforgeError(f"{path} is not a valid bench file: {problem}")
     return bench
+
+
+def figures_problem(bench: dict[str, Any]) -> str | None:
+    """Why a bench file's ratio is not what its own figures give (an edited file), or None."""
+    for name, value in bench["ratios"].items():
+        if name in FIGURE_RATIOS:
+            try:
+                derived = FIGURE_RATIOS[name](bench["figures"])
+            except KeyError as exc:
+                return f"it carries {name} but not the figure {exc} it is computed from"
+            if abs(value - derived) > 1e-9 * max(abs(value), abs(derived), 1.0):
+                return f"{name} {value:.4f} is not what its figures give ({derived:.4f})"
+    return None
 
 
 def read_baseline(path: str | Path) -> dict[str, Any]:

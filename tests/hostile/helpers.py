@@ -223,6 +223,12 @@ def bench_document(model_dir: Path, ratios: dict[str, float], images: int) -> di
 
     speed = {"latency_ms": {"median": 50.0, "p90": 55.0}, "throughput_fps": 20.0, "throughput_fps_by_round": [20.0],
              "precision_hint": "f32"}  # fmt: skip
+    # The figures those ratios are computed from (validate.speed.targets.FIGURE_RATIOS).
+    decode_ms = ratios.get("decode_over_latency", 0.05) * speed["latency_ms"]["median"]
+    decode = {"ours_ms": {"median": decode_ms, "p90": decode_ms}, "reference_ms": {"median": 9.0, "p90": 9.0},
+              "speedup": 9.0 / decode_ms, "ap_ours": 0.5, "ap_reference": 0.5}  # fmt: skip
+    network = {"latency_ms": speed["latency_ms"], "throughput_fps": speed["throughput_fps"],
+               "e2e_fps": ratios.get("e2e_over_throughput", 0.9) * speed["throughput_fps"]}  # fmt: skip
     return {
         "schema": "poseforge.bench/3",
         "model": model_dir.name,
@@ -234,7 +240,7 @@ def bench_document(model_dir: Path, ratios: dict[str, float], images: int) -> di
         "rounds": 1,
         "threads": 2,
         "host": {"load_average": [], "other_cpu_share": 0.0, "loaded": False},
-        "figures": {},
+        "figures": {"deploy": decode, "network": network},
         "machine": machine_info(),
         "versions": toolchain_versions(),
     }

@@ -205,6 +205,15 @@ BENCHES: dict[str, tuple[Variant, str]] = {
     ),
     "more rounds than measured": ((put("rounds", 3), None), "ir-fp32 has 1 rounds where the file says 3"),
     "a ratio its rounds do not give": ((_forged_int8_ratio, None), "int8_over_fp32_throughput 3.0000 is not what"),
+    "a ratio its figures do not give": (
+        (put("ratios.decode_over_latency", 0.01), None),
+        "decode_over_latency 0.0100 is not what its figures give",
+    ),
+    "a ratio without its figures": (
+        (put("figures", {}), None),
+        "it carries decode_over_latency but not the figure 'deploy'",
+    ),
+    "a figure of zero ms": ((put("figures.network.latency_ms.median", 0), None), "figures.network.latency_ms.median"),
     "a height that is no number": (
         (put("heights", {"frame": [480, 640], "default_height": 256, "runs": {"ir-fp32": {"tall": {}}}}), None),
         "field heights.runs.ir-fp32.tall",

@@ -66,7 +66,7 @@ from poseforge.validate.speed.interleaved import (
 )
 from poseforge.validate.speed.network import measure_speed, summarize_ms
 from poseforge.validate.speed.targets import BY_NAME as TARGETS_BY_NAME
-from poseforge.validate.speed.targets import TARGETS, Target
+from poseforge.validate.speed.targets import FIGURE_RATIOS, TARGETS, Target
 
 SCHEMA = BENCH.schema
 DECODER_PROTOCOLS = ("val", "deploy")  # the decoder's targets are set under these
@@ -209,13 +209,7 @@ def measure_bench(
     entries = bench_entries(model_dir, meta["model"], hints)
     by_height = height_entries(model_dir, validated_heights(model_dir))
     runs_speed = interleaved_speed(entries, (1, 3, *deploy_shape), seconds / 2, rounds, watch, list(by_height.values()))
-    ratios = {
-        "decode_over_latency": figures["deploy"]["ours_ms"]["median"] / speed["latency_ms"]["median"],
-        "e2e_over_throughput": speed["e2e_fps"] / speed["throughput_fps"],
-        "val_decode_ms": figures["val"]["ours_ms"]["median"],
-        "val_decode_speedup": figures["val"]["speedup"],
-        **int8_ratios(runs_speed),
-    }
+    ratios = {**{name: derive(figures) for name, derive in FIGURE_RATIOS.items()}, **int8_ratios(runs_speed)}
     bench = {
         "schema": SCHEMA,
         "model": meta["model"],

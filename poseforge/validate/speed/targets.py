@@ -16,7 +16,9 @@ A verdict is computed on the figure as printed (`shown`), so a table never says 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,12 @@ TARGETS: tuple[Target, ...] = (
 )  # fmt: skip
 BY_NAME = {t.name: t for t in TARGETS}
 GATED = {t.name: t for t in TARGETS if t.gate_tolerance is not None}
+
+# How bench computes each ratio its `figures` hold (the interleaved ones come from its rounds:
+# interleaved.THROUGHPUT_PAIRS). The gate computes them again from the same figures.
+FIGURE_RATIOS: dict[str, Callable[[dict[str, Any]], float]] = {
+    "decode_over_latency": lambda f: f["deploy"]["ours_ms"]["median"] / f["network"]["latency_ms"]["median"],
+    "e2e_over_throughput": lambda f: f["network"]["e2e_fps"] / f["network"]["throughput_fps"],
+    "val_decode_ms": lambda f: f["val"]["ours_ms"]["median"],
+    "val_decode_speedup": lambda f: f["val"]["reference_ms"]["median"] / f["val"]["ours_ms"]["median"],
+}
