@@ -50,6 +50,13 @@ def test_the_lowest_tier_runs_in_its_own_process(model_dir: Path, gate_build: Pa
     assert read_tiers(model_dir)["tiers"].keys() == result["tiers"].keys()
     text = write_report(model_dir)[0].read_text()
     assert f"### {tier}" in text and ("(emulated)" in text) == emulated
+    # Measured with --no-validate: no dataset, no AP; the report says so instead of failing.
+    speed_only = json.loads(output.read_text())
+    speed_only["dataset"] = None
+    for each in speed_only["tiers"].values():
+        each["accuracy"], each["differences"] = {}, {}
+    output.write_text(json.dumps(speed_only))
+    assert "speed only (measured with --no-validate" in write_report(model_dir)[0].read_text()
     # A ratio edited after the run is not what the file's rounds give: refused, not reported.
     forged = json.loads(output.read_text())
     forged["tiers"][tier]["ratios"]["int8_over_fp32_throughput"] *= 1.5

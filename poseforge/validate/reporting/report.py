@@ -285,14 +285,20 @@ def speed_section(bench: dict[str, Any] | None) -> list[str]:
 
 def tier_section(tiers: dict[str, Any]) -> list[str]:
     """`poseforge bench --tiers`: one table per ISA tier this machine stood in for."""
+    dataset = tiers.get("dataset")
+    validated = (
+        f"INT8 (and bf16) validated under each tier on {dataset['name']} "
+        f"({plural(dataset['people'], 'person', 'people')}), val protocol"
+        if dataset
+        else "speed only (measured with --no-validate: no AP under the tiers)"
+    )
     lines = [
         "## ISA tiers",
         "",
         f"`bench-tiers.json`: every IR measured under each tier this {tiers['machine']['class']} machine can stand "
-        f"in for, each tier in its own process, in {tiers['rounds']} interleaved rounds; INT8 (and bf16) validated "
-        f"under each tier on {tiers['dataset']['name']} ({plural(tiers['dataset']['people'], 'person', 'people')}), "
-        "val protocol. An emulated tier caps oneDNN's kernels with ONEDNN_MAX_CPU_ISA: OpenVINO's own JIT kernels "
-        "keep the full ISA, so it stands in for a machine of that tier without being one.",
+        f"in for, each tier in its own process, in {tiers['rounds']} interleaved rounds; {validated}. An emulated "
+        "tier caps oneDNN's kernels with ONEDNN_MAX_CPU_ISA: OpenVINO's own JIT kernels keep the full ISA, so it "
+        "stands in for a machine of that tier without being one.",
     ]
     for tier, entry in tiers["tiers"].items():
         lines += ["", f"### {tier}" + (" (emulated)" if entry["emulated"] else " (this machine's own tier)"), ""]
