@@ -20,8 +20,8 @@
    Both share the cores, so no pipeline can beat N / (N + P) of the network alone. Each round
    records N, P and that bound for predict and for the API path, and how much of it each
    reached.
-5. Rounds interleave the runs, so a load that comes and goes cannot favour one; each ratio is
-   taken within a round, then the median over rounds.
+5. Rounds interleave the runs, in alternating order (round_order), so a load that comes and goes
+   cannot favour one; each ratio is taken within a round, then the median over rounds.
 Judged against validate.speed.targets: native end to end over letterboxed end to end, end to end
 over the network alone at the same (native) shape, and predict's and the API path's fraction of
 their bound.

@@ -51,7 +51,7 @@ from poseforge.machine import native_tier
 from poseforge.validate.accuracy.agreement import AGREEMENT_TOLERANCE
 from poseforge.validate.accuracy.agreement_reports import ReportScorer, reference_report, rescored
 from poseforge.validate.accuracy.validate import read_report
-from poseforge.validate.speed.interleaved import rounds_problem
+from poseforge.validate.speed.interleaved import rounds_problem, same_figure
 from poseforge.validate.speed.targets import BY_NAME as TARGETS_BY_NAME
 from poseforge.validate.speed.targets import FIGURE_RATIOS, GATED, TARGETS
 
@@ -143,7 +143,7 @@ def figures_problem(bench: dict[str, Any]) -> str | None:
                 derived = FIGURE_RATIOS[name](bench["figures"])
             except KeyError as exc:
                 return f"it carries {name} but not the figure {exc} it is computed from"
-            if abs(value - derived) > 1e-9 * max(abs(value), abs(derived), 1.0):
+            if not same_figure(value, derived):
                 return f"{name} {value:.4f} is not what its figures give ({derived:.4f})"
     return None
 

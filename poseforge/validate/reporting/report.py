@@ -26,7 +26,7 @@ from poseforge.validate.accuracy.intervals import paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
 from poseforge.validate.gate import comparable_reports, read_bench, stale_bench
 from poseforge.validate.speed.fleet import fleet_lines, read_fleet
-from poseforge.validate.speed.interleaved import THROUGHPUT_PAIRS, ratio_sentence, ratios_by_round, speed_table, spread
+from poseforge.validate.speed.interleaved import ratio_sentence, speed_table
 from poseforge.validate.speed.tiers import read_tiers
 
 
@@ -254,7 +254,7 @@ def height_section(rows: list[Row], bench: dict[str, Any] | None) -> list[str]:
 
 def speed_section(bench: dict[str, Any] | None) -> list[str]:
     """Every speed figure of the report, from the bench's one interleaved run."""
-    from poseforge.validate.speed.bench import judge, recommendation_line
+    from poseforge.validate.speed.bench import judge, measured_text, recommendation_line
     from poseforge.validate.speed.host import host_warning
 
     if bench is None:
@@ -275,10 +275,9 @@ def speed_section(bench: dict[str, Any] | None) -> list[str]:
         lines += ["", f"> **Warning:** {warning}."]
     lines += ["", *speed_table(bench["speed"])]
     lines += ["", "| target | measured | wanted | holds |", "|---|---:|---:|---|"]
-    by_round = ratios_by_round(bench["speed"], THROUGHPUT_PAIRS)
     for target, value, holds in judge(bench):
-        shown = target.shown(value) + spread(by_round.get(target.name), target.digits)
-        lines.append(f"| {target.meaning} | {shown} | {target.wanted} | {'yes' if holds else 'NO'} |")
+        lines.append(f"| {target.meaning} | {measured_text(bench, target, value)} | {target.wanted} | "
+                     f"{'yes' if holds else 'NO'} |")  # fmt: skip
     lines += ["", recommendation_line(bench.get("recommendation"), machine["class"]) + "."]
     return lines
 

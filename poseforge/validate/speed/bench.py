@@ -282,6 +282,13 @@ def judge(bench: dict[str, Any]) -> list[tuple[Target, float, bool]]:
     ]
 
 
+def measured_text(bench: dict[str, Any], target: Target, value: float) -> str:
+    """A target's figure as bench's table and report.md print it; an interleaved ratio with its
+    range over the rounds."""
+    by_round = ratios_by_round(bench["speed"], [target.name]) if target.name in THROUGHPUT_PAIRS else {}
+    return target.shown(value) + spread(by_round.get(target.name), target.digits)
+
+
 def render_bench(bench: dict[str, Any], verdicts: list[tuple[Target, float, bool]]) -> None:
     from rich.table import Table
 
@@ -319,10 +326,8 @@ def render_bench(bench: dict[str, Any], verdicts: list[tuple[Target, float, bool
                           f"{heights['frame'][1]}x{heights['frame'][0]} frame): throughput fps (x height "
                           f"{heights['default_height']})", f"{run['throughput_fps']:.1f} "
                           f"({run['throughput_over_default']:.3f}x)")  # fmt: skip
-    by_round = ratios_by_round(bench["speed"], THROUGHPUT_PAIRS)
     for target, value, holds in verdicts:
-        table.add_row(target.meaning, target.shown(value) + spread(by_round.get(target.name), target.digits),
-                      target.wanted, "yes" if holds else "NO")  # fmt: skip
+        table.add_row(target.meaning, measured_text(bench, target, value), target.wanted, "yes" if holds else "NO")
     out = console()
     out.print(table)
     if warning := host_warning(bench["host"], bench["machine"]["cores"]):

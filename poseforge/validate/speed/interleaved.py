@@ -113,6 +113,11 @@ THROUGHPUT_PAIRS = {
 }
 
 
+def per_round(a: Iterable[float], b: Iterable[float]) -> list[float]:
+    """a / b within each round: two runs' figures of the same rounds, round by round."""
+    return [x / y for x, y in zip(a, b, strict=True)]
+
+
 def ratios_by_round(speed: Mapping[str, Mapping[str, Any]], names: Iterable[str]) -> dict[str, list[float]]:
     """Each named THROUGHPUT_PAIRS ratio whose two runs are rows of `speed` (each holding its
     `throughput_fps_by_round`), in every round."""
@@ -120,8 +125,7 @@ def ratios_by_round(speed: Mapping[str, Mapping[str, Any]], names: Iterable[str]
     for name in names:
         a, b = THROUGHPUT_PAIRS[name]
         if a in speed and b in speed:
-            pairs = zip(speed[a]["throughput_fps_by_round"], speed[b]["throughput_fps_by_round"], strict=True)
-            out[name] = [x / y for x, y in pairs]
+            out[name] = per_round(speed[a]["throughput_fps_by_round"], speed[b]["throughput_fps_by_round"])
     return out
 
 
@@ -134,26 +138,25 @@ def rounds_problem(speed: Mapping[str, Mapping[str, Any]], ratios: Mapping[str, 
             return f"{name} has {len(row['throughput_fps_by_round'])} rounds where the file says {rounds}"
     for name, row in speed.items():
         by_round = row["throughput_fps_by_round"]
-        if not _same(row["throughput_fps"], statistics.median(by_round)):
+        if not same_figure(row["throughput_fps"], statistics.median(by_round)):
             return f"{name}'s throughput {row['throughput_fps']:.2f} fps is not the median of its rounds"
         if "throughput_over_fp32" in row and REFERENCE in speed:
-            ref = speed[REFERENCE]["throughput_fps_by_round"]
-            if not _same(
-                row["throughput_over_fp32"], statistics.median(x / y for x, y in zip(by_round, ref, strict=True))
-            ):
+            over = statistics.median(per_round(by_round, speed[REFERENCE]["throughput_fps_by_round"]))
+            if not same_figure(row["throughput_over_fp32"], over):
                 return f"{name}'s throughput over {REFERENCE} is not what its rounds give"
     for name, value in ratios.items():
         if name not in THROUGHPUT_PAIRS:
             continue
         if name not in (by_round := ratios_by_round(speed, [name])):
             return f"it carries {name} but not the rounds of {' and '.join(THROUGHPUT_PAIRS[name])}"
-        if not _same(value, statistics.median(by_round[name])):
-            return f"{name} {value:.4f} is not what its rounds give ({statistics.median(by_round[name]):.4f})"
+        if not same_figure(value, derived := statistics.median(by_round[name])):
+            return f"{name} {value:.4f} is not what its rounds give ({derived:.4f})"
     return None
 
 
-def _same(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1.0)
+def same_figure(recorded: float, recomputed: float) -> bool:
+    """A file's figure equals the one recomputed from its own data, up to float rounding."""
+    return abs(recorded - recomputed) <= 1e-9 * max(abs(recorded), abs(recomputed), 1.0)
 
 
 def medians(by_round: dict[str, list[float]]) -> dict[str, float]:

@@ -45,6 +45,7 @@ from poseforge.validate.speed.host import round_order
 from poseforge.validate.speed.interleaved import (
     THROUGHPUT_PAIRS,
     medians,
+    per_round,
     ratio_line,
     ratios_by_round,
     rounds_problem,
@@ -220,7 +221,7 @@ def summarize_rounds(runs_by_name: dict[str, list[dict[str, Any]]]) -> dict[str,
         }
         if reference is not None:
             speed[name]["throughput_over_fp32"] = statistics.median(
-                own["throughput_fps"] / ref["throughput_fps"] for own, ref in zip(rounds, reference, strict=True)
+                per_round(by_round, [ref["throughput_fps"] for ref in reference])
             )
     return speed
 
