@@ -16,7 +16,9 @@
 4. The bound. On C cores the network alone takes N ms of CPU per frame (C / its fps), and a
    pipeline's Python stages P more (the sum of their threads' CPU per frame, as means: CPU
    adds up over frames, a median would leave out the costly ones; read, preprocess, decode,
-   track, draw, write; predict's video encoder, a process of its own, is counted in P too).
+   track, draw, write; predict's video encoder, a process of its own, is counted in P too;
+   handing frames to the infer requests and copying their outputs is in N, since the network
+   alone is measured through the same requests).
    Both share the cores, so no pipeline can beat N / (N + P) of the network alone. Each round
    records N, P and that bound for predict and for the API path, and how much of it each
    reached.

@@ -79,11 +79,13 @@ from poseforge.runtime.options import WARMUP_PASSES, RuntimeOptions
 INPUT_SIZES = ("native", "letterbox")
 MAX_SHAPES = 8  # compiled input shapes kept, least recently used dropped: bounded memory for any source
 BUCKET = 64  # widths of mixed-size frames are rounded up to a multiple of this (at most BUCKET - 8 pixels of pad)
-READ_AHEAD = 4  # frames prepared ahead of the network in `stream`
+READ_AHEAD = 8  # frames prepared ahead of the network in `stream`
 PROBE_FRAMES = 30  # frames timed per thread count when `stream` chooses one (after each one's warm-up)
 PROBE_MARGIN = 0.05  # how much faster one core fewer must be to be kept instead of all cores
-QUEUED = 2  # infer requests in flight per optimal request in `stream`: a stream starts its next frame
-# the moment one ends, not when Python, busy decoding and drawing, comes back to hand it one
+QUEUED = 3  # infer requests in flight per optimal request in `stream`: a stream starts its next frame
+# the moment one ends, not when Python, busy decoding and drawing, comes back to hand it one; on cores
+# shared with Python's stages, frames come back in bursts, and a deeper queue (and read-ahead) keeps
+# the network fed through them
 
 
 @dataclasses.dataclass(frozen=True)

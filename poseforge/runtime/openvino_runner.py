@@ -141,6 +141,9 @@ class OpenVINORunner:
         Requests are waited on from this thread rather than completed through Python
         callbacks: a callback that OpenVINO runs on its own thread can still hold Python
         objects when the interpreter exits, which aborts the process.
+
+        Each input is shared with its request, not copied into it: the array is held in `pending`
+        until its request has finished, and nothing writes to a batch once it is handed over.
         """
         free = [self.compiled.create_infer_request() for _ in range(requests or self.settings["optimal_requests"])]
         pending: deque = deque()
@@ -151,19 +154,19 @@ class OpenVINORunner:
                 request = free.pop()
                 data = self._input(batch)
                 try:
-                    request.start_async({self.input_name: data})
+                    request.start_async({self.input_name: data}, share_inputs=True)
                 except Exception as exc:
                     free.append(request)
                     raise runtime_error(exc, f"OpenVINO cannot run {self.artifact} on input {data.shape}") from None
-                pending.append((request, key))
+                pending.append((request, key, data))
             while pending:
                 yield self._finish(pending, free)
         finally:
-            for request, _ in pending:
+            for request, *_ in pending:
                 request.wait()
 
     def _finish(self, pending: deque, free: list) -> tuple[Any, Outputs]:
-        request, key = pending.popleft()
+        request, key, _ = pending.popleft()  # its input array is let go once it has finished
         try:
             request.wait()
         except Exception as exc:
