@@ -118,25 +118,27 @@ def _resize_centred(image: np.ndarray, size: tuple[int, int], height: int, width
     twice (a tenth of a millisecond per VGA frame, in the thread that feeds the network). The
     geometry has the exact per-axis scales of the rounded size, so that coordinates map back exactly."""
     h, w = image.shape[:2]
-    rw, rh = size
-    top, left = (height - rh) // 2, (width - rw) // 2
-    canvas = np.full((height, width, 3), int(PAD_VALUE), np.uint8)
-    inside = canvas[top : top + rh, left : left + rw]
+    canvas, inside, left, top = _grey_canvas(height, width, size[1], size[0])
     resized = cv2.resize(image, size, dst=inside, interpolation=cv2.INTER_LINEAR)
     if resized is not inside:  # OpenCV made an array of its own instead: copied in
         inside[...] = resized
-    return Prepared(canvas, Geometry(rw / w, rh / h, left, top, w, h))
+    return Prepared(canvas, Geometry(size[0] / w, size[1] / h, left, top, w, h))
 
 
 def _pad_centred(
     resized: np.ndarray, height: int, width: int, scale_x: float, scale_y: float, w: int, h: int
 ) -> Prepared:
-    rh, rw = resized.shape[:2]
+    canvas, inside, left, top = _grey_canvas(height, width, *resized.shape[:2])
+    inside[...] = resized
+    return Prepared(canvas, Geometry(scale_x, scale_y, left, top, w, h))
+
+
+def _grey_canvas(height: int, width: int, rh: int, rw: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """A grey height x width canvas, its centred rh x rw window (where the resized image goes) and
+    that window's left and top offsets: the one place the padding is laid out."""
     top, left = (height - rh) // 2, (width - rw) // 2
-    padded = cv2.copyMakeBorder(
-        resized, top, height - rh - top, left, width - rw - left, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3
-    )
-    return Prepared(padded, Geometry(scale_x, scale_y, left, top, w, h))
+    canvas = np.full((height, width, 3), int(PAD_VALUE), np.uint8)
+    return canvas, canvas[top : top + rh, left : left + rw], left, top
 
 
 def to_nchw(image: np.ndarray) -> np.ndarray:
