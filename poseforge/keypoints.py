@@ -49,6 +49,8 @@ COCO_KEYPOINT_NAMES: tuple[str, ...] = (
     "left_knee", "right_knee", "left_ankle", "right_ankle",
 )  # fmt: skip
 OPENPOSE_TO_COCO: tuple[int, ...] = (0, -1, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
+# The other way: the OpenPose keypoint at each COCO index.
+COCO_FROM_OPENPOSE: tuple[int, ...] = tuple(OPENPOSE_TO_COCO.index(c) for c in range(len(COCO_KEYPOINT_NAMES)))
 
 # Limbs drawn on images: the grouping limbs without the two loop-closing ones.
 SKELETON: tuple[tuple[int, int], ...] = LIMBS[:17]

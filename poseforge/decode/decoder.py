@@ -44,8 +44,12 @@ class _Candidates:
         self.grid_xy = grid_xy  # (K, 2) grid coordinates, for PAF sampling
         self.image_xy = image_xy  # (K, 2) original-image coordinates, for the output
         self.score = score  # (K,) heatmap value at the peak
-        bounds = np.searchsorted(kind, np.arange(NUM_KEYPOINTS + 1))
-        self.ids = [np.arange(bounds[k], bounds[k + 1]) for k in range(NUM_KEYPOINTS)]
+        # Type k's candidates are ids first[k] to first[k + 1] - 1: slices, not index arrays, are
+        # what the grouping takes (views, where fancy indexing would copy).
+        self.first = np.searchsorted(kind, np.arange(NUM_KEYPOINTS + 1)).tolist()
+
+    def of_type(self, k: int) -> slice:
+        return slice(self.first[k], self.first[k + 1])
 
 
 def _find_candidates(heatmaps: np.ndarray, geometry: Geometry, params: DecoderParams) -> _Candidates:
@@ -108,11 +112,11 @@ def decode(
         raise ValueError(f"heatmaps {heatmaps.shape} and pafs {pafs.shape} differ in spatial size")
 
     cand = _find_candidates(heatmaps, geometry, params)
-    limbs = [(channels, cand.grid_xy[cand.ids[a]], cand.grid_xy[cand.ids[b]])
+    limbs = [(channels, cand.grid_xy[cand.of_type(a)], cand.grid_xy[cand.of_type(b)])
              for (a, b), channels in zip(LIMBS, LIMB_PAF_CHANNELS, strict=True)]  # fmt: skip
     scored = score_limbs(pafs, limbs, params.paf_samples, params.min_paf_score, params.min_paf_success_ratio)
     connections = [
-        (cand.ids[a][ia], cand.ids[b][ib], aff)
+        (ia + cand.first[a], ib + cand.first[b], aff)
         for (a, b), (ia, ib, aff) in zip(LIMBS, match_limbs(scored), strict=True)
     ]
     people = assemble(connections, cand.score)

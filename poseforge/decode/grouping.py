@@ -59,23 +59,20 @@ def _probe_stages(samples: int, probes: int) -> tuple[np.ndarray, ...]:
 
 
 def _support(
-    flat: np.ndarray,
-    offsets: np.ndarray,
-    shape: tuple[int, int],
-    start: np.ndarray,
-    vec: np.ndarray,
-    unit: np.ndarray,
-    t: np.ndarray,
+    flat: np.ndarray, offsets: np.ndarray, shape: tuple[int, int], pairs: np.ndarray, t: np.ndarray
 ) -> np.ndarray:
-    """PAF . unit limb vector at the points start + t * vec: (P, 2) pairs x (s,) -> (P, s).
+    """PAF . unit limb vector at the points start + t * vec of each pair: (s samples, P pairs).
 
-    `flat` holds every PAF channel end to end; offsets (P, 2) say where each pair's x and y
-    fields start in it, so the pairs of all limbs are sampled in one pass.
+    `flat` holds every PAF channel end to end; offsets (2, P) say where each pair's x and y fields
+    start in it, so the pairs of all limbs are sampled in one pass. pairs (6, P) holds the rows
+    start x, start y, vec x, vec y, unit x, unit y. Pairs run along the last axis throughout:
+    NumPy's loops over a short trailing axis (2 coordinates, 2 probes) cost several times their
+    arithmetic.
     """
-    points = (start[:, None, :] + t[None, :, None] * vec[:, None, :]).astype(np.float32)
     # Grid coordinate u is index coordinate u - 0.5 (sample j's centre is at j + 0.5).
-    fx, fy = sample_bilinear_at(flat, shape, offsets.T[..., None], points[..., 0] - 0.5, points[..., 1] - 0.5)
-    return fx * unit[:, None, 0] + fy * unit[:, None, 1]
+    x, y = ((pairs[axis] + t[:, None] * pairs[2 + axis]).astype(np.float32) - 0.5 for axis in (0, 1))
+    fx, fy = sample_bilinear_at(flat, shape, offsets[:, None, :], x, y)
+    return fx * pairs[4] + fy * pairs[5]
 
 
 def score_limbs(
@@ -107,24 +104,26 @@ def score_limbs(
         # Pair p of a limb = a index * m + b index; every limb's pairs end to end.
         limb = np.repeat(np.arange(len(limbs)), sizes)
         ia, ib = np.divmod(np.arange(total) - np.repeat(bounds[:-1], sizes), m[limb])
-        a_xy = np.concatenate([a for _, a, _ in limbs])[(np.cumsum(n) - n)[limb] + ia]
-        b_xy = np.concatenate([b for _, _, b in limbs])[(np.cumsum(m) - m)[limb] + ib]
+        # Rows of x and y, gathered with take(): fancy indexing along an axis costs several times more.
+        a_xy = np.ascontiguousarray(np.concatenate([a for _, a, _ in limbs]).T).take((np.cumsum(n) - n)[limb] + ia, 1)
+        b_xy = np.ascontiguousarray(np.concatenate([b for _, _, b in limbs]).T).take((np.cumsum(m) - m)[limb] + ib, 1)
         start, vec = a_xy.astype(np.float32), (b_xy - a_xy).astype(np.float32)
-        offsets = np.array([channels for channels, _, _ in limbs], dtype=np.int64).reshape(-1, 2)[limb] * (h * w)
-        unit = vec / (np.linalg.norm(vec, axis=-1, keepdims=True) + _NORM_EPS)
+        unit = vec / (np.sqrt(vec[0] * vec[0] + vec[1] * vec[1]) + _NORM_EPS)
+        pairs = np.concatenate([start, vec, unit])  # (6, pairs): see _support
+        offsets = (np.array([channels for channels, _, _ in limbs], dtype=np.int64).T * (h * w)).take(limb, 1)
         t = np.linspace(0.0, 1.0, samples)
         # A pair with more than samples - needed unsupported samples cannot be valid, so probing
         # spread-out samples first, samples - needed + 1 at a time, rules out most wrong pairs
         # (their middle runs off any limb) exactly, at a fraction of the cost of sampling them all.
         alive, failures = np.arange(total), np.zeros(total, dtype=np.int64)
         for probe in _probe_stages(samples, samples - needed + 1):
-            unsupported = _support(flat, offsets[alive], (h, w), start[alive], vec[alive], unit[alive], t[probe])
-            failures[alive] += (unsupported <= min_paf_score).sum(-1)
-            alive = alive[failures[alive] <= samples - needed]
-        dots = _support(flat, offsets[alive], (h, w), start[alive], vec[alive], unit[alive], t)
+            failures += (_support(flat, offsets, (h, w), pairs, t[probe]) <= min_paf_score).sum(0)
+            kept = np.flatnonzero(failures <= samples - needed)  # the survivors' rows only, from here on
+            alive, failures, pairs, offsets = alive[kept], failures[kept], pairs.take(kept, 1), offsets.take(kept, 1)
+        dots = _support(flat, offsets, (h, w), pairs, t).T  # (P, s): each pair's samples summed in a row
         passed = dots > min_paf_score
         count = passed.sum(-1)
-        affinity[alive] = np.where(passed, dots, 0.0).sum(-1) / (count + _COUNT_EPS)
+        affinity[alive] = np.ascontiguousarray(np.where(passed, dots, 0.0)).sum(-1) / (count + _COUNT_EPS)
         valid[alive] = (affinity[alive] > 0) & (count / samples > min_success_ratio)
     return [
         (affinity[lo:hi].reshape(len(a_xy), len(b_xy)), valid[lo:hi].reshape(len(a_xy), len(b_xy)))
@@ -157,9 +156,10 @@ def match_limbs(scored: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.nd
             used_a.add(key_a)
             used_b.add(key_b)
             keep.append(k)
-    keep_arr = np.asarray(keep, dtype=np.int64)
-    bounds = np.searchsorted(limb[keep_arr], np.arange(len(scored) + 1))
-    return [(a_idx[keep_arr[lo:hi]], b_idx[keep_arr[lo:hi]], scores[keep_arr[lo:hi]]) for lo, hi in pairwise(bounds)]
+    kept = np.asarray(keep, dtype=np.int64)
+    a_idx, b_idx, scores = a_idx[kept], b_idx[kept], scores[kept]  # gathered once, then sliced by limb
+    bounds = np.searchsorted(limb[kept], np.arange(len(scored) + 1)).tolist()
+    return [(a_idx[lo:hi], b_idx[lo:hi], scores[lo:hi]) for lo, hi in pairwise(bounds)]
 
 
 @dataclass

@@ -35,8 +35,9 @@ def local_maxima(maps: np.ndarray, threshold: float) -> tuple[np.ndarray, np.nda
         (row > 0, -w, True),  # above
         (row < h - 1, w, False),  # below
     ):
-        neighbour = flat[index[inside] + step]
-        peak[inside] &= (value[inside] >= neighbour) if tie_ok else (value[inside] > neighbour)
+        # Outside the map a sample is compared with itself: a tie passes, a strict test is waived.
+        neighbour = flat[index + step * inside]
+        peak &= (value >= neighbour) if tie_ok else (value > neighbour) | ~inside
     index = index[peak]
     return index // (h * w), row[peak], col[peak]
 
@@ -79,8 +80,9 @@ def fit_gaussian_peaks(
     y = np.clip(y, 0, h - 1)
     col = np.rint(x).astype(np.int64)
     row = np.rint(y).astype(np.int64)
-    fit_x = _fit_axis(lambda c: maps[channel, row, c], col, w)
-    fit_y = _fit_axis(lambda r: maps[channel, r, col], row, h)
+    flat, base = maps.reshape(-1), channel * (h * w)  # 1-D gathers: cheaper than indexing 3 axes
+    fit_x = _fit_axis(lambda c: flat[base + row * w + c], col, w)
+    fit_y = _fit_axis(lambda r: flat[base + r * w + col], row, h)
     with np.errstate(invalid="ignore"):  # NaN (no fit) compares False: keep the detection
         x = np.where(np.abs(fit_x - x) <= max_shift, fit_x, x)
         y = np.where(np.abs(fit_y - y) <= max_shift, fit_y, y)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from poseforge.keypoints import NUM_KEYPOINTS, OPENPOSE_TO_COCO
+from poseforge.keypoints import COCO_FROM_OPENPOSE, NUM_KEYPOINTS, OPENPOSE_TO_COCO
 
 NUM_COCO_KEYPOINTS = len(OPENPOSE_TO_COCO) - 1  # every OpenPose keypoint but the neck
 
@@ -68,8 +68,4 @@ class Poses:
 
 def openpose_to_coco(keypoints: np.ndarray) -> np.ndarray:
     """(N, 18, 3) OpenPose keypoints -> (N, 17, 3) COCO keypoints (the neck is dropped)."""
-    coco = np.zeros((keypoints.shape[0], NUM_COCO_KEYPOINTS, 3), dtype=np.float64)
-    for openpose_index, coco_index in enumerate(OPENPOSE_TO_COCO):
-        if coco_index >= 0:
-            coco[:, coco_index] = keypoints[:, openpose_index]
-    return coco
+    return np.asarray(keypoints, dtype=np.float64).take(COCO_FROM_OPENPOSE, axis=1)

@@ -36,6 +36,21 @@ def test_local_maxima_flat_top_gives_exactly_one_peak() -> None:
     assert [a.tolist() for a in local_maxima(one, 0.1)] == [[0], [0], [0]]
 
 
+@pytest.mark.parametrize("shape", [(3, 7, 9), (2, 1, 6), (2, 5, 1), (1, 1, 1)])
+def test_local_maxima_match_their_definition_at_every_sample(shape: tuple[int, int, int]) -> None:
+    """Ties everywhere (4 levels), the borders included: each sample judged on its own."""
+    maps = np.random.default_rng(sum(shape)).integers(0, 4, shape).astype(np.float32) / 4
+    _, h, w = shape
+    expected = []
+    for k, r, c in np.ndindex(*shape):
+        v = maps[k, r, c]
+        if v >= 0.25 and (c == 0 or v >= maps[k, r, c - 1]) and (c == w - 1 or v > maps[k, r, c + 1]) and (
+            r == 0 or v >= maps[k, r - 1, c]) and (r == h - 1 or v > maps[k, r + 1, c]):  # fmt: skip
+            expected.append((k, r, c))
+    found = list(zip(*(a.tolist() for a in local_maxima(maps, 0.25)), strict=True))
+    assert found == expected and (len(expected) > 0 or shape == (1, 1, 1))
+
+
 @pytest.mark.parametrize(("cx", "cy"), [(5.0, 4.0), (5.3, 3.71), (4.52, 4.49), (0.2, 3.3), (-0.3, 0.4), (9.45, 7.2)])
 def test_gaussian_fit_is_exact_inside_and_at_the_border(cx: float, cy: float) -> None:
     maps = _gaussian(8, 10, cx, cy)[None]
