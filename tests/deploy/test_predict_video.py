@@ -246,3 +246,26 @@ def test_a_tracked_video_has_ids_drawn_per_track_and_no_id_across_a_cut(made: Ma
     tracker = json.loads((out2 / "predict.json").read_text())["tracking"]["tracker"]
     assert tracker["min_hits"] == 5 and tracker["emit_unconfirmed"] is True  # --tracker implies --track
     assert {p["track_id"] for p in poses} >= {-1, 0}
+
+
+def test_the_encoder_pipe_takes_a_whole_frame_per_write(coco_images: list[Path], tmp_path: Path) -> None:
+    """Where Linux allows it the encoder's pipe is grown to PIPE_BYTES, so a 640x480 frame (460,800
+    bytes of yuv420p) goes through in one write, not eight; the video is the same either way."""
+    import fcntl
+
+    from poseforge.decode import Poses
+    from poseforge.deploy import outputs
+    from poseforge.deploy.timing import StageTimes
+
+    if outputs.h264_encoder() is None:
+        pytest.skip("imageio-ffmpeg is not installed")
+    writer = outputs.VideoWriter(tmp_path / "v.mp4", 10.0, lambda pixels, _: pixels, StageTimes())
+    frames = [cv2.resize(cv2.imread(str(image)), SIZE) for image in coco_images[:3]]
+    for index, frame in enumerate(frames):
+        writer.write(str(index), frame, Poses.empty())
+    grown = fcntl.fcntl(writer._process.stdin.fileno(), fcntl.F_GETPIPE_SZ)
+    writer.close()
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    assert grown == outputs.PIPE_BYTES if limit >= outputs.PIPE_BYTES else grown <= limit
+    assert grown >= SIZE[0] * SIZE[1] * 3 // 2 or limit < outputs.PIPE_BYTES
+    assert frames_of(tmp_path / "v.mp4") == (3, 10.0, SIZE)
