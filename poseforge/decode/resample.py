@@ -79,12 +79,10 @@ def sample_bilinear_at(
     fx, fy = x - x0, y - y0
     corner = (y0 * np.float32(w) + x0).astype(np.int64)  # exact below 2**24 samples
     step_x, step_y = (1 if w > 1 else 0), (w if h > 1 else 0)
-    out = np.empty((len(offsets), *corner.shape), dtype=np.float32)
-    for k, offset in enumerate(offsets):
-        # 1-D gathers: NumPy's fancy indexing is many times faster on a flat array.
-        at = corner + offset
-        v00, v01, v10, v11 = flat[at], flat[at + step_x], flat[at + step_y], flat[at + (step_x + step_y)]
-        top = v00 + (v01 - v00) * fx
-        bottom = v10 + (v11 - v10) * fx
-        out[k] = top + (bottom - top) * fy
-    return out
+    # Every map's samples in one pass: (k, *x.shape) indices into the 1-D `flat`, where NumPy's
+    # fancy indexing is many times faster than on a multi-dimensional array.
+    at = corner + offsets
+    v00, v01, v10, v11 = flat[at], flat[at + step_x], flat[at + step_y], flat[at + (step_x + step_y)]
+    top = v00 + (v01 - v00) * fx
+    bottom = v10 + (v11 - v10) * fx
+    return top + (bottom - top) * fy
