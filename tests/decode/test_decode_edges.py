@@ -162,3 +162,32 @@ def test_peaks_in_the_padding_are_clipped_to_the_image() -> None:
     geometry = Geometry(scale_x=1.0, scale_y=1.0, pad_left=16, pad_top=0, image_width=56, image_height=40)
     found = _find_candidates(heatmaps, geometry, DecoderParams())
     np.testing.assert_allclose(found.image_xy, [[0.0, 20.0], [56.0, 40.0]], atol=1e-6)
+
+
+def test_the_worst_maps_decode_in_bounded_memory_and_time() -> None:
+    """Garbage from a broken network at the largest input (height 1024, width 4096): every other
+    sample of every keypoint map a peak (MAX_PEAKS_PER_TYPE of each type kept), and PAFs that
+    support every limb pointing right or down, so that the limb scoring's pairs mostly survive its
+    probes. Bounded: MAX_PEAKS_PER_TYPE caps the pairs, whatever the maps hold."""
+    import time
+    import tracemalloc
+
+    from poseforge.decode.decoder import MAX_PEAKS_PER_TYPE
+
+    heatmaps, pafs = _zeros(1024 // 8, 4096 // 8)
+    rows, cols = np.mgrid[0 : heatmaps.shape[1], 0 : heatmaps.shape[2]]
+    heatmaps[:18] = np.where((rows + cols) % 2 == 0, 0.9, 0.0)
+    pafs[:] = 1.0
+    geometry = Geometry(1.0, 1.0, 0.0, 0.0, 4096, 1024)
+    tracemalloc.start()
+    try:
+        start = time.monotonic()
+        poses = decode(heatmaps, pafs, geometry)
+        seconds = time.monotonic() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    _assert_well_formed(poses, geometry)
+    assert 0 < len(poses) <= 18 * MAX_PEAKS_PER_TYPE
+    assert peak < 512 << 20, f"decoding took {peak >> 20} MiB"
+    assert seconds < 30
