@@ -88,5 +88,8 @@ def _label(canvas: np.ndarray, text: str, anchor: tuple[int, int] | None, colour
 
 
 def _lines(canvas: np.ndarray, segments: np.ndarray, colour: tuple[int, int, int], thickness: int) -> None:
-    if len(segments):  # 8-connected, as upstream's demo draws: anti-aliasing costs twice the time
-        cv2.polylines(canvas, list(segments), False, colour, thickness, cv2.LINE_8)
+    # (k, 2, 2) int32: k two-point lines, taken by OpenCV as the list of k arrays it would otherwise be
+    # handed (the same pixels, without making the list). 8-connected, as upstream's demo draws:
+    # anti-aliasing costs twice the time.
+    if len(segments):
+        cv2.polylines(canvas, segments, False, colour, thickness, cv2.LINE_8)

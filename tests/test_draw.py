@@ -40,6 +40,29 @@ def test_each_limb_in_its_own_colour_with_white_keypoints() -> None:
     assert not canvas.any()  # a copy was drawn on
 
 
+def test_a_crowd_is_drawn_as_each_of_its_lines_drawn_alone() -> None:
+    """Every limb and dot of 12 overlapping people, pixel for pixel what one cv2.line per limb (limb
+    by limb, in its colour) and then one per keypoint gives: the batched drawing draws them all."""
+    import cv2
+
+    rng = np.random.default_rng(7)
+    keypoints = np.concatenate(
+        [rng.uniform(0, 320, (12, NUM_KEYPOINTS, 2)), rng.uniform(0.1, 1, (12, NUM_KEYPOINTS, 1))], -1
+    )
+    keypoints[rng.uniform(size=(12, NUM_KEYPOINTS)) < 0.3] = 0  # some keypoints missing
+    poses = Poses.from_openpose(keypoints, np.ones(12))
+    canvas = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    expected = canvas.copy()
+    xy = np.rint(keypoints[..., :2]).astype(int)
+    found = keypoints[..., 2] > 0
+    for limb, (a, b) in enumerate(SKELETON):
+        for person in np.flatnonzero(found[:, a] & found[:, b]):
+            cv2.line(expected, tuple(xy[person, a]), tuple(xy[person, b]), LIMB_COLOURS[limb], 2, cv2.LINE_8)
+    for x, y in xy[found]:
+        cv2.line(expected, (x, y), (x, y), (255, 255, 255), 6, cv2.LINE_8)
+    assert np.array_equal(draw_poses(canvas, poses, thickness=2), expected)
+
+
 def test_a_limb_with_a_missing_end_is_not_drawn() -> None:
     poses = _one_limb_each([0])
     keypoints = poses.keypoints.copy()
