@@ -183,6 +183,7 @@ def assemble(connections: list[tuple[np.ndarray, np.ndarray, np.ndarray]], keypo
     score: list[float] = []
     count: list[int] = []
     owners: dict[int, list[int]] = {}  # keypoint id -> people holding it
+    peak = keypoint_score.tolist()  # Python floats: NumPy scalars cost more than the additions
 
     def put(person: int, slot: int, kpt: int) -> None:
         old = ids[person][slot]
@@ -206,14 +207,14 @@ def assemble(connections: list[tuple[np.ndarray, np.ndarray, np.ndarray]], keypo
             for person in holders:
                 put(person, b_slot, kb)
                 count[person] += 1
-                score[person] += keypoint_score[kb] + aff
+                score[person] += peak[kb] + aff
             if not holders:
                 ids.append([-1] * NUM_KEYPOINTS)
                 person = len(ids) - 1
                 put(person, a_slot, ka)
                 put(person, b_slot, kb)
                 count.append(2)
-                score.append(keypoint_score[ka] + keypoint_score[kb] + aff)
+                score.append(peak[ka] + peak[kb] + aff)
     return People(
         ids=np.asarray(ids, dtype=np.int64).reshape(-1, NUM_KEYPOINTS),
         score=np.asarray(score, dtype=np.float64),
