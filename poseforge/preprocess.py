@@ -83,9 +83,9 @@ def _prepare_deploy(image: np.ndarray, deploy_shape: tuple[int, int]) -> Prepare
     return _resize_centred(image, size, height, width)
 
 
-def native_width(image_hw: tuple[int, int], height: int, multiple: int = STRIDE) -> int:
-    """The network input width for an image at `height`, its aspect kept: rounded up to `multiple`."""
-    return math.ceil(_native_size(image_hw, height)[0] / multiple) * multiple
+def native_width(image_hw: tuple[int, int], height: int) -> int:
+    """The network input width for an image at `height`, its aspect kept: rounded up to a multiple of 8."""
+    return math.ceil(_native_size(image_hw, height)[0] / STRIDE) * STRIDE
 
 
 def _native_size(image_hw: tuple[int, int], height: int) -> tuple[int, int]:
@@ -97,19 +97,9 @@ def _native_size(image_hw: tuple[int, int], height: int) -> tuple[int, int]:
     return MAX_NATIVE_WIDTH, max(1, round(h * MAX_NATIVE_WIDTH / w))
 
 
-def _prepare_native(image: np.ndarray, height: int, width: int | None = None) -> Prepared:
+def _prepare_native(image: np.ndarray, height: int) -> Prepared:
     h, w = image.shape[:2]
-    width = width or native_width((h, w), height)
-    return _resize_centred(image, _native_size((h, w), height), height, width)
-
-
-def prepare_native(image: np.ndarray, height: int, width: int) -> Prepared:
-    """The native protocol into a given width (a bucket at least the image's native width)."""
-    check_frame(image, "the image")
-    check_height(height)
-    if width < native_width(image.shape[:2], height):
-        raise ValueError(f"width {width} is below the native width of a {image.shape[1]}x{image.shape[0]} image")
-    return _prepare_native(image, height, width)
+    return _resize_centred(image, _native_size((h, w), height), height, native_width((h, w), height))
 
 
 def _resize_centred(image: np.ndarray, size: tuple[int, int], height: int, width: int) -> Prepared:

@@ -11,9 +11,11 @@ The bundle is verified once and its network kept in memory. Each frame is fed at
 (`input_size="native"`: the input height, by default the bundle's deploy height, by the frame's
 width at that height, rounded up to a multiple of 8) or letterboxed into the deploy shape
 (`"letterbox"`). `input_height` trades speed for accuracy: report.md's height table measures both
-per height, and `measured()` leads with the AP of what runs. A source whose frames
-share one size compiles one shape; once a second size appears, widths are rounded up to buckets
-of BUCKET pixels, so mixed sizes share a bounded set of compiled shapes (at most MAX_SHAPES kept).
+per height, and `measured()` leads with the AP of what runs. A frame's input is a function of the
+frame alone, never of the frames seen before it, so the same frame always gets the same poses. The
+first frame size is compiled for its own shape (a video's, a camera's: the fastest); frames of any
+other size run on the network compiled for every shape (as validation runs it: the same outputs, bit
+for bit, a little slower per frame) instead of compiling each new width (a fifth of a second each).
 Tracking gives each person an id across frames (PoseTracker: OKS matching in two stages by score,
 ids once a track is confirmed, every track ended at a scene cut, told from a thumbnail of each
 frame made as it is prepared: deploy.scenes) and smoothing filters each tracked keypoint
@@ -34,7 +36,7 @@ device (`device="AUTO"`, `"GPU"`, `"NPU"`) the plugin's own split is used.
 Threads of the caller (concurrency): one estimator may be shared between threads. Each call
 runs on an infer request of its own from the compiled network's pool (runtime.openvino_runner),
 and everything else a call touches is per call or behind a lock: the compiled-shape cache, the
-frame sizes seen, the stage timings and the thread probe (one stream probes; a stream that starts
+first frame size, the stage timings and the thread probe (one stream probes; a stream that starts
 meanwhile uses all cores). Calls from several threads therefore give each frame exactly the
 poses it gets alone; `stream` and calls run side by side. The requests are pooled, not locked:
 a lock would run one frame at a time, a request per call lets the plugin overlap them; on one
@@ -73,12 +75,12 @@ from poseforge.deploy.timing import StageTimes
 from poseforge.deploy.tracking import PoseTracker, TrackerParams
 from poseforge.errors import PoseforgeError
 from poseforge.images import check_frame, read_image
-from poseforge.preprocess import Prepared, native_width, prepare, prepare_native
+from poseforge.preprocess import Prepared, prepare
 from poseforge.runtime.options import WARMUP_PASSES, RuntimeOptions
 
 INPUT_SIZES = ("native", "letterbox")
-MAX_SHAPES = 8  # compiled input shapes kept, least recently used dropped: bounded memory for any source
-BUCKET = 64  # widths of mixed-size frames are rounded up to a multiple of this (at most BUCKET - 8 pixels of pad)
+MAX_SHAPES = 8  # compiled networks kept (by shape, hint, threads), least recently used dropped: bounded memory
+ANY_SHAPE = None  # the key of the network compiled for every input shape
 READ_AHEAD = 8  # frames prepared ahead of the network in `stream`
 PROBE_FRAMES = 30  # frames timed per thread count when `stream` chooses one (after each one's warm-up)
 PROBE_MARGIN = 0.05  # how much faster one core fewer must be to be kept instead of all cores
@@ -117,7 +119,7 @@ class PoseEstimator:
         track: bool = False,
         smooth: bool = False,
         tracker: TrackerParams | dict[str, Any] | None = None,
-        smoother: OneEuroParams | None = None,
+        smoother: OneEuroParams | dict[str, Any] | None = None,
         trusted_keys: Sequence[str | Path] | None = None,
         device: str = "CPU",
     ) -> None:
@@ -139,10 +141,12 @@ class PoseEstimator:
             if input_size == "letterbox":
                 raise PoseforgeError("input_height sets the native input's height: input_size='letterbox' runs the "
                                      "bundle's deploy shape")  # fmt: skip
-        if not (isinstance(min_score, int | float) and np.isfinite(min_score) and min_score >= 0):
+        if not (is_number(min_score) and math.isfinite(min_score) and min_score >= 0):
             raise PoseforgeError(f"min_score must be a number >= 0, got {min_score!r}")
         if smooth and not track:
             raise PoseforgeError("smoothing filters each person's track: it needs track=True")
+        tracker = merge_params(TrackerParams(), tracker, "tracker")  # checked even when not used
+        smoother = merge_params(OneEuroParams(), smoother, "smoother")
         self.path = Path(bundle)
         self._read = read_bundle(bundle, trusted_keys)  # verified: refused before anything is compiled
         self.trust = self._read.trust
@@ -153,8 +157,8 @@ class PoseEstimator:
         self.input_size, self.min_score = input_size, float(min_score)
         self.deploy_shape: tuple[int, int] = tuple(self.manifest["input"]["deploy_shape"])
         self.input_height = self.deploy_shape[0] if input_height is None else int(input_height)
-        self.tracker = PoseTracker(merge_params(TrackerParams(), tracker, "tracker")) if track else None
-        self.cuts = SceneCuts(self.tracker.params.cut_threshold) if self.tracker else None
+        self.tracker = PoseTracker(tracker) if track else None
+        self.cuts = SceneCuts(tracker.cut_threshold) if track else None
         self.smoother = PoseSmoother(smoother) if smooth else None
         self.times = StageTimes()
         self._runners: OrderedDict[tuple, Any] = OrderedDict()
@@ -162,9 +166,9 @@ class PoseEstimator:
         # If not given, measured on the first stream long enough (on the CPU: elsewhere threads are the plugin's).
         self._threads_chosen = threads is not None or device != "CPU"
         self.thread_probe: dict[str, Any] | None = None  # what that measurement found
-        self._sizes: set[tuple[int, int]] = set()
+        self._first_shape: tuple[int, int] | None = None  # the input shape compiled for itself
         self._clock: float | None = None  # the last frame's time, seconds: what the smoother filters over
-        self._cache_lock = threading.RLock()  # the compiled shapes and the frame sizes seen
+        self._cache_lock = threading.RLock()  # the compiled networks and the first input shape
         self._probe_lock = threading.Lock()  # held by the one stream measuring the thread counts
         self._sequence = threading.Lock()  # a tracked estimator's one call or stream at a time
 
@@ -194,10 +198,13 @@ class PoseEstimator:
     def __call__(self, frame: np.ndarray | str | Path, timestamp: float | None = None) -> Poses:
         """The people in one BGR uint8 frame (H x W x 3), or the image file at a path, in its pixel
         coordinates, best first. `timestamp` (seconds, increasing) is the frame's time for
-        smoothing; by default frames come at the smoother's own rate."""
+        smoothing; by default frames come at the smoother's own rate. Without smoothing it times
+        nothing, and is only checked to be a finite number."""
         if timestamp is not None:
             check_timestamp(timestamp)
         with self._one_sequence("a call"):
+            if timestamp is not None and self.smoother is not None:
+                self._check_increasing(timestamp)  # before any work: a refused frame changes no state
             if self.times.frames == 0:
                 self.times.begin()
             if isinstance(frame, str | Path):
@@ -307,39 +314,30 @@ class PoseEstimator:
         yield from runner.stream(items, requests)
 
     # --- the pieces -------------------------------------------------------------------------------
-    def input_width(self, frame_hw: tuple[int, int]) -> int:
-        """The network input width for a frame of this size (see the module docstring)."""
-        if self.input_size == "letterbox":
-            return self.deploy_shape[1]
-        height = self.input_height
-        with self._cache_lock:
-            self._sizes.add(frame_hw)
-            mixed = len(self._sizes) > 1
-        exact = native_width(frame_hw, height)
-        return max(exact, native_width(frame_hw, height, BUCKET)) if mixed else exact
-
     def prepare(self, frame: np.ndarray) -> Prepared:
-        """A frame checked and made into the network input its size gets."""
+        """A frame checked and made into its network input (which depends on the frame alone)."""
         check_frame(frame, "frame")
         if self.input_size == "letterbox":
             prepared = prepare(frame, "deploy", self.deploy_shape)
         else:
-            prepared = prepare_native(frame, self.input_height, self.input_width(frame.shape[:2]))
+            prepared = prepare(frame, "native", self.deploy_shape, self.input_height)
         if self.tracker is not None:  # the scene-cut cue, made here: in `stream`, ahead in the read-ahead thread
             prepared = Cued(prepared.image, prepared.geometry, thumbnail(frame))
         return prepared
 
     def runner(self, input_hw: tuple[int, int], performance_hint: str, threads: int | None = None) -> Any:
-        """The network compiled for this input size, hint and thread count (None: the estimator's
-        own, by default all cores): made once, the least recently used of more than MAX_SHAPES dropped."""
+        """The network for this input size (compiled for it if it is the first size, else for every
+        shape), hint and thread count (None: the estimator's own, by default all cores): made once,
+        the least recently used of more than MAX_SHAPES dropped."""
         from poseforge.runtime.bundle_runner import BundleRunner
 
-        key = self._runner_key(input_hw, performance_hint, threads)
-        with self._cache_lock:  # held while compiling: two threads never compile one shape twice
+        with self._cache_lock:  # held while compiling: two threads never compile one network twice
+            key = self._runner_key(input_hw, performance_hint, threads)
             if key in self._runners:
                 self._runners.move_to_end(key)
                 return self._runners[key]
-            options = self.options.replace(shape=(1, 3, *input_hw), performance_hint=performance_hint, threads=key[2])
+            shape = None if key[0] is ANY_SHAPE else (1, 3, *key[0])
+            options = self.options.replace(shape=shape, performance_hint=performance_hint, threads=key[2])
             with self.times.compiling():
                 runner = BundleRunner.from_bundle(self._read, options, str(self.path))
             hint = performance_hint == "THROUGHPUT"
@@ -350,7 +348,13 @@ class PoseEstimator:
             return runner
 
     def _runner_key(self, input_hw: tuple[int, int], performance_hint: str, threads: int | None) -> tuple:
-        return tuple(input_hw), performance_hint, threads or self.options.threads
+        """(the compiled shape: the first input shape seen, or ANY_SHAPE for any other, hint, threads)."""
+        input_hw = tuple(input_hw)
+        with self._cache_lock:
+            if self._first_shape is None:
+                self._first_shape = input_hw
+            shape = input_hw if input_hw == self._first_shape else ANY_SHAPE
+        return shape, performance_hint, threads or self.options.threads
 
     def _finish(self, heatmaps: np.ndarray, pafs: np.ndarray, prepared: Prepared, timestamp: float | None) -> Poses:
         with self.times.stage("decode"):
@@ -387,13 +391,15 @@ class PoseEstimator:
     def _tick(self, interval: float) -> float:
         return (self._clock or 0.0) + interval if self._clock is not None else 0.0
 
+    def _check_increasing(self, timestamp: float) -> None:
+        if self._clock is not None and not timestamp > self._clock:
+            raise PoseforgeError(f"frame timestamps must increase: {timestamp} after {self._clock}")
+
     def _time(self, timestamp: float | None) -> float:
-        """The frame's time: given (checked to be finite and to increase), or the next tick at the
-        smoother's rate. A refused timestamp leaves the clock as it was."""
+        """The frame's time: given (checked by `__call__` before the frame's work), or the next tick
+        at the smoother's rate."""
         if timestamp is None:
             timestamp = self._tick(1 / self.smoother.params.freq) if self.smoother else 0.0
-        elif self._clock is not None and not timestamp > self._clock:
-            raise PoseforgeError(f"frame timestamps must increase: {timestamp} after {self._clock}")
         self._clock = float(timestamp)
         return self._clock
 

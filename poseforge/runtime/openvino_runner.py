@@ -144,11 +144,22 @@ class OpenVINORunner:
 
         Each input is shared with its request, not copied into it: the array is held in `pending`
         until its request has finished, and nothing writes to a batch once it is handed over.
+        If `items` raises, the frames already in flight are finished and yielded first: a bad frame
+        costs its own result, not those of the good frames before it.
         """
         free = [self.compiled.create_infer_request() for _ in range(requests or self.settings["optimal_requests"])]
         pending: deque = deque()
+        items = iter(items)
         try:
-            for key, batch in items:
+            while True:
+                try:
+                    key, batch = next(items)
+                except StopIteration:
+                    break
+                except Exception:
+                    while pending:
+                        yield self._finish(pending, free)
+                    raise
                 if not free:
                     yield self._finish(pending, free)
                 request = free.pop()

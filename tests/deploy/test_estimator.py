@@ -4,6 +4,7 @@ bounded compiled shapes, tracking through the API, per-stage timings, and clear 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -35,7 +36,7 @@ def frames(coco_images: list[Path]) -> list[np.ndarray]:
 
 def test_a_640x480_frame_runs_at_its_own_aspect(estimator: PoseEstimator) -> None:
     assert estimator.deploy_shape == (256, 456)
-    assert estimator.input_width((480, 640)) == 344  # 256 x 341.3, rounded up to a multiple of 8
+    # 256 x 341.3, rounded up to a multiple of 8
     assert estimator.prepare(np.zeros((480, 640, 3), np.uint8)).image.shape == (256, 344, 3)
 
 
@@ -119,16 +120,23 @@ def test_stream_chooses_its_threads_by_measuring_both(made: Made, frames: list[n
     assert given.thread_probe is None and given.settings["threads"] == candidates[1]  # given: used from the start
 
 
-def test_mixed_sizes_share_a_bounded_set_of_compiled_shapes(made: Made, frames: list[np.ndarray]) -> None:
+def test_a_frames_poses_do_not_depend_on_the_frames_before_it(made: Made, frames: list[np.ndarray]) -> None:
+    """Mixed sizes: each frame gets the poses it gets from an estimator that saw it alone (its own
+    width, not one rounded to what came before), called or streamed, from two compiled networks:
+    the first size's and the one for every shape."""
+    sizes = [(480, 640), (427, 640), (426, 640), (640, 480), (375, 500), (612, 612), (480, 640)]
+    mixed = [cv2.resize(frames[i % len(frames)], (w, h)) for i, (h, w) in enumerate(sizes)] * 2
     est = PoseEstimator(made.bundle)
-    sizes = [(480, 640), (427, 640), (640, 480), (375, 500), (612, 612), (480, 640)] * 3
-    for h, w in sizes:
-        est(cv2.resize(frames[0], (w, h)))
-    widths = {shape[1] for shape, *_ in est._runners}
-    assert all(w % estimator_module.BUCKET == 0 for w in widths - {344})  # buckets after the second size
+    called = [est(frame) for frame in mixed]
+    streamed = list(est.stream(iter(mixed)))
+    assert {key[0] for key in est._runners} == {(256, 344), estimator_module.ANY_SHAPE}
     assert len(est._runners) <= estimator_module.MAX_SHAPES
-    streamed = list(est.stream(cv2.resize(frames[0], (w, h)) for h, w in sizes[:4]))  # re-bucketed mid-stream
-    assert len(streamed) == 4
+    assert sum(len(p) for p in called) > 0
+    for frame, call, stream in zip(mixed[: len(sizes)], called, streamed, strict=False):
+        alone = PoseEstimator(made.bundle)(frame)  # compiled for this frame's own shape
+        assert np.array_equal(call.keypoints, alone.keypoints) and np.array_equal(call.scores, alone.scores)
+        assert np.array_equal(stream.keypoints, alone.keypoints)
+    assert all(np.array_equal(a.keypoints, b.keypoints) for a, b in zip(called, called[len(sizes) :], strict=False))
 
 
 def test_tracking_and_smoothing_through_the_api(made: Made, frames: list[np.ndarray], estimator: PoseEstimator) -> None:
@@ -175,9 +183,14 @@ def test_bad_options_are_refused(made: Made) -> None:
         ({"input_height": "320"}, "input_height '320'"),
         ({"input_height": True}, "input_height True"),
         ({"input_height": 320, "input_size": "letterbox"}, "input_height sets the native input's height"),
+        ({"track": True, "smooth": True, "smoother": TrackerParams()}, "expected OneEuroParams or a dict"),
+        ({"track": True, "smooth": True, "smoother": {"beta": -1}}, "beta must be >= 0"),
+        ({"track": True, "smooth": True, "smoother": {"speed": 1}}, "unknown smoother parameter"),
     ):
         with pytest.raises(PoseforgeError, match=message):
             PoseEstimator(made.bundle, **kwargs)
+    smoothed = PoseEstimator(made.bundle, track=True, smooth=True, smoother={"beta": 0.1}, min_score=np.float32(0.5))
+    assert smoothed.smoother.params.beta == 0.1 and smoothed.min_score == 0.5  # a dict of fields; a NumPy number
 
 
 def test_the_readme_example_runs(made: Made, coco_images: list[Path], tmp_path: Path, capsys) -> None:
@@ -213,6 +226,36 @@ def test_stream_rates_and_timestamps_are_checked_before_use(made: Made, frames: 
     assert len(first) == len(est(frames[0], timestamp=1.04))
     with pytest.raises(PoseforgeError, match="timestamps must increase"):
         est(frames[0], timestamp=1.0)
+
+
+def test_a_refused_timestamp_changes_nothing(made: Made, frames: list[np.ndarray]) -> None:
+    """A frame refused for its timestamp is refused before its work: the tracker does not count it,
+    so people first seen after an empty first frame still need min_hits real frames for an id."""
+    est = PoseEstimator(made.bundle, track=True, smooth=True,
+                        tracker={"min_hits": 3, "emit_unconfirmed": True, "cut_threshold": 1.0})  # fmt: skip
+    crowd = max(frames, key=lambda f: int((est.__class__(made.bundle)(f).scores >= TrackerParams().high_score).sum()))
+    est(np.full_like(crowd, 128), timestamp=0.0)  # the shot's first frame: nobody
+    assert set(est(crowd, timestamp=1.0).track_ids) == {-1}  # tentative tracks, one real frame
+    for _ in range(2):
+        with pytest.raises(PoseforgeError, match="timestamps must increase"):
+            est(crowd, timestamp=1.0)
+    assert est.times.frames == 2
+    assert set(est(crowd, timestamp=2.0).track_ids) == {-1}  # two real frames: still tentative
+    assert any(t >= 0 for t in est(crowd, timestamp=3.0).track_ids)  # the third confirms
+
+
+def test_a_bad_frame_in_a_stream_keeps_the_good_ones_before_it(made: Made, frames: list[np.ndarray]) -> None:
+    est = PoseEstimator(made.bundle)
+    want = [est(frame) for frame in frames[:5]]
+
+    def source() -> Iterator[np.ndarray | None]:
+        yield from frames[:5]  # in flight together when the bad one is read
+        yield None
+
+    got = []
+    with pytest.raises(PoseforgeError, match="got None, not an image"):
+        got.extend(est.stream(source()))
+    assert len(got) == 5 and all(np.array_equal(g.keypoints, w.keypoints) for g, w in zip(got, want, strict=True))
 
 
 def test_devices_cpu_and_auto_give_the_same_poses(made: Made, frames: list[np.ndarray]) -> None:
