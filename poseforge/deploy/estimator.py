@@ -167,6 +167,7 @@ class PoseEstimator:
         self._threads_chosen = threads is not None or device != "CPU"
         self.thread_probe: dict[str, Any] | None = None  # what that measurement found
         self._first_shape: tuple[int, int] | None = None  # the input shape compiled for itself
+        self._mixed = False  # a frame of another shape was seen: streams run every frame on ANY_SHAPE
         self._clock: float | None = None  # the last frame's time, seconds: what the smoother filters over
         self._cache_lock = threading.RLock()  # the compiled networks and the first input shape
         self._probe_lock = threading.Lock()  # held by the one stream measuring the thread counts
@@ -212,7 +213,7 @@ class PoseEstimator:
                     frame = read_image(frame)
             with self.times.stage("preprocess"):
                 prepared = self.prepare(frame)
-            runner = self.runner(prepared.image.shape[:2], "LATENCY")
+            runner = self.runner(self._shape_of(prepared.image.shape[:2]), "LATENCY")
             with self.times.stage("infer"):
                 heatmaps, pafs = runner.run(prepared.image[None])
             return self._finish(heatmaps, pafs, prepared, timestamp)
@@ -249,7 +250,13 @@ class PoseEstimator:
                     return
                 yield item, item.image[None]
 
-        for shape, group in itertools.groupby(read_ahead(prepared(), READ_AHEAD), key=lambda p: p.image.shape[:2]):
+        # Frames are grouped by the network they run on: one group while one shape has been seen, then
+        # (once mixed) every frame on the network for every shape, pipelined without a break per size.
+        def network(item: Prepared) -> tuple[int, int] | None:
+            shape = self._shape_of(item.image.shape[:2])
+            return ANY_SHAPE if self._mixed else shape
+
+        for shape, group in itertools.groupby(read_ahead(prepared(), READ_AHEAD), key=network):
             results = self._inferred(shape, fed(group))
             try:
                 while True:
@@ -325,10 +332,10 @@ class PoseEstimator:
             prepared = Cued(prepared.image, prepared.geometry, thumbnail(frame))
         return prepared
 
-    def runner(self, input_hw: tuple[int, int], performance_hint: str, threads: int | None = None) -> Any:
-        """The network for this input size (compiled for it if it is the first size, else for every
-        shape), hint and thread count (None: the estimator's own, by default all cores): made once,
-        the least recently used of more than MAX_SHAPES dropped."""
+    def runner(self, input_hw: tuple[int, int] | None, performance_hint: str, threads: int | None = None) -> Any:
+        """The network compiled for this input shape (ANY_SHAPE: for every shape), hint and thread
+        count (None: the estimator's own, by default all cores): made once, the least recently used
+        of more than MAX_SHAPES dropped."""
         from poseforge.runtime.bundle_runner import BundleRunner
 
         with self._cache_lock:  # held while compiling: two threads never compile one network twice
@@ -347,14 +354,18 @@ class PoseEstimator:
                 self._runners.popitem(last=False)  # a call still using it keeps its own reference
             return runner
 
-    def _runner_key(self, input_hw: tuple[int, int], performance_hint: str, threads: int | None) -> tuple:
-        """(the compiled shape: the first input shape seen, or ANY_SHAPE for any other, hint, threads)."""
+    def _runner_key(self, input_hw: tuple[int, int] | None, performance_hint: str, threads: int | None) -> tuple:
+        return None if input_hw is ANY_SHAPE else tuple(input_hw), performance_hint, threads or self.options.threads
+
+    def _shape_of(self, input_hw: tuple[int, int]) -> tuple[int, int] | None:
+        """The shape to compile for an input: its own if it is the first seen, else ANY_SHAPE. Which
+        network runs a frame is a matter of speed only: both give the same outputs, bit for bit."""
         input_hw = tuple(input_hw)
         with self._cache_lock:
             if self._first_shape is None:
                 self._first_shape = input_hw
-            shape = input_hw if input_hw == self._first_shape else ANY_SHAPE
-        return shape, performance_hint, threads or self.options.threads
+            self._mixed |= input_hw != self._first_shape
+        return input_hw if input_hw == self._first_shape else ANY_SHAPE
 
     def _finish(self, heatmaps: np.ndarray, pafs: np.ndarray, prepared: Prepared, timestamp: float | None) -> Poses:
         with self.times.stage("decode"):
