@@ -5,7 +5,8 @@ declaring 12000 x 12000 pixels) is never expanded, whatever OpenCV was told: the
 OpenCV (OPENCV_IO_MAX_IMAGE_PIXELS) holds only when it is set before cv2 loads, and an application
 may import cv2 first. OpenCV picks its decoder from the bytes, not the file name, so the format is
 told by its signature: JPEG, PNG, BMP, TIFF and WebP (what IMAGE_SUFFIXES name); anything else is
-refused. Standard library only.
+refused. A JPEG whose scan data never ends (no EOI marker after its first SOS) is refused as
+truncated: libjpeg would decode it with its missing rows grey, and only warn. Standard library only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import struct
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SOI, JPEG_SOS = b"\xff\xd8", 0xDA
+JPEG_SOI, JPEG_EOI, JPEG_SOS = b"\xff\xd8", b"\xff\xd9", 0xDA
 # Start-of-frame markers (baseline, progressive, lossless, arithmetic...): C0-CF but DHT (C4), JPG (C8), DAC (CC).
 JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Markers without a length: TEM and the restart markers.
@@ -29,7 +30,7 @@ class HeaderError(ValueError):
 
 def header_size(data: bytes) -> tuple[int, int]:
     """(width, height) as the file's header declares them; HeaderError if the bytes are not one of
-    the formats poseforge reads, or the header is cut short."""
+    the formats poseforge reads, the header is cut short, or a JPEG's scan data has no end."""
     if data.startswith(JPEG_SOI):
         return _jpeg(data)
     if data.startswith(PNG_SIGNATURE):
@@ -60,7 +61,7 @@ def _png(data: bytes) -> tuple[int, int]:
 def _jpeg(data: bytes) -> tuple[int, int]:
     """The first frame header's size, found by walking the marker segments by their lengths from SOI
     to the first SOS (an APPn segment may hold an EXIF thumbnail with markers of its own, which are
-    skipped with it)."""
+    skipped with it); then the image must have an EOI after that SOS."""
     size, pos = None, len(JPEG_SOI)
     while True:
         pos = data.find(b"\xff", pos)  # libjpeg too skips stray bytes before a marker
@@ -82,6 +83,8 @@ def _jpeg(data: bytes) -> tuple[int, int]:
         pos += length
     if size is None:
         raise HeaderError("a JPEG without a frame header (no SOFn marker before its image data)")
+    if data.rfind(JPEG_EOI, pos) < 0:
+        raise HeaderError("a truncated JPEG: its image data has no end (no EOI marker)")
     return size
 
 

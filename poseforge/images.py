@@ -4,7 +4,8 @@ An image is refused, by name, when its file is larger than any photo, when it ho
 than MAX_PIXELS, or when one side is more than MAX_ASPECT times the other (a 1 x 4000 strip would
 become a network input of absurd width). The size is read from the file's header before anything
 is decoded (poseforge.image_headers), so a decompression bomb is refused without being expanded
-(OpenCV is told the same limit too, when poseforge is imported before cv2). numpy and cv2 only.
+(OpenCV is told the same limit too, when poseforge is imported before cv2); so is a JPEG cut short,
+which OpenCV would decode with its missing rows grey. numpy and cv2 only.
 """
 
 from __future__ import annotations

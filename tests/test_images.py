@@ -1,5 +1,5 @@
 """Reading images: the size an image declares is refused before it is decoded (whatever order cv2 and
-poseforge were imported in), and real photos read as OpenCV reads them."""
+poseforge were imported in), a JPEG cut short is refused by name, and real photos read as OpenCV reads them."""
 
 from __future__ import annotations
 
@@ -132,6 +132,30 @@ def test_a_size_above_the_limit_is_refused_from_the_header(tmp_path: Path) -> No
             read_image(path)
         expected = "4000x100 is more than 16 times wider" if name == "strip.png" else "9000x9000 is more than 67108864"
         assert expected in str(refused.value), (name, str(refused.value))
+
+
+def with_thumbnail(jpeg: bytes, thumbnail: bytes) -> bytes:
+    """`jpeg` with an APP1 segment right after SOI holding `thumbnail` (a JPEG of its own: SOI, SOF, SOS, EOI),
+    as EXIF carries one."""
+    payload = b"Exif\0\0" + thumbnail
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def test_a_truncated_jpeg_is_refused_by_name(coco_images: list[Path], tmp_path: Path) -> None:
+    photo = coco_images[0].read_bytes()
+    thumbnail = cv2.imencode(".jpg", np.full((24, 32, 3), 200, np.uint8))[1].tobytes()
+    whole = with_thumbnail(photo, thumbnail)
+    expected = read_image(coco_images[0])
+    for name, data in {"photo.jpg": photo, "thumbnailed.jpg": whole}.items():
+        (tmp_path / name).write_bytes(data)
+        np.testing.assert_array_equal(read_image(tmp_path / name), expected)  # the photo, not its thumbnail
+        (tmp_path / name).write_bytes(data + b"\0" * 100)  # padding after the end: still whole
+        np.testing.assert_array_equal(read_image(tmp_path / name), expected)
+        cut = tmp_path / f"half-{name}"
+        cut.write_bytes(data[: len(data) // 2])  # the thumbnail's EOI is still there, before the photo's scan
+        with pytest.raises(PoseforgeError, match=f"cannot read image half-{name}: a truncated JPEG: its image data "
+                                                 r"has no end \(no EOI marker\)"):  # fmt: skip
+            read_image(cut)
 
 
 def test_real_photos_read_as_opencv_reads_them(coco_images: list[Path]) -> None:
