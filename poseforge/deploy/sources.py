@@ -24,7 +24,8 @@ from poseforge.images import IMAGE_SUFFIXES, check_frame, image_files, read_imag
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 DEFAULT_FPS = 25.0  # when a video does not say
 # This many undecodable frames in a row end a video (its header may claim any number of frames
-# more): a truncated file, not a few corrupt frames to skip.
+# more): the video ended (a truncated file, or a count that was an estimate), not a few corrupt
+# frames to skip.
 MAX_BAD_RUN = 50
 MAX_CAMERA_INDEX = 9999  # OpenCV takes a C int; a machine's cameras are numbered from 0
 
@@ -59,7 +60,9 @@ class ImageSource:
 class VideoSource:
     """The frames of a video file, a camera (its index) or a stream URL, decoded with OpenCV's
     FFmpeg backend. A live source (camera, stream) ends at a read that fails; `ended_early` says
-    it ended before the length it announced (a camera announces none): the stream was lost."""
+    it ended before the length it announced (a camera announces none): the stream was lost. A file
+    ends where no frame decodes any more; `ended_early` says it was before the count its header
+    announced (`total`: exact for MP4, an estimate for MKV or MPEG-TS, or the file is truncated)."""
 
     def __init__(self, location: Path | int | str) -> None:
         self.location = location
@@ -84,7 +87,7 @@ class VideoSource:
     def frames(self, skip_bad: bool = False) -> Iterator[tuple[Frame, np.ndarray | None]]:
         capture = _capture(self.location, self.kind, self.name)
         try:
-            index, bad = 0, []  # bad: undecodable frames, yielded once a later one decodes
+            index, bad = 0, []  # bad: the undecodable frames since the last good one
             while True:
                 ok, pixels = capture.read()
                 if ok:
@@ -94,27 +97,25 @@ class VideoSource:
                         if not skip_bad:
                             raise
                         ok, pixels = False, None
-                if not ok:
-                    if self.live:  # a camera or stream that stops sending: its end, lost if it said it had more
-                        self.ended_early = self.total is None or index < self.total
-                        return
-                    # The end, unless the video says it has more frames: then this one is
-                    # corrupt (later ones may still decode) or the file is truncated.
-                    if self.total is None or index >= self.total:
-                        return
-                    if not skip_bad:
-                        raise PoseforgeError(
-                            f"video {self.name}: cannot decode frame {index} (of {self.total} it says it has): "
-                            "corrupt or truncated; --skip-bad goes on without it"
-                        )
-                    bad.append(Frame(index, index, f"frame {index}"))
-                    if len(bad) >= MAX_BAD_RUN:
-                        return  # truncated: the frames it claims beyond here are not there, nor skipped
-                else:
-                    for frame in bad:
-                        yield frame, None
+                if ok:  # a frame that decodes: undecodable ones before it were corrupt, not the end
+                    if bad and not skip_bad:
+                        raise PoseforgeError(f"video {self.name}: cannot decode frame {bad[0]} (of {self.total} it "
+                                             "says it has): corrupt; --skip-bad goes on without it")  # fmt: skip
+                    for skipped in bad:
+                        yield Frame(skipped, skipped, f"frame {skipped}"), None
                     bad = []
                     yield Frame(index, index, f"frame {index}"), pixels
+                elif self.live:  # a camera or stream that stops sending: its end, lost if it said it had more
+                    self.ended_early = self.total is None or index < self.total
+                    return
+                else:
+                    # The end, unless the file says it has more frames: then look ahead. A frame that
+                    # decodes makes these corrupt; none within MAX_BAD_RUN, or none before the count
+                    # (for MKV or MPEG-TS an estimate from the duration), ends the video here.
+                    if self.total is None or index >= self.total or len(bad) + 1 >= MAX_BAD_RUN:
+                        self.ended_early = self.total is not None and (bad[0] if bad else index) < self.total
+                        return
+                    bad.append(index)
                 index += 1
         finally:
             capture.release()
