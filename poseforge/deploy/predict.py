@@ -39,7 +39,7 @@ from poseforge.deploy.outputs import (
 )
 from poseforge.deploy.sources import DEFAULT_FPS, Frame, ImageSource, VideoSource, open_source
 from poseforge.deploy.timing import StageTimes
-from poseforge.documents import PREDICT, RESULTS, write_document
+from poseforge.documents import MAX_INT_DIGITS, PREDICT, RESULTS, write_document
 from poseforge.draw import draw_poses
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import check_earlier_output, check_output_place, output_directory, sha256_file
@@ -49,8 +49,8 @@ from poseforge.ui import progress
 
 IMAGE_ID_RULE = {
     "video": "the frame index, from 0",
-    "image": "the number the file name holds (000000000139.jpg -> 139) when every name is a distinct number, "
-    "else the index in name order, from 0",
+    "image": "the number the file name holds (000000000139.jpg -> 139) when every name is a distinct number of "
+    f"at most {MAX_INT_DIGITS} digits, else the index in name order, from 0",
 }
 SCORE_MEANING = (
     "the grouping score (its keypoints' heatmap peaks, each at most 1, plus its limbs' part affinities, each at "

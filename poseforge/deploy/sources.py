@@ -1,7 +1,7 @@
 """What predict reads: an image, a folder of images, a video, a camera or a stream, frame by frame.
 
 Each frame gets the `image_id` its poses are filed under in poses.json: for images, the number
-a file name holds when every name in the input is a distinct number (COCO's
+a file name holds when every name in the input is a distinct number of at most 30 digits (COCO's
 000000000139.jpg -> 139), else the image's index in name order (0, 1, ...); for a video, the
 frame index (0, 1, ...). A frame that cannot be decoded stops the run with its file name or
 frame number, or with `skip_bad` is handed on as None so that it can be counted.
@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from poseforge.documents import MAX_INT_DIGITS
 from poseforge.errors import PoseforgeError
 from poseforge.images import IMAGE_SUFFIXES, check_frame, image_files, read_image
 
@@ -140,10 +141,19 @@ def _safe_name(location: int | str) -> str:
 
 
 def image_ids(stems: list[str]) -> list[int]:
-    numbers = [int(s) if s.isascii() and s.isdigit() else None for s in stems]
+    numbers = [_file_number(s) for s in stems]
     if all(n is not None for n in numbers) and len(set(numbers)) == len(numbers):
         return numbers  # type: ignore[return-value]
     return list(range(len(stems)))
+
+
+def _file_number(stem: str) -> int | None:
+    """The number a file name is, if poses.json can hold it: a longer one would be written into a file
+    that poseforge's readers refuse (documents.MAX_INT_DIGITS)."""
+    if not (stem.isascii() and stem.isdigit()):
+        return None
+    number = int(stem)
+    return number if len(str(number)) <= MAX_INT_DIGITS else None
 
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
