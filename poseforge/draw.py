@@ -7,14 +7,20 @@ so that one person keeps one colour through a video, and their id written above 
 from __future__ import annotations
 
 import colorsys
+import numbers
 
 import cv2
 import numpy as np
 
 from poseforge.decode import Poses
+from poseforge.errors import PoseforgeError
+from poseforge.images import check_frame
 from poseforge.keypoints import KEYPOINT_NAMES, SKELETON
 
 TRACK_COLOURS = 12  # distinct colours cycled through the track ids
+# Thickest line drawn: above the default for the largest image allowed (about 110), below OpenCV's
+# limit (32767) for the keypoints' dots, which are 2 * thickness + 2 wide.
+MAX_THICKNESS = 1000
 
 
 def _palette(n: int) -> list[tuple[int, int, int]]:
@@ -37,11 +43,22 @@ def draw_poses(
     """A BGR image with every person's skeleton and keypoints drawn, and each tracked person's id
     (unless `ids` is False): a copy, or (copy=False) the image itself drawn on.
 
+    `image` is a BGR uint8 frame within the bounds of images.check_frame, `poses` a Poses, and
+    `thickness` an integer from 1 to MAX_THICKNESS pixels (None: from the image size); anything
+    else is a one-line PoseforgeError. With copy=False the image must be one OpenCV can draw on
+    in place: writable, each row's pixels side by side (a crop of a frame is); a read-only array
+    or a flipped or transposed view is refused, not drawn on a copy the caller would never see.
+
     One polylines call per colour: a call per limb costs more than drawing it. Keypoints are
     zero-length round-capped lines, which is how OpenCV draws a filled dot in a batch.
     """
+    check_frame(image, "draw_poses image")
+    if not isinstance(poses, Poses):
+        raise PoseforgeError(f"draw_poses: poses must be Poses (an estimator's result), got {type(poses).__name__}")
+    if not copy:
+        _check_drawable_in_place(image)
     canvas = image.copy() if copy else image
-    thickness = thickness or max(2, round(max(image.shape[:2]) / 300))
+    thickness = max(2, round(max(image.shape[:2]) / 300)) if thickness is None else _check_thickness(thickness)
     if len(poses.keypoints) == 0:
         return canvas
     xy = np.rint(poses.keypoints[..., :2]).astype(np.int32)
@@ -60,6 +77,25 @@ def draw_poses(
             _label(canvas, str(tracks[person]), label_anchor(poses.keypoints[person]), TRACK_PALETTE[tracks[person] %
                    TRACK_COLOURS], thickness)  # fmt: skip
     return canvas
+
+
+def _check_thickness(thickness: object) -> int:
+    if isinstance(thickness, numbers.Integral) and not isinstance(thickness, bool) and 1 <= thickness <= MAX_THICKNESS:
+        return int(thickness)
+    raise PoseforgeError(f"draw_poses: thickness must be an integer from 1 to {MAX_THICKNESS} pixels (None: from "
+                         f"the image size), got {repr(thickness)[:40]}")  # fmt: skip
+
+
+def _check_drawable_in_place(image: np.ndarray) -> None:
+    """OpenCV draws on an array in place only if it may write it and each row's pixels lie side by
+    side (rows may be apart: a crop); anything else it would copy, and the drawing be lost."""
+    if not image.flags.writeable:
+        raise PoseforgeError("draw_poses(copy=False) draws on the image itself, and this one is read-only: "
+                             "pass copy=True (the default) for a drawn copy")  # fmt: skip
+    if image.strides[1:] != (3, 1) or image.strides[0] < 3 * image.shape[1]:
+        raise PoseforgeError(f"draw_poses(copy=False) draws on the image itself, and this one is a view OpenCV "
+                             f"cannot draw on in place (strides {image.strides}: flipped or transposed): pass "
+                             "copy=True (the default) for a drawn copy, or np.ascontiguousarray(image)")  # fmt: skip
 
 
 def label_anchor(keypoints: np.ndarray) -> tuple[int, int] | None:

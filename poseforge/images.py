@@ -1,14 +1,17 @@
 """Reading images, bounded: the one reader validation, prediction, calibration and parity use.
 
-An image is refused, by name, when its file is larger than any photo, when it decodes to more
-pixels than MAX_PIXELS (OpenCV is told the same limit before it decodes, so a decompression
-bomb is refused without being expanded), or when one side is more than MAX_ASPECT times the
-other (a 1 x 4000 strip would become a network input of absurd width). numpy and cv2 only.
+An image is refused, by name, when its file is larger than any photo, when it holds more pixels
+than MAX_PIXELS, or when one side is more than MAX_ASPECT times the other (a 1 x 4000 strip would
+become a network input of absurd width). The size is read from the file's header before anything
+is decoded (poseforge.image_headers), so a decompression bomb is refused without being expanded
+(OpenCV is told the same limit too, when poseforge is imported before cv2); so is a JPEG cut short,
+which OpenCV would decode with its missing rows grey. numpy and cv2 only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import cv2
 import numpy as np
 
 from poseforge.errors import PoseforgeError
+from poseforge.image_headers import HeaderError, header_size
 from poseforge.limits import MAX_IMAGE_PIXELS as MAX_PIXELS  # OpenCV is given it too (poseforge/__init__.py)
 
 MAX_ASPECT = 16.0
@@ -35,19 +39,41 @@ def check_frame(image: object, name: str) -> np.ndarray:
         raise PoseforgeError(f"{name}: expected uint8 pixels, got {image.dtype}")
     if image.ndim != 3 or image.shape[2] != 3:
         raise PoseforgeError(f"{name}: expected H x W x 3 BGR pixels, got shape {image.shape}")
-    h, w = image.shape[:2]
+    check_size(image.shape[1], image.shape[0], name)
+    return image
+
+
+def check_size(w: int, h: int, name: str) -> None:
+    """A one-line error unless a w x h image is within the bounds (pixels, aspect)."""
     if h < 1 or w < 1:
         raise PoseforgeError(f"{name}: an empty image ({w}x{h})")
     if h * w > MAX_PIXELS:
         raise PoseforgeError(f"{name}: {w}x{h} is more than {MAX_PIXELS} pixels: refused")
     if max(h, w) > MAX_ASPECT * min(h, w):
         raise PoseforgeError(f"{name}: {w}x{h} is more than {MAX_ASPECT:g} times wider than high (or higher than wide)")
-    return image
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """The BGR pixels of an image file, checked (`check_frame`)."""
+    """The BGR pixels of an image file, checked (`check_frame`): its size from its header before it
+    is decoded."""
     path = Path(path)
+    data = _image_bytes(path)
+    try:
+        width, height = header_size(data)
+    except HeaderError as exc:
+        raise PoseforgeError(f"cannot read image {path.name}: {exc} ({path})") from None
+    check_size(width, height, f"image {path.name}")
+    try:  # the bytes read and checked above, not the file again (it may have changed since)
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV refuses, before decoding, an image above its pixel limit
+        raise PoseforgeError(f"cannot read image {path.name}: more than {MAX_PIXELS} pixels ({path})") from None
+    if image is None:
+        raise PoseforgeError(f"cannot read image {path.name}: unreadable, too large or not an image ({path})")
+    return check_frame(image, f"image {path.name}")
+
+
+def _image_bytes(path: Path) -> bytes:
+    """The bytes of an image file: a regular file no larger than any photo, or one line saying why not."""
     try:
         stats = path.stat()
     except OSError:
@@ -57,13 +83,14 @@ def read_image(path: str | Path) -> np.ndarray:
     size = stats.st_size
     if size > MAX_FILE_BYTES:
         raise PoseforgeError(f"cannot read image {path.name}: {size} bytes, larger than any photo ({path})")
-    try:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    except cv2.error:  # OpenCV refuses, before decoding, an image above its pixel limit
-        raise PoseforgeError(f"cannot read image {path.name}: more than {MAX_PIXELS} pixels ({path})") from None
-    if image is None:
-        raise PoseforgeError(f"cannot read image {path.name}: unreadable, too large or not an image ({path})")
-    return check_frame(image, f"image {path.name}")
+    try:  # non-blocking, should a FIFO take the file's place after the check
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        data = None
+    if data is None or len(data) > MAX_FILE_BYTES:
+        raise PoseforgeError(f"cannot read image {path.name}: unreadable, or changed while read ({path})")
+    return data
 
 
 def files_sha256(paths: list[Path]) -> str:

@@ -2,9 +2,11 @@
 tracked people's ids above their heads."""
 
 import numpy as np
+import pytest
 
 from poseforge.decode import Poses
 from poseforge.draw import LIMB_COLOURS, TRACK_COLOURS, TRACK_PALETTE, draw_poses, label_anchor
+from poseforge.errors import PoseforgeError
 from poseforge.keypoints import NECK, NUM_KEYPOINTS, SKELETON
 
 NOSE = 0
@@ -118,3 +120,42 @@ def test_a_tracked_persons_id_is_written_above_the_head_and_kept_in_the_image() 
     untracked = Poses(people.keypoints, people.coco, people.scores, np.array([-1, -1]))
     assert np.array_equal(draw_poses(canvas, untracked), draw_poses(canvas, people))
     assert label_anchor(np.zeros((NUM_KEYPOINTS, 3))) is None
+
+
+def test_what_cannot_be_drawn_is_refused_in_one_line() -> None:
+    frame = np.zeros((60, 240, 3), np.uint8)
+    poses = _one_limb_each([3])
+    cases = {
+        "float pixels": ((frame.astype(np.float32), poses), {}, "expected uint8 pixels, got float32"),
+        "grey pixels": ((frame[..., 0], poses), {}, r"expected H x W x 3 BGR pixels, got shape \(60, 240\)"),
+        "no image": ((None, poses), {}, "got None, not an image"),
+        "a path": (("photo.jpg", poses), {}, "expected a BGR image .* got str"),
+        "no poses": ((frame, None), {}, "poses must be Poses .* got NoneType"),
+        "thickness -1": ((frame, poses), {"thickness": -1}, "thickness must be an integer from 1 to 1000 pixels"),
+        "thickness 0": ((frame, poses), {"thickness": 0}, "thickness must be an integer from 1 to 1000 pixels"),
+        "thickness 2.5": ((frame, poses), {"thickness": 2.5}, r"thickness .* got 2\.5"),
+        "thickness 10**6": ((frame, poses), {"thickness": 10**6}, "thickness .* got 1000000"),
+    }
+    for case, (args, options, message) in cases.items():
+        with pytest.raises(PoseforgeError, match=message) as refused:
+            draw_poses(*args, **options)
+        assert "\n" not in str(refused.value), case
+    assert not frame.any()
+
+
+def test_in_place_drawing_on_a_crop_and_refusal_of_what_cannot_be_drawn_in_place() -> None:
+    """copy=False draws on the array itself: a crop of a frame is drawn on in place; a read-only
+    array and a flipped view, which OpenCV could only draw on a copy of, are refused, untouched."""
+    poses = _one_limb_each([3])
+    frame = np.zeros((100, 300, 3), np.uint8)
+    crop = frame[10:70, 20:260]
+    assert draw_poses(crop, poses, copy=False) is crop
+    assert _pixel(frame, 20 + (LEFT + RIGHT) // 2, 10 + ROW) == LIMB_COLOURS[3]  # drawn into the frame
+    read_only = np.zeros((60, 240, 3), np.uint8)
+    read_only.setflags(write=False)
+    flipped = np.zeros((60, 240, 3), np.uint8)[:, ::-1]
+    for image, message in ((read_only, "this one is read-only"), (flipped, "cannot draw on in place")):
+        with pytest.raises(PoseforgeError, match=r"draw_poses\(copy=False\) draws on the image itself, .*" + message):
+            draw_poses(image, poses, copy=False)
+        assert not image.any()
+        assert _pixel(draw_poses(image, poses), (LEFT + RIGHT) // 2, ROW) == LIMB_COLOURS[3]  # a copy: drawn

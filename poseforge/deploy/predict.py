@@ -39,7 +39,7 @@ from poseforge.deploy.outputs import (
 )
 from poseforge.deploy.sources import DEFAULT_FPS, Frame, ImageSource, VideoSource, open_source
 from poseforge.deploy.timing import StageTimes
-from poseforge.documents import PREDICT, RESULTS, write_document
+from poseforge.documents import MAX_INT_DIGITS, PREDICT, RESULTS, write_document
 from poseforge.draw import draw_poses
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import check_earlier_output, check_output_place, output_directory, sha256_file
@@ -49,8 +49,8 @@ from poseforge.ui import progress
 
 IMAGE_ID_RULE = {
     "video": "the frame index, from 0",
-    "image": "the number the file name holds (000000000139.jpg -> 139) when every name is a distinct number, "
-    "else the index in name order, from 0",
+    "image": "the number the file name holds (000000000139.jpg -> 139) when every name is a distinct number of "
+    f"at most {MAX_INT_DIGITS} digits, else the index in name order, from 0",
 }
 SCORE_MEANING = (
     "the grouping score (its keypoints' heatmap peaks, each at most 1, plus its limbs' part affinities, each at "
@@ -217,7 +217,11 @@ class _Run:
             "output": str(output),
         }
         if video:
-            summary.update(video_fps=source.fps, stream_lost=source.ended_early, interrupted=self.interrupted)
+            # A file that ended before the count its header announced (an estimate, or a truncated file)
+            # is complete as read: said apart from a live source that stopped sending.
+            ended = source.ended_early
+            summary.update(video_fps=source.fps, announced_frames=source.total, stream_lost=source.live and ended,
+                           ended_early=not source.live and ended, interrupted=self.interrupted)  # fmt: skip
         else:
             summary["images"] = self.per_image
         return summary
@@ -263,6 +267,9 @@ def summary_line(summary: dict[str, Any]) -> str:
     unit = "image" if summary["kind"] in ("image", "folder") else "frame"
     skipped = f", {len(summary['skipped'])} skipped (undecodable)" if summary["skipped"] else ""
     ended = ", the stream was lost (what came is kept)" if summary.get("stream_lost") else ""
+    if summary.get("ended_early"):  # every frame before the end was drawn or skipped
+        ended += (f", ended at frame {summary['frames'] + len(summary['skipped'])} of the {summary['announced_frames']}"
+                  " its header announced (an estimate, or the file is truncated)")  # fmt: skip
     ended += ", stopped by Ctrl-C (what came is kept)" if summary.get("interrupted") else ""
     first = summary["first_frame_seconds"]
     start = f"compile {summary['compile_seconds']:.2f} s" + (f", first frame {1e3 * first:.0f} ms" if first else "")

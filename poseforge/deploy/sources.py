@@ -1,7 +1,7 @@
 """What predict reads: an image, a folder of images, a video, a camera or a stream, frame by frame.
 
 Each frame gets the `image_id` its poses are filed under in poses.json: for images, the number
-a file name holds when every name in the input is a distinct number (COCO's
+a file name holds when every name in the input is a distinct number of at most 30 digits (COCO's
 000000000139.jpg -> 139), else the image's index in name order (0, 1, ...); for a video, the
 frame index (0, 1, ...). A frame that cannot be decoded stops the run with its file name or
 frame number, or with `skip_bad` is handed on as None so that it can be counted.
@@ -18,13 +18,15 @@ from typing import Any
 import cv2
 import numpy as np
 
+from poseforge.documents import MAX_INT_DIGITS
 from poseforge.errors import PoseforgeError
 from poseforge.images import IMAGE_SUFFIXES, check_frame, image_files, read_image
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 DEFAULT_FPS = 25.0  # when a video does not say
 # This many undecodable frames in a row end a video (its header may claim any number of frames
-# more): a truncated file, not a few corrupt frames to skip.
+# more): the video ended (a truncated file, or a count that was an estimate), not a few corrupt
+# frames to skip.
 MAX_BAD_RUN = 50
 MAX_CAMERA_INDEX = 9999  # OpenCV takes a C int; a machine's cameras are numbered from 0
 
@@ -59,7 +61,9 @@ class ImageSource:
 class VideoSource:
     """The frames of a video file, a camera (its index) or a stream URL, decoded with OpenCV's
     FFmpeg backend. A live source (camera, stream) ends at a read that fails; `ended_early` says
-    it ended before the length it announced (a camera announces none): the stream was lost."""
+    it ended before the length it announced (a camera announces none): the stream was lost. A file
+    ends where no frame decodes any more; `ended_early` says it was before the count its header
+    announced (`total`: exact for MP4, an estimate for MKV or MPEG-TS, or the file is truncated)."""
 
     def __init__(self, location: Path | int | str) -> None:
         self.location = location
@@ -84,7 +88,7 @@ class VideoSource:
     def frames(self, skip_bad: bool = False) -> Iterator[tuple[Frame, np.ndarray | None]]:
         capture = _capture(self.location, self.kind, self.name)
         try:
-            index, bad = 0, []  # bad: undecodable frames, yielded once a later one decodes
+            index, bad = 0, []  # bad: the undecodable frames since the last good one
             while True:
                 ok, pixels = capture.read()
                 if ok:
@@ -94,27 +98,25 @@ class VideoSource:
                         if not skip_bad:
                             raise
                         ok, pixels = False, None
-                if not ok:
-                    if self.live:  # a camera or stream that stops sending: its end, lost if it said it had more
-                        self.ended_early = self.total is None or index < self.total
-                        return
-                    # The end, unless the video says it has more frames: then this one is
-                    # corrupt (later ones may still decode) or the file is truncated.
-                    if self.total is None or index >= self.total:
-                        return
-                    if not skip_bad:
-                        raise PoseforgeError(
-                            f"video {self.name}: cannot decode frame {index} (of {self.total} it says it has): "
-                            "corrupt or truncated; --skip-bad goes on without it"
-                        )
-                    bad.append(Frame(index, index, f"frame {index}"))
-                    if len(bad) >= MAX_BAD_RUN:
-                        return  # truncated: the frames it claims beyond here are not there, nor skipped
-                else:
-                    for frame in bad:
-                        yield frame, None
+                if ok:  # a frame that decodes: undecodable ones before it were corrupt, not the end
+                    if bad and not skip_bad:
+                        raise PoseforgeError(f"video {self.name}: cannot decode frame {bad[0]} (of {self.total} it "
+                                             "says it has): corrupt; --skip-bad goes on without it")  # fmt: skip
+                    for skipped in bad:
+                        yield Frame(skipped, skipped, f"frame {skipped}"), None
                     bad = []
                     yield Frame(index, index, f"frame {index}"), pixels
+                elif self.live:  # a camera or stream that stops sending: its end, lost if it said it had more
+                    self.ended_early = self.total is None or index < self.total
+                    return
+                else:
+                    # The end, unless the file says it has more frames: then look ahead. A frame that
+                    # decodes makes these corrupt; none within MAX_BAD_RUN, or none before the count
+                    # (for MKV or MPEG-TS an estimate from the duration), ends the video here.
+                    if self.total is None or index >= self.total or len(bad) + 1 >= MAX_BAD_RUN:
+                        self.ended_early = self.total is not None and (bad[0] if bad else index) < self.total
+                        return
+                    bad.append(index)
                 index += 1
         finally:
             capture.release()
@@ -139,10 +141,19 @@ def _safe_name(location: int | str) -> str:
 
 
 def image_ids(stems: list[str]) -> list[int]:
-    numbers = [int(s) if s.isascii() and s.isdigit() else None for s in stems]
+    numbers = [_file_number(s) for s in stems]
     if all(n is not None for n in numbers) and len(set(numbers)) == len(numbers):
         return numbers  # type: ignore[return-value]
     return list(range(len(stems)))
+
+
+def _file_number(stem: str) -> int | None:
+    """The number a file name is, if poses.json can hold it: a longer one would be written into a file
+    that poseforge's readers refuse (documents.MAX_INT_DIGITS)."""
+    if not (stem.isascii() and stem.isdigit()):
+        return None
+    number = int(stem)
+    return number if len(str(number)) <= MAX_INT_DIGITS else None
 
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import cv2
 
+from poseforge.deploy.outputs import read_summary
+from poseforge.documents import RESULTS, read_document
 from poseforge.validate.accuracy.dataset import load_coco
 from poseforge.validate.accuracy.scoring import coco_keypoint_metrics
 from poseforge.validate.accuracy.validate import read_report
@@ -79,6 +81,23 @@ def test_names_that_are_not_numbers_get_indices(made: Made, coco_images: list[Pa
         ("000000000139.jpg", 0), ("a.png", 1), ("b.jpg", 2)
     ]  # fmt: skip
     assert (out / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not (out / "notes.txt").exists()
+
+
+def test_a_number_too_long_for_poses_json_is_no_id(made: Made, coco_images: list[Path], tmp_path: Path) -> None:
+    """A file name of 39 digits would give an id that poseforge's readers refuse (30 digits at most):
+    every image gets its index instead, and the folder written is one the next run recognises as its own."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    long_name = "123456789012345678901234567890123456789.jpg"
+    for source, name in zip(coco_images[:2], ("000000000139.jpg", long_name), strict=True):
+        shutil.copy(source, folder / name)
+    out = tmp_path / "out"
+    for _ in range(2):  # the second run replaces the first's folder: it must read its predict.json
+        result = run_cli("predict", str(made.bundle), str(folder), "-o", str(out), "--save", "poses")
+        assert result.returncode == 0, result.stderr
+    summary = read_summary(out / "predict.json")
+    assert [(i["name"], i["image_id"]) for i in summary["images"]] == [("000000000139.jpg", 0), (long_name, 1)]
+    assert {p["image_id"] for p in read_document(out / "poses.json", RESULTS)} <= {0, 1}
 
 
 def test_a_single_image(made: Made, coco_images: list[Path], tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from pathlib import Path
 
@@ -166,11 +167,16 @@ def test_without_o_each_run_gets_the_next_numbered_folder(made: Made, clip: Path
     assert made_here == ["1", "2", "3", "4"]  # the failed run's folder is gone; poseforge's record of its own stays
 
 
+def jpeg_starts(data: bytes) -> list[int]:
+    """Where each frame's JPEG starts in a Motion-JPEG AVI."""
+    return [i for i in range(len(data) - 2) if data[i : i + 3] == b"\xff\xd8\xff"]
+
+
 def corrupt_frame(path: Path, index: int) -> None:
     """Wipe the start of one frame's JPEG in a Motion-JPEG AVI: that frame no longer decodes."""
     data = bytearray(path.read_bytes())
-    starts = [i for i in range(len(data) - 2) if data[i : i + 3] == b"\xff\xd8\xff"]
-    data[starts[index] : starts[index] + 4000] = bytes(4000)
+    start = jpeg_starts(data)[index]
+    data[start : start + 4000] = bytes(4000)
     path.write_bytes(bytes(data))
 
 
@@ -189,6 +195,40 @@ def test_a_corrupt_frame_is_named(made: Made, coco_images: list[Path], tmp_path:
     assert summary["skipped"] == ["frame 7"] and summary["frames"] == 11
     assert frames_of(out / "cam.mp4")[0] == 11
     assert 7 not in {p["image_id"] for p in json.loads((out / "poses.json").read_text())}
+
+
+def mkv_with_longer_audio(clip: Path, target: Path, seconds: float) -> Path:
+    """`clip` as an H.264 MKV with a tone of `seconds` (longer than the video): an MKV's header holds
+    no frame count, so OpenCV estimates one from the duration, which is the audio's."""
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(clip), "-f",
+                    "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-map", "0:v", "-map", "1:a", "-c:v",
+                    "libx264", "-preset", "ultrafast", "-c:a", "aac", str(target)], check=True, timeout=60)  # fmt: skip
+    return target
+
+
+def test_a_video_that_ends_before_its_announced_count_is_kept(made: Made, clip: Path, coco_images: list[Path],
+                                                               tmp_path: Path) -> None:  # fmt: skip
+    """An MKV whose count is an estimate (24 frames, a 4 s tone) and an AVI cut after 8 of its 12
+    frames end where their frames do: what was read is kept, and said, with or without --skip-bad."""
+    mkv = mkv_with_longer_audio(clip, tmp_path / "tone.mkv", 4)
+    avi = write_video(tmp_path / "cut.avi", coco_images[:12], "MJPG")
+    data = avi.read_bytes()
+    avi.write_bytes(data[: jpeg_starts(data)[8]])  # frames 8 to 11 and the index gone
+    for video, frames in ((mkv, 24), (avi, 8)):
+        announced = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT))
+        assert announced > frames and frames_of(video)[0] == frames  # what makes the case
+        for extra in ([], ["--skip-bad"]):
+            out = tmp_path / f"out-{video.suffix[1:]}{len(extra)}"
+            result = run_cli("predict", str(made.bundle), str(video), "-o", str(out), "--save", "poses", *extra)
+            assert result.returncode == 0, result.stderr
+            assert (f"in {frames} frames, ended at frame {frames} of the {announced} its header announced (an "
+                    "estimate, or the file is truncated); ") in result.stdout, result.stdout  # fmt: skip
+            summary = json.loads((out / "predict.json").read_text())
+            assert (summary["frames"], summary["announced_frames"]) == (frames, announced)
+            assert summary["ended_early"] and not summary["stream_lost"] and summary["skipped"] == []
+            ids = {p["image_id"] for p in json.loads((out / "poses.json").read_text())}
+            assert ids and ids <= set(range(frames))
 
 
 def test_a_file_that_is_no_video_is_a_clear_error(made: Made, tmp_path: Path) -> None:
