@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from poseforge.artifacts import ARTIFACTS, DEPLOY_SHAPE
 from poseforge.errors import PoseforgeError
+from poseforge.images import read_image
 from poseforge.preprocess import prepare, to_nchw
 from poseforge.runtime import open_runner
 
@@ -101,9 +101,7 @@ def parity_inputs(
     """Named raw-pixel network inputs: the golden tensor, then each image under both protocols."""
     inputs = [("golden", golden.astype(np.float32))] if golden is not None else []
     for path in images:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise PoseforgeError(f"cannot decode image {path}")
+        image = read_image(path)
         for protocol in ("deploy", "val"):
             inputs.append((f"{Path(path).name}:{protocol}", to_nchw(prepare(image, protocol, deploy_shape).image)))
     return inputs

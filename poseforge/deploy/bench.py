@@ -63,10 +63,9 @@ SCHEMA = "poseforge.bench-deploy/1"
 def synthetic_clip(images_dir: str | Path, output: Path, frames: int = CLIP_FRAMES) -> Path:
     """A 640x480 mp4 panning and zooming over the first 640x480 image of a folder (people moving
     across the frame, as a camera sees them)."""
-    source = next((p for p in image_files(images_dir) if cv2.imread(str(p)).shape[:2] == CLIP_SIZE), None)
-    if source is None:
+    image = next((i for i in map(read_image, image_files(images_dir)) if i.shape[:2] == CLIP_SIZE), None)
+    if image is None:
         raise PoseforgeError(f"{images_dir} holds no 640x480 image to make a clip of")
-    image = read_image(source)
     h, w = CLIP_SIZE
     writer = cv2.VideoWriter(str(output), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (w, h))
     for i in range(frames):
