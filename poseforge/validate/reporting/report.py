@@ -21,8 +21,8 @@ from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_outputs, claim, png
 from poseforge.text import plural
 from poseforge.validate.accuracy.agreement import RULE
 from poseforge.validate.accuracy.agreement_reports import ReportScorer, report_tables
-from poseforge.validate.accuracy.compare import report_matches
-from poseforge.validate.accuracy.intervals import paired_difference
+from poseforge.validate.accuracy.compare import rederived
+from poseforge.validate.accuracy.intervals import ImageMatches, paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
 from poseforge.validate.gate import comparable_reports, read_bench, stale_bench
 from poseforge.validate.speed.fleet import fleet_lines, read_fleet
@@ -38,6 +38,7 @@ class Row:
     path: Path
     report: dict[str, Any]
     protocol: str  # its protocol key: val, deploy, native, native@320 (artifacts.protocol_key)
+    matches: ImageMatches  # its results matched against the annotations (its figures re-derived from them)
     difference: dict[str, Any] | None = None  # paired interval of AP(row) - AP(reference), same images
     # A native row: the paired interval of AP(row) - AP(the same run at the default height), same images.
     height_difference: dict[str, Any] | None = None
@@ -59,8 +60,11 @@ def significant(difference: dict[str, Any] | None) -> bool:
 
 def load_rows(model_dir: str | Path, allow_subset: bool = False) -> list[Row]:
     """Every report in `model_dir/reports` (one model, one image set), in pipeline order (native
-    heights after the default one)."""
-    rows = [Row(name, path, report, key) for name, key, path, report in comparable_reports(model_dir, allow_subset)]
+    heights after the default one); refused, as by the gate, where a report carries a figure its
+    results do not give (compare.rederived)."""
+    datasets: dict = {}  # the annotations, read once
+    rows = [Row(name, path, report, key, rederived(path, report, datasets))
+            for name, key, path, report in comparable_reports(model_dir, allow_subset)]  # fmt: skip
     return sorted(rows, key=lambda r: (order(r.name), PROTOCOLS.index(r.report["protocol"]), r.height or 0))
 
 
@@ -79,7 +83,7 @@ def measure_differences(rows: list[Row], resamples: int = RESAMPLES) -> list[Our
     each native row's to the same run at the default height, and each row's agreement with the
     reference; our INT8 against Intel's, on both measures."""
     scorer = ReportScorer()
-    matches = {(row.name, row.protocol): report_matches(row.path, scorer.datasets)[1] for row in rows}
+    matches = {(row.name, row.protocol): row.matches for row in rows}
     for row in rows:
         reference = matches.get((REFERENCE, row.protocol))
         own = matches[(row.name, row.protocol)]
