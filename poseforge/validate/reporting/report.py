@@ -13,6 +13,7 @@ from poseforge.artifacts import (
     PROTOCOLS,
     REFERENCE,
     VARIANT_HINTS,
+    artifact_digest,
     order,
     split_protocol_key,
 )
@@ -456,8 +457,19 @@ def height_curve(ax: Any, heights: dict[str, list[Row]], bench: dict[str, Any] |
     ax.legend(fontsize=8)
 
 
-def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Path) -> None:
-    """The COCO image with the most annotated people, decoded by the IR FP32 (or the first artifact),
+def example_source(rows: list[Row]) -> Row:
+    """The run the example is drawn by: the IR FP32 (or the first artifact), refused unless its
+    artifact file is the one its report measured (its sha256), as the caption names that run."""
+    source = next((row for row in rows if row.report["artifact"] == REFERENCE), rows[0])
+    artifact = source.report["artifact_file"]
+    if artifact_digest(artifact) != source.report["artifact_sha256"]:
+        raise PoseforgeError(f"{artifact} is not the artifact {source.path} was measured on (sha256 differs): "
+                             f"the example would not be drawn by the {source.name} it names")  # fmt: skip
+    return source
+
+
+def example_image(source: Row, coco_dir: str | Path, path: Path) -> None:
+    """The COCO image with the most annotated people, decoded by `source`'s artifact (example_source),
     written to `path` as it is."""
     import cv2
 
@@ -471,14 +483,15 @@ def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Pat
     dataset = CocoKeypoints(coco_dir)
     counts = {i: sum(a.get("num_keypoints", 0) > 0 for a in dataset.coco.imgToAnns[i]) for i in dataset.coco.imgs}
     image_id = max(sorted(counts), key=counts.get)
-    source = next((r for r in reports if r["artifact"] == REFERENCE), reports[0])
-    runner = open_runner(source["artifact_file"])
+    runner = open_runner(source.report["artifact_file"])
     pixels = read_image(dataset.images_dir / dataset.coco.imgs[image_id]["file_name"])
     prepared = prepare(pixels, "val")
     heatmaps, pafs = runner.run(to_nchw(prepared.image))
     poses = decode(heatmaps[0], pafs[0], prepared.geometry)
     found, annotated = plural(len(poses.scores), "person", "people"), plural(counts[image_id], "person", "people")
-    caption = f"{source['artifact']}, val protocol: {found} found in COCO image {image_id} ({annotated} annotated)"
+    caption = (
+        f"{source.report['artifact']}, val protocol: {found} found in COCO image {image_id} ({annotated} annotated)"
+    )
     drawing = captioned(draw_poses(pixels, poses), caption)
     ok, encoded = cv2.imencode(".png", drawing)
     if not ok:
@@ -508,6 +521,7 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
     for target in targets:  # all refused before any work
         claim(target)
     rows = load_rows(model_dir, allow_subset)
+    source = example_source(rows) if coco_dir else None  # refused before the measuring
     versus = measure_differences(rows)
     bench = read_bench(model_dir)
     if bench is not None and (stale := stale_bench(model_dir, bench)):
@@ -516,7 +530,7 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
     model = rows[0].report["model"]
     with atomic_outputs(*targets[1:], targets[0]) as (*images, text):
         plot(rows, images[0], model, bench)
-        if coco_dir:
-            example_image([row.report for row in rows], coco_dir, images[1])
+        if source is not None and coco_dir:
+            example_image(source, coco_dir, images[1])
         text.write_text(markdown(rows, model, bench, tiers, read_fleet(model_dir), versus))
     return targets
