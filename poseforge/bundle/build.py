@@ -9,6 +9,7 @@ from typing import Any
 from poseforge.artifacts import (
     BUNDLE_PRECISIONS,
     BUNDLE_PROTOCOLS,
+    REFERENCE,
     VARIANT_HINTS,
     artifact_digest,
     report_key,
@@ -32,6 +33,8 @@ from poseforge.decode import DecoderParams
 from poseforge.documents import BUNDLE, MAX_NATIVE_HEIGHTS, REPORT, check_document, loads, read_bytes, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim, scratch_directory
+from poseforge.validate.accuracy.agreement_reports import ReportScorer, reference_report, rescored
+from poseforge.validate.accuracy.compare import rederived
 
 SUFFIX = ".tar.gz"
 
@@ -52,8 +55,9 @@ def build_bundle(
 
     The reports are `<reports_dir>/<artifact>-{val,deploy}.json` as `poseforge validate`
     writes them, with speed, measured on exactly this IR (its .xml and .bin, checked by
-    sha256) and on the full image set (a subset only with `allow_subset`); the bundle carries
-    them, byte for byte. An untrained network (random-init metadata, or a val AP below
+    sha256) and on the full image set (a subset only with `allow_subset`), every figure bundle.json
+    copies from them re-derived from their results (`_check_figures`); the bundle carries them, byte
+    for byte. An untrained network (random-init metadata, or a val AP below
     UNTRAINED_AP) needs `allow_untrained`. `sign_with`, a private key file from `poseforge
     keygen`, adds bundle.sig: its signature over bundle.json.
     """
@@ -86,6 +90,7 @@ def build_bundle(
     reports = {run: report for run, (report, _) in loaded.items()}
     if len({r["dataset"]["image_ids_sha256"] for r in reports.values()}) > 1:
         raise PoseforgeError(f"the reports of {artifact} ({', '.join(reports)}) were measured on different images")
+    _check_figures(Path(reports_dir), artifact, reports)
     if not allow_untrained:
         _refuse_untrained(meta, reports["val"], ir_xml)
     # The bundle IR's own metadata carries everything bundle.json repeats about the network.
@@ -135,11 +140,32 @@ def _refuse_untrained(meta: dict[str, Any], val: dict[str, Any], ir_xml: Path) -
         )
 
 
+def _check_figures(reports_dir: Path, artifact: str, reports: dict[str, dict[str, Any]]) -> None:
+    """Refuse a report whose figures bundle.json copies are not what its results give: its AP, AR,
+    interval and counts (compare.rederived), and its agreement with the FP32 IR, scored again against
+    the FP32 IR's report of its protocol beside it (agreement_reports.rescored)."""
+    scorer = ReportScorer()
+    for run, report in reports.items():
+        path = _report_path(reports_dir, artifact, run)
+        rederived(path, report, scorer.datasets)
+        if report.get("agreement"):
+            reference = reports_dir / reference_report(report_key(report))
+            if not reference.is_file():
+                raise PoseforgeError(f"{path} carries an agreement with {REFERENCE}, but {reference} it was scored "
+                                     "against is missing: the agreement cannot be checked")  # fmt: skip
+            rescored(scorer, path, report, reference)
+
+
+def _report_path(reports_dir: Path, artifact: str, run: str) -> Path:
+    protocol, hint = split_run(run)
+    return reports_dir / f"{run_name(artifact, hint)}-{protocol}.json"
+
+
 def _load_report(
     reports_dir: Path, artifact: str, run: str, ir_xml: Path, ir_sha256: str, allow_subset: bool
 ) -> tuple[dict[str, Any], bytes]:
     protocol, hint = split_run(run)
-    path = reports_dir / f"{run_name(artifact, hint)}-{protocol}.json"
+    path = _report_path(reports_dir, artifact, run)
     if not path.is_file():
         raise PoseforgeError(
             f"missing {protocol} report of {artifact}: {path} (make it with `poseforge validate {ir_xml} "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from poseforge.documents import MAX_REFINEMENT_STAGES
+from poseforge.documents import MAX_REFINEMENT_STAGES, MAX_REPORT_RESAMPLES
 from poseforge.text import printable
 
 # The pipeline's stages, in the order `poseforge --help` lists their commands.
@@ -66,6 +66,7 @@ SECONDS = number(float, 0, 24 * 3600, above=True)
 SEED = number(int, 0, 2**32 - 1)
 STAGE_COUNT = number(int, 1, MAX_REFINEMENT_STAGES + 1)
 RESAMPLES = number(int, 10, 1_000_000)
+REPORT_RESAMPLES = number(int, 10, MAX_REPORT_RESAMPLES)  # a report's: every reader bootstraps it again
 ROUNDS = number(int, 1, 100)
 
 

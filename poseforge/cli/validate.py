@@ -10,6 +10,7 @@ from poseforge.artifacts import DEFAULT_HEIGHT, HEIGHT_RANGE, INTEL_INT8, PROTOC
 from poseforge.cli.common import (
     HEIGHT,
     POSITIVE_INT,
+    REPORT_RESAMPLES,
     RESAMPLES,
     ROUNDS,
     SECONDS,
@@ -62,7 +63,7 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=POSITIVE_INT, help="only the first N images (by id): a subset report, which "
                    "report, baseline, bundle and gate refuse unless --allow-subset; needs -o")  # fmt: skip
     add_skip_bad(p)
-    p.add_argument("--resamples", type=RESAMPLES, default=1000, help="bootstrap resamples of the AP interval")
+    p.add_argument("--resamples", type=REPORT_RESAMPLES, default=1000, help="bootstrap resamples of the AP interval")
     p.add_argument("--speed", help="speed JSON from `poseforge speed` to include instead of measuring")
     p.add_argument("--no-speed", action="store_true", help="accuracy only")
     p.add_argument("--reference", metavar="REPORT", help="the FP32 IR's report under the same protocol, on the same "

@@ -14,9 +14,10 @@ speed targets' `bound`s (validate.speed.targets: our INT8 against Intel's measur
 run, the decoder's share, end to end's share).
 
 The gate is closed by construction: it passes only on checks that were made. Every document is
-read through its declared schema; every report's AP is re-derived from the results file it attests
-(pycocotools on the annotations it cites, checked by sha256), and every agreement from the run's and
-the FP32 IR's results files, so an edited figure fails; a bench
+read through its declared schema; every report's figures (AP and AR, its interval, its counts) are
+re-derived from the results file it attests (pycocotools on the annotations it cites, checked by
+sha256; validate.accuracy.compare.rederived), and every agreement from the run's and the FP32 IR's
+results files, so an edited figure fails; a bench
 must list every artifact its ratios use. A missing report, a subset, other images or annotations,
 another model, or a report of another version of the artifact than the one in the model folder
 is a FAIL with its reason, never a pass. A FAIL row says what differs from the baseline's
@@ -45,13 +46,14 @@ from poseforge.artifacts import (
     run_name,
     split_protocol_key,
 )
-from poseforge.documents import BASELINE, BENCH, read_document, write_document
+from poseforge.documents import BASELINE, BENCH, read_document, same_figure, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.machine import native_tier
 from poseforge.validate.accuracy.agreement import AGREEMENT_TOLERANCE
 from poseforge.validate.accuracy.agreement_reports import ReportScorer, reference_report, rescored
+from poseforge.validate.accuracy.compare import rederived
 from poseforge.validate.accuracy.validate import read_report
-from poseforge.validate.speed.interleaved import rounds_problem, same_figure
+from poseforge.validate.speed.interleaved import rounds_problem
 from poseforge.validate.speed.targets import BY_NAME as TARGETS_BY_NAME
 from poseforge.validate.speed.targets import FIGURE_RATIOS, GATED, TARGETS
 
@@ -150,24 +152,6 @@ def figures_problem(bench: dict[str, Any]) -> str | None:
 
 def read_baseline(path: str | Path) -> dict[str, Any]:
     return read_document(path, BASELINE)
-
-
-def rederived_problem(path: Path, report: dict[str, Any], datasets: dict) -> str | None:
-    """Why a report's figures are not what its results score (an edited report), or None: its
-    results (checked by sha256) scored again by pycocotools on the annotations it cites."""
-    from poseforge.validate.accuracy.compare import report_matches
-    from poseforge.validate.accuracy.intervals import metrics_from_weights
-
-    try:
-        _, matches = report_matches(path, datasets)
-    except PoseforgeError as exc:
-        return str(exc)
-    scored = metrics_from_weights(matches)  # the AP half of the summary; -1 (no ground truth) is reported as 0
-    for metric, value in scored.items():
-        if abs(max(value, 0.0) - report[metric]) > 1e-9:
-            return (f"{path.name} says {metric} {report[metric]:.4f} but its results score {max(value, 0.0):.4f}: "
-                    "the report does not match what it attests")  # fmt: skip
-    return None
 
 
 # --- provenance --------------------------------------------------------------------------------
@@ -277,13 +261,16 @@ def ap_check(name: str, expect: dict[str, Any], path: Path, report: dict[str, An
 def report_problems(
     baseline: dict[str, Any], reports: Reports, model_dir: Path, allow_subset: bool = False
 ) -> dict[tuple[str, str], str | None]:
-    """Why each report cannot be compared with the baseline (its AP re-derived from its results), or None."""
+    """Why each report cannot be compared with the baseline (its figures re-derived from its results), or None."""
     datasets: dict = {}
     problems = {}
     for key, (path, report) in reports.items():
         problems[key] = report_problem(baseline, *key, path, report, model_dir, allow_subset)
         if problems[key] is None and report["model"] == baseline["model"]:
-            problems[key] = rederived_problem(path, report, datasets)
+            try:
+                rederived(path, report, datasets)
+            except PoseforgeError as exc:
+                problems[key] = str(exc)
     return problems
 
 
@@ -609,12 +596,10 @@ def make_baseline(
     accuracy: dict[str, dict[str, Any]] = {}
     class_accuracy: dict[str, dict[str, Any]] = {}
     class_agreement: dict[str, dict[str, Any]] = {}
-    datasets: dict = {}
     scorer = ReportScorer()
     references = {protocol: (path, report) for artifact, protocol, path, report in rows if artifact == REFERENCE}
     for artifact, protocol, path, report in rows:
-        if problem := rederived_problem(path, report, datasets):
-            raise PoseforgeError(problem)  # a baseline never records a figure its results do not give
+        rederived(path, report, scorer.datasets)  # a baseline never records a figure its results do not give
         dependent = machine_dependent(artifact)
         if dependent and report["machine"]["class"] != machine_class:
             raise PoseforgeError(f"{path} was measured on {report['machine']['class']}, {BENCH_FILE} on "

@@ -10,6 +10,7 @@ Each forgery starts from the session's real bundle (`made`)."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -257,4 +258,103 @@ def test_bundle_refuses_a_report_with_low_above_high(
     before = snapshot(tmp_path)
     refused(cli(capsys, "bundle", model_copy / "ir/fp32/model.xml", "--reports", model_copy / "reports", "-o", out),
             report, "field interval: low 0.9 is above high 0.1")  # fmt: skip
+    assert snapshot(tmp_path) == before
+
+
+# --- the writer side: a report whose figures its results do not give (every hash it pins still holds) --------------
+def without(key: str) -> Callable[[dict[str, Any]], None]:
+    """Remove a dotted key (a.b.c) of a document."""
+
+    def change(data: dict[str, Any]) -> None:
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            data = data[parent]
+        del data[leaf]
+
+    return change
+
+
+# name -> (the edit of ir-fp32-val.json, what the refusal says)
+EDITED_FIGURES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
+    "a better AP, AR and interval": (
+        both(setting("ap", 0.93), setting("ar", 0.99), setting("interval.low", 0.9), setting("interval.high", 0.95)),
+        "says ap 0.9300 but its results score",
+    ),
+    "a better AR": (setting("ar", 0.99), "says ar 0.9900 but its results score"),
+    "another interval": (
+        both(setting("interval.low", 0.6), setting("interval.high", 0.7)),
+        "says interval.high 0.7 but its results give",
+    ),
+    "34000 people": (setting("dataset.people", 34000), "says dataset.people 34000 but its images and annotations give"),
+    "a full set of more images": (setting("dataset.images_total", 5000), "says dataset.images_total 5000 but"),
+    "an interval without its seed": (without("interval.seed"), "says an interval without its seed"),
+    "an interval of a billion resamples": (setting("interval.resamples", 10**9), "field interval.resamples"),
+}
+
+
+@pytest.mark.parametrize("command", ["bundle", "report"])
+@pytest.mark.parametrize("case", list(EDITED_FIGURES))
+def test_a_figure_its_results_do_not_give_is_refused(
+    case: str, command: str, model_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bundle and report copied such a report's figures as they stood (a bundle that then verified, a
+    report.md row beside a paired difference scored from its results)."""
+    change, message = EDITED_FIGURES[case]
+    report = edit_json(model_copy / "reports" / "ir-fp32-val.json", change)
+    args = {"bundle": ["bundle", model_copy / "ir/fp32/model.xml", "--reports", model_copy / "reports", "-o",
+                       tmp_path / "b.tar.gz"], "report": ["report", model_copy]}  # fmt: skip
+    before = snapshot(tmp_path)
+    refused(cli(capsys, *args[command]), report, message)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.fixture(scope="module")
+def variant(scored: Path, coco3: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`scored` with its IR validated under the bf16 precision hint too (val and deploy, with speed): the
+    reports of a run other than the FP32 IR's own, which carry their agreement with it."""
+    from tests.hostile.conftest import poseforge
+
+    model_dir = tmp_path_factory.mktemp("variant") / scored.name
+    shutil.copytree(scored, model_dir, symlinks=True)
+    xml, reports = model_dir / "ir" / "fp32" / "model.xml", model_dir / "reports"
+    speed = reports / "speed" / "ir-fp32.bf16.json"
+    hint = ["--precision-hint", "bf16"]
+    quick = ["--iterations", "1", "--seconds", "0.1", "--limit", "1"]
+    poseforge("speed", xml, "--coco", coco3, *hint, *quick, "-o", speed)
+    for protocol in ("val", "deploy"):
+        poseforge("validate", xml, "--coco", coco3, "--protocol", protocol, "--speed", speed, *hint, "-o",
+                  reports / f"ir-fp32.bf16-{protocol}.json")  # fmt: skip
+    return model_dir
+
+
+# name -> (the edit of ir-fp32.bf16-val.json, what the refusal says)
+EDITED_AGREEMENTS: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
+    "a better agreement": (setting("agreement.ap", 0.9995), "says agreement 0.9995 but its results give"),
+    "more reference people": (setting("agreement.people", 34000), "says agreement people 34000 but ir-fp32's"),
+    "another agreement interval": (
+        both(setting("agreement.interval.low", 0.1), setting("agreement.interval.high", 0.2)),
+        "says agreement interval.high 0.2 but its results give",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", [None, *EDITED_AGREEMENTS])
+def test_bundle_refuses_an_agreement_its_results_do_not_give(
+    case: str | None, variant: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bundle.json copies a report's agreement with the FP32 IR: scored again against the FP32 IR's report
+    beside it. The control (None): the real reports bundle, their agreement carried."""
+    model_dir = tmp_path / variant.name
+    shutil.copytree(variant, model_dir, symlinks=True)
+    args = ["bundle", model_dir / "ir/fp32/model.xml", "--reports", model_dir / "reports", "-o", tmp_path / "b.tar.gz"]
+    if case is None:
+        outcome = cli(capsys, *args)
+        assert outcome.code == 0, outcome.err
+        manifest = json.loads(members(tmp_path / "b.tar.gz")["bundle.json"])
+        assert manifest["measured"]["hints"]["bf16"]["val"]["agreement"]["reference"]["artifact"] == "ir-fp32"
+        return
+    change, message = EDITED_AGREEMENTS[case]
+    report = edit_json(model_dir / "reports" / "ir-fp32.bf16-val.json", change)
+    before = snapshot(tmp_path)
+    refused(cli(capsys, *args), report.name, message)
     assert snapshot(tmp_path) == before

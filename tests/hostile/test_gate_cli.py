@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from poseforge.validate.gate import run_gate
 from tests.hostile.helpers import cli, edit_json, refused, snapshot
 
 SENTINEL = "__RAW__"
@@ -137,14 +138,47 @@ FOREIGN: dict[str, tuple[Callable[[Path], None], str]] = {
 }
 
 
+def failed(gate_dir: Path, capsys: pytest.CaptureFixture[str], *named: str) -> str:
+    """`poseforge gate` on the folder as it is: a refusal (naming `named` too) that never says every check
+    holds and changes nothing; its table."""
+    baseline = gate_dir.parent / "baseline.json"
+    before = snapshot(gate_dir.parent)
+    outcome = cli(capsys, "gate", gate_dir, "--baseline", baseline)
+    refused(outcome, baseline, "accuracy gate failed", *named)
+    never_all_hold(outcome.out)
+    assert snapshot(gate_dir.parent) == before
+    return outcome.out
+
+
 @pytest.mark.parametrize("case", list(FOREIGN))
 def test_a_foreign_report_fails(case: str, gate_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     change, cause = FOREIGN[case]
     change(gate_dir)
-    baseline = gate_dir.parent / "baseline.json"
-    before = snapshot(gate_dir.parent)
-    outcome = cli(capsys, "gate", gate_dir, "--baseline", baseline)
-    refused(outcome, baseline, "accuracy gate failed")
-    never_all_hold(outcome.out)
-    assert cause in outcome.out, outcome.out
-    assert snapshot(gate_dir.parent) == before
+    table = failed(gate_dir, capsys)
+    assert cause in table, table
+
+
+def set_interval(**fields: Any) -> Callable[[Path], None]:
+    def change(model_dir: Path) -> None:
+        edit_json(model_dir / "reports" / "ir-fp32-val.json", lambda r: r["interval"].update(fields))
+
+    return change
+
+
+# name -> (an edit of a figure the gate did not re-derive (only the AP ones were), the row's cause)
+EDITED: dict[str, tuple[Callable[[Path], None], str]] = {
+    "an AR of 0.99": (set_report("val", ar=0.99), "says ar 0.9900 but its results score"),
+    "an interval that misses its AP": (set_interval(low=0.6, high=0.7), "says interval.high 0.7 but its results give"),
+    "34000 people": (set_dataset(people=34000), "says dataset.people 34000 but its images and annotations give"),
+}
+
+
+@pytest.mark.parametrize("case", list(EDITED))
+def test_a_figure_its_results_do_not_give_fails(case: str, gate_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The gate re-derived a report's AP figures from its results and passed every other figure as it stood."""
+    change, cause = EDITED[case]
+    change(gate_dir)
+    failed(gate_dir, capsys, "ir-fp32 val AP")
+    # the table wraps the cause, which names the report's path: read from the gate's row itself
+    row = next(c for c in run_gate(gate_dir, gate_dir.parent / "baseline.json").checks if c.name == "ir-fp32 val AP")
+    assert row.verdict == "FAIL" and cause in row.causes[0], row.causes

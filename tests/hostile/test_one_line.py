@@ -560,6 +560,11 @@ NUMBERS: dict[str, tuple[list[str], str]] = {
     "predict --height 0": (["predict", "B.tar.gz", "IN", "-o", "OUT", "--height", "0"], "--height"),
     "predict --height tall": (["predict", "B.tar.gz", "IN", "-o", "OUT", "--height", "tall"], "--height"),
     "agreement --resamples 5": (["agreement", "MODEL", "--resamples", "5"], "--resamples"),
+    # a report's interval: every reader of the report draws it again
+    "validate --resamples 20000": (
+        ["validate", "IR", "--coco", "COCO", "--protocol", "val", "--resamples", "20000"],
+        "--resamples",
+    ),
     "agreement --limit 0": (["agreement", "MODEL", "--images", "COCO", "--limit", "0"], "--limit"),
 }
 

@@ -5,6 +5,7 @@ fetches into one data directory both end with every file complete."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -21,7 +22,6 @@ from tests.hostile.conftest import poseforge
 from tests.hostile.helpers import (
     bench_document,
     cli,
-    edit_json,
     http_server,
     members,
     proxy_env,
@@ -135,15 +135,33 @@ def test_a_random_init_network_is_not_bundled_unless_allowed(
     assert "NOT trained" in manifest["source"]["notice"]
 
 
+def found_nobody(path: Path) -> None:
+    """The report at `path` as validate writes it for a network that finds nobody: no results, and every
+    figure scored from none (an edited AP alone is refused as one its results do not give)."""
+    from poseforge.validate.accuracy.compare import report_results
+    from poseforge.validate.accuracy.intervals import match_images
+    from poseforge.validate.accuracy.scoring import coco_keypoint_metrics
+    from poseforge.validate.accuracy.validate import RESAMPLES, ap_interval
+
+    report, _, image_ids, dataset = report_results(path)
+    metrics = coco_keypoint_metrics(dataset.coco, [], image_ids)
+    results = path.parent / "results" / path.name
+    results.write_text("[]")
+    report.update({k: v for k, v in metrics.items() if k != "summary"}, coco_summary=metrics["summary"],
+                  interval=ap_interval(match_images(dataset.coco, [], image_ids), RESAMPLES), results_file=str(results),
+                  results_sha256=hashlib.sha256(b"[]").hexdigest())  # fmt: skip
+    path.write_text(json.dumps(report))
+
+
 def test_a_val_ap_below_one_percent_is_not_bundled(
     model_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The metadata says trained, the val report says it finds nobody: untrained or broken."""
-    edit_json(model_copy / "reports" / "ir-fp32-val.json", lambda r: r.update(ap=0.004))
+    found_nobody(model_copy / "reports" / "ir-fp32-val.json")
     out = tmp_path / "b.tar.gz"
     before = snapshot(tmp_path)
     refused(cli(capsys, "bundle", model_copy / "ir/fp32/model.xml", "--reports", model_copy / "reports", "-o", out),
-            "val AP 0.004", "--allow-untrained")  # fmt: skip
+            "val AP 0.000", "--allow-untrained")  # fmt: skip
     assert snapshot(tmp_path) == before
 
 

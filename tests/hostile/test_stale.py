@@ -3,6 +3,7 @@ artifact is refused, by name, before anything is written."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +44,33 @@ def test_bundle_refuses_a_report_of_another_artifact_under_its_name(
     line = refused(cli(capsys, "bundle", model_copy / "ir/fp32/model.xml", "--reports", reports, "-o",
                        tmp_path / "b.tar.gz"))  # fmt: skip
     assert "ir-fp32-val.json is the val report of ir-fp16" in line
+    assert snapshot(tmp_path) == before
+
+
+# name -> (the artifact the FP32 IR's val report names, given a folder to copy it to) from omz_build
+EXAMPLE_ARTIFACTS: dict[str, Callable[[Path, Path], Path]] = {
+    "another artifact (Intel's INT8 IR)": lambda build, folder: build / "ir/omz-int8/model.xml",
+    "the IR changed after validation": lambda build, folder: _changed(_copied_ir(build / "ir/fp32", folder)),
+}
+
+
+def _copied_ir(ir: Path, folder: Path) -> Path:
+    shutil.copytree(ir, folder / "fp32")
+    return folder / "fp32" / "model.xml"
+
+
+@pytest.mark.parametrize("case", list(EXAMPLE_ARTIFACTS))
+def test_report_draws_its_example_only_with_the_artifact_its_report_measured(
+    case: str, scored: Path, omz_build: Path, coco3: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report --coco ran whatever artifact_file a report names: the example was drawn by another network
+    and captioned with the report's."""
+    reports, _ = copied_reports(scored, tmp_path / "model")
+    artifact = EXAMPLE_ARTIFACTS[case](omz_build, tmp_path)
+    edit_json(reports / "ir-fp32-val.json", lambda report: report.update(artifact_file=str(artifact)))
+    before = snapshot(tmp_path)
+    line = refused(cli(capsys, "report", reports.parent, "--coco", coco3), artifact, reports / "ir-fp32-val.json")
+    assert "sha256 differs" in line
     assert snapshot(tmp_path) == before
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from poseforge.artifacts import BY_NAME, INTEL_INT8, PROTOCOLS, REFERENCE, order, split_protocol_key
+from poseforge.documents import same_figure
 from poseforge.errors import PoseforgeError
 from poseforge.text import plural
 from poseforge.validate.accuracy.agreement import RULE, Reference, agreement, reference_problem
 from poseforge.validate.accuracy.compare import report_results
-from poseforge.validate.accuracy.intervals import ImageMatches, bootstrap_ap, paired_difference
+from poseforge.validate.accuracy.intervals import ImageMatches, bootstrap_ap, interval_problem, paired_difference
 
 
 def reference_report(key: str) -> str:
@@ -43,26 +44,40 @@ class ReportScorer:
             self._references[key] = (report, Reference(results, image_ids))
         return self._references[key]
 
-    def matches(self, path: str | Path, reference_path: str | Path) -> tuple[dict[str, Any], ImageMatches]:
-        """The report at `path`, and its results matched against the reference report's poses."""
-        report, results, _, _ = report_results(path, self.datasets)
+    def matches(
+        self, path: str | Path, reference_path: str | Path, report: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], ImageMatches]:
+        """The report at `path` (`report`, where the caller has read it), and its results matched
+        against the reference report's poses."""
+        report, results, _, _ = report_results(path, self.datasets, report)
         scored_against, reference = self.reference(reference_path)
         if problem := reference_problem(report, scored_against):
             raise PoseforgeError(f"{Path(reference_path).name} cannot be the reference of {Path(path).name}: {problem}")
         return report, reference.matches(results)
 
 
-def field_problem(path: str | Path, report: dict[str, Any], reference: dict[str, Any], value: float) -> str | None:
-    """Why the agreement a report carries is not what its results give against `reference` (an
-    edited or stale report), or None (also when it carries none: nothing is claimed)."""
+def field_problem(
+    path: str | Path, report: dict[str, Any], reference: dict[str, Any], matches: ImageMatches
+) -> str | None:
+    """Why the agreement a report carries is not what its results give against `reference`, matched
+    (`matches`): its figure, its reference people and its interval (an edited or stale report), or
+    None (also when it carries none: nothing is claimed)."""
     field = report.get("agreement")
     if not field:
         return None
     name = Path(path).name
-    if field["reference"]["results_sha256"] != reference["results_sha256"]:
-        return f"{name} was scored against other {REFERENCE} results than the current ones: validate it again"
-    if abs(field["ap"] - value) > 1e-9:
+    if (field["reference"]["results_sha256"], field["reference"]["artifact_sha256"]) != (
+            reference["results_sha256"], reference["artifact_sha256"]):  # fmt: skip
+        return f"{name} was scored against another {REFERENCE} report than the current one: validate it again"
+    value = agreement(matches)
+    if value is None:
+        return f"{name} says agreement {field['ap']:.4f} but {REFERENCE} finds nobody it counts on these images"
+    if not same_figure(field["ap"], value):
         return f"{name} says agreement {field['ap']:.4f} but its results give {value:.4f} against {REFERENCE}"
+    if field["people"] != matches.people:
+        return f"{name} says agreement people {field['people']} but {REFERENCE}'s results count {matches.people}"
+    if problem := interval_problem(field["interval"], matches):
+        return f"{name} says agreement {problem}"
     return None
 
 
@@ -123,12 +138,12 @@ def report_tables(
 def rescored(scorer: ReportScorer, path: Path, report: dict[str, Any], reference_path: Path) -> tuple[float, int]:
     """A report's agreement with the FP32 IR and the reference people, scored again from both
     results files; refused (PoseforgeError) where the reference does not fit, has nobody to count,
-    or the report carries another figure than its results give."""
-    _, matches = scorer.matches(path, reference_path)
+    or the report's agreement (its figure, people or interval) is not what its results give."""
+    _, matches = scorer.matches(path, reference_path, report)
     value = agreement(matches)
     if value is None:
         raise PoseforgeError(f"{REFERENCE} finds no person it counts on these images: agreement is undefined")
-    if problem := field_problem(path, report, scorer.reference(reference_path)[0], value):
+    if problem := field_problem(path, report, scorer.reference(reference_path)[0], matches):
         raise PoseforgeError(problem)
     return value, matches.people
 

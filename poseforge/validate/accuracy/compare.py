@@ -8,6 +8,9 @@ that paired interval can say that one artifact is more accurate than another, an
 it excludes zero. Two reports of different protocols (or native input heights) differ by the
 protocol too (val against native at height 256 is about 0.11 AP): refused unless
 `cross_protocol`, and then said so.
+
+Every figure of a report that gate, report and bundle use goes through `rederived`: scored again
+from the results the report pins, it is refused unless it is what they give.
 """
 
 from __future__ import annotations
@@ -17,12 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from poseforge.artifacts import protocol_label, report_key, run_name
-from poseforge.documents import COCO_ANNOTATIONS
+from poseforge.documents import COCO_ANNOTATIONS, same_figure
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file, sha256_text
 from poseforge.text import plural
 from poseforge.validate.accuracy.dataset import CocoKeypoints
-from poseforge.validate.accuracy.intervals import ImageMatches, bootstrap_ap, match_images, paired_difference
+from poseforge.validate.accuracy.intervals import (
+    ImageMatches,
+    bootstrap_ap,
+    interval_problem,
+    match_images,
+    matches_from_eval,
+    paired_difference,
+)
+from poseforge.validate.accuracy.scoring import STAT_NAMES, evaluate_keypoints, keypoint_metrics
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED, read_report, read_results
 
 
@@ -37,11 +48,12 @@ def report_image_ids(report: dict[str, Any], dataset: CocoKeypoints, path: str |
 
 
 def report_results(
-    path: str | Path, datasets: dict[str, CocoKeypoints] | None = None
+    path: str | Path, datasets: dict[str, CocoKeypoints] | None = None, report: dict[str, Any] | None = None
 ) -> tuple[dict, list[dict], list[int], CocoKeypoints]:
-    """A report, its results (checked by sha256), the ids of the images it scored and the annotations
-    it was scored on (checked by sha256; `datasets` caches them by path)."""
-    report = read_report(path)
+    """A report (`report`, where the caller has read it from `path`), its results (checked by sha256),
+    the ids of the images it scored and the annotations it was scored on (checked by sha256; `datasets`
+    caches them by path)."""
+    report = read_report(path) if report is None else report
     results = read_results(report, path)
     annotations = Path(report["dataset"]["annotations"])
     bound = {"max_bytes": COCO_ANNOTATIONS.max_bytes, "what": COCO_ANNOTATIONS.what}  # its size before hashing
@@ -59,6 +71,47 @@ def report_matches(path: str | Path, datasets: dict[str, CocoKeypoints] | None =
     """A report, and its results matched against the annotations it was scored on (checked by sha256)."""
     report, results, image_ids, dataset = report_results(path, datasets)
     return report, match_images(dataset.coco, results, image_ids)
+
+
+def rederived(
+    path: str | Path, report: dict[str, Any], datasets: dict[str, CocoKeypoints] | None = None
+) -> ImageMatches:
+    """The matches of `report`'s results (read from `path`), refused (PoseforgeError naming it) unless
+    every figure it carries that they give is what they give: its ten AP and AR figures (pycocotools
+    on the annotations it cites, as validate scored them), its AP interval (the seeded bootstrap again)
+    and its counts (images, subset, the set's images and people). What gate, report and bundle read of
+    a report; its agreement is another report's results too (agreement_reports.rescored)."""
+    _, results, image_ids, dataset = report_results(path, datasets, report)
+    try:
+        evaluator = evaluate_keypoints(dataset.coco, results, image_ids)
+    except ValueError as exc:
+        raise PoseforgeError(f"{path}: its results cannot be scored ({exc})") from None
+    matches = matches_from_eval(evaluator)
+    problem = (metrics_problem(report, keypoint_metrics(evaluator)) or counts_problem(report, image_ids, dataset)
+               or interval_problem(report["interval"], matches))  # fmt: skip
+    if problem:
+        raise PoseforgeError(f"{path} says {problem}: the report does not match what it attests")
+    return matches
+
+
+def metrics_problem(report: dict[str, Any], scored: dict[str, Any]) -> str | None:
+    """The first AP or AR figure a report carries that its results do not score, or None."""
+    for metric in STAT_NAMES:
+        if not same_figure(report[metric], scored[metric]):
+            return f"{metric} {report[metric]:.4f} but its results score {scored[metric]:.4f}"
+    return None
+
+
+def counts_problem(report: dict[str, Any], image_ids: list[int], dataset: CocoKeypoints) -> str | None:
+    """The first count a report carries that its images and annotations do not give, or None."""
+    total, given = len(dataset.coco.imgs), report["dataset"]
+    counts = {"images": (report["images"], len(image_ids)), "subset": (report["subset"], len(image_ids) < total),
+              "dataset.images_total": (given["images_total"], total),
+              "dataset.people": (given["people"], dataset.people(image_ids))}  # fmt: skip
+    for field, (claimed, value) in counts.items():
+        if claimed != value:
+            return f"{field} {claimed} but its images and annotations give {value}"
+    return None
 
 
 def compare_reports(

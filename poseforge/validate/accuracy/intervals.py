@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from poseforge.documents import same_figure
 from poseforge.validate.accuracy.scoring import evaluate_keypoints
 
 MAX_DETS = 20  # COCOeval's keypoint summary uses maxDets=20 for every AP
@@ -273,6 +274,28 @@ def bootstrap_ap(
         raise ValueError("no ground truth among the images: AP is undefined")
     values = _metric_rows(matches, resample_weights(len(matches.image_ids), resamples, seed).astype(float), metric)
     return _interval(metric, point, values, level, resamples, seed, matches)
+
+
+def interval_problem(claimed: dict[str, Any] | None, matches: ImageMatches) -> str | None:
+    """What a report says of its AP interval that the seeded bootstrap of `matches` does not give again
+    (with its own resamples, seed and level: the same draws give the same bounds), or None. No interval
+    is right exactly where the images hold nobody to count."""
+    if claimed is None or matches.people == 0:
+        if (claimed is None) == (matches.people == 0):
+            return None
+        return "no interval but its results give one" if claimed is None else "an interval but its results count nobody"
+    if "seed" not in claimed:
+        return "an interval without its seed, which cannot be drawn again"
+    try:
+        derived = bootstrap_ap(matches, claimed["resamples"], claimed["seed"], claimed["level"]).to_dict()
+    except ValueError as exc:
+        return f"an interval its results cannot give ({exc})"
+    for key in sorted(claimed.keys() | derived.keys()):
+        got, value = claimed.get(key), derived.get(key)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (got, value))
+        if not (same_figure(got, value) if numbers else got == value):
+            return f"interval.{key} {got} but its results give {value}"
+    return None
 
 
 def _check_paired(matches_a: ImageMatches, matches_b: ImageMatches) -> None:

@@ -29,7 +29,15 @@ from poseforge.artifacts import (
     run_name,
 )
 from poseforge.decode import DecoderParams
-from poseforge.documents import REPORT, RESULTS, check_document, loads, read_bytes, read_document
+from poseforge.documents import (
+    MAX_REPORT_RESAMPLES,
+    REPORT,
+    RESULTS,
+    check_document,
+    loads,
+    read_bytes,
+    read_document,
+)
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_outputs, claim, json_text
 from poseforge.metadata import toolchain_versions
@@ -173,6 +181,8 @@ def validate_artifact(
     """
     if protocol not in PROTOCOLS:
         raise PoseforgeError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    if not 1 <= resamples <= MAX_REPORT_RESAMPLES:  # every reader of the report draws its interval again
+        raise PoseforgeError(f"{resamples} resamples: a report's interval has 1 to {MAX_REPORT_RESAMPLES}")
     if input_height is not None:
         if protocol != "native":
             raise PoseforgeError(f"an input height is the native protocol's: {protocol} runs at a height of its own")

@@ -13,6 +13,7 @@ from poseforge.artifacts import (
     PROTOCOLS,
     REFERENCE,
     VARIANT_HINTS,
+    artifact_digest,
     order,
     split_protocol_key,
 )
@@ -21,8 +22,8 @@ from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_outputs, claim, png
 from poseforge.text import plural
 from poseforge.validate.accuracy.agreement import RULE
 from poseforge.validate.accuracy.agreement_reports import ReportScorer, report_tables
-from poseforge.validate.accuracy.compare import report_matches
-from poseforge.validate.accuracy.intervals import paired_difference
+from poseforge.validate.accuracy.compare import rederived
+from poseforge.validate.accuracy.intervals import ImageMatches, paired_difference
 from poseforge.validate.accuracy.validate import RESAMPLES, SEED
 from poseforge.validate.gate import comparable_reports, read_bench, stale_bench
 from poseforge.validate.speed.fleet import fleet_lines, read_fleet
@@ -38,6 +39,7 @@ class Row:
     path: Path
     report: dict[str, Any]
     protocol: str  # its protocol key: val, deploy, native, native@320 (artifacts.protocol_key)
+    matches: ImageMatches  # its results matched against the annotations (its figures re-derived from them)
     difference: dict[str, Any] | None = None  # paired interval of AP(row) - AP(reference), same images
     # A native row: the paired interval of AP(row) - AP(the same run at the default height), same images.
     height_difference: dict[str, Any] | None = None
@@ -59,8 +61,11 @@ def significant(difference: dict[str, Any] | None) -> bool:
 
 def load_rows(model_dir: str | Path, allow_subset: bool = False) -> list[Row]:
     """Every report in `model_dir/reports` (one model, one image set), in pipeline order (native
-    heights after the default one)."""
-    rows = [Row(name, path, report, key) for name, key, path, report in comparable_reports(model_dir, allow_subset)]
+    heights after the default one); refused, as by the gate, where a report carries a figure its
+    results do not give (compare.rederived)."""
+    datasets: dict = {}  # the annotations, read once
+    rows = [Row(name, path, report, key, rederived(path, report, datasets))
+            for name, key, path, report in comparable_reports(model_dir, allow_subset)]  # fmt: skip
     return sorted(rows, key=lambda r: (order(r.name), PROTOCOLS.index(r.report["protocol"]), r.height or 0))
 
 
@@ -79,7 +84,7 @@ def measure_differences(rows: list[Row], resamples: int = RESAMPLES) -> list[Our
     each native row's to the same run at the default height, and each row's agreement with the
     reference; our INT8 against Intel's, on both measures."""
     scorer = ReportScorer()
-    matches = {(row.name, row.protocol): report_matches(row.path, scorer.datasets)[1] for row in rows}
+    matches = {(row.name, row.protocol): row.matches for row in rows}
     for row in rows:
         reference = matches.get((REFERENCE, row.protocol))
         own = matches[(row.name, row.protocol)]
@@ -452,8 +457,19 @@ def height_curve(ax: Any, heights: dict[str, list[Row]], bench: dict[str, Any] |
     ax.legend(fontsize=8)
 
 
-def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Path) -> None:
-    """The COCO image with the most annotated people, decoded by the IR FP32 (or the first artifact),
+def example_source(rows: list[Row]) -> Row:
+    """The run the example is drawn by: the IR FP32 (or the first artifact), refused unless its
+    artifact file is the one its report measured (its sha256), as the caption names that run."""
+    source = next((row for row in rows if row.report["artifact"] == REFERENCE), rows[0])
+    artifact = source.report["artifact_file"]
+    if artifact_digest(artifact) != source.report["artifact_sha256"]:
+        raise PoseforgeError(f"{artifact} is not the artifact {source.path} was measured on (sha256 differs): "
+                             f"the example would not be drawn by the {source.name} it names")  # fmt: skip
+    return source
+
+
+def example_image(source: Row, coco_dir: str | Path, path: Path) -> None:
+    """The COCO image with the most annotated people, decoded by `source`'s artifact (example_source),
     written to `path` as it is."""
     import cv2
 
@@ -467,14 +483,15 @@ def example_image(reports: list[dict[str, Any]], coco_dir: str | Path, path: Pat
     dataset = CocoKeypoints(coco_dir)
     counts = {i: sum(a.get("num_keypoints", 0) > 0 for a in dataset.coco.imgToAnns[i]) for i in dataset.coco.imgs}
     image_id = max(sorted(counts), key=counts.get)
-    source = next((r for r in reports if r["artifact"] == REFERENCE), reports[0])
-    runner = open_runner(source["artifact_file"])
+    runner = open_runner(source.report["artifact_file"])
     pixels = read_image(dataset.images_dir / dataset.coco.imgs[image_id]["file_name"])
     prepared = prepare(pixels, "val")
     heatmaps, pafs = runner.run(to_nchw(prepared.image))
     poses = decode(heatmaps[0], pafs[0], prepared.geometry)
     found, annotated = plural(len(poses.scores), "person", "people"), plural(counts[image_id], "person", "people")
-    caption = f"{source['artifact']}, val protocol: {found} found in COCO image {image_id} ({annotated} annotated)"
+    caption = (
+        f"{source.report['artifact']}, val protocol: {found} found in COCO image {image_id} ({annotated} annotated)"
+    )
     drawing = captioned(draw_poses(pixels, poses), caption)
     ok, encoded = cv2.imencode(".png", drawing)
     if not ok:
@@ -504,6 +521,7 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
     for target in targets:  # all refused before any work
         claim(target)
     rows = load_rows(model_dir, allow_subset)
+    source = example_source(rows) if coco_dir else None  # refused before the measuring
     versus = measure_differences(rows)
     bench = read_bench(model_dir)
     if bench is not None and (stale := stale_bench(model_dir, bench)):
@@ -512,7 +530,7 @@ def write_report(model_dir: str | Path, coco_dir: str | Path | None = None, allo
     model = rows[0].report["model"]
     with atomic_outputs(*targets[1:], targets[0]) as (*images, text):
         plot(rows, images[0], model, bench)
-        if coco_dir:
-            example_image([row.report for row in rows], coco_dir, images[1])
+        if source is not None and coco_dir:
+            example_image(source, coco_dir, images[1])
         text.write_text(markdown(rows, model, bench, tiers, read_fleet(model_dir), versus))
     return targets

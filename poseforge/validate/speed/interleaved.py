@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from poseforge.artifacts import REFERENCE
+from poseforge.documents import same_figure
 from poseforge.errors import PoseforgeError
 from poseforge.runtime.options import ACCURACY
 from poseforge.validate.speed.host import HostWatch, load_average, round_order
@@ -152,11 +153,6 @@ def rounds_problem(speed: Mapping[str, Mapping[str, Any]], ratios: Mapping[str, 
         if not same_figure(value, derived := statistics.median(by_round[name])):
             return f"{name} {value:.4f} is not what its rounds give ({derived:.4f})"
     return None
-
-
-def same_figure(recorded: float, recomputed: float) -> bool:
-    """A file's figure equals the one recomputed from its own data, up to float rounding."""
-    return abs(recorded - recomputed) <= 1e-9 * max(abs(recorded), abs(recomputed), 1.0)
 
 
 def medians(by_round: dict[str, list[float]]) -> dict[str, float]:
