@@ -320,9 +320,11 @@ def _space_problem(exc: BaseException, where: Path) -> PoseforgeError | None:
     codes = {getattr(e, "errno", None) for e in chain}
     if errno.ENOSPC in codes or errno.EDQUOT in codes or _disk_full(where) or "No space left" in str(exc):
         return PoseforgeError(f"no space left on the device holding {where}: nothing written, the previous state kept")
-    # A permission problem is about the output only if it names no file, or a file in the output's folder.
-    names = [Path(f) for e in chain if (f := getattr(e, "filename", None))]
-    here = not names or any(n.parent in (where.parent, where) for n in names)
+    # A permission problem is about the output only if it names no file, or a file in the output's folder
+    # (compared as absolute paths: tempfile names its files so, whatever `where` is).
+    names = [Path(os.path.abspath(f)) for e in chain if (f := getattr(e, "filename", None))]
+    place = Path(os.path.abspath(where))
+    here = not names or any(n.parent in (place.parent, place) for n in names)
     if errno.EROFS in codes and here:
         return PoseforgeError(f"cannot write {where}: read-only file system")
     if (errno.EACCES in codes or errno.EPERM in codes) and here:

@@ -443,6 +443,23 @@ def test_a_read_only_place(
     assert snapshot(read_only) == before
 
 
+@pytest.mark.parametrize("command", ["keygen", "compare"])
+def test_a_read_only_place_named_by_a_relative_path(
+    command: str, read_only: Path, scored: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same line for `-o ro/key` as for an absolute path (the temporary file's error names it absolute:
+    keygen's reached the last resort, compare's printed the raw errno)."""
+    monkeypatch.chdir(read_only.parent)
+    reports = sorted((scored / "reports").glob("ir-fp32-*.json"))
+    args = {
+        "keygen": ["keygen", "-o", "ro/key"],
+        "compare": ["compare", *reports, "--cross-protocol", "--resamples", "10", "-o", "ro/c.json"],
+    }[command]
+    before = snapshot(read_only)
+    refused(cli(capsys, *args), f"cannot write ro/{args[-1][3:]}: read-only file system")
+    assert snapshot(read_only) == before
+
+
 def test_an_output_the_user_changed_is_theirs(scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """poseforge replaces what it wrote there as it wrote it; once the user edits it, it is the user's."""
     a, b = scored / "reports" / "ir-fp32-val.json", scored / "reports" / "ir-fp32-deploy.json"
