@@ -12,6 +12,7 @@ from typing import Any
 
 from poseforge.documents import regular_file
 from poseforge.errors import PoseforgeError
+from poseforge.fileio import reading
 
 MAX_XML_BYTES = 64 << 20  # a network's graph; its weights are in the .bin
 MAX_BIN_BYTES = 8 << 30
@@ -24,9 +25,11 @@ def _offset(value: str | None, what: str, xml_path: Path) -> int:
 
 
 def check_ir_files(xml_path: str | Path) -> tuple[Path, Path]:
-    """Both files exist and the .bin holds exactly the bytes the .xml refers to."""
-    xml_path = regular_file(xml_path, "OpenVINO IR")
-    bin_path = xml_path.with_suffix(".bin")
+    """Both files exist and the .bin holds exactly the bytes the .xml refers to. Both are inputs of
+    the command (fileio.reading): none of its outputs may replace them."""
+    xml_path = reading(xml_path, f"the IR {xml_path}")
+    bin_path = reading(xml_path.with_suffix(".bin"), f"the IR {xml_path}")
+    regular_file(xml_path, "OpenVINO IR")
     if not bin_path.is_file():
         raise PoseforgeError(f"OpenVINO IR {xml_path} has no weights file {bin_path.name} beside it")
     if xml_path.stat().st_size > MAX_XML_BYTES:

@@ -31,7 +31,7 @@ from poseforge.artifacts import (
 from poseforge.decode import DecoderParams
 from poseforge.documents import REPORT, RESULTS, check_document, loads, read_bytes, read_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_outputs, claim, json_text
+from poseforge.fileio import atomic_outputs, claim, json_text, reading
 from poseforge.metadata import toolchain_versions
 from poseforge.runtime import Runner
 from poseforge.runtime.options import ACCURACY, RuntimeOptions
@@ -317,7 +317,8 @@ def write_report_pair(output: str | Path, report: dict[str, Any], results: list[
 
 
 def read_report(path: str | Path) -> dict[str, Any]:
-    return read_document(path, REPORT)
+    """A report the command reads: an input (fileio.reading), which none of its outputs may replace."""
+    return read_document(reading(path, f"report {path}"), REPORT)
 
 
 def read_results(report: dict[str, Any], report_path: str | Path) -> list[dict]:
@@ -327,6 +328,7 @@ def read_results(report: dict[str, Any], report_path: str | Path) -> list[dict]:
         results_path = report_paths(report_path)[1]
     if not results_path.is_file():
         raise PoseforgeError(f"{report_path} names results {results_path}, which do not exist")
+    reading(results_path, f"the results {report_path} names")
     raw = read_bytes(results_path, RESULTS.what, RESULTS.max_bytes)  # its size checked before it is hashed
     if hashlib.sha256(raw).hexdigest() != report["results_sha256"]:
         raise PoseforgeError(f"{results_path} is not the results {report_path} was made with (sha256 differs)")
