@@ -38,7 +38,7 @@ from poseforge.runtime.options import ACCURACY, RuntimeOptions
 from poseforge.ui import progress
 from poseforge.validate.accuracy.agreement import agreement_field, reference_problem
 from poseforge.validate.accuracy.dataset import CocoImage, CocoKeypoints
-from poseforge.validate.accuracy.intervals import bootstrap_ap, matches_from_eval
+from poseforge.validate.accuracy.intervals import bootstrap_ap, check_resamples, matches_from_eval
 from poseforge.validate.accuracy.loop import LoopResult, run_loop
 from poseforge.validate.accuracy.scoring import coco_keypoint_metrics, evaluate_keypoints, keypoint_metrics
 from poseforge.validate.accuracy.shards import (
@@ -187,6 +187,7 @@ def validate_artifact(
             f"--limit {limit} validates {len(images)} of {len(dataset.coco.imgs)} images: a partial report "
             "needs its own -o, so that it never takes the place of a full one"
         )
+    check_resamples(len(images), resamples)  # refused now, not after the run
     for target in report_paths(output) if output else ():
         claim(target)  # refused now, not after the run
     if reference is not None:  # a reference that cannot be one is refused now, not after the run
