@@ -78,6 +78,29 @@ def _depth(data: Any) -> int:
     return deepest
 
 
+def _not_a(path: Path, what: str, mode: int) -> PoseforgeError:
+    """What is at `path` instead of a regular file (`mode` from its stat)."""
+    kind = f"{'an' if what[:1].lower() in 'aeiou' else 'a'} {what}"
+    if stat.S_ISDIR(mode):
+        return PoseforgeError(f"{path} is a directory, not {kind}")
+    return PoseforgeError(f"{path} is not a regular file (a pipe or a device), not {kind}")
+
+
+def regular_file(path: str | Path, what: str) -> Path:
+    """`path` if it is a regular file (or a link to one), else one line saying what is there instead:
+    nothing, a directory, a pipe or a device (never opened: a FIFO would block)."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise PoseforgeError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise PoseforgeError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise _not_a(path, what, mode)
+    return path
+
+
 def read_bytes(path: str | Path, what: str, max_bytes: int) -> bytes:
     """The bytes of `path`, refusing anything but a regular file of at most `max_bytes`; any problem
     is a one-line PoseforgeError naming the file. The size is checked before anything is read (or
@@ -87,10 +110,8 @@ def read_bytes(path: str | Path, what: str, max_bytes: int) -> bytes:
         # Non-blocking: a FIFO planted under a document's name must not make poseforge wait forever.
         with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
             stats = os.fstat(f.fileno())
-            if stat.S_ISDIR(stats.st_mode):
-                raise IsADirectoryError
             if not stat.S_ISREG(stats.st_mode):
-                raise PoseforgeError(f"{path} is not a regular file (a pipe or a device), not a {what}")
+                raise _not_a(path, what, stats.st_mode)
             size = stats.st_size
             if size > max_bytes:
                 raise PoseforgeError(f"{path} is {size} bytes: larger than any {what} ({max_bytes} bytes at most)")
@@ -98,7 +119,7 @@ def read_bytes(path: str | Path, what: str, max_bytes: int) -> bytes:
     except FileNotFoundError:
         raise PoseforgeError(f"{what} not found: {path}") from None
     except IsADirectoryError:
-        raise PoseforgeError(f"{path} is a directory, not a {what}") from None
+        raise _not_a(path, what, stat.S_IFDIR) from None
     except OSError as exc:
         raise PoseforgeError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:

@@ -23,6 +23,9 @@
 - Lock files are created exclusively and hold an owner token; a lock file is removed only by
   the process whose token it holds (or, once its holder is gone, by the next poseforge): a
   file of that name that is not a poseforge lock is refused, never removed.
+- Within one command (`command_files`, the CLI's), no output replaces a file the command reads
+  (`reading`): named on its command line or reached through one (a report's results, an IR's
+  .bin), whichever of the two is met first; what the command wrote itself it may read back.
 - A full disk or a read-only place is a one-line error; the previous target stays intact.
 Standard library only (plus numpy scalars in JSON): every part of poseforge uses it. The
 record is read here with the bounds of poseforge/documents.py (size, duplicate keys, types),
@@ -197,6 +200,64 @@ def _recorded(path: Path) -> bool:
     return _same(path, read_ledger(path.parent).get(path.name))
 
 
+# --- one command's inputs (no output of a command replaces a file it reads) --------------------
+# While a command runs (`command_files`): the files it reads as inputs, named on its command line or
+# reached through them (a report's results, an IR's .bin), with how it reaches each; the outputs it
+# has claimed and not yet written; those it has written (its own, read back freely). An output may
+# not be an input, whichever of the two comes first. Outside a command (the API), nothing is noted.
+_COMMAND: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def command_files() -> Iterator[None]:
+    """The scope of one command: every `reading` and `claim` inside it is checked against the others."""
+    _COMMAND.update(inputs={}, claimed={}, written=set())
+    try:
+        yield
+    finally:
+        _COMMAND.clear()
+
+
+def _own_input(output: str | Path, how: str) -> PoseforgeError:
+    return PoseforgeError(f"{output} is the command's own input ({how}): choose another output")
+
+
+def reading(path: str | Path, how: str) -> Path:
+    """`path`, noted as an input of the running command (`how` it reaches it: "--speed FILE", "the
+    results REPORT names"); refused if it is an output the command has claimed. A file the command
+    itself wrote earlier in the run is its own product, not an input."""
+    path = Path(path)
+    if _COMMAND:
+        key = path.resolve()
+        if key in _COMMAND["claimed"]:
+            raise _own_input(_COMMAND["claimed"][key], how)
+        if key not in _COMMAND["written"]:
+            _COMMAND["inputs"].setdefault(key, how)
+    return path
+
+
+def check_not_an_input(path: Path, shown: str, owned: Callable[[Path], bool] | None = None) -> None:
+    """Refuse `path` (shown as `shown`) if the running command reads it, unless `owned` accepts it (a
+    document the command reads first and updates on purpose: the baseline)."""
+    how = _COMMAND["inputs"].get(path.resolve()) if _COMMAND else None
+    if how is not None and not (owned is not None and owned(path)):
+        raise _own_input(shown, how)
+
+
+def _claimed(path: Path, owned: Callable[[Path], bool] | None) -> None:
+    if _COMMAND:
+        if path.exists():  # an absent file replaces nothing
+            check_not_an_input(path, str(path), owned)
+        _COMMAND["claimed"][path.resolve()] = str(path)
+
+
+def _written(paths: Sequence[Path]) -> None:
+    if _COMMAND:
+        for key in (path.resolve() for path in paths):
+            _COMMAND["claimed"].pop(key, None)
+            _COMMAND["written"].add(key)
+
+
 def claim(path: str | Path, owned: Callable[[Path], bool] | None = None) -> Path:
     """`path` if poseforge may write it: absent, or a regular file that poseforge wrote there and
     that has not changed since (see LEDGER), or one `owned` accepts (a document the user keeps and
@@ -215,6 +276,7 @@ def claim(path: str | Path, owned: Callable[[Path], bool] | None = None) -> Path
             break
     if path.name == LEDGER or path.name.startswith(".poseforge-outputs."):
         raise PoseforgeError(f"{path} is the name of poseforge's record of what it wrote: choose another output")
+    _claimed(path, owned)
     if not path.exists():
         return path
     if not path.is_file():
@@ -320,9 +382,11 @@ def _space_problem(exc: BaseException, where: Path) -> PoseforgeError | None:
     codes = {getattr(e, "errno", None) for e in chain}
     if errno.ENOSPC in codes or errno.EDQUOT in codes or _disk_full(where) or "No space left" in str(exc):
         return PoseforgeError(f"no space left on the device holding {where}: nothing written, the previous state kept")
-    # A permission problem is about the output only if it names no file, or a file in the output's folder.
-    names = [Path(f) for e in chain if (f := getattr(e, "filename", None))]
-    here = not names or any(n.parent in (where.parent, where) for n in names)
+    # A permission problem is about the output only if it names no file, or a file in the output's folder
+    # (compared as absolute paths: tempfile names its files so, whatever `where` is).
+    names = [Path(os.path.abspath(f)) for e in chain if (f := getattr(e, "filename", None))]
+    place = Path(os.path.abspath(where))
+    here = not names or any(n.parent in (place.parent, place) for n in names)
     if errno.EROFS in codes and here:
         return PoseforgeError(f"cannot write {where}: read-only file system")
     if (errno.EACCES in codes or errno.EPERM in codes) and here:
@@ -442,6 +506,7 @@ def atomic_outputs(
                     os.replace(tmp, target)
             for folder, record in records.items():
                 _commit_ledger(folder, record)
+        _written([target for _, target in moves])
     except BaseException as exc:
         problem = _write_failure(exc, last)  # before the clean-up: partial files show a full disk
         for leftover in leftovers:

@@ -106,4 +106,7 @@ def files_sha256(paths: list[Path]) -> str:
 def image_files(folder: str | Path) -> list[Path]:
     """The images of a folder (not recursive), in name order."""
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    except OSError as exc:  # a folder this user may not list (permission denied), gone meanwhile
+        raise PoseforgeError(f"cannot list the images of {folder}: {exc.strerror or exc}") from None

@@ -10,7 +10,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from poseforge.documents import regular_file
 from poseforge.errors import PoseforgeError
+from poseforge.fileio import reading
 
 MAX_XML_BYTES = 64 << 20  # a network's graph; its weights are in the .bin
 MAX_BIN_BYTES = 8 << 30
@@ -23,11 +25,11 @@ def _offset(value: str | None, what: str, xml_path: Path) -> int:
 
 
 def check_ir_files(xml_path: str | Path) -> tuple[Path, Path]:
-    """Both files exist and the .bin holds exactly the bytes the .xml refers to."""
-    xml_path = Path(xml_path)
-    bin_path = xml_path.with_suffix(".bin")
-    if not xml_path.is_file():
-        raise PoseforgeError(f"OpenVINO IR not found: {xml_path}")
+    """Both files exist and the .bin holds exactly the bytes the .xml refers to. Both are inputs of
+    the command (fileio.reading): none of its outputs may replace them."""
+    xml_path = reading(xml_path, f"the IR {xml_path}")
+    bin_path = reading(xml_path.with_suffix(".bin"), f"the IR {xml_path}")
+    regular_file(xml_path, "OpenVINO IR")
     if not bin_path.is_file():
         raise PoseforgeError(f"OpenVINO IR {xml_path} has no weights file {bin_path.name} beside it")
     if xml_path.stat().st_size > MAX_XML_BYTES:
@@ -97,6 +99,15 @@ def ir_metadata(model: Any, path: str | Path) -> dict[str, Any]:
             "or register an Open Model Zoo IR with `poseforge reference-ir`"
         )
     return meta
+
+
+def ir_output(path: str | Path) -> Path:
+    """`path` if an IR can be written there: OpenVINO writes NAME.xml and NAME.bin, and nothing else
+    (checked before the work, not after it, when the temporary file's name is all it would say)."""
+    path = Path(path)
+    if path.suffix != ".xml":
+        raise PoseforgeError(f"-o {path}: an OpenVINO IR is written as NAME.xml (its weights as NAME.bin beside it)")
+    return path
 
 
 def save_ir(model: Any, path: str | Path, compress_to_fp16: bool = False) -> None:

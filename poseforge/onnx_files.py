@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from poseforge.documents import regular_file
 from poseforge.errors import PoseforgeError
 from poseforge.metadata import get_onnx_metadata
 
@@ -13,9 +14,7 @@ def read_onnx(path: str | Path, load_external_data: bool = True) -> tuple[Any, d
     """(ModelProto, metadata) of an ONNX file poseforge made; clear errors otherwise."""
     import onnx
 
-    path = Path(path)
-    if not path.is_file():
-        raise PoseforgeError(f"ONNX file not found: {path}")
+    path = regular_file(path, "ONNX file")
     try:
         model = onnx.load(str(path), load_external_data=load_external_data)
     except Exception as exc:  # protobuf raises DecodeError, onnx raises several others

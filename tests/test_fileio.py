@@ -20,9 +20,11 @@ from poseforge.fileio import (
     atomic_output,
     atomic_outputs,
     claim,
+    command_files,
     lock_file,
     output_directory,
     read_ledger,
+    reading,
     sha256_file,
     write_json,
 )
@@ -353,3 +355,22 @@ def test_the_baseline_the_user_keeps_is_updated_in_place(tmp_path: Path) -> None
     with pytest.raises(PoseforgeError, match="was not written by poseforge"):
         write_document(target, BASELINE, baseline)
     assert json.loads(target.read_text()) == {"schema": BASELINE.schema, "mine": True}
+
+
+def test_no_output_of_a_command_replaces_a_file_it_reads(tmp_path: Path) -> None:
+    """Within one command an input may not be an output, whichever comes first; what the command wrote
+    itself it reads back freely. A file poseforge wrote (in its record) is otherwise its to replace."""
+    results, report, bench = (write_json(tmp_path / name, {"n": 1}) for name in ("results.json", "r.json", "b.json"))
+    with command_files():
+        reading(results, "the results r.json names")
+        with pytest.raises(PoseforgeError, match=r"results.json is the command's own input \(the results r.json names"):
+            write_json(results, {"n": 2})
+        claim(report)  # claimed first (before the work), read later
+        with pytest.raises(PoseforgeError, match=r"r.json is the command's own input \(report r.json\)"):
+            reading(report, "report r.json")
+        write_json(bench, {"n": 2})
+        reading(bench, "bench b.json")  # its own product
+        write_json(bench, {"n": 3})
+    assert [json.loads(p.read_text())["n"] for p in (results, report, bench)] == [1, 1, 3]
+    write_json(results, {"n": 2})  # outside a command (the API), nothing is noted
+    assert json.loads(results.read_text())["n"] == 2

@@ -23,6 +23,7 @@ from torch import nn
 
 from poseforge.errors import PoseforgeError
 from poseforge.keypoints import STRIDE
+from poseforge.limits import MAX_IMAGE_PIXELS
 from poseforge.models import build_network, get_spec
 
 PAPER_INPUT = (368, 368)  # height, width of the paper's complexity tables
@@ -133,6 +134,8 @@ def parse_input(text: str) -> tuple[int, int]:
         raise PoseforgeError(f"input size {text!r} is not HxW, e.g. 368x368") from None
     if height <= 0 or width <= 0 or height % STRIDE or width % STRIDE:
         raise PoseforgeError(f"input size {height}x{width}: height and width must be positive multiples of {STRIDE}")
+    if height * width > MAX_IMAGE_PIXELS:  # torch's shapes overflow long before; no image is larger
+        raise PoseforgeError(f"input size {height}x{width}: more than {MAX_IMAGE_PIXELS} pixels, the largest image")
     return height, width
 
 

@@ -8,6 +8,7 @@ network as an FP32 IR with precision hint f32 at the paper's 456x256, interleave
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import statistics
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from poseforge.analysis.complexity import PAPER_INPUT, count
 from poseforge.analysis.tables import PAPER, PAPER_PARAMS, PAPER_SPEED, Row, matched_convention, table2, table5
 from poseforge.artifacts import DEPLOY_SHAPE
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_output, write_json
+from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_outputs, json_text
 from poseforge.validate.speed.interleaved import Entry, measure_interleaved, round_ratios
 
 SPEED_INPUT = DEPLOY_SHAPE  # height, width: the paper's 456x256, which is the deploy shape
@@ -63,16 +64,27 @@ def measure_paper(
     }
 
 
-def write_paper(output: str | Path, doc: dict[str, Any]) -> list[Path]:
-    """Render paper.json, paper.png and `output` (paper.md, written last) from measure_paper's figures."""
+def paper_outputs(output: str | Path) -> list[Path]:
+    """What `paper -o OUTPUT` writes: paper.json, paper.png (when matplotlib is there to draw it) and
+    OUTPUT, the markdown that shows them, last. `paper` claims them all before measuring."""
     output = Path(output)
-    write_json(output.with_suffix(".json"), doc)
-    written = [output.with_suffix(".json")]
-    plot = output.with_suffix(".png")
-    written += [plot] if write_plot(doc, plot) else []
-    with atomic_output(output) as tmp:
-        tmp.write_text(markdown(doc, plot.name if plot in written else None) + "\n" + MARKDOWN_MARK + "\n")
-    return [*written, output]
+    if output.suffix != ".md":
+        raise PoseforgeError(f"-o {output} is not a .md file: paper writes markdown, with its .json and .png beside it")
+    plot = [output.with_suffix(".png")] if importlib.util.find_spec("matplotlib") else []
+    return [output.with_suffix(".json"), *plot, output]
+
+
+def write_paper(output: str | Path, doc: dict[str, Any]) -> list[Path]:
+    """Render paper.json, paper.png and `output` (paper.md) from measure_paper's figures as one unit:
+    all written to temporary files, then renamed together (paper.md last), or none of them."""
+    targets = paper_outputs(output)
+    plot = targets[1] if len(targets) == 3 else None
+    with atomic_outputs(*targets) as tmps:
+        tmps[0].write_text(json_text(doc))
+        if plot is not None:
+            draw_plot(doc, tmps[1])
+        tmps[-1].write_text(markdown(doc, plot.name if plot else None) + "\n" + MARKDOWN_MARK + "\n")
+    return targets
 
 
 def _networks(proposed: Any, baseline: Any, sweep: list, int8: Any, read_meta: Any) -> list[dict[str, Any]]:
@@ -435,12 +447,10 @@ def _sweep_lines(doc: dict[str, Any], plot: str | None) -> list[str]:
     return lines
 
 
-def write_plot(doc: dict[str, Any], path: Path) -> bool:
-    """GMACs at 256x456 against fps, log-log; False when matplotlib is missing."""
-    try:
-        import matplotlib
-    except ImportError:
-        return False
+def draw_plot(doc: dict[str, Any], path: Path) -> None:
+    """GMACs at 256x456 against fps, log-log, written to `path` as it is (write_paper renames it into place)."""
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
@@ -466,7 +476,5 @@ def write_plot(doc: dict[str, Any], path: Path) -> bool:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", metadata=PNG_MARK)
+    fig.savefig(path, format="png", metadata=PNG_MARK)
     plt.close(fig)
-    return True

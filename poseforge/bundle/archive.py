@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 from poseforge.bundle.manifest import NETWORK_FILES, carried_runs, check_manifest, check_reports, report_file
 from poseforge.bundle.signature import check_signature
 from poseforge.bundle.signature import trusted_keys as load_keys
-from poseforge.documents import BUNDLE, loads
+from poseforge.documents import BUNDLE, loads, regular_file
 from poseforge.documents import SIGNATURE as SIGNATURE_DOCUMENT
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output
@@ -127,8 +127,7 @@ def open_bundle(path: str | Path, trusted_keys: Sequence[Any] | None = None) -> 
     files or signature.PublicKey), a bundle not signed by one of them is refused."""
     path = Path(path)
     keys = None if trusted_keys is None else load_keys(trusted_keys)
-    if not path.is_file():
-        raise PoseforgeError(f"bundle not found: {path}")
+    regular_file(path, "bundle")
     try:
         directory = Path(tempfile.mkdtemp(prefix="poseforge-bundle-"))  # 0700, ours alone
     except OSError as exc:

@@ -32,7 +32,7 @@ from poseforge.bundle.signature import read_private_key, sign
 from poseforge.decode import DecoderParams
 from poseforge.documents import BUNDLE, MAX_NATIVE_HEIGHTS, REPORT, check_document, loads, read_bytes, write_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import claim, scratch_directory
+from poseforge.fileio import claim, reading, scratch_directory
 from poseforge.validate.accuracy.agreement_reports import ReportScorer, reference_report, rescored
 from poseforge.validate.accuracy.compare import rederived
 
@@ -171,7 +171,7 @@ def _load_report(
             f"missing {protocol} report of {artifact}: {path} (make it with `poseforge validate {ir_xml} "
             f"--protocol {protocol} --speed ... -o {path}` or `make validate`)"
         )
-    raw = read_bytes(path, REPORT.what, MAX_REPORT_BYTES)
+    raw = read_bytes(reading(path, f"report {path}"), REPORT.what, MAX_REPORT_BYTES)
     report = check_document(loads(raw, REPORT.what, path), REPORT, path)
     if report.get("artifact") != artifact or report_key(report) != protocol:
         raise PoseforgeError(f"{path} is the {report_key(report)} report of {report.get('artifact')}")

@@ -105,6 +105,8 @@ def generate_key(path: str | Path) -> PublicKey:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     path = Path(path)
+    if not path.name:  # "." or "/"
+        raise PoseforgeError(f"{path} is a folder: name the file to write the private key to")
     public_path = path.with_name(path.name + PUBLIC_SUFFIX)
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(

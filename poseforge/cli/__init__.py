@@ -27,6 +27,7 @@ from pathlib import Path
 from poseforge.cli import analysis, convert, data, deploy, gate, quantize, validate
 from poseforge.cli.common import STAGES, Command
 from poseforge.errors import PoseforgeError
+from poseforge.fileio import check_not_an_input, command_files, reading
 from poseforge.text import printable
 
 COMMANDS: tuple[Command, ...] = (
@@ -41,10 +42,13 @@ COMMANDS: tuple[Command, ...] = (
 DEBUG_ENV = "POSEFORGE_DEBUG"
 # What the `convert` extra installs (pyproject.toml): a command needing one of them says so.
 CONVERT_EXTRA = ("torch", "onnx", "onnxscript", "onnxsim", "onnxruntime", "nncf", "pycocotools", "matplotlib")
-# Arguments naming files a command reads: `-o` may not be one of them.
-_INPUTS = ("source", "checkpoint", "ir", "artifact", "bundle", "input", "calib", "a", "b", "speed", "video",
-           "reference", "extra")  # fmt: skip
-_OPTION_INPUTS = ("calib", "speed", "video", "reference")  # the others are positional (extra: --artifact)
+# Arguments naming files a command reads, as an error shows them: no output of the command may be one.
+# Not the gate's --baseline: `poseforge baseline` updates that file (read first, on purpose).
+_INPUTS = {"source": "source", "checkpoint": "checkpoint", "ir": "ir", "artifact": "artifact", "bundle": "bundle",
+           "input": "input", "a": "a", "b": "b", "calib": "--calib", "speed": "--speed", "video": "--video",
+           "reference": "--reference", "extra": "--artifact", "proposed": "--proposed", "baseline_ir": "--baseline",
+           "int8": "--int8", "sweep": "--sweep", "fp32": "--fp32", "golden": "--golden", "omz_ir": "--omz-ir",
+           "settings": "settings"}  # fmt: skip
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -100,19 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_output_is_not_an_input(args: argparse.Namespace) -> None:
-    """`-o` may not name a file the command reads (an IR's .bin included): it would be replaced."""
-    output = getattr(args, "output", None)
-    if not output:
-        return
-    out = Path(output).resolve()
-    for name in _INPUTS:
+    """Note the files the arguments name as the command's inputs (an IR's .bin included; fileio.reading:
+    no output of the command may replace one), and refuse an `-o` that is one of them now."""
+    for name, option in _INPUTS.items():
         given = getattr(args, name, None)
         for value in given if isinstance(given, list) else [given]:  # a repeatable option: each (name, path)
             value = value[1] if isinstance(value, tuple) else value
-            if value and out in {Path(value).resolve(), Path(value).resolve().with_suffix(".bin")}:
-                option = {"extra": "--artifact"}.get(name, f"--{name}" if name in _OPTION_INPUTS else name)
-                raise PoseforgeError(f"-o {output} is the command's own input ({option} {value}): choose another "
-                                     "output")  # fmt: skip
+            if value:
+                reading(value, f"{option} {value}")
+                if Path(value).suffix == ".xml":
+                    reading(Path(value).with_suffix(".bin"), f"{option} {value}")
+    if output := getattr(args, "output", None):
+        check_not_an_input(Path(output), f"-o {output}")
 
 
 SIGPIPE_EXIT = 128 + 13  # what a shell reports for a writer whose reader went away
@@ -210,8 +213,9 @@ def _run(argv: Sequence[str] | None) -> int:
         raise
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
-        check_output_is_not_an_input(args)
-        args.run(args)
+        with command_files():
+            check_output_is_not_an_input(args)
+            args.run(args)
         sys.stdout.flush()  # now, not at exit: a closed pipe is seen here
     except PoseforgeError as exc:
         if debug:

@@ -23,7 +23,9 @@ def _info(args: argparse.Namespace) -> None:
 
 def _paper_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proposed", required=True, help="IR FP32 of the lightweight network")
-    p.add_argument("--baseline", required=True, help="IR FP32 of the 2-stage openpose-vgg19")
+    # dest baseline_ir: `baseline` is the gate's --baseline, a JSON that `poseforge baseline` updates
+    p.add_argument("--baseline", dest="baseline_ir", metavar="BASELINE", required=True,
+                   help="IR FP32 of the 2-stage openpose-vgg19")  # fmt: skip
     p.add_argument("--sweep", nargs="*", default=[], help="IRs FP32 of lightweight-openpose with 1..5 refinements")
     p.add_argument("--int8", help="INT8 IR of the lightweight network, when built")
     p.add_argument("--threads", type=THREADS, help="runtime threads for every network (default: all cores)")
@@ -34,9 +36,12 @@ def _paper_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _paper(args: argparse.Namespace) -> None:
-    from poseforge.analysis.paper import measure_paper, write_paper
+    from poseforge.analysis.paper import measure_paper, paper_outputs, write_paper
+    from poseforge.fileio import claim
 
-    doc = measure_paper(args.proposed, args.baseline, args.sweep, args.int8, args.threads, args.iterations,
+    for target in paper_outputs(args.output):  # all refused before any work (an IR it measures included)
+        claim(target)
+    doc = measure_paper(args.proposed, args.baseline_ir, args.sweep, args.int8, args.threads, args.iterations,
                         args.seconds, args.rounds)  # fmt: skip
     for path in write_paper(args.output, doc):
         wrote(path)

@@ -167,8 +167,15 @@ def add_trust(p: argparse.ArgumentParser) -> None:
                    "repeatable: any one of them)")  # fmt: skip
 
 
+def _output(text: str) -> str:
+    """An argparse type: a path to write (an empty one names nothing; `if args.output` took it for none)."""
+    if not text:
+        raise argparse.ArgumentTypeError("'' names no file or folder to write")
+    return text
+
+
 def add_output(p: argparse.ArgumentParser, what: str, required: bool = True) -> None:
-    p.add_argument("-o", "--output", required=required, help=what)
+    p.add_argument("-o", "--output", type=_output, required=required, help=what)
 
 
 def wrote(path: str | Path, detail: str = "") -> None:

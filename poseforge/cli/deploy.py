@@ -99,12 +99,17 @@ def overrides(pairs: list[str], option: str) -> dict[str, Any]:
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
-            raise PoseforgeError(f"{option} {pair!r} is not KEY=VALUE")
+            raise PoseforgeError(f"{option} {_cut(pair)!r} is not KEY=VALUE")
         try:
             out[key] = json.loads(text)
-        except ValueError:
-            raise PoseforgeError(f"{option} {pair!r}: {text!r} is not a number or true/false") from None
+        except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
+            raise PoseforgeError(f"{option} {_cut(pair)!r}: {_cut(text)!r} is not a number or true/false") from None
     return out
+
+
+def _cut(text: str, keep: int = 40) -> str:
+    """`text` as an error line shows it: its first `keep` characters."""
+    return text if len(text) <= keep else f"{text[:keep]}..."
 
 
 def _predict(args: argparse.Namespace) -> None:

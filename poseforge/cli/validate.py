@@ -77,14 +77,12 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from poseforge.validate.accuracy.validate import default_report_path, report_paths, validate_artifact
+    from poseforge.validate.accuracy.validate import default_report_path, validate_artifact
     from poseforge.validate.speed.network import read_speed_file
 
     options = runtime_options(args)
     if args.height is not None and args.protocol != "native":
         raise PoseforgeError(f"--height sets the native protocol's input height; {args.protocol} runs at its own")
-    if args.speed and args.output and Path(args.speed).resolve() in {p.resolve() for p in report_paths(args.output)}:
-        raise PoseforgeError(f"-o {args.output} would replace the speed file {args.speed} it reads: choose another -o")
     speed = read_speed_file(args.speed, args.artifact, options.precision_hint) if args.speed else None
 
     # -o stays None when not given: validate_artifact then refuses a subset (--limit) that would
@@ -145,9 +143,11 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from poseforge.fileio import write_json
+    from poseforge.fileio import claim, write_json
     from poseforge.validate.accuracy.compare import compare_reports, summary_lines
 
+    if args.output:
+        claim(args.output)  # refused now (a results file the reports name included), not after the resamples
     comparison = compare_reports(args.a, args.b, args.resamples, args.seed, args.cross_protocol)
     for line in summary_lines(comparison):
         print(line)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
-from poseforge.ir_files import save_ir
+from poseforge.ir_files import ir_output, save_ir
 from poseforge.metadata import derive, set_ir_metadata
 from poseforge.onnx_files import read_onnx
 
@@ -18,6 +18,7 @@ def convert_ir(source: str | Path, output: str | Path, precision: str) -> Path:
 
     if precision not in PRECISIONS:
         raise PoseforgeError(f"unknown IR precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    ir_output(output)
     _, meta = read_onnx(source, load_external_data=False)
     try:
         model = ov.convert_model(str(source))

@@ -20,7 +20,7 @@ from torch import nn
 
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import sha256_file
-from poseforge.ir_files import read_ir, save_ir
+from poseforge.ir_files import ir_output, read_ir, save_ir
 from poseforge.models import build_network
 from poseforge.models.checkpoint import Checkpoint, make_checkpoint
 from poseforge.runtime.openvino_runner import OpenVINORunner
@@ -291,6 +291,7 @@ def register_reference_ir(xml_path: str | Path, output: str | Path) -> Path:
     from poseforge.fileio import atomic_output
     from poseforge.metadata import derive, network_metadata, set_ir_metadata
 
+    ir_output(output)
     ov_model = read_ir(xml_path)
     read_weights(ov_model, build_network(MODEL))  # the topology check: it is the expected network
     names = output_names(ov_model)

@@ -23,7 +23,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from poseforge.documents import MAX_REFINEMENT_STAGES, METADATA, NORMALIZATION, FieldError, check_document
+from poseforge.documents import (
+    MAX_REFINEMENT_STAGES,
+    METADATA,
+    NORMALIZATION,
+    FieldError,
+    check_document,
+    regular_file,
+)
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
 from poseforge.metadata import network_metadata
@@ -111,9 +118,7 @@ def _zip_entries(f: io.BufferedReader, size: int) -> int | None:
 def torch_load(path: str | Path) -> Any:
     """`torch.load(weights_only=True)` with one-line errors for the ways a file can be wrong, and
     what it may inflate bounded first (`check_archive`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PoseforgeError(f"checkpoint not found: {path}")
+    path = regular_file(path, "checkpoint")
     check_archive(path)
     try:
         with warnings.catch_warnings():

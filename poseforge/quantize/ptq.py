@@ -49,7 +49,7 @@ from poseforge.artifacts import artifact_digest
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
 from poseforge.images import files_sha256, image_files
-from poseforge.ir_files import ir_metadata, read_ir, save_ir
+from poseforge.ir_files import ir_metadata, ir_output, read_ir, save_ir
 from poseforge.metadata import derive, set_ir_metadata
 from poseforge.quantize.calibration import (
     CalibrationSet,
@@ -99,6 +99,7 @@ def quantize_ir(
     import nncf
 
     settings = settings or QuantizeSettings()
+    ir_output(output)
     model, meta = read_fp32(source)
     check_choices(settings)
     if agreement_dir is not None and settings.max_drop is None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from poseforge.artifacts import REFERENCE, artifact_digest
 from poseforge.decode import DecoderParams
+from poseforge.documents import REPORT as REPORT_DOCUMENT
 from poseforge.documents import SWEEP, SWEEP_ROW, read_document, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim, json_text
@@ -169,11 +170,12 @@ def report_shape(ir: Path) -> list[int]:
 
 def reference_report(sweep: Sweep, out: Path, inputs: dict[str, Any]) -> Path:
     """The FP32 IR validated once per FP32 IR and validation set (kept under OUT/fp32/<key>)."""
-    from poseforge.validate.accuracy.validate import read_report, validate_artifact
+    from poseforge.validate.accuracy.validate import validate_artifact
 
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     path = out / "fp32" / key[:16] / REPORT
-    if path.is_file() and read_report(path)["artifact_sha256"] == inputs["fp32"]:
+    # The sweep's own earlier output, looked at (not read_report: not an input, it may be replaced).
+    if path.is_file() and read_document(path, REPORT_DOCUMENT)["artifact_sha256"] == inputs["fp32"]:
         return path
     validate_artifact(sweep.fp32, sweep.coco, sweep.protocol, path, measure=False, limit=sweep.limit)
     return path

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from poseforge.documents import regular_file
 from poseforge.errors import PoseforgeError
 from poseforge.runtime.common import Outputs
 from poseforge.runtime.options import ACCURACY, RuntimeOptions
@@ -84,8 +85,7 @@ def open_runner(path: str | Path, options: RuntimeOptions = ACCURACY) -> Runner:
     """Open any artifact with the runtime its kind needs, as `options` say (precision hint and
     streams concern OpenVINO only; a shape is compiled for where the runtime compiles)."""
     kind = artifact_kind(path)
-    if not Path(path).is_file():
-        raise PoseforgeError(f"artifact not found: {path}")
+    regular_file(path, "artifact")
     if kind in ("torch", "onnx") and options.device != "CPU":
         raise PoseforgeError(f"{path}: device {options.device} runs OpenVINO artifacts (an IR, a bundle); "
                              f"{kind} runs on the CPU")  # fmt: skip

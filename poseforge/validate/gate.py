@@ -48,6 +48,7 @@ from poseforge.artifacts import (
 )
 from poseforge.documents import BASELINE, BENCH, read_document, same_figure, write_document
 from poseforge.errors import PoseforgeError
+from poseforge.fileio import claim, reading
 from poseforge.machine import native_tier
 from poseforge.validate.accuracy.agreement import AGREEMENT_TOLERANCE
 from poseforge.validate.accuracy.agreement_reports import ReportScorer, reference_report, rescored
@@ -123,7 +124,7 @@ def read_bench(model_dir: str | Path) -> dict[str, Any] | None:
     path = Path(model_dir) / BENCH_FILE
     if not path.is_file():
         return None
-    bench = read_document(path, BENCH)
+    bench = read_document(reading(path, f"{BENCH.what} {path}"), BENCH)
     known = {t.name for t in TARGETS}
     if unknown := sorted(set(bench["ratios"]) - known):
         raise PoseforgeError(f"{path} is not a valid bench file: unknown ratio {', '.join(unknown)} (known: "
@@ -679,10 +680,10 @@ def baseline_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tu
 def write_baseline(
     model_dir: str | Path, path: str | Path, allow_subset: bool = False
 ) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
-    sources = [*(Path(model_dir) / "reports").glob("*.json"), Path(model_dir) / BENCH_FILE]
-    if Path(path).resolve() in {source.resolve() for source in sources}:  # it would replace what it is made from
-        raise PoseforgeError(f"--baseline {path} is one of the files the baseline is made from: choose another path")
     previous = read_previous_baseline(path)
+    # Claimed now: a file the baseline is made from (a report, its results, bench.json) is then refused
+    # as it is read, not after the scoring; a baseline is replaced on purpose (what write_document accepts).
+    claim(path, owned=lambda _: previous is not None)
     baseline = make_baseline(model_dir, previous, allow_subset)
     write_document(path, BASELINE, baseline, older=lambda existing: read_previous_baseline(existing) is not None)
     return baseline, baseline_changes(previous, baseline)

@@ -106,6 +106,13 @@ def test_bad_input_sizes(text: str) -> None:
         parse_input(text)
 
 
+@pytest.mark.parametrize("text", ["800000000x800000000", "99999999999999999999999992x8"])
+def test_an_input_larger_than_any_image_is_refused(text: str) -> None:
+    """torch's meta shapes overflowed on these (RuntimeError, TypeError) instead of a one-line refusal."""
+    with pytest.raises(PoseforgeError, match=r"more than \d+ pixels"):
+        parse_input(text)
+
+
 @pytest.mark.slow
 def test_info_json_is_the_count() -> None:
     result = run_cli("info", "openpose-vgg19", "--stages", "2", "--json")

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from poseforge.analysis.paper import _networks, complexity_section, markdown
+from poseforge.analysis.paper import _networks, complexity_section, markdown, write_paper
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import LEDGER
 from poseforge.ir_files import read_ir
 from poseforge.metadata import get_ir_metadata
 from tests.conftest import FP32_CHAIN, copy_with_times, run_cli, run_make
+from tests.hostile.helpers import snapshot
 
 BASELINE = "paper/openpose-vgg19-s2/ir/fp32/model.xml"
 
@@ -159,3 +160,32 @@ def test_paper_command_refuses_a_wrong_baseline(lwop_build: Path, tmp_path: Path
                      str(tmp_path / "paper.md"))  # fmt: skip
     assert result.returncode == 1 and "baseline must be openpose-vgg19" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_paper_writes_all_of_its_files_or_none(tmp_path: Path) -> None:
+    """paper.md is the user's: refused, and paper.json and paper.png are not written beside it (they were,
+    before the refusal); an -o that is not markdown is refused before anything is written."""
+    (tmp_path / "paper.md").write_text("my notes\n")
+    with pytest.raises(PoseforgeError, match=r"paper\.md exists and was not written by poseforge"):
+        write_paper(tmp_path / "paper.md", document())
+    assert [p.name for p in tmp_path.iterdir()] == ["paper.md"]
+    with pytest.raises(PoseforgeError, match=r"is not a \.md file"):
+        write_paper(tmp_path / "paper.json", document())
+    assert [p.name for p in tmp_path.iterdir()] == ["paper.md"]
+    assert [p.name for p in write_paper(tmp_path / "new.md", document())] == ["new.json", "new.png", "new.md"]
+
+
+def test_paper_command_never_writes_over_an_ir_it_measures(
+    baseline_build: Path, lwop_build: Path, tmp_path: Path
+) -> None:
+    """`-o` naming a --sweep IR (one poseforge wrote, so its record lets it be replaced): refused before
+    measuring, not replaced by markdown after it."""
+    lightweight, sweep = lwop_build / "ir" / "fp32" / "model.xml", tmp_path / "ir" / "model.xml"
+    run_cli("convert", str(lwop_build / "model.sim.onnx"), "-o", str(sweep)).check_returncode()
+    before = snapshot(tmp_path)
+    result = run_cli(
+        "paper", "--proposed", str(lightweight), "--baseline", str(baseline_build / BASELINE), "--sweep", str(sweep),
+        "--rounds", "1", "--iterations", "1", "--seconds", "0.3", "-o", str(sweep),
+    )  # fmt: skip
+    assert result.returncode == 1 and f"own input (--sweep {sweep})" in result.stderr, result.stderr
+    assert snapshot(tmp_path) == before

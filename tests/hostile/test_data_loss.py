@@ -24,9 +24,12 @@ from poseforge import fetch
 from poseforge.fileio import LEDGER, write_json
 from tests.bundle.made import Made
 from tests.conftest import REPO
+from tests.hostile.conftest import poseforge
 from tests.hostile.helpers import (
     Outcome,
     cli,
+    copied_reports,
+    edit_json,
     http_server,
     proxy_env,
     refused,
@@ -309,7 +312,30 @@ FILE_CASES: dict[str, FileCase] = {
     ),
     "baseline over a report it is made from": lambda root, build, coco, scored: (
         ["baseline", scored, "--baseline", scored / "reports/ir-fp32-val.json"],
-        ["ir-fp32-val.json", "made from"],
+        ["ir-fp32-val.json", "own input (report"],
+    ),
+    "compare -o the results report B names": lambda root, build, coco, scored: (
+        [
+            "compare",
+            *sorted(copied_reports(scored, root)[0].glob("ir-fp32-*.json")),
+            "--cross-protocol",
+            "--resamples",
+            "10",
+            "-o",
+            root / "reports/results/ir-fp32-val.json",
+        ],
+        ["results/ir-fp32-val.json", "own input (the results", "ir-fp32-val.json names"],
+    ),
+    "agreement -o the FP32 report it scores against": lambda root, build, coco, scored: (
+        [
+            "agreement",
+            _with_fp16_report(scored, build, coco),
+            "--resamples",
+            "10",
+            "-o",
+            scored / "reports/ir-fp32-val.json",
+        ],
+        ["reports/ir-fp32-val.json", "own input (report"],
     ),
     "validate -o its own --speed file": lambda root, build, coco, scored: (
         [*_validate(scored, coco)[:-2], "--speed", scored / SPEED_FILE, "-o", scored / SPEED_FILE],
@@ -356,6 +382,13 @@ FILE_CASES: dict[str, FileCase] = {
 def _validate(build: Path, coco: Path) -> list[str | Path]:
     """validate of the real IR FP32, accuracy only; -o follows."""
     return ["validate", build / "ir/fp32/model.xml", "--coco", coco, "--protocol", "val", "--no-speed", "-o"]
+
+
+def _with_fp16_report(model_dir: Path, build: Path, coco: Path) -> Path:
+    """`model_dir` with a val report of the FP16 IR too: one for agreement to score against the FP32 IR's."""
+    poseforge("validate", build / "ir/fp16/model.xml", "--coco", coco, "--protocol", "val", "--no-speed", "-o",
+              model_dir / "reports/ir-fp16-val.json")  # fmt: skip
+    return model_dir
 
 
 def _copy(source: Path, target: Path) -> Path:
@@ -407,6 +440,20 @@ def test_compare_never_replaces_the_report_it_reads(
     assert snapshot(tmp_path) == before
 
 
+def test_baseline_never_replaces_a_results_file_it_is_made_from(
+    gated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`baseline --baseline reports/results/ir-fp32-val.json` wrote the baseline over the results it
+    re-derives the AP from (poseforge's record lets it replace its own results)."""
+    model_dir = tmp_path / gated.name
+    shutil.copytree(gated, model_dir, symlinks=True)
+    results = model_dir / "reports/results/ir-fp32-val.json"
+    edit_json(model_dir / "reports/ir-fp32-val.json", lambda report: report.update(results_file=str(results)))
+    before = snapshot(tmp_path)
+    refused(cli(capsys, "baseline", model_dir, "--baseline", results), results, "own input (the results")
+    assert snapshot(tmp_path) == before
+
+
 def test_report_writes_nothing_when_one_of_its_outputs_is_the_users(
     scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -440,6 +487,23 @@ def test_a_read_only_place(
     }[command]  # fmt: skip
     before = snapshot(read_only)
     refused(cli(capsys, *args), read_only, "read-only file system")
+    assert snapshot(read_only) == before
+
+
+@pytest.mark.parametrize("command", ["keygen", "compare"])
+def test_a_read_only_place_named_by_a_relative_path(
+    command: str, read_only: Path, scored: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same line for `-o ro/key` as for an absolute path (the temporary file's error names it absolute:
+    keygen's reached the last resort, compare's printed the raw errno)."""
+    monkeypatch.chdir(read_only.parent)
+    reports = sorted((scored / "reports").glob("ir-fp32-*.json"))
+    args = {
+        "keygen": ["keygen", "-o", "ro/key"],
+        "compare": ["compare", *reports, "--cross-protocol", "--resamples", "10", "-o", "ro/c.json"],
+    }[command]
+    before = snapshot(read_only)
+    refused(cli(capsys, *args), f"cannot write ro/{args[-1][3:]}: read-only file system")
     assert snapshot(read_only) == before
 
 

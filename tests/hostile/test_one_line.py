@@ -663,6 +663,99 @@ def test_a_number_beyond_any_camera_index(made: Made, tmp_path: Path, capsys: py
     assert snapshot(tmp_path) == before
 
 
+# -o -> (what the line says, the exit code: '' is a usage error for every command)
+NAMELESS = {"": ("-o/--output: '' names no file or folder to write", 2), ".": (". is a folder", 1),
+            "/": ("/ is a folder", 1)}  # fmt: skip
+
+
+@pytest.mark.parametrize("output", list(NAMELESS))
+def test_keygen_to_an_output_that_names_no_file(
+    output: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`keygen -o ''` (or '.', '/') reached the last resort (ValueError: PosixPath('.') has an empty name)."""
+    monkeypatch.chdir(tmp_path)
+    says, code = NAMELESS[output]
+    refused(cli(capsys, "keygen", "-o", output), says, code=code)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("option", ["--decoder", "--tracker"])
+def test_a_parameter_nested_thousands_deep(option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """json.loads raised RecursionError, which only the last resort caught; the line shows the start of the value."""
+    outcome = cli(capsys, "predict", tmp_path / "b.tar.gz", tmp_path, "-o", tmp_path / "out", option,
+                  "min_hits=" + DEEP)  # fmt: skip
+    line = refused(outcome, option, "'min_hits=[[[", "is not a number or true/false")
+    assert len(line) < 200 and not list(tmp_path.iterdir())
+
+
+# name -> (arguments, given a scratch folder, and what the line says the file is instead)
+NOT_A_FILE: dict[str, tuple[Callable[[Path], list[str | Path]], str]] = {
+    "a folder as the bundle": (lambda root: ["verify", _folder(root / "b.tar.gz")], "is a directory, not a bundle"),
+    "/dev/null as the bundle": (lambda root: ["verify", "/dev/null"], "not a regular file (a pipe or a device), "
+                                "not a bundle"),
+    "a FIFO as the bundle": (lambda root: ["verify", _fifo(root / "b.tar.gz")],
+                             "not a regular file (a pipe or a device), not a bundle"),
+    "a folder as the checkpoint": (lambda root: ["export", _folder(root / "m.pth"), "-o", root / "m.onnx"],
+                                   "is a directory, not a checkpoint"),
+    "a folder as the ONNX file": (lambda root: ["convert", _folder(root / "m.onnx"), "-o", root / "m.xml"],
+                                  "is a directory, not an ONNX file"),
+    "a FIFO as the IR": (lambda root: ["import-ir", _fifo(root / "m.xml"), "-o", root / "m.pth"],
+                         "not a regular file (a pipe or a device), not an OpenVINO IR"),
+}  # fmt: skip
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("case", list(NOT_A_FILE))
+def test_a_folder_pipe_or_device_named_as_a_file_says_what_it_is(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They were all "bundle not found" (or checkpoint, IR): the file is there, it is just not one."""
+    make, says = NOT_A_FILE[case]
+    args = make(tmp_path)
+    before = snapshot(tmp_path)
+    with within(30):
+        refused(cli(capsys, *args), args[1], says)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_folder_this_user_may_not_list(made: Made, coco3: Path, tmp_path: Path) -> None:
+    """predict's folder of images, unreadable (mode 000; root is run without its licence to ignore that)
+    reached the last resort: "predict: Permission denied (...)"."""
+    folder = tmp_path / "photos"
+    shutil.copytree(coco3 / "val2017", folder)
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    if prefix and shutil.which("setpriv") is None:
+        pytest.skip("setpriv is needed to run as root without overriding file permissions")
+    args = ["predict", made.bundle, folder, "-o", tmp_path / "out", "--save", "poses"]
+    folder.chmod(0)
+    try:
+        result = subprocess.run([*prefix, sys.executable, "-m", "poseforge.cli", *map(str, args)], capture_output=True,
+                                text=True, timeout=300)  # fmt: skip
+    finally:
+        folder.chmod(0o755)
+    err = "\n".join(ln for ln in result.stderr.splitlines() if not ln.startswith("WARNING:"))  # OpenVINO's own
+    refused(Outcome(result.returncode, result.stdout, err), f"cannot list the images of {folder}: Permission denied")
+    assert not (tmp_path / "out").exists()
+
+
+def test_convert_refuses_an_output_that_is_not_xml_before_converting(
+    omz_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`convert -o m.txt` converted, then failed naming its temporary file (.m.XXXX.tmp.txt)."""
+    outcome = cli(capsys, "convert", omz_build / "model.sim.onnx", "-o", tmp_path / "cvt" / "m.txt")
+    line = refused(outcome, tmp_path / "cvt" / "m.txt", "NAME.xml")
+    assert ".tmp" not in line and not list(tmp_path.iterdir())
+
+
 CONTROL = {"a newline": "co\nco", "a carriage return": "co\rco", "a terminal escape": "co\x1b[2Jco",
            "a bidirectional override": "co\u202eoc"}  # fmt: skip
 

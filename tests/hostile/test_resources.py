@@ -428,6 +428,17 @@ def test_compare_checks_a_results_files_size_before_hashing_it(
     assert listing() == before
 
 
+# --- bootstrap resamples: their time grows with resamples x images ---------------------------------------------------
+def test_compare_bounds_the_work_of_its_resamples(scored: Path) -> None:
+    """A million resamples (the most --resamples takes) of the 3 images ran for minutes (and of val2017's
+    5,000 would have drawn 40 GB at once): refused in one line, saying how many these images allow."""
+    reports = scored / "reports"
+    outcome, seconds, _ = limited(["compare", reports / "ir-fp32-val.json", reports / "ir-fp32-deploy.json",
+                                   "--cross-protocol", "--resamples", "1000000"], timeout=60)  # fmt: skip
+    refused(outcome, "1000000 bootstrap resamples of 3 images", "at most", "--resamples")
+    assert seconds < 30
+
+
 # --- downloads: a server without Content-Length, one that trickles ----------------------------------------------------
 def endless(request: http.server.BaseHTTPRequestHandler, name: str) -> None:
     """200 with no Content-Length, then zeros until the client stops reading."""

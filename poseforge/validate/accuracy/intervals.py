@@ -16,13 +16,14 @@ do, vectorised over blocks of resamples.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from poseforge.documents import same_figure
+from poseforge.errors import PoseforgeError
 from poseforge.validate.accuracy.scoring import evaluate_keypoints
 
 MAX_DETS = 20  # COCOeval's keypoint summary uses maxDets=20 for every AP
@@ -36,6 +37,13 @@ METRICS = {  # metric -> (area range, OKS threshold or None for the mean over al
 }
 METHOD = "percentile bootstrap, images resampled with replacement"
 BLOCK_ELEMENTS = 1 << 21  # (resamples x thresholds x detections) per vectorised block
+DRAW_ELEMENTS = 1 << 20  # (resamples x images) drawn at a time: 8 MB of draws, whatever the resamples
+# An interval's time grows with resamples x (images + RESAMPLE_COST): a resample costs about what 50
+# images do (its precision envelope, 10 OKS thresholds x 101 recall points). MAX_WORK bounds it to
+# about 40 s here: 4,950 resamples of val2017's 5,000 images, 132,000 of coco-val's 138 (a million of
+# 5,000, which --resamples allows, would take hours, and drawn at once 40 GB).
+RESAMPLE_COST = 50
+MAX_WORK = 25_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,14 +234,38 @@ def metrics_from_weights(matches: ImageMatches, weights: Any = None) -> dict[str
     return {metric: ap_from_weights(matches, weights, metric) for metric in METRICS}
 
 
-def resample_weights(images: int, resamples: int, seed: int) -> np.ndarray:
-    """(resamples, images) counts: each row draws `images` images with replacement."""
+def check_resamples(images: int, resamples: int) -> None:
+    """Refuse an interval of more work than MAX_WORK (see RESAMPLE_COST), in one line saying how many
+    resamples these images allow."""
+    if resamples * (images + RESAMPLE_COST) > MAX_WORK:
+        most = MAX_WORK // (images + RESAMPLE_COST)
+        raise PoseforgeError(f"{resamples} bootstrap resamples of {images} images would take too long: at most "
+                             f"{most} on {images} images (--resamples)")  # fmt: skip
+
+
+def _weight_blocks(images: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """(rows, images) counts, rows summing to `resamples`: each row draws `images` images with
+    replacement. Drawn a block at a time (memory bounded), the same counts as in one draw."""
     if images < 1 or resamples < 1:
         raise ValueError(f"need at least one image and one resample, got {images} and {resamples}")
+    check_resamples(images, resamples)
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, images, size=(resamples, images))
-    flat = (draws + (np.arange(resamples) * images)[:, None]).ravel()
-    return np.bincount(flat, minlength=resamples * images).reshape(resamples, images)
+    rows = max(1, DRAW_ELEMENTS // images)
+    for start in range(0, resamples, rows):
+        n = min(rows, resamples - start)
+        draws = rng.integers(0, images, size=(n, images))
+        flat = (draws + (np.arange(n) * images)[:, None]).ravel()
+        yield np.bincount(flat, minlength=n * images).reshape(n, images)
+
+
+def resample_weights(images: int, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, images) counts: each row draws `images` images with replacement."""
+    return np.concatenate(list(_weight_blocks(images, resamples, seed)))
+
+
+def _resampled(images: int, resamples: int, seed: int, score: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """`score` of every resample's weights, a block of resamples at a time."""
+    return np.concatenate([score(block.astype(float)) for block in _weight_blocks(images, resamples, seed)])
 
 
 def _interval(
@@ -272,7 +304,7 @@ def bootstrap_ap(
     point = ap_from_weights(matches, None, metric)
     if point < 0:
         raise ValueError("no ground truth among the images: AP is undefined")
-    values = _metric_rows(matches, resample_weights(len(matches.image_ids), resamples, seed).astype(float), metric)
+    values = _resampled(len(matches.image_ids), resamples, seed, lambda w: _metric_rows(matches, w, metric))
     return _interval(metric, point, values, level, resamples, seed, matches)
 
 
@@ -324,8 +356,8 @@ def paired_difference(
     point_a, point_b = ap_from_weights(matches_a, None, metric), ap_from_weights(matches_b, None, metric)
     if point_a < 0:
         raise ValueError("no ground truth among the images: AP is undefined")
-    weights = resample_weights(len(matches_a.image_ids), resamples, seed).astype(float)
-    values = _metric_rows(matches_b, weights, metric) - _metric_rows(matches_a, weights, metric)
+    values = _resampled(len(matches_a.image_ids), resamples, seed,
+                        lambda w: _metric_rows(matches_b, w, metric) - _metric_rows(matches_a, w, metric))  # fmt: skip
     return _interval(f"{metric} difference (b - a)", point_b - point_a, values, level, resamples, seed, matches_a)
 
 

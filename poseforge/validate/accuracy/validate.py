@@ -39,14 +39,14 @@ from poseforge.documents import (
     read_document,
 )
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_outputs, claim, json_text
+from poseforge.fileio import atomic_outputs, claim, json_text, reading
 from poseforge.metadata import toolchain_versions
 from poseforge.runtime import Runner
 from poseforge.runtime.options import ACCURACY, RuntimeOptions
 from poseforge.ui import progress
 from poseforge.validate.accuracy.agreement import agreement_field, reference_problem
 from poseforge.validate.accuracy.dataset import CocoImage, CocoKeypoints
-from poseforge.validate.accuracy.intervals import bootstrap_ap, matches_from_eval
+from poseforge.validate.accuracy.intervals import bootstrap_ap, check_resamples, matches_from_eval
 from poseforge.validate.accuracy.loop import LoopResult, run_loop
 from poseforge.validate.accuracy.scoring import coco_keypoint_metrics, evaluate_keypoints, keypoint_metrics
 from poseforge.validate.accuracy.shards import (
@@ -197,6 +197,7 @@ def validate_artifact(
             f"--limit {limit} validates {len(images)} of {len(dataset.coco.imgs)} images: a partial report "
             "needs its own -o, so that it never takes the place of a full one"
         )
+    check_resamples(len(images), resamples)  # refused now, not after the run
     for target in report_paths(output) if output else ():
         claim(target)  # refused now, not after the run
     if reference is not None:  # a reference that cannot be one is refused now, not after the run
@@ -327,7 +328,8 @@ def write_report_pair(output: str | Path, report: dict[str, Any], results: list[
 
 
 def read_report(path: str | Path) -> dict[str, Any]:
-    return read_document(path, REPORT)
+    """A report the command reads: an input (fileio.reading), which none of its outputs may replace."""
+    return read_document(reading(path, f"report {path}"), REPORT)
 
 
 def read_results(report: dict[str, Any], report_path: str | Path) -> list[dict]:
@@ -337,6 +339,7 @@ def read_results(report: dict[str, Any], report_path: str | Path) -> list[dict]:
         results_path = report_paths(report_path)[1]
     if not results_path.is_file():
         raise PoseforgeError(f"{report_path} names results {results_path}, which do not exist")
+    reading(results_path, f"the results {report_path} names")
     raw = read_bytes(results_path, RESULTS.what, RESULTS.max_bytes)  # its size checked before it is hashed
     if hashlib.sha256(raw).hexdigest() != report["results_sha256"]:
         raise PoseforgeError(f"{results_path} is not the results {report_path} was made with (sha256 differs)")

@@ -38,7 +38,7 @@ from poseforge.artifacts import (
 )
 from poseforge.documents import TIERS, Document, read_document, write_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import claim
+from poseforge.fileio import claim, reading
 from poseforge.machine import BY_TIER, machine_info, standin_tiers, tier_environment
 from poseforge.metadata import toolchain_versions
 from poseforge.validate.speed.host import round_order
@@ -277,7 +277,7 @@ def read_measured(model_dir: str | Path, name: str, doc: Document, target: str, 
     path = Path(model_dir) / name
     if not path.is_file():
         return None
-    measured = read_document(path, doc)
+    measured = read_document(reading(path, f"{doc.what} {path}"), doc)
     for run, digest in measured["artifacts"].items():
         file = Path(model_dir) / BY_NAME[base_name(run)].file if base_name(run) in BY_NAME else None
         if file is None or not file.is_file() or artifact_digest(file) != digest:

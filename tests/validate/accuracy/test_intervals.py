@@ -15,6 +15,7 @@ from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.intervals import (
     METHOD,
     Interval,
+    _weight_blocks,
     ap_from_weights,
     bootstrap_ap,
     match_images,
@@ -173,6 +174,25 @@ def test_vectorised_rows_equal_single_weightings(val: Any) -> None:
     rows = resampled_ap(matches, weights)
     assert [ap_from_weights(matches, w) for w in weights] == rows.tolist()
     assert resampled_ap(matches, np.ones((3, len(matches.image_ids)), int)).tolist() == [ap_from_weights(matches)] * 3
+
+
+def test_resamples_are_drawn_a_block_at_a_time() -> None:
+    """4,000 resamples of 5,000 images were drawn at once (3 arrays of 160 MB; a million of them, which
+    --resamples takes, 40 GB each): now a block at a time, the counts exactly those of one draw, so an
+    interval is what it was."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        total = sum(int(block.sum()) for block in _weight_blocks(5000, 4000, seed=3))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == 4000 * 5000 and peak < 64 << 20, f"{peak / 2**20:.0f} MiB at the peak"
+    draws = np.random.default_rng(3).integers(0, 700, size=(300, 700))
+    at_once = np.stack([np.bincount(row, minlength=700) for row in draws])
+    assert np.array_equal(np.concatenate(list(_weight_blocks(700, 300, seed=3))), at_once)
+    assert np.array_equal(resample_weights(700, 300, seed=3), at_once)
 
 
 def test_weights_mean_duplicated_images(mini: Any) -> None:
