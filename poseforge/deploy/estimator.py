@@ -15,7 +15,8 @@ per height, and `measured()` leads with the AP of what runs. A frame's input is 
 frame alone, never of the frames seen before it, so the same frame always gets the same poses. The
 first frame size is compiled for its own shape (a video's, a camera's: the fastest); frames of any
 other size run on the network compiled for every shape (as validation runs it: the same outputs, bit
-for bit, a little slower per frame) instead of compiling each new width (a fifth of a second each).
+for bit, a little slower per frame) instead of compiling each new width (which costs the time of
+many frames). In a stream, once a second size is seen, every frame runs on that one network.
 Tracking gives each person an id across frames (PoseTracker: OKS matching in two stages by score,
 ids once a track is confirmed, every track ended at a scene cut, told from a thumbnail of each
 frame made as it is prepared: deploy.scenes) and smoothing filters each tracked keypoint
