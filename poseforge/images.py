@@ -31,8 +31,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 def check_frame(image: object, name: str) -> np.ndarray:
     """`image` if it is a BGR uint8 frame (H x W x 3) within the bounds; else a one-line error."""
     if image is None:
-        raise PoseforgeError(f"{name}: got None, not an image (cv2.imread returns None for a file it cannot read: "
-                             "pass the path instead and poseforge says why)")  # fmt: skip
+        raise PoseforgeError(f"{name}: got None, not an image (cv2.imread returns None for a file it cannot "
+                             "read: poseforge.images.read_image(path), or PoseEstimator given the path, "
+                             "says why)")  # fmt: skip
     if not isinstance(image, np.ndarray):
         raise PoseforgeError(f"{name}: expected a BGR image (numpy array H x W x 3), got {type(image).__name__}")
     if image.dtype != np.uint8:

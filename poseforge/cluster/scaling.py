@@ -24,7 +24,7 @@ from poseforge.cluster.session import ray_cluster
 from poseforge.cluster.shards import ray_sharding
 from poseforge.documents import COCO_ANNOTATIONS, read_document
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import write_json
+from poseforge.fileio import claim, write_json
 from poseforge.machine import machine_info
 from poseforge.runtime.options import ACCURACY
 from poseforge.text import plural
@@ -136,6 +136,8 @@ def scaling_lines(result: dict[str, Any]) -> list[str]:
 
 def run_scaling(artifact: str | Path, coco: str | Path, images: int, workers: tuple[int, ...],
                 output: str | Path | None) -> dict[str, Any]:  # fmt: skip
+    if output is not None:
+        claim(output)  # refused before the minutes of measuring, not after
     result = measure_scaling(artifact, coco, images, workers)
     print("\n".join(scaling_lines(result)))
     if output is not None:
