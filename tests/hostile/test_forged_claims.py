@@ -287,6 +287,7 @@ EDITED_FIGURES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     ),
     "34000 people": (setting("dataset.people", 34000), "says dataset.people 34000 but its images and annotations give"),
     "a full set of more images": (setting("dataset.images_total", 5000), "says dataset.images_total 5000 but"),
+    "another image set's name": (setting("dataset.name", "val2017"), "says dataset.name val2017 but its images"),
     "an interval without its seed": (without("interval.seed"), "says an interval without its seed"),
     "an interval of a billion resamples": (setting("interval.resamples", 10**9), "field interval.resamples"),
 }

@@ -170,6 +170,7 @@ EDITED: dict[str, tuple[Callable[[Path], None], str]] = {
     "an AR of 0.99": (set_report("val", ar=0.99), "says ar 0.9900 but its results score"),
     "an interval that misses its AP": (set_interval(low=0.6, high=0.7), "says interval.high 0.7 but its results give"),
     "34000 people": (set_dataset(people=34000), "says dataset.people 34000 but its images and annotations give"),
+    "another image set's name": (set_dataset(name="val2017"), "says dataset.name val2017 but its images"),
 }
 
 

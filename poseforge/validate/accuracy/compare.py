@@ -103,9 +103,11 @@ def metrics_problem(report: dict[str, Any], scored: dict[str, Any]) -> str | Non
 
 
 def counts_problem(report: dict[str, Any], image_ids: list[int], dataset: CocoKeypoints) -> str | None:
-    """The first count a report carries that its images and annotations do not give, or None."""
+    """The first count a report carries that its images and annotations do not give, or None; its image
+    set's name too (the annotations' folder), which bundle.json and report.md print beside its figures."""
     total, given = len(dataset.coco.imgs), report["dataset"]
-    counts = {"images": (report["images"], len(image_ids)), "subset": (report["subset"], len(image_ids) < total),
+    counts = {"dataset.name": (given["name"], dataset.name),
+              "images": (report["images"], len(image_ids)), "subset": (report["subset"], len(image_ids) < total),
               "dataset.images_total": (given["images_total"], total),
               "dataset.people": (given["people"], dataset.people(image_ids))}  # fmt: skip
     for field, (claimed, value) in counts.items():
