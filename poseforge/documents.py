@@ -708,8 +708,12 @@ SWEEP_RESULT = obj(
         "heatmap_peak_retention": nullable(NONNEG),
         "machine": MACHINE,
     },
-    # agreement with the FP32 IR on the scored set (rows cached before it was measured have none)
-    {"agreement": nullable(obj({"ap": FRACTION, "low": FRACTION, "high": FRACTION, "people": integer(1)}))},
+    {
+        # agreement with the FP32 IR on the scored set (rows cached before it was measured have none)
+        "agreement": nullable(obj({"ap": FRACTION, "low": FRACTION, "high": FRACTION, "people": integer(1)})),
+        # each run's throughput in every speed round (rows cached before rounds were measured have none)
+        "throughput_fps_by_round": mapping(array(POSITIVE, 1, 100), NAME, min_len=1, max_len=2),
+    },
 )
 SWEEP_ROW = Document("sweep row", "poseforge.sweep-row/1", obj({"row": SWEEP_RESULT}))
 SWEEP = Document(

@@ -3,7 +3,8 @@
 1. The FP32 IR is validated once (OUT/fp32/), the reference every row's paired interval is against.
 2. Each row (sweep_settings: a grid or a list) is quantized from the FP32 IR (OUT/rows/<key>/),
    validated under the sweep's protocol, compared with FP32 on the same image resamples, and its
-   throughput measured back to back with FP32's in the same process (a ratio within one run).
+   throughput measured with FP32's in the same process, in interleaved rounds (a ratio within each
+   round, its median over rounds: load that comes and goes moves both sides of a round alike).
 3. A row is cached by the sha256 of its settings and inputs (the FP32 IR's digest, the calibration
    folder's images, the validation set, the versions of poseforge and the tools it runs): its
    row.json is written when it is complete, so an interrupted sweep resumes where it stopped and a
@@ -36,11 +37,14 @@ from poseforge.images import files_sha256, image_files
 from poseforge.machine import machine_info
 from poseforge.metadata import toolchain_versions
 from poseforge.quantize.sweep_settings import Row, Sweep
+from poseforge.validate.speed.interleaved import rounds_problem
 
 ROWS = "rows"
 ROW_FILE = "row.json"
 REPORT = "report.json"
 ITERATIONS = 10  # latency iterations of each speed measurement
+ROUNDS = 3  # speed rounds of each row (validate.speed.interleaved: the range then holds the median 75% of the time)
+SPEED_RUNS = ("ir-int8", REFERENCE)
 # Runs fn on every job somewhere; on_done(index, result) as each finishes (so a finished row is kept
 # even if the sweep is interrupted later); the results in job order.
 Dispatch = Callable[[Callable[[Any], Any], list[Any], Callable[[int, Any], None]], list[Any]]
@@ -113,7 +117,7 @@ def measure_row(job: RowJob) -> dict[str, Any]:
     from poseforge.quantize.ptq import quantize_ir
     from poseforge.validate.accuracy.compare import compare_reports
     from poseforge.validate.accuracy.validate import validate_artifact
-    from poseforge.validate.speed.tiers import measure_round
+    from poseforge.validate.speed.tiers import measure_round, summarize_rounds
 
     folder = Path(job.folder)
     int8 = folder / "model.xml"
@@ -125,8 +129,9 @@ def measure_row(job: RowJob) -> dict[str, Any]:
                             "people": agreed["people"]}  # fmt: skip
     paired = compare_reports(job.reference, folder / REPORT)["b_minus_a"]
     shape = [1, 3, *report_shape(int8)]
-    speed = measure_round({REFERENCE: (job.fp32, "f32"), "ir-int8": (str(int8), "f32")}, shape, ITERATIONS,
-                          job.seconds)  # fmt: skip
+    runs = {"ir-int8": (str(int8), "f32"), REFERENCE: (job.fp32, "f32")}
+    rounds = [measure_round(runs, shape, ITERATIONS, job.seconds, number) for number in range(1, ROUNDS + 1)]
+    speed = summarize_rounds({name: [measured[name] for measured in rounds] for name in runs})
     calibration = record["calibration"]
     return {
         "key": job.key,
@@ -151,7 +156,8 @@ def measure_row(job: RowJob) -> dict[str, Any]:
         "agreement": agreement,
         "throughput_fps": speed["ir-int8"]["throughput_fps"],
         "fp32_throughput_fps": speed[REFERENCE]["throughput_fps"],
-        "over_fp32": speed["ir-int8"]["throughput_fps"] / speed[REFERENCE]["throughput_fps"],
+        "over_fp32": speed["ir-int8"]["throughput_over_fp32"],
+        "throughput_fps_by_round": {name: speed[name]["throughput_fps_by_round"] for name in SPEED_RUNS},
         "latency_ms": speed["ir-int8"]["latency_ms"]["median"],
         "heatmap_peak_retention": record["heatmap_peak_retention"],
         "float_layers": len(record["float_layers"]),
@@ -182,11 +188,32 @@ def reference_report(sweep: Sweep, out: Path, inputs: dict[str, Any]) -> Path:
 
 
 def cached_row(path: Path, key: str) -> dict[str, Any] | None:
-    """A finished row's record, if `path` holds the one with this key."""
+    """A finished row's record, if `path` holds the one with this key (refused where its speed
+    figures are not what its rounds give)."""
     if not path.is_file():
         return None
-    row = read_document(path, SWEEP_ROW)
-    return row["row"] if row["row"]["key"] == key else None
+    row = read_document(path, SWEEP_ROW)["row"]
+    if row["key"] != key:
+        return None
+    if problem := speed_problem(row):
+        raise PoseforgeError(f"{path} says {problem}: an edited row; remove {path.parent} to measure it again")
+    return row
+
+
+def speed_problem(row: dict[str, Any]) -> str | None:
+    """Why a row's throughput figures are not the medians of its rounds and of their per-round
+    ratio (interleaved.rounds_problem), or None (also for a row cached before rounds were kept)."""
+    by_round = row.get("throughput_fps_by_round")
+    if by_round is None:
+        return None
+    if sorted(by_round) != sorted(SPEED_RUNS):
+        return f"rounds of {', '.join(sorted(by_round))} where a row measures {' and '.join(SPEED_RUNS)}"
+    speed = {
+        "ir-int8": {"throughput_fps": row["throughput_fps"], "throughput_fps_by_round": by_round["ir-int8"],
+                    "throughput_over_fp32": row["over_fp32"]},
+        REFERENCE: {"throughput_fps": row["fp32_throughput_fps"], "throughput_fps_by_round": by_round[REFERENCE]},
+    }  # fmt: skip
+    return rounds_problem(speed, {}, len(by_round[REFERENCE]))
 
 
 def run_sweep(sweep: Sweep, out: str | Path, dispatch: Dispatch = in_process, say: Any = print,

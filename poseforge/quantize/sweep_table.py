@@ -10,6 +10,7 @@ from poseforge.artifacts import REFERENCE
 from poseforge.documents import SWEEP, write_document
 from poseforge.fileio import MARKDOWN_MARK, PNG_MARK, atomic_output
 from poseforge.text import plural
+from poseforge.validate.speed.interleaved import per_round
 
 
 def write_outputs(out: Path, table: dict[str, Any]) -> list[Path]:
@@ -39,6 +40,14 @@ def held_out_command(table: dict[str, Any]) -> str:
     )
 
 
+def over_spread(row: dict[str, Any]) -> str:
+    """' [low-high]': the range of a row's per-round INT8 / FP32 throughput ratios ('' for one round,
+    or a row cached before rounds were kept)."""
+    by_round = row.get("throughput_fps_by_round")
+    ratios = by_round and per_round(by_round["ir-int8"], by_round[REFERENCE])
+    return f" [{min(ratios):.2f}-{max(ratios):.2f}]" if ratios and len(ratios) > 1 else ""
+
+
 def same_set(row: dict[str, Any]) -> bool:
     """True where a row was calibrated on images of the set it is scored on: its AP is optimistic."""
     return row["chosen_on"]["overlaps_validation"]
@@ -55,8 +64,9 @@ def markdown(table: dict[str, Any]) -> str:
         f"); {REFERENCE} AP {_interval(fp32)} on the same images. Each row is quantized from the FP32 IR "
         f"(sha256 {fp32['sha256'][:12]}), calibrated on the images it was chosen on, and validated; `AP - FP32` is "
         "paired (the same image resamples), marked * only where its interval excludes 0. Throughput (THROUGHPUT "
-        "hint, f32) is measured back to back with the FP32 IR's in the row's own process: `x FP32` is that "
-        f"ratio. Machine class {', '.join(classes) or '-'}; scheduler {table['scheduler'].get('scheduler', '?')}.",
+        "hint, f32) is measured with the FP32 IR's in the row's own process, in interleaved rounds: `fps` is the "
+        "median of the rounds, `x FP32` the median of the per-round ratios (their range in brackets). "
+        f"Machine class {', '.join(classes) or '-'}; scheduler {table['scheduler'].get('scheduler', '?')}.",
         "",
         "| # | row | chosen on (calibration) | scored on | AP [95% interval] | AP - FP32 [paired 95%] | agreement "
         "[95%] | fps | x FP32 | peaks kept |",
@@ -75,7 +85,7 @@ def markdown(table: dict[str, Any]) -> str:
             f"| {number} | {row['name']} | {chosen['name']} ({chosen['images']} images)"
             f"{' **same set**' if same_set(row) else ''} | {on['name']} ({on['people']} people) | {_interval(row)} | "
             f"{d['ap']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]{mark} | {agreement} | {row['throughput_fps']:.1f} | "
-            f"{row['over_fp32']:.2f} | {'-' if peaks is None else f'{peaks:.1%}'} |"
+            f"{row['over_fp32']:.2f}{over_spread(row)} | {'-' if peaks is None else f'{peaks:.1%}'} |"
         )
     overlapping = [row["name"] for row in done if same_set(row)]
     if overlapping:

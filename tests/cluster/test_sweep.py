@@ -4,11 +4,17 @@ Ray, with one more row) runs only the rows it has not finished, and its table ke
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
+import pytest
+
+from poseforge.errors import PoseforgeError
 from poseforge.fileio import PNG_MARK
-from poseforge.quantize.sweep import ROW_FILE, in_process, run_sweep
+from poseforge.quantize.sweep import ROUNDS, ROW_FILE, in_process, run_sweep
 from poseforge.quantize.sweep_settings import read_sweep
+from poseforge.validate.speed.interleaved import per_round
+from tests.hostile.helpers import edit_json
 from tests.validate.conftest import SMALL_SWEEP, make_coco
 
 ROW = '\n[[rows]]\nname = "{name}"\npreset = "{preset}"\n'
@@ -47,9 +53,17 @@ def test_a_sweep_runs_only_the_rows_it_has_not_finished(
     for row in table["rows"]:
         assert row["chosen_on"]["name"] == "coco-calib/train2017" and row["scored_on"]["name"] == "coco"
         assert row["difference"]["low"] <= row["difference"]["ap"] <= row["difference"]["high"]
-        assert row["throughput_fps"] > 0 and row["over_fp32"] == row["throughput_fps"] / row["fp32_throughput_fps"]
+        by_round = row["throughput_fps_by_round"]
+        assert len(by_round["ir-int8"]) == len(by_round["ir-fp32"]) == ROUNDS
+        assert row["throughput_fps"] == statistics.median(by_round["ir-int8"]) > 0
+        assert row["over_fp32"] == statistics.median(per_round(by_round["ir-int8"], by_round["ir-fp32"]))
     text = (out / "sweep.md").read_text()
     assert "| 1 | mixed | coco-calib/train2017 (4 images) | coco (" in text and "| 2 | performance |" in text
     assert "**same set**" not in text
     assert f"{next(iter(PNG_MARK))}\x00poseforge".encode() in (out / "sweep.png").read_bytes()
     assert json.loads((out / "sweep.json").read_text()) == table
+
+    # a cached row whose speed is not what its rounds give (an edited row.json) is refused, not tabled
+    edit_json(row_file, lambda doc: doc["row"].update(over_fp32=doc["row"]["over_fp32"] * 2))
+    with pytest.raises(PoseforgeError, match=f"{row_file} says ir-int8's throughput over ir-fp32 is not what its"):
+        run_sweep(read_sweep(second, assets), out, in_process, say=said.append)
