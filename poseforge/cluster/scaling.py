@@ -40,6 +40,9 @@ def replicated_coco(source: Path, images: int, folder: Path) -> Path:
     data = read_document(source / ANNOTATIONS, COCO_ANNOTATIONS)
     if not data["images"]:
         raise PoseforgeError(f"{source / ANNOTATIONS} lists no images")
+    if (largest := max(i["id"] for i in data["images"])) >= ID_STRIDE:
+        raise PoseforgeError(f"{source / ANNOTATIONS} holds image id {largest}: replicas are numbered in steps of "
+                             f"{ID_STRIDE} (ids below it only)")  # fmt: skip
     (folder / IMAGES).mkdir(parents=True)
     (folder / ANNOTATIONS).parent.mkdir(parents=True)
     by_image: dict[int, list[dict]] = {}
@@ -54,8 +57,8 @@ def replicated_coco(source: Path, images: int, folder: Path) -> Path:
         name = f"r{replica:03d}_{info['file_name']}"
         (folder / IMAGES / name).symlink_to((source / IMAGES / info["file_name"]).resolve())
         out["images"].append({**info, "id": new_id, "file_name": name})
-        for k, ann in enumerate(by_image.get(info["id"], [])):
-            out["annotations"].append({**ann, "image_id": new_id, "id": new_id * 100 + k})
+        for ann in by_image.get(info["id"], []):  # ids numbered in turn: unique however many an image holds
+            out["annotations"].append({**ann, "image_id": new_id, "id": len(out["annotations"]) + 1})
     (folder / ANNOTATIONS).write_text(json.dumps(out))
     return folder
 
