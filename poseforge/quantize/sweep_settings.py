@@ -158,8 +158,9 @@ def _row(entry: dict[str, Any], base: QuantizeSettings, sweep: Sweep, path: Path
     if name is None:
         changed = {k: v for k, v in entry.items() if k in SETTING_TYPES or k == "calib"}
         name = ", ".join(f"{k}={_shown(v)}" for k, v in changed.items()) or "base"
-    if not isinstance(name, str) or not 0 < len(name) <= 200:
-        raise PoseforgeError(f"{path}: {where}name is a string of 1 to 200 characters, got {name!r}")
+    # printed as one line and as a cell of sweep.md's table
+    if not isinstance(name, str) or not 0 < len(name) <= 200 or not name.isprintable() or "|" in name:
+        raise PoseforgeError(f"{path}: {where}name is 1 to 200 printable characters without '|', got {name!r}")
     calib = entry.get("calib")
     if calib is not None and not isinstance(calib, str):
         raise PoseforgeError(f"{path}: {where}calib is a folder path, got {calib!r}")

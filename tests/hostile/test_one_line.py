@@ -854,6 +854,8 @@ SWEEPS: dict[str, tuple[str, str]] = {  # settings text -> what the line says
     ),
     "two rows of one name": (SWEEP_OK + "[[rows]]\nname = 'a'\n", "two rows are named 'a'"),
     "seconds out of range": ('[inputs]\nfp32 = "m.xml"\nseconds = -1\n[[rows]]\n', "inputs.seconds"),
+    "a name across lines": (SWEEP_OK.replace('"a"', '"a\\nb"'), "rows[0].name is 1 to 200 printable characters"),
+    "a name that splits a table cell": (SWEEP_OK.replace('"a"', '"a | b"'), "without '|', got 'a | b'"),
 }
 
 
