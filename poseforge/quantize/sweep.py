@@ -99,6 +99,16 @@ def row_key(row: Row, inputs: dict[str, Any], calib_sha256: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def check_distinct(sweep: Sweep, keys: list[str]) -> None:
+    """Refuse two rows of one key: they would share a folder, and each show the other's results."""
+    named: dict[str, str] = {}
+    for row, key in zip(sweep.rows, keys, strict=True):
+        if key in named:
+            raise PoseforgeError(f"{sweep.source}: rows {named[key]!r} and {row.name!r} are the same settings on the "
+                                 "same calibration images, so one result: remove one")  # fmt: skip
+        named[key] = row.name
+
+
 def run_row(job: RowJob) -> dict[str, Any]:
     """Quantize, validate (paired with FP32) and time one row where this process runs; a failure is
     the row's one-line error, not the sweep's."""
@@ -201,13 +211,14 @@ def run_sweep(sweep: Sweep, out: str | Path, dispatch: Dispatch = in_process, sa
     for rel in ("sweep.md", "sweep.json", "sweep.png"):
         claim(out / rel)  # refused now, not after hours of rows
     inputs = inputs_digest(sweep)
+    digests: dict[Path, str] = {}
+    keys = [row_key(row, inputs, folder_digest(row.calib, digests)) for row in sweep.rows]
+    check_distinct(sweep, keys)
     reference = reference_report(sweep, out, inputs)
     fp32_report = read_report(reference)
-    digests: dict[Path, str] = {}
     rows: list[dict[str, Any] | None] = []
     jobs, places = [], []
-    for row in sweep.rows:
-        key = row_key(row, inputs, folder_digest(row.calib, digests))
+    for row, key in zip(sweep.rows, keys, strict=True):
         folder = out / ROWS / key[:16]
         done = cached_row(folder / ROW_FILE, key)
         rows.append(done)

@@ -868,6 +868,21 @@ def test_a_hostile_sweep_settings_file(case: str, tmp_path: Path, capsys: pytest
     assert snapshot(tmp_path) == before
 
 
+def test_two_rows_of_one_setting_are_refused_before_any_work(
+    omz_build: Path, assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows that differ only by name would share a row folder: both quantized into it (at once, on Ray), and
+    a sweep run again showed the last one's name twice."""
+    from tests.validate.conftest import SMALL_SWEEP, make_coco
+
+    coco = make_coco(tmp_path / "coco", assets, 2)
+    path = tmp_path / "sweep.toml"
+    rows = "".join(f'\n[[rows]]\nname = "{name}"\npreset = "mixed"\n' for name in ("first", "second"))
+    path.write_text(SMALL_SWEEP.format(fp32=omz_build / "ir" / "fp32" / "model.xml", coco=coco) + rows)
+    refused(cli(capsys, "sweep", path, "-o", tmp_path / "out"), path, "rows 'first' and 'second' are the same")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("command", ["validate", "bench", "sweep"])
 def test_without_ray_the_ray_option_names_the_extra(command: str, tmp_path: Path) -> None:
     from tests.conftest import run_blocked
