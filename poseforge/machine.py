@@ -56,8 +56,13 @@ BY_TIER = {t.name: t for t in TIERS}
 # The tiers `poseforge bench --tiers` measures where the CPU can stand in for them (the kinds of
 # machine users deploy to), best last.
 BENCH_TIERS = ("x86-avx2", "x86-avx512-vnni", "x86-amx")
-# ONEDNN_MAX_CPU_ISA's other spellings of a tier (oneDNN renamed some in its AVX10 era).
-_CAP_ALIASES = {"AVX10_1_512": "AVX512_CORE", "AVX10_1_512_AMX": "AVX512_CORE_AMX", "AVX2_VNNI_2": "AVX2_VNNI"}
+# Every ONEDNN_MAX_CPU_ISA value oneDNN knows, lowest first: a cap runs the tiers whose cap is not
+# above it (SSE41 and AVX: none of them; AVX512_CORE_FP16: the BF16 tier's kernels, not AMX's).
+_CAP_ORDER = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+              "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16")  # fmt: skip
+# Their AVX10-era spellings.
+_CAP_ALIASES = {"AVX10_1_512": "AVX512_CORE_FP16", "AVX10_1_512_AMX": "AVX512_CORE_AMX",
+                "AVX10_1_512_AMX_FP16": "AVX512_CORE_AMX_FP16"}  # fmt: skip
 
 
 def cpu_flags(cpuinfo: str | None = None) -> tuple[str, set[str]]:
@@ -81,9 +86,8 @@ def tiers_of(flags: set[str], cap: str | None = None) -> list[Tier]:
     runnable = [t for t in TIERS if t.needs <= flags]
     if cap:
         cap = _CAP_ALIASES.get(cap.strip().upper(), cap.strip().upper())
-        caps = [t.cap for t in TIERS]
-        if cap in caps:  # any other value (ALL, DEFAULT, an older ISA) claims no better tier
-            runnable = [t for t in runnable if TIERS.index(t) <= caps.index(cap)]
+        if cap in _CAP_ORDER:  # any other value (ALL, DEFAULT, a misspelling) caps nothing
+            runnable = [t for t in runnable if _CAP_ORDER.index(t.cap) <= _CAP_ORDER.index(cap)]
     return runnable
 
 

@@ -55,6 +55,24 @@ def test_a_capped_run_stands_in_for_a_lower_tier_and_says_so() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("cap", "tier"),
+    [
+        ("SSE41", "x86-sse"),  # below every tier: oneDNN's kernels run SSE4.1, not AMX
+        ("avx", "x86-sse"),
+        ("AVX2_VNNI_2", "x86-avx2-vnni"),
+        ("AVX512_CORE_FP16", "x86-avx512-bf16"),  # above BF16, below AMX
+        ("AVX10_1_512", "x86-avx512-bf16"),  # AVX512_CORE_FP16's later name
+        ("AVX10_1_512_AMX", "x86-amx"),
+        ("AVX512_CORE_AMX_FP16", "x86-amx"),
+    ],
+)
+def test_every_cap_onednn_knows_names_the_tier_its_kernels_run(cap: str, tier: str) -> None:
+    info = machine_info(XEON_AMX, environ={"ONEDNN_MAX_CPU_ISA": cap}, arch="x86_64", cores=2)
+    assert info["tier"] == tier
+    assert info["class"] == (f"{tier}-2c" if tier == "x86-amx" else f"{tier}-2c-emulated")
+
+
 def test_the_tiers_a_cpu_can_stand_in_for() -> None:
     assert standin_tiers(XEON_AMX) == ["x86-avx2", "x86-avx512-vnni", "x86-amx"]
     assert standin_tiers(CASCADE_LAKE) == ["x86-avx2", "x86-avx512-vnni"]

@@ -19,7 +19,7 @@ from poseforge.cluster.session import Cluster, Node, class_resource
 from poseforge.documents import FLEET, write_document
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import claim
-from poseforge.machine import standin_tiers, tier_cap, tier_of_class
+from poseforge.machine import ISA_CAP_VARIABLE, standin_tiers, tier_cap, tier_of_class
 from poseforge.validate.speed.fleet import RoundJob, Target, fleet_document, fleet_lines, fleet_round, plan
 
 ITERATIONS = 10  # latency iterations per run and round
@@ -36,7 +36,9 @@ def targets(cluster: Cluster, tiers: list[str] | None = None) -> list[Target]:
     if alone:
         node = labelled[0]
         try:
-            return [_target(node, tier, tier_cap(tier)) for tier in (tiers or standin_tiers())]
+            # Its workers inherit this command's environment: an empty cap undoes one the command runs under.
+            chosen = tiers or standin_tiers()
+            return [_target(node, tier, {ISA_CAP_VARIABLE: "", **tier_cap(tier)}) for tier in chosen]
         except ValueError as exc:
             raise PoseforgeError(str(exc)) from None
     if tiers:

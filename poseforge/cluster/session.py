@@ -163,11 +163,14 @@ def check_address(address: str) -> None:
     """Refuse, in one line and within seconds, an address that is malformed or that nothing answers at."""
     if address in ("local", "auto"):
         return
+    malformed = PoseforgeError(f"--ray {address}: expected local, auto, HOST:PORT or ray://HOST:PORT")
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise PoseforgeError(f"--ray {address}: expected local, auto, HOST:PORT or ray://HOST:PORT")
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise malformed
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except UnicodeError:  # a host name no resolver takes (an empty or over-long label)
+        raise malformed from None
     except OSError as exc:
         raise PoseforgeError(f"the Ray cluster at {address} cannot be reached: {exc.strerror or exc}") from None
 

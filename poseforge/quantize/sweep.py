@@ -8,7 +8,7 @@
 3. A row is cached by the sha256 of its settings and inputs (the FP32 IR's digest, the calibration
    folder's images, the validation set, the versions of poseforge and the tools it runs): its
    row.json is written when it is complete, so an interrupted sweep resumes where it stopped and a
-   finished row is never redone.
+   finished row is never redone (its figures that its report's results give are scored again).
 4. OUT/sweep.md and sweep.json (the table) and sweep.png (AP with its interval against fps).
 
 Rows run wherever `dispatch` sends them: in this process, or as Ray tasks (`--ray`), each holding
@@ -103,6 +103,16 @@ def row_key(row: Row, inputs: dict[str, Any], calib_sha256: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def check_distinct(sweep: Sweep, keys: list[str]) -> None:
+    """Refuse two rows of one key: they would share a folder, and each show the other's results."""
+    named: dict[str, str] = {}
+    for row, key in zip(sweep.rows, keys, strict=True):
+        if key in named:
+            raise PoseforgeError(f"{sweep.source}: rows {named[key]!r} and {row.name!r} are the same settings on the "
+                                 "same calibration images, so one result: remove one")  # fmt: skip
+        named[key] = row.name
+
+
 def run_row(job: RowJob) -> dict[str, Any]:
     """Quantize, validate (paired with FP32) and time one row where this process runs; a failure is
     the row's one-line error, not the sweep's."""
@@ -115,7 +125,6 @@ def run_row(job: RowJob) -> dict[str, Any]:
 
 def measure_row(job: RowJob) -> dict[str, Any]:
     from poseforge.quantize.ptq import quantize_ir
-    from poseforge.validate.accuracy.compare import compare_reports
     from poseforge.validate.accuracy.validate import validate_artifact
     from poseforge.validate.speed.tiers import measure_round, summarize_rounds
 
@@ -124,10 +133,6 @@ def measure_row(job: RowJob) -> dict[str, Any]:
     record = quantize_ir(job.fp32, int8, job.row.calib, job.row.settings, job.coco, allow_overlap=job.row.allow_overlap)
     report = validate_artifact(int8, job.coco, job.protocol, folder / REPORT, measure=False, limit=job.limit,
                                reference=job.reference)  # fmt: skip
-    agreed = report["agreement"]
-    agreement = agreed and {"ap": agreed["ap"], "low": agreed["interval"]["low"], "high": agreed["interval"]["high"],
-                            "people": agreed["people"]}  # fmt: skip
-    paired = compare_reports(job.reference, folder / REPORT)["b_minus_a"]
     shape = [1, 3, *report_shape(int8)]
     runs = {"ir-int8": (str(int8), "f32"), REFERENCE: (job.fp32, "f32")}
     rounds = [measure_round(runs, shape, ITERATIONS, job.seconds, number) for number in range(1, ROUNDS + 1)]
@@ -144,16 +149,7 @@ def measure_row(job: RowJob) -> dict[str, Any]:
             "sha256": calibration["sha256"],
             "overlaps_validation": "overlaps_validation" in calibration,
         },
-        "scored_on": {
-            "name": report["dataset"]["name"],
-            "people": report["dataset"]["people"],
-            "images": report["images"],
-            "protocol": job.protocol,
-        },
-        "ap": report["ap"],
-        "interval": report["interval"],
-        "difference": {k: paired[k] for k in ("ap", "low", "high")},
-        "agreement": agreement,
+        **scored(report, job.reference, folder / REPORT, job.protocol),
         "throughput_fps": speed["ir-int8"]["throughput_fps"],
         "fp32_throughput_fps": speed[REFERENCE]["throughput_fps"],
         "over_fp32": speed["ir-int8"]["throughput_over_fp32"],
@@ -168,6 +164,40 @@ def measure_row(job: RowJob) -> dict[str, Any]:
     }
 
 
+def scored(report: dict[str, Any], reference: str | Path, path: Path, protocol: str) -> dict[str, Any]:
+    """A row's figures from its report (`report`, read from `path`): the set it was scored on, AP with its
+    interval, the agreement with FP32, and the paired difference to FP32 from both results files."""
+    from poseforge.validate.accuracy.compare import compare_reports
+
+    agreed = report["agreement"]
+    paired = compare_reports(reference, path)["b_minus_a"]
+    return {
+        "scored_on": {"name": report["dataset"]["name"], "people": report["dataset"]["people"],
+                      "images": report["images"], "protocol": protocol},
+        "ap": report["ap"],
+        "interval": report["interval"],
+        "difference": {k: paired[k] for k in ("ap", "low", "high")},
+        "agreement": agreed and {"ap": agreed["ap"], "low": agreed["interval"]["low"],
+                                 "high": agreed["interval"]["high"], "people": agreed["people"]},
+    }  # fmt: skip
+
+
+def rescored_row(row: dict[str, Any], name: str, folder: Path, reference: Path, protocol: str) -> dict[str, Any]:
+    """A cached row named as the settings file names it now, every figure its report's results give taken
+    from them again, not from its row.json: the report refused where its own figures are not what they
+    give (compare.rederived, agreement_reports.rescored). Its speed is a measurement, kept."""
+    from poseforge.validate.accuracy.agreement_reports import ReportScorer, rescored
+    from poseforge.validate.accuracy.compare import rederived
+    from poseforge.validate.accuracy.validate import read_report
+
+    path = folder / REPORT
+    report, scorer = read_report(path), ReportScorer()
+    rederived(path, report, scorer.datasets)
+    if report["agreement"]:
+        rescored(scorer, path, report, reference)
+    return {**row, **scored(report, reference, path, protocol), "name": name, "report": str(path)}
+
+
 def report_shape(ir: Path) -> list[int]:
     from poseforge.runtime import artifact_metadata
 
@@ -176,12 +206,14 @@ def report_shape(ir: Path) -> list[int]:
 
 def reference_report(sweep: Sweep, out: Path, inputs: dict[str, Any]) -> Path:
     """The FP32 IR validated once per FP32 IR and validation set (kept under OUT/fp32/<key>)."""
+    from poseforge.validate.accuracy.compare import rederived
     from poseforge.validate.accuracy.validate import validate_artifact
 
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     path = out / "fp32" / key[:16] / REPORT
     # The sweep's own earlier output, looked at (not read_report: not an input, it may be replaced).
-    if path.is_file() and read_document(path, REPORT_DOCUMENT)["artifact_sha256"] == inputs["fp32"]:
+    if path.is_file() and (report := read_document(path, REPORT_DOCUMENT))["artifact_sha256"] == inputs["fp32"]:
+        rederived(path, report)  # the table's FP32 AP and interval: what its results give
         return path
     validate_artifact(sweep.fp32, sweep.coco, sweep.protocol, path, measure=False, limit=sweep.limit)
     return path
@@ -228,19 +260,21 @@ def run_sweep(sweep: Sweep, out: str | Path, dispatch: Dispatch = in_process, sa
     for rel in ("sweep.md", "sweep.json", "sweep.png"):
         claim(out / rel)  # refused now, not after hours of rows
     inputs = inputs_digest(sweep)
+    digests: dict[Path, str] = {}
+    keys = [row_key(row, inputs, folder_digest(row.calib, digests)) for row in sweep.rows]
+    check_distinct(sweep, keys)
     reference = reference_report(sweep, out, inputs)
     fp32_report = read_report(reference)
-    digests: dict[Path, str] = {}
     rows: list[dict[str, Any] | None] = []
     jobs, places = [], []
-    for row in sweep.rows:
-        key = row_key(row, inputs, folder_digest(row.calib, digests))
+    for row, key in zip(sweep.rows, keys, strict=True):
         folder = out / ROWS / key[:16]
         done = cached_row(folder / ROW_FILE, key)
-        rows.append(done)
         if done is not None:
+            rows.append(rescored_row(done, row.name, folder, reference, sweep.protocol))
             say(f"{row.name}: cached ({folder})")
             continue
+        rows.append(None)
         jobs.append(RowJob(key, row, str(sweep.fp32), str(sweep.coco), sweep.protocol, sweep.limit, sweep.seconds,
                            str(folder), str(reference)))  # fmt: skip
         places.append(len(rows) - 1)

@@ -4,13 +4,15 @@ machine classes, each round a task whose environment caps oneDNN's kernels."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from poseforge.documents import FLEET, read_document
-from poseforge.machine import machine_info, standin_tiers, tier_cap
+from poseforge.machine import ISA_CAP_VARIABLE, machine_info, standin_tiers, tier_cap
 from poseforge.validate.speed.fleet import fleet_lines
+from tests.conftest import run_cli
 
 
 @pytest.fixture
@@ -44,3 +46,21 @@ def test_two_emulated_classes_each_measured_in_its_own_environment(local_ray: ob
         assert int8["throughput_over_fp32"] == int8["throughput_fps"] / fp32["throughput_fps"]  # one round
     text = "\n".join(fleet_lines(fleet))
     assert all(f"### {name} (emulated)" in text for name in fleet["classes"])
+
+
+def test_a_cap_the_command_runs_under_is_not_the_cap_of_the_cpus_own_tier(omz_build: Path, tmp_path: Path) -> None:
+    """The local Ray's workers inherit the command's ONEDNN_MAX_CPU_ISA: the CPU's own tier still runs uncapped
+    (as `bench --tiers` gives its own tier's process no cap)."""
+    pytest.importorskip("ray", reason="Ray is the cluster extra: `make setup-cluster` installs it")
+    native, lowest = machine_info()["tier"], standin_tiers()[0]
+    if lowest == native:
+        pytest.skip(f"this {native} CPU stands in for no lower tier")
+    model = tmp_path / omz_build.name
+    (model / "ir").mkdir(parents=True)
+    (model / "ir" / "fp32").symlink_to(omz_build / "ir" / "fp32")
+    output = tmp_path / "bench-fleet.json"
+    env = {**os.environ, ISA_CAP_VARIABLE: tier_cap(lowest)[ISA_CAP_VARIABLE]}
+    done = run_cli("bench", str(model), "--ray", "--seconds", "0.2", "--rounds", "1", "-o", str(output), env=env)
+    assert done.returncode == 0, done.stderr
+    own = read_document(output, FLEET)["classes"][machine_info()["class"]]
+    assert own["machine"]["tier"] == native and not own["emulated"]

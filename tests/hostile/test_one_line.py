@@ -870,6 +870,21 @@ def test_a_hostile_sweep_settings_file(case: str, tmp_path: Path, capsys: pytest
     assert snapshot(tmp_path) == before
 
 
+def test_two_rows_of_one_setting_are_refused_before_any_work(
+    omz_build: Path, assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows that differ only by name would share a row folder: both quantized into it (at once, on Ray), and
+    a sweep run again showed the last one's name twice."""
+    from tests.validate.conftest import SMALL_SWEEP, make_coco
+
+    coco = make_coco(tmp_path / "coco", assets, 2)
+    path = tmp_path / "sweep.toml"
+    rows = "".join(f'\n[[rows]]\nname = "{name}"\npreset = "mixed"\n' for name in ("first", "second"))
+    path.write_text(SMALL_SWEEP.format(fp32=omz_build / "ir" / "fp32" / "model.xml", coco=coco) + rows)
+    refused(cli(capsys, "sweep", path, "-o", tmp_path / "out"), path, "rows 'first' and 'second' are the same")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("command", ["validate", "bench", "sweep"])
 def test_without_ray_the_ray_option_names_the_extra(command: str, tmp_path: Path) -> None:
     from tests.conftest import run_blocked
@@ -884,6 +899,14 @@ def test_without_ray_the_ray_option_names_the_extra(command: str, tmp_path: Path
     outcome = Outcome(result.returncode, result.stdout, result.stderr)
     refused(outcome, f"{command} --ray needs Ray, part of the cluster extra", "pip install 'poseforge[cluster]'")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("address", ["localhost:\u00b2", "h:\u0661\u0662", "a..b:6379", "a" * 70 + ":6379"])
+def test_a_malformed_ray_address_is_one_line(address: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A port of digits Python's int() may not read (or reads as another port), a host name no resolver
+    takes (an empty or over-long label): the address, refused as one, not an exception's name."""
+    pytest.importorskip("ray", reason="Ray is the cluster extra: `make setup-cluster` installs it")
+    refused(cli(capsys, "bench", tmp_path, "--ray", address), f"--ray {address}: expected local, auto")
 
 
 def test_a_cluster_that_cannot_be_reached_is_one_line(
