@@ -137,7 +137,18 @@ def data_dir(explicit: str | Path | None = None) -> Path:
 
 
 def omz_ir(data: str | Path | None = None) -> Path:
-    return data_dir(data) / OMZ_FILES[0].path
+    """The Open Model Zoo IR in the data directory, its .xml and .bin checked against their pinned
+    sha256 (offline: nothing is downloaded): a file there under the official name is not trusted to
+    be the release that reference-ir registers as Intel's, unmodified."""
+    root = data_dir(data)
+    for remote in OMZ_FILES:
+        path = root / remote.path
+        if not path.is_file():
+            raise PoseforgeError(
+                f"{path} not found: `poseforge fetch omz` downloads it (the data directory: {WHERE_DATA})"
+            )
+        _check_present(path, remote.sha256, remote.size, "the official file")
+    return root / OMZ_FILES[0].path
 
 
 def load_manifest(name: str) -> dict[str, Any]:

@@ -69,8 +69,14 @@ def read_ir(xml_path: str | Path, core: Any = None) -> Any:
     try:
         return core.read_model(str(xml_path), str(bin_path))
     except Exception as exc:  # OpenVINO raises RuntimeError and others on a graph it cannot read
-        reason = next((ln for ln in reversed(str(exc).splitlines()) if ln.strip()), "unknown error")
-        raise PoseforgeError(f"OpenVINO cannot read {xml_path}: {reason.strip()}") from None
+        raise PoseforgeError(f"OpenVINO cannot read {xml_path}: {openvino_reason(exc)}") from None
+
+
+def openvino_reason(exc: BaseException) -> str:
+    """Why OpenVINO failed, in its own words: the last line of its message (the first names the C++
+    source line of the check that failed, "Check 'false' failed at src/frontends/...")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__
 
 
 def graph_precision(model: Any) -> str:
@@ -126,5 +132,4 @@ def save_ir(model: Any, path: str | Path, compress_to_fp16: bool = False) -> Non
             raise PoseforgeError(
                 f"no space left on the device holding {path}: nothing written, the previous state kept"
             ) from None
-        reason = next((ln for ln in reversed(str(exc).splitlines()) if ln.strip()), type(exc).__name__)
-        raise PoseforgeError(f"OpenVINO cannot write {path}: {reason.strip()[:300]}") from None
+        raise PoseforgeError(f"OpenVINO cannot write {path}: {openvino_reason(exc)}") from None

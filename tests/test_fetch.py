@@ -83,6 +83,29 @@ def test_the_real_assets_match_the_official_checksums(assets: Path) -> None:
     }
 
 
+@pytest.mark.parametrize("command", ["reference-ir", "import-ir"])
+def test_the_data_directory_ir_is_checked_before_it_is_used(assets: Path, tmp_path: Path, command: str) -> None:
+    """reference-ir and import-ir without an IR take the data directory's: a tampered copy under the
+    official name was registered as "Intel's own release, unmodified"."""
+    data = tmp_path / "data"
+    for remote in fetch.OMZ_FILES:
+        (data / remote.path).parent.mkdir(parents=True, exist_ok=True)
+        (data / remote.path).write_bytes((assets / remote.path).read_bytes())
+    assert fetch.omz_ir(data) == data / fetch.OMZ_FILES[0].path
+    weights = data / fetch.OMZ_FILES[1].path
+    tampered = bytearray(weights.read_bytes())
+    tampered[1] ^= 0x04
+    weights.write_bytes(bytes(tampered))
+    output = tmp_path / "out" / ("model.xml" if command == "reference-ir" else "model.pth")
+    result = run_cli(command, "--data", str(data), "-o", str(output))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{weights} has sha256" in result.stderr and "(the official file)" in result.stderr
+    assert not output.parent.exists()
+    weights.unlink()
+    with pytest.raises(PoseforgeError, match=f"{weights} not found: `poseforge fetch omz`"):
+        fetch.omz_ir(data)
+
+
 def test_cut_annotations_keeps_schema_and_only_the_wanted_images(assets: Path) -> None:
     full = json.loads((assets / "coco-mini" / "annotations" / "person_keypoints_val2017.json").read_text())
     with_people = sorted({a["image_id"] for a in full["annotations"]})[:5]

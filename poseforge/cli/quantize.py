@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from poseforge.cli.common import POSITIVE_INT, Command, add_coco, add_output, add_ray, number, wrote
+from poseforge.cli.common import POSITIVE_INT, Command, add_coco, add_output, add_ray, coco_dir, number, wrote
 from poseforge.quantize.settings import PRESETS, RANGE_ESTIMATORS, SELECTIONS, QuantizeSettings
 
 DEFAULT = QuantizeSettings()  # the defaults live there, with the reasons for them
@@ -18,7 +18,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="the FP32 IR .xml")
     add_output(p, "INT8 IR .xml to write")
     p.add_argument("--calib", required=True, help="folder of calibration images (e.g. DATA/coco-calib/train2017)")
-    p.add_argument("--coco", help="COCO directory the INT8 IR will be validated on: an overlap with --calib is refused")
+    # The set validate scores by default: calibrating on it is refused without --coco too.
+    add_coco(p, "COCO directory the INT8 IR will be validated on: an overlap with --calib is refused")
     p.add_argument(
         "--allow-overlap",
         action="store_true",
@@ -68,7 +69,7 @@ def _quantize(args: argparse.Namespace) -> None:
         ignored_scope=tuple(args.ignored_scope), ignore_heads=args.ignore_heads, ignore_concat=args.ignore_concat,
         max_drop=args.max_drop,
     )  # fmt: skip
-    quantize_command(args.source, args.output, args.calib, settings, args.coco, args.validation_limit,
+    quantize_command(args.source, args.output, args.calib, settings, coco_dir(args), args.validation_limit,
                      args.allow_overlap, args.agreement_images)  # fmt: skip
 
 

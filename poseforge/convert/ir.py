@@ -6,7 +6,7 @@ from pathlib import Path
 
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_output, sha256_file
-from poseforge.ir_files import ir_output, save_ir
+from poseforge.ir_files import ir_output, openvino_reason, save_ir
 from poseforge.metadata import derive, set_ir_metadata
 from poseforge.onnx_files import read_onnx
 
@@ -23,7 +23,7 @@ def convert_ir(source: str | Path, output: str | Path, precision: str) -> Path:
     try:
         model = ov.convert_model(str(source))
     except Exception as exc:
-        raise PoseforgeError(f"OpenVINO cannot convert {source}: {str(exc).splitlines()[0]}") from exc
+        raise PoseforgeError(f"OpenVINO cannot convert {source}: {openvino_reason(exc)}") from exc
     meta = derive(
         meta,
         artifact=f"ir-{precision}",

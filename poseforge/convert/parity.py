@@ -15,6 +15,8 @@ with its activation FakeQuantize, so it is not expected to match FP32.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from poseforge.artifacts import ARTIFACTS, DEPLOY_SHAPE
+from poseforge.documents import read_bytes
 from poseforge.errors import PoseforgeError
 from poseforge.images import read_image
 from poseforge.preprocess import prepare, to_nchw
@@ -43,6 +46,8 @@ NOTES = {
     "activation FakeQuantize bypassed, the FP32 network its weights were imported from",
 }
 GOLDEN_TOLERANCE = 1e-5  # torch against the upstream fixture's own outputs: the same network, bit for bit
+# A golden fixture, on disk and inflated: one input and a few outputs (the upstream one inflates to 0.5 MB).
+MAX_GOLDEN_BYTES = 64 << 20
 OUTPUTS = ("heatmaps", "pafs")
 
 
@@ -180,7 +185,7 @@ def measure_parity(
     release IR): the rows, how many images, whether the golden tensor was used."""
     artifacts = find_artifacts(model_dir)
     images = sorted(Path(images_dir).glob("*.jpg"))[:limit] if images_dir else []
-    golden = np.load(golden_npz) if golden_npz else None
+    golden = read_golden(golden_npz) if golden_npz else None
     golden_input = golden["input"] * 256 + 128 if golden is not None else None  # back to raw pixels
     inputs = parity_inputs(images, golden_input)
     if not inputs:
@@ -197,6 +202,34 @@ def measure_parity(
         rows += [Row(name, reference, agreement, None) for name, reference, agreement in
                  omz_rows(artifacts["torch"], omz_ir, inputs)]  # fmt: skip
     return rows, len(images), golden is not None
+
+
+def read_golden(path: str | Path) -> dict[str, np.ndarray]:
+    """The golden fixture: an npz of finite float arrays, `input` [N, 3, H, W] (normalised as (x-128)/256) and
+    optionally the outputs `stage1_heatmaps` and `stage1_pafs`; no pickles, at most MAX_GOLDEN_BYTES inflated
+    (from the zip's directory, before a member is read)."""
+    raw = read_bytes(path, "golden fixture", MAX_GOLDEN_BYTES)
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+        if inflated > MAX_GOLDEN_BYTES:
+            raise PoseforgeError(
+                f"{path} inflates to {inflated} bytes: more than any golden fixture ({MAX_GOLDEN_BYTES})"
+            )
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            wanted = ["input", *(["stage1_heatmaps", "stage1_pafs"] if "stage1_heatmaps" in npz.files else [])]
+            missing = [key for key in wanted if key not in npz.files]
+            golden = {key: npz[key] for key in wanted if key in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise PoseforgeError(f"{path} is not a golden fixture, an npz of arrays ({str(exc)[:200]})") from None
+    if missing:
+        raise PoseforgeError(f"{path} holds no {', '.join(missing)} array: not a golden fixture")
+    for key, array in golden.items():
+        if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
+            raise PoseforgeError(f"{path}: {key} is not finite floating-point values ({array.dtype})")
+    if golden["input"].ndim != 4 or golden["input"].shape[1] != 3:
+        raise PoseforgeError(f"{path}: input is {list(golden['input'].shape)}, not [N, 3, H, W]")
+    return golden
 
 
 def render_parity(rows: list[Row], images: int, golden: bool) -> None:

@@ -145,8 +145,11 @@ def extract_state_dict(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
     """The state_dict in an upstream training checkpoint, a bare state_dict or a poseforge checkpoint."""
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise PoseforgeError(f"{path} holds no state_dict (expected a dict of tensors, or one under 'state_dict')")
+    named = isinstance(obj, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    if not obj or not named:
+        raise PoseforgeError(
+            f"{path} holds no state_dict (expected a dict of names to tensors, or one under 'state_dict')"
+        )
     # A checkpoint saved from nn.DataParallel prefixes every key with "module.".
     if all(k.startswith("module.") for k in obj):
         obj = OrderedDict((k.removeprefix("module."), v) for k, v in obj.items())
@@ -172,7 +175,36 @@ def check_finite(state_dict: dict[str, torch.Tensor], where: object) -> None:
     """Refuse NaN or inf weights: a network built from them computes nothing meaningful."""
     for key, tensor in state_dict.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise PoseforgeError(f"{where}: {key} holds non-finite values (NaN or inf): refused")
+            raise PoseforgeError(
+                f"{where}: {key} holds non-finite values (NaN or inf, or beyond {tensor.dtype}'s range): refused"
+            )
+
+
+def check_kinds(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], where: object) -> None:
+    """Refuse a tensor that is not a plain dense one of the network's kind (real floating-point weights,
+    integer counters): torch would turn a complex, boolean, integer or quantized tensor into float
+    weights without a word, and a sparse one fails deep inside it."""
+    for key, want in expected.items():
+        tensor = given[key]
+        plain = tensor.layout == torch.strided and not tensor.is_quantized and not tensor.is_complex()
+        if not plain or tensor.dtype == torch.bool or tensor.is_floating_point() != want.is_floating_point():
+            raise PoseforgeError(
+                f"{where}: {key} is a {tensor.dtype} tensor ({str(tensor.layout).removeprefix('torch.')}) where the "
+                f"network holds {want.dtype} values: refused"
+            )
+
+
+def conform(
+    expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], where: object
+) -> dict[str, torch.Tensor]:
+    """`given` checked against the network's state_dict `expected` (keys, shapes, kinds) and converted to
+    its key order and dtypes (the checkpoint is then byte-stable); the values checked finite once
+    converted, as the network will hold them (a float64 1e300 becomes inf in float32)."""
+    check_state_dict(expected, given, where)
+    check_kinds(expected, given, where)
+    state_dict = OrderedDict((k, given[k].detach().to(v.dtype).clone()) for k, v in expected.items())
+    check_finite(state_dict, where)
+    return state_dict
 
 
 def check_state_dict(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], path: str | Path) -> None:
@@ -211,11 +243,7 @@ def make_checkpoint(
     spec = get_spec(model)
     where = source.get("file", model)
     config = config if config is not None else infer_config(model, state_dict, where)
-    expected = build_network(model, config).state_dict()
-    check_state_dict(expected, state_dict, where)
-    check_finite(state_dict, where)
-    # Keep the network's own key order and dtypes: the checkpoint is then byte-stable.
-    state_dict = OrderedDict((k, state_dict[k].detach().to(v.dtype).clone()) for k, v in expected.items())
+    state_dict = conform(build_network(model, config).state_dict(), state_dict, where)
     normalization = normalization or spec.normalization
     meta = network_metadata(model, normalization, source, config)
     return Checkpoint(model, config, state_dict, normalization, meta)
@@ -302,8 +330,6 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except FieldError as exc:
         raise PoseforgeError(f"{path}: {exc}") from None
     check_document(obj["metadata"], METADATA, path)
-    ckpt = Checkpoint(obj["model"], obj["config"], state_dict, obj["normalization"], obj["metadata"])
-    check_state_dict(build_network(ckpt.model, check_config(ckpt.model, ckpt.config, path)).state_dict(),
-                     state_dict, path)  # fmt: skip
-    check_finite(state_dict, path)
-    return ckpt
+    expected = build_network(obj["model"], check_config(obj["model"], obj["config"], path)).state_dict()
+    state_dict = conform(expected, state_dict, path)
+    return Checkpoint(obj["model"], obj["config"], state_dict, obj["normalization"], obj["metadata"])

@@ -5,6 +5,7 @@ Kept apart from the NNCF code so that the CLI can show the defaults without impo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from poseforge.errors import PoseforgeError
@@ -52,6 +53,11 @@ def check_choices(settings: QuantizeSettings) -> None:
         kind, _, value = entry.partition(":")
         if kind not in SCOPE_KINDS or not value:
             raise PoseforgeError(f"ignored scope {entry!r} is not KIND:VALUE with KIND one of {', '.join(SCOPE_KINDS)}")
+        if kind == "pattern":
+            try:  # NNCF compiles it only after calibration, and its error names neither the option nor the pattern
+                re.compile(value)
+            except re.error as exc:
+                raise PoseforgeError(f"ignored scope {entry[:80]!r}: not a regular expression ({exc})") from None
     if settings.max_drop is not None and not 0 <= settings.max_drop < 1:
         raise PoseforgeError(
             f"max drop is an absolute drop of the agreement with FP32 (OKS-AP, 0..1) in [0, 1), got {settings.max_drop}"

@@ -87,6 +87,59 @@ def test_missing_unexpected_and_misshaped_keys_are_named(state_dict: OrderedDict
     expect_error(path, "does not fit the network", tmp_path)
 
 
+WEIGHT = "model.0.0.weight"  # a float32 convolution weight of the network
+
+
+def _hostile_weights() -> dict[str, object]:
+    """Ways a tensor of the right shape is not the network's weight (torch converts most to float32 silently)."""
+
+    def beyond_float32(w: torch.Tensor) -> torch.Tensor:
+        w = w.double()
+        w.view(-1)[0] = 1e300  # finite in float64, inf in float32
+        return w
+
+    return {
+        "float64 beyond float32": (beyond_float32, "non-finite values"),
+        "complex": (lambda w: torch.complex(w, torch.full_like(w, float("nan"))), "complex64 tensor"),
+        "bool": (lambda w: w > 0, "torch.bool tensor"),
+        "int64": (lambda w: torch.full(w.shape, 2**62), "torch.int64 tensor"),
+        "sparse": (lambda w: w.to_sparse(), "sparse_coo"),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_hostile_weights()))
+def test_a_weight_that_is_not_a_float_weight_is_refused(state_dict: OrderedDict, tmp_path: Path, kind: str) -> None:
+    make, match = _hostile_weights()[kind]
+    path = tmp_path / "hostile.pth"
+    torch.save({"state_dict": OrderedDict(state_dict, **{WEIGHT: make(state_dict[WEIGHT])})}, path)
+    with pytest.raises(PoseforgeError, match=f"{WEIGHT} .*{match}"):
+        import_checkpoint(MODEL, path)
+
+
+def test_a_weight_beyond_float32_is_refused_in_one_line(state_dict: OrderedDict, tmp_path: Path) -> None:
+    """A float64 weight that float32 cannot hold: model.pth was written, holding inf, and export refused it."""
+    make, _ = _hostile_weights()["float64 beyond float32"]
+    path = tmp_path / "big.pth"
+    torch.save({"state_dict": OrderedDict(state_dict, **{WEIGHT: make(state_dict[WEIGHT])})}, path)
+    expect_error(path, "non-finite values", tmp_path)
+
+
+def test_a_normalised_checkpoint_with_a_weight_beyond_float32_is_refused(upstream: Path, tmp_path: Path) -> None:
+    ckpt = import_checkpoint(MODEL, upstream)
+    path = tmp_path / "model.pth"
+    payload = torch.load(save_checkpoint(ckpt, path), weights_only=True)
+    payload["state_dict"][WEIGHT] = _hostile_weights()["float64 beyond float32"][0](payload["state_dict"][WEIGHT])
+    torch.save(payload, path)
+    with pytest.raises(PoseforgeError, match=f"{WEIGHT} holds non-finite values"):
+        load_checkpoint(path)
+
+
+def test_a_state_dict_with_names_that_are_not_strings_is_refused(state_dict: OrderedDict, tmp_path: Path) -> None:
+    path = tmp_path / "numbered.pth"
+    torch.save({"state_dict": dict(enumerate(state_dict.values()))}, path)
+    expect_error(path, "holds no state_dict", tmp_path)
+
+
 @pytest.mark.slow
 def test_state_dict_without_a_dict(tmp_path: Path) -> None:
     path = tmp_path / "list.pth"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from poseforge.runtime.options import ACCURACY
 from poseforge.validate.accuracy.agreement import folder_images
 from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.validate import coco_ap
+from tests.conftest import run_cli
 
 DEPLOY = ACCURACY.replace(shape=(1, 3, 256, 456))  # one image at the deploy shape
 CONCAT_CONV = "refinement_stages.0.trunk.0.initial.0/Conv"  # the 1x1 after the refinement stage's concat
@@ -147,6 +149,25 @@ def test_calibrating_on_the_validation_images_is_refused_unless_allowed(fp32: Pa
     record = quantize_ir(fp32, out, coco / "val2017", settings, coco_dir=coco, allow_overlap=True)
     assert record["calibration"]["overlaps_validation"] == str(coco.resolve())
     assert any("overlap" in note for note in get_ir_metadata(read_ir(out))["notes"])
+
+
+def test_the_cli_checks_calibration_against_the_default_validation_set(fp32: Path, coco: Path, tmp_path: Path) -> None:
+    """Without --coco, quantize checked nothing, and validate scores the data directory's coco-val by
+    default: calibrating on its images (here under other names) went unnoticed."""
+    data = tmp_path / "data"
+    shutil.copytree(coco, data / "coco-val")
+    calib = tmp_path / "mine"
+    calib.mkdir()
+    for i, image in enumerate(sorted((coco / "val2017").glob("*.jpg"))[:2]):
+        shutil.copy(image, calib / f"frame{i}.jpg")
+    out = tmp_path / "out" / "model.xml"
+    env = {**os.environ, "POSEFORGE_DATA": str(data)}
+    result = run_cli("quantize", str(fp32), "--calib", str(calib), "--select", "name", "-o", str(out), env=env)
+    assert result.returncode == 1, result.stderr
+    assert f"calibration folder {calib} shares images with the validation images of {data / 'coco-val'}" in (
+        result.stderr
+    )
+    assert not out.parent.exists()
 
 
 def test_bad_calibration_folders(fp32: Path, tmp_path: Path) -> None:
