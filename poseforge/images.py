@@ -104,6 +104,27 @@ def files_sha256(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def shared_images(candidates: list[Path], used: list[Path]) -> set[Path]:
+    """The candidates that are among `used` images: the same file name, or the same bytes under another
+    name where a used file is at hand (only files of a size some used file has are hashed)."""
+    from poseforge.fileio import sha256_file
+
+    names = {path.name for path in used}
+    shared = {path for path in candidates if path.name in names}
+    sizes: dict[int, list[Path]] = {}
+    for path in used:
+        if path.is_file():
+            sizes.setdefault(path.stat().st_size, []).append(path)
+    digests: dict[int, set[str]] = {}
+    for path in candidates:
+        size = path.stat().st_size if path not in shared and path.is_file() else None
+        if size in sizes:
+            known = digests.setdefault(size, {sha256_file(p) for p in sizes[size]})
+            if sha256_file(path) in known:
+                shared.add(path)
+    return shared
+
+
 def image_files(folder: str | Path) -> list[Path]:
     """The images of a folder (not recursive), in name order."""
     folder = Path(folder)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import platform
 from importlib import metadata as importlib_metadata
+from pathlib import Path
 from typing import Any
 
 from poseforge.artifacts import DEPLOY_SHAPE
@@ -123,3 +124,10 @@ def get_ir_metadata(ov_model: Any, where: Any = "the IR") -> dict[str, Any] | No
     if not ov_model.has_rt_info(list(IR_KEY)):
         return None
     return read_metadata(ov_model.get_rt_info(list(IR_KEY)).astype(str), where)
+
+
+def calibration_files(meta: dict[str, Any]) -> list[Path]:
+    """The images a network was calibrated on, as its metadata records them (none for others)."""
+    calibration = (meta.get("quantization") or {}).get("calibration") or {}
+    folder = Path(calibration.get("folder") or ".")
+    return [folder / name for name in calibration.get("files", [])]

@@ -63,6 +63,8 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=POSITIVE_INT, help="only the first N images (by id): a subset report, which "
                    "report, baseline, bundle and gate refuse unless --allow-subset; needs -o")  # fmt: skip
     add_skip_bad(p)
+    p.add_argument("--allow-overlap", action="store_true", help="score an INT8 IR on images it was calibrated on "
+                   "(refused otherwise: its AP there is optimistic); the report's notes say so")  # fmt: skip
     p.add_argument("--resamples", type=REPORT_RESAMPLES, default=1000, help="bootstrap resamples of the AP interval")
     p.add_argument("--speed", help="speed JSON from `poseforge speed` to include instead of measuring")
     p.add_argument("--no-speed", action="store_true", help="accuracy only")
@@ -91,7 +93,8 @@ def _validate(args: argparse.Namespace) -> None:
         return validate_artifact(args.artifact, coco_dir(args), args.protocol, args.output, options=options,
                                  limit=args.limit, skip_bad=args.skip_bad, speed=speed, measure=not args.no_speed,
                                  speed_seconds=args.seconds, resamples=args.resamples, sharding=sharding,
-                                 input_height=args.height, reference=args.reference)  # fmt: skip
+                                 input_height=args.height, reference=args.reference,
+                                 allow_overlap=args.allow_overlap)  # fmt: skip
 
     if args.ray is None:
         if args.shards or args.workers:

@@ -47,8 +47,8 @@ import numpy as np
 
 from poseforge.artifacts import artifact_digest
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import atomic_output, sha256_file
-from poseforge.images import files_sha256, image_files
+from poseforge.fileio import atomic_output
+from poseforge.images import files_sha256, image_files, shared_images
 from poseforge.ir_files import ir_metadata, ir_output, read_ir, save_ir
 from poseforge.metadata import derive, set_ir_metadata
 from poseforge.quantize.calibration import (
@@ -317,19 +317,7 @@ def overlaps(calib_dir: str | Path, coco_dir: str | Path) -> bool:
         return True
     if not val.is_dir() or not calib.is_dir():
         return False
-    val_files = image_files(val)
-    names = {p.name for p in val_files}
-    calib_files = image_files(calib)
-    if any(p.name in names for p in calib_files):
-        return True
-    sizes: dict[int, list[Path]] = {}
-    for p in val_files:
-        sizes.setdefault(p.stat().st_size, []).append(p)
-    for p in calib_files:
-        same_size = sizes.get(p.stat().st_size)
-        if same_size and sha256_file(p) in {sha256_file(q) for q in same_size}:
-            return True
-    return False
+    return bool(shared_images(image_files(calib), image_files(val)))
 
 
 def quantize_with_accuracy_control(

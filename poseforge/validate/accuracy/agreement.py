@@ -38,8 +38,7 @@ import numpy as np
 
 from poseforge.artifacts import REFERENCE, report_key, run_name
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import sha256_file
-from poseforge.images import image_files, read_image
+from poseforge.images import image_files, read_image, shared_images
 from poseforge.runtime import Runner
 from poseforge.validate.accuracy.dataset import CocoImage
 from poseforge.validate.accuracy.intervals import (
@@ -199,13 +198,6 @@ def disjoint_images(folder: str | Path, used: Iterable[Path]) -> tuple[list[Path
     folder = Path(folder)
     if not folder.is_dir():
         raise PoseforgeError(f"image folder not found: {folder}")
-    used = list(used)
-    names = {path.name for path in used}
-    digests = {sha256_file(path) for path in used if path.is_file()}
-    kept, left_out = [], []
-    for path in image_files(folder):
-        if path.name in names or (digests and sha256_file(path) in digests):
-            left_out.append(path.name)
-        else:
-            kept.append(path)
-    return kept, left_out
+    images = image_files(folder)
+    shared = shared_images(images, list(used))
+    return [path for path in images if path not in shared], [path.name for path in images if path in shared]

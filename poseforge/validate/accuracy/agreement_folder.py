@@ -19,6 +19,7 @@ from poseforge.artifacts import BY_NAME, INTEL_INT8, REFERENCE, VARIANT_HINTS, r
 from poseforge.errors import PoseforgeError
 from poseforge.images import files_sha256
 from poseforge.machine import supports_precision
+from poseforge.metadata import calibration_files
 from poseforge.runtime import Runner, open_runner
 from poseforge.runtime.options import ACCURACY, RuntimeOptions
 from poseforge.text import plural
@@ -54,13 +55,6 @@ def check_labels(chosen: list[tuple[str, Path, RuntimeOptions]]) -> list[tuple[s
     return chosen
 
 
-def calibration_files(runner: Runner) -> list[Path]:
-    """The images a network was calibrated on, as its metadata records them (none for others)."""
-    calibration = (runner.metadata.get("quantization") or {}).get("calibration") or {}
-    folder = Path(calibration.get("folder") or ".")
-    return [folder / name for name in calibration.get("files", [])]
-
-
 def run_poses(runner: Runner, images: list[CocoImage], protocol: str, label: str) -> list[dict]:
     deploy_shape = tuple(runner.metadata["input"]["deploy_shape"])
     if protocol == "deploy":
@@ -88,7 +82,7 @@ def folder_table(
     if not chosen:
         raise PoseforgeError(f"nothing to score against {reference_path}: no other IR beside it and no --artifact")
     runners = [(label, open_runner(path, options)) for label, path, options in chosen]
-    calibrated = {label: files for label, runner in runners if (files := calibration_files(runner))}
+    calibrated = {label: files for label, runner in runners if (files := calibration_files(runner.metadata))}
     kept, left_out = disjoint_images(folder, [path for files in calibrated.values() for path in files])
     kept = kept[:limit] if limit else kept
     if not kept:

@@ -40,9 +40,11 @@ from poseforge.documents import (
 )
 from poseforge.errors import PoseforgeError
 from poseforge.fileio import atomic_outputs, claim, json_text, reading
-from poseforge.metadata import toolchain_versions
-from poseforge.runtime import Runner
+from poseforge.images import shared_images
+from poseforge.metadata import calibration_files, toolchain_versions
+from poseforge.runtime import Runner, artifact_kind, artifact_metadata
 from poseforge.runtime.options import ACCURACY, RuntimeOptions
+from poseforge.text import plural
 from poseforge.ui import progress
 from poseforge.validate.accuracy.agreement import agreement_field, reference_problem
 from poseforge.validate.accuracy.dataset import CocoImage, CocoKeypoints
@@ -166,10 +168,12 @@ def validate_artifact(
     reference: str | Path | None = None,
     sharding: Sharding | None = None,
     input_height: int | None = None,
+    allow_overlap: bool = False,
 ) -> dict[str, Any]:
     """Run `artifact` over the COCO images under `protocol`; score, with a bootstrap interval of
     AP over `resamples` image resamples; add speed and the agreement with the FP32 IR; write the
-    report and its results.
+    report and its results. An artifact calibrated on some of these images is refused unless
+    `allow_overlap` (or its quantization allowed this set), and the report's notes say so.
 
     `speed` is a speed block measured before (`poseforge speed`); otherwise it is measured
     here unless `measure` is False. The agreement is scored against `reference` (the FP32 IR's
@@ -206,15 +210,39 @@ def validate_artifact(
             raise PoseforgeError(f"{reference} is the {report_key(given)} report of "
                                  f"{run_name(given['artifact'], given['precision_hint'])}, not the {key} report "
                                  f"of {REFERENCE} to score the agreement against")  # fmt: skip
+    calibrated = calibrated_on(artifact, dataset, images, allow_overlap)
     run = measure_accuracy(artifact, dataset, images, protocol, options, params, skip_bad, resamples, sharding,
                            input_height)  # fmt: skip
     if speed is None and measure:  # after the accuracy run has released its runtime's threads
         speed = measure_speed(artifact, images, run.deploy_shape, options, seconds=speed_seconds)
     report = build_report(run, artifact, dataset, protocol, limit, params, speed)
+    if calibrated:
+        report["notes"].append(f"calibrated on {plural(len(calibrated), 'image')} of the {len(images)} scored "
+                               f"({', '.join(calibrated[:3])}{', ...' if len(calibrated) > 3 else ''}): the AP "
+                               "here is optimistic")  # fmt: skip
     path = Path(output or default_report_path(report))
     report["agreement"] = score_agreement(report, run.loop.results, run.loop.image_ids, path, reference, resamples)
     write_report_pair(path, report, run.loop.results)
     return report
+
+
+def calibrated_on(artifact: str | Path, dataset: CocoKeypoints, images: list[CocoImage], allow: bool) -> list[str]:
+    """The names of the images to score that `artifact` was calibrated on (its metadata's calibration
+    files, by name or content: images.shared_images); refused unless `allow`, or its quantization
+    was allowed to overlap this very set (quantize --allow-overlap records it)."""
+    if artifact_kind(artifact) in ("torch", "onnx"):  # never quantized by poseforge
+        return []
+    meta = artifact_metadata(artifact)
+    shared = shared_images([image.path for image in images], calibration_files(meta))
+    names = sorted(path.name for path in shared)
+    allowed = meta["quantization"]["calibration"].get("overlaps_validation") if names else None
+    if names and not allow and allowed != str(dataset.root.resolve()):
+        raise PoseforgeError(
+            f"{artifact} was calibrated on {plural(len(names), 'image')} of the {len(images)} it would be scored on "
+            f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}): its AP there would be optimistic; "
+            "score it on images it was not calibrated on (--allow-overlap to score it anyway, noted in the report)"
+        )
+    return names
 
 
 def score_agreement(

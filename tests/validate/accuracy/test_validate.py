@@ -4,6 +4,7 @@ report every later stage (report.md, the gate, bundles) reads."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,9 @@ import pytest
 from poseforge.artifacts import report_key
 from poseforge.errors import PoseforgeError
 from poseforge.preprocess import prepare
+from poseforge.quantize.ptq import quantize_ir
+from poseforge.quantize.settings import QuantizeSettings
+from poseforge.validate.accuracy.dataset import CocoKeypoints
 from poseforge.validate.accuracy.validate import default_report_path, read_report, validate_artifact
 from poseforge.validate.reporting.report import write_report
 from tests.bundle.made import Made
@@ -136,3 +140,24 @@ def test_a_height_is_the_native_protocols_only(omz_build: Path, small_coco: Path
     assert "--height sets the native protocol's input height" in result.stderr and not out.exists()
     with pytest.raises(PoseforgeError, match="an input height is the native protocol's"):
         validate_artifact(ir, small_coco, "deploy", out, measure=False, input_height=320)
+
+
+def test_an_int8_ir_is_not_scored_on_the_images_it_was_calibrated_on(omz_build: Path, assets: Path,
+                                                                     tmp_path: Path) -> None:  # fmt: skip
+    """The rule held only where quantize was told the set (--coco): an INT8 IR calibrated on a folder holding
+    coco-mini's first images under other names was scored on coco-mini by validate without a word."""
+    coco = assets / "coco-mini"
+    first = CocoKeypoints(coco).images(2)
+    calib = tmp_path / "mine"
+    calib.mkdir()
+    for i, image in enumerate(first):
+        shutil.copy(image.path, calib / f"frame{i}.jpg")
+    int8, output = tmp_path / "int8" / "model.xml", tmp_path / "r.json"
+    settings = QuantizeSettings(select="name", subset_size=2, fast_bias_correction=True)
+    quantize_ir(omz_build / "ir" / "fp32" / "model.xml", int8, calib, settings)
+    with pytest.raises(PoseforgeError, match=f"{int8} was calibrated on 2 images of the 4 it would be scored on"):
+        validate_artifact(int8, coco, "val", output, measure=False, limit=4)
+    assert not output.exists()
+    report = validate_artifact(int8, coco, "val", output, measure=False, limit=4, allow_overlap=True)
+    names = ", ".join(image.file_name for image in first)
+    assert f"calibrated on 2 images of the 4 scored ({names}): the AP here is optimistic" in report["notes"]
