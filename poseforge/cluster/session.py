@@ -163,9 +163,12 @@ def check_address(address: str) -> None:
     """Refuse, in one line and within seconds, an address that is malformed or that nothing answers at."""
     if address in ("local", "auto"):
         return
-    malformed = PoseforgeError(f"--ray {address}: expected local, auto, HOST:PORT or ray://HOST:PORT")
+    malformed = PoseforgeError(f"--ray {address}: expected local, auto, HOST:PORT or ray://HOST:PORT "
+                               "(an IPv6 host in brackets: [::1]:PORT)")  # fmt: skip
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise malformed
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):  # ::1 or ::1:6379: which part is the port?
         raise malformed
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()

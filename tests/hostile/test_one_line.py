@@ -901,10 +901,13 @@ def test_without_ray_the_ray_option_names_the_extra(command: str, tmp_path: Path
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("address", ["localhost:\u00b2", "h:\u0661\u0662", "a..b:6379", "a" * 70 + ":6379"])
+@pytest.mark.parametrize(
+    "address", ["localhost:\u00b2", "h:\u0661\u0662", "a..b:6379", "a" * 70 + ":6379", "::1", "::1:6379"]
+)
 def test_a_malformed_ray_address_is_one_line(address: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A port of digits Python's int() may not read (or reads as another port), a host name no resolver
-    takes (an empty or over-long label): the address, refused as one, not an exception's name."""
+    takes (an empty or over-long label), an IPv6 host out of brackets (::1 was "cannot be reached"): the
+    address, refused as one, not an exception's name."""
     pytest.importorskip("ray", reason="Ray is the cluster extra: `make setup-cluster` installs it")
     refused(cli(capsys, "bench", tmp_path, "--ray", address), f"--ray {address}: expected local, auto")
 
