@@ -167,7 +167,8 @@ MAX_DROP ?=
 QUANTIZE_OPTS ?=
 endif
 $(call check_paths,CALIB)
-INT8_SETTINGS := calib=$(CALIB) max_drop=$(MAX_DROP) opts=$(QUANTIZE_OPTS)
+# The folder as a path, not as spelled: CALIB=dir/ or ./dir is the folder the IR was calibrated on.
+INT8_SETTINGS := calib=$(abspath $(CALIB)) max_drop=$(MAX_DROP) opts=$(QUANTIZE_OPTS)
 ifdef RECORDED_INT8
 ifneq ($(INT8_SETTINGS),$(RECORDED_INT8))
 INT8_CHANGED := FORCE

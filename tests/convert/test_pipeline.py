@@ -179,3 +179,19 @@ def test_an_interrupted_export_leaves_no_target(lwop_build: Path, tmp_path: Path
     assert proc.returncode != 0
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []  # both signals are handled: the temporary is removed too
+
+
+def test_the_int8_ir_is_made_again_for_another_calibration_folder_not_another_spelling(
+    assets: Path, tmp_path: Path
+) -> None:
+    """CALIB=<the recorded folder>/ printed "INT8 settings changed" and would have quantized again (and with
+    it every INT8 report, bench and report downstream)."""
+    calib = assets / "coco-calib" / "train2017"
+    settings = tmp_path / "build" / "m" / "ir" / "int8" / "settings.mk"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(f"RECORDED_INT8 := calib={os.path.abspath(calib)} max_drop= opts=\nRECORDED_CALIB := {calib}\n")
+    variables = {"BUILD": str(tmp_path / "build"), "MODEL": "m", "DATA": str(assets)}
+    for spelling in (f"{calib}/", str(calib), f"{calib}/../train2017"):
+        assert "INT8 settings changed" not in run_make("-n", "int8", CALIB=spelling, **variables).stdout, spelling
+    other = run_make("-n", "int8", CALIB=str(assets / "coco-mini" / "val2017"), **variables)
+    assert "INT8 settings changed" in other.stdout and " quantize " in other.stdout
