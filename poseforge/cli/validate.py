@@ -160,8 +160,17 @@ def _compare(args: argparse.Namespace) -> None:
 
 
 def _named(argument: str) -> tuple[str, Path]:
-    name, sep, path = argument.partition("=")
-    return (name, Path(path)) if sep and name else (argument, Path(argument))
+    """--artifact [NAME=]PATH. Names and paths may both hold '=' (a sweep's row `preset=mixed`, a folder
+    runs/preset=mixed/): PATH is what follows the first '=' that leaves an existing file, the whole
+    argument where it names a file itself; failing both, the first '=' splits, unless NAME would hold a '/'."""
+    if Path(argument).exists():
+        return argument, Path(argument)
+    splits = [(argument[:i], argument[i + 1 :]) for i, c in enumerate(argument) if c == "="]
+    for name, path in splits:
+        if name and Path(path).exists():
+            return name, Path(path)
+    name, path = splits[0] if splits else ("", "")
+    return (name, Path(path)) if name and "/" not in name else (argument, Path(argument))
 
 
 def _agreement_arguments(p: argparse.ArgumentParser) -> None:

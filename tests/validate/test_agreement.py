@@ -297,3 +297,37 @@ def test_a_sweep_row_carries_its_agreement_and_the_table_how_to_rank_rows_on_hel
     assert result.returncode == 0, result.stderr
     held_out = read_document(out, AGREEMENT)["tables"][0]
     assert held_out["left_out"] == 4 and held_out["images"] == 12 and set(held_out["runs"]) == {"mixed"}
+
+
+@pytest.fixture
+def two_photos(assets: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in image_files(assets / "coco-mini" / "val2017")[:2]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_an_artifact_whose_path_holds_an_equals_sign_is_that_path(
+    omz_build: Path, two_photos: Path, tmp_path: Path
+) -> None:
+    """`--artifact DIR/preset=fp16/model.xml` was NAME `DIR/preset`, PATH `fp16/model.xml`: not found, or
+    another file where the working folder holds one; a sweep's row name `preset=fp16` (its printed
+    held-out command) was NAME `preset`."""
+    ir = tmp_path / "runs" / "preset=fp16" / "model.xml"
+    shutil.copytree(omz_build / "ir" / "fp16", ir.parent)
+    out = tmp_path / "a.json"
+    result = run_cli("agreement", str(omz_build / "ir" / "fp32" / "model.xml"), "--images", str(two_photos),
+                     "--artifact", str(ir), "--artifact", f"preset=fp16={ir}", "-o", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert set(read_document(out, AGREEMENT)["tables"][0]["runs"]) == {str(ir), "preset=fp16"}
+
+
+def test_an_artifact_named_as_the_reference_is_refused(omz_build: Path, two_photos: Path, tmp_path: Path) -> None:
+    """An INT8 named ir-fp32 printed `ir-fp32 agreement 0.9` against ir-fp32 itself."""
+    fp16 = omz_build / "ir" / "fp16" / "model.xml"
+    result = run_cli("agreement", str(omz_build / "ir" / "fp32" / "model.xml"), "--images", str(two_photos),
+                     "--artifact", f"ir-fp32={fp16}", "-o", str(tmp_path / "a.json"))  # fmt: skip
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "ir-fp32 is the reference every run is scored against" in result.stderr
+    assert not (tmp_path / "a.json").exists()

@@ -45,6 +45,9 @@ def folder_runs(model_dir: Path, model: str, extra: list[tuple[str, Path]]) -> l
 
 
 def extra_runs(extra: list[tuple[str, Path]] | None) -> list[tuple[str, Path, RuntimeOptions]]:
+    if any(label == REFERENCE for label, _ in extra or []):  # its row would say the reference disagrees with itself
+        raise PoseforgeError(f"--artifact {REFERENCE}=...: {REFERENCE} is the reference every run is scored "
+                             "against; give the artifact another NAME")  # fmt: skip
     return check_labels([(label, path, OPTIONS) for label, path in extra or []])
 
 

@@ -122,6 +122,8 @@ def compare_reports(
     """AP of A and of B with their intervals, and the paired interval of AP(B) - AP(A). Reports of
     different protocols (or native input heights) are refused unless `cross_protocol`."""
     keys = report_key(read_report(path_a)), report_key(read_report(path_b))
+    if Path(path_a).samefile(path_b):  # B - A would be 0 on every resample: "resolves about 0.0000", untrue
+        raise PoseforgeError(f"{path_a} and {path_b} are the same report: compare it with another run's")
     if keys[0] != keys[1] and not cross_protocol:
         raise PoseforgeError(f"{path_a} is a {keys[0]} report and {path_b} a {keys[1]} one: their difference would "
                              "be the protocols' as much as the artifacts'; compare reports of one protocol "

@@ -60,3 +60,14 @@ def test_a_run_under_bf16_is_named_by_its_hint(reports: dict[str, Path], tmp_pat
         assert name == "ir-fp32.bf16"
     assert result.stdout.splitlines()[2].startswith(f"B {name}, native protocol at height 256, on coco")
     assert report_line(bf16).startswith(f"{name} native: AP ")
+
+
+def test_a_report_compared_with_itself_is_refused(reports: dict[str, Path], tmp_path: Path) -> None:
+    """It printed a paired difference of 0 and that the set 'resolves about 0.0000' between them."""
+    link = tmp_path / "same.json"
+    link.symlink_to(reports["val"])
+    for other in (reports["val"], link):
+        result = run_cli("compare", str(reports["val"]), str(other), "-o", str(tmp_path / "c.json"))
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert "are the same report" in result.stderr and not result.stdout
+        assert not (tmp_path / "c.json").exists()
