@@ -102,10 +102,12 @@ class Trust:
 
 
 class Bundle:
-    """A bundle extracted into a private temporary directory and verified; `close()` removes it."""
+    """A bundle extracted into a private temporary directory and verified; `close()` removes it.
+    `sha256` is the archive's, of the very bytes verified (the file may be replaced since)."""
 
-    def __init__(self, archive: Path, directory: Path, manifest: dict[str, Any], trust: Trust) -> None:
+    def __init__(self, archive: Path, directory: Path, manifest: dict[str, Any], trust: Trust, sha256: str) -> None:
         self.archive, self.directory, self.manifest, self.trust = archive, directory, manifest, trust
+        self.sha256 = sha256
 
     @property
     def xml(self) -> Path:
@@ -134,11 +136,12 @@ def open_bundle(path: str | Path, trusted_keys: Sequence[Any] | None = None) -> 
         raise _tmp_problem(exc, Path(tempfile.gettempdir()), path) from None
     try:
         try:
-            with open(path, "rb") as raw:
+            with open(path, "rb") as f:
+                raw = _Hashing(f)
                 manifest, trust = _Reader(path, raw, directory, keys).read()
         except OSError as exc:  # reading the bundle itself: writing the copy has its own message
             raise PoseforgeError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
-        return Bundle(path, directory, manifest, trust)
+        return Bundle(path, directory, manifest, trust, raw.digest.hexdigest())
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -151,11 +154,23 @@ def _tmp_problem(exc: OSError, directory: Path, path: Path) -> PoseforgeError:
     return PoseforgeError(f"cannot unpack bundle {path.name} into {directory}: {exc.strerror or exc}")
 
 
+class _Hashing:
+    """A file hashed as it is read: read once, to its end, it gives the sha256 of the bytes verified."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.digest = raw, hashlib.sha256()
+
+    def read(self, n: int) -> bytes:
+        data = self.raw.read(n)
+        self.digest.update(data)
+        return data
+
+
 class _Gzip:
     """The one gzip member of a bundle, inflated as it is read, its header exactly GZIP_HEADER;
     `end()` refuses a second member or any byte after the first."""
 
-    def __init__(self, raw: BinaryIO, where: str) -> None:
+    def __init__(self, raw: BinaryIO | _Hashing, where: str) -> None:
         self.raw, self.where = raw, where
         header = raw.read(len(GZIP_HEADER))
         if header[:2] != GZIP_HEADER[:2]:
@@ -203,7 +218,7 @@ class _Gzip:
 class _Reader:
     """One pass over a bundle: members read in order, each checked from its header before its bytes."""
 
-    def __init__(self, path: Path, raw: BinaryIO, directory: Path, keys: list[Any] | None) -> None:
+    def __init__(self, path: Path, raw: BinaryIO | _Hashing, directory: Path, keys: list[Any] | None) -> None:
         self.path, self.directory, self.keys = path, directory, keys
         self.where = f"bundle {path.name}"
         self.gz = _Gzip(raw, self.where)

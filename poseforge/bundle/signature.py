@@ -54,6 +54,7 @@ def fingerprint(raw: bytes) -> str:
 
 def read_public_key(path: str | Path) -> PublicKey:
     """The Ed25519 public key in a PEM file (KEY.pub from `poseforge keygen`)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -65,6 +66,8 @@ def read_public_key(path: str | Path) -> PublicKey:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
         raise PoseforgeError(f"{path} is not a PEM public key ({str(exc)[:120]})") from None
+    except UnsupportedAlgorithm as exc:  # a key of a curve or type the library cannot load is not ours either
+        raise PoseforgeError(f"{path} is not an Ed25519 public key ({str(exc)[:120]})") from None
     if not isinstance(key, Ed25519PublicKey):
         raise PoseforgeError(f"{path} is not an Ed25519 public key (a {type(key).__name__[:40]})")
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -80,6 +83,7 @@ def trusted_keys(keys: Sequence[str | Path | PublicKey]) -> list[PublicKey]:
 
 def read_private_key(path: str | Path) -> Any:
     """The Ed25519 private key in a PEM file (KEY from `poseforge keygen`)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -93,6 +97,8 @@ def read_private_key(path: str | Path) -> Any:
         raise PoseforgeError(f"{path} is encrypted: poseforge signs with unencrypted keys (poseforge keygen)") from None
     except ValueError as exc:
         raise PoseforgeError(f"{path} is not a PEM private key ({str(exc)[:120]})") from None
+    except UnsupportedAlgorithm as exc:
+        raise PoseforgeError(f"{path} is not an Ed25519 private key ({str(exc)[:120]})") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise PoseforgeError(f"{path} is not an Ed25519 private key (a {type(key).__name__[:40]})")
     return key

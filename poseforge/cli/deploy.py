@@ -26,6 +26,7 @@ from poseforge.cli.common import (
 )
 from poseforge.deploy import SAVE
 from poseforge.errors import PoseforgeError
+from poseforge.text import printable
 
 
 def _bundle_arguments(p: argparse.ArgumentParser) -> None:
@@ -123,14 +124,15 @@ def _predict(args: argparse.Namespace) -> None:
                       min_score=args.min_score, track=args.track or args.smooth or bool(args.tracker),
                       smooth=args.smooth, tracker=overrides(args.tracker, "--tracker"),
                       trusted_keys=args.trust)  # fmt: skip
-    print(f"bundle: {summary['measured']}")
-    print(f"trust: {summary['trust']['summary']}")
+    # The notice is the bundle's own text: escaped, it cannot print a line of ours (a forged "trust:").
+    print(printable(f"bundle: {summary['measured']}"))
+    print(printable(f"trust: {summary['trust']['summary']}"))
     if choice := summary["runtime"].get("precision_choice"):
         print(f"precision hint: {choice['hint'] or 'the device default'} ({choice['why']})")
-    print(f"licence: {summary['notice']}")
+    print(printable(f"licence: {summary['notice']}"))
     for note in summary["notes"]:
-        print(f"note: {note}")
-    print(summary_line(summary))
+        print(printable(f"note: {note}"))
+    print(printable(summary_line(summary)))
 
 
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
@@ -143,9 +145,10 @@ def _verify(args: argparse.Namespace) -> None:
 
     read = read_bundle(args.bundle, args.trust)
     manifest = read.manifest
-    print(f"verified {args.bundle}: {_described(manifest)}")
+    # The bundle's name and notice are text from outside: escaped, they cannot forge or hide a line.
+    print(printable(f"verified {args.bundle}: {_described(manifest)}"))
     print(f"trust: {read.trust.describe()}")
-    print(f"licence: {manifest['source']['notice']}")
+    print(printable(f"licence: {manifest['source']['notice']}"))
     for name, entry in sorted(manifest["files"].items()):
         print(f"  {name}  {entry['bytes']} bytes  sha256:{entry['sha256']}")
 

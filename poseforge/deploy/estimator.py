@@ -151,6 +151,7 @@ class PoseEstimator:
         self.path = Path(bundle)
         self._read = read_bundle(bundle, trusted_keys)  # verified: refused before anything is compiled
         self.trust = self._read.trust
+        self.bundle_sha256 = self._read.sha256  # of the archive as verified, whatever is at its path later
         self.manifest: dict[str, Any] = self._read[2]
         self.params = merge_decoder(decoder_params(self.manifest), decoder)
         self.precision_choice = resolve_hint(precision_hint, self.manifest, device)

@@ -42,7 +42,7 @@ from poseforge.deploy.timing import StageTimes
 from poseforge.documents import MAX_INT_DIGITS, PREDICT, RESULTS, write_document
 from poseforge.draw import draw_poses
 from poseforge.errors import PoseforgeError
-from poseforge.fileio import check_earlier_output, check_output_place, output_directory, sha256_file
+from poseforge.fileio import check_earlier_output, check_output_place, output_directory
 from poseforge.runtime import artifact_kind
 from poseforge.text import plural
 from poseforge.ui import progress
@@ -180,7 +180,7 @@ class _Run:
         summary = {
             "schema": SCHEMA,
             "bundle": str(bundle),
-            "bundle_sha256": sha256_file(bundle),
+            "bundle_sha256": estimator.bundle_sha256,  # of the bytes that ran: the file may be replaced since
             "trust": estimator.trust.to_dict(),  # the bundle's digest (bundle.json's sha256) and who signed it
             "model": estimator.model,
             "precision": estimator.precision,

@@ -33,6 +33,7 @@ class BundleRead(NamedTuple):
     metadata: dict[str, Any]
     manifest: dict[str, Any]
     trust: Trust
+    sha256: str  # the archive's, of the bytes verified and run: not the file's now, which may have been replaced
 
 
 def read_bundle(path: str | Path, trusted_keys: Sequence[Any] | None = None) -> BundleRead:
@@ -47,7 +48,7 @@ def read_bundle(path: str | Path, trusted_keys: Sequence[Any] | None = None) -> 
         if found != metadata["precision"]:
             raise PoseforgeError(f"bundle {Path(path).name}: its network is {found} where its metadata and "
                                  f"bundle.json say {metadata['precision']}")  # fmt: skip
-        return BundleRead(model, metadata, bundle.manifest, bundle.trust)
+        return BundleRead(model, metadata, bundle.manifest, bundle.trust, bundle.sha256)
 
 
 def bundle_metadata(path: str | Path) -> dict[str, Any]:

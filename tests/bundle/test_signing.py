@@ -16,7 +16,7 @@ from poseforge.bundle.signature import read_public_key
 from poseforge.errors import PoseforgeError
 from tests.bundle.made import Made
 from tests.conftest import run_cli
-from tests.hostile.helpers import members, rehashed, repack
+from tests.hostile.helpers import cli, members, refused, rehashed, repack
 
 
 def keygen(path: Path) -> Path:
@@ -117,6 +117,32 @@ def test_the_trust_option_takes_public_keys_only(signed: Path, keys: dict[str, P
     garbage.write_bytes(os.urandom(100))
     code, _, err = verify(signed, garbage)
     assert "garbage.pub is not a PEM public key" in one_line(code, err)
+
+
+# A real key pair on a curve the cryptography library cannot load (openssl ecparam -name brainpoolP160r1).
+OTHER_CURVE_PUBLIC = b"""-----BEGIN PUBLIC KEY-----
+MEIwFAYHKoZIzj0CAQYJKyQDAwIIAQEBAyoABCuO8WGQq85FKsOzPFOO+nOIQdpz
+HZp6iYI+7lcK30eYRcklmXcPH/o=
+-----END PUBLIC KEY-----
+"""
+OTHER_CURVE_PRIVATE = b"""-----BEGIN EC PRIVATE KEY-----
+MFQCAQEEFM7bFnSX5vh+MmdxJyjdFP3JjcaDoAsGCSskAwMCCAEBAaEsAyoABCuO
+8WGQq85FKsOzPFOO+nOIQdpzHZp6iYI+7lcK30eYRcklmXcPH/o=
+-----END EC PRIVATE KEY-----
+"""
+
+
+def test_a_key_of_an_unsupported_curve_is_refused_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Keys are read before the bundle or the IR: refused there, by name, not by the last resort."""
+    public, private = tmp_path / "brainpool.pub", tmp_path / "brainpool.key"
+    public.write_bytes(OTHER_CURVE_PUBLIC)
+    private.write_bytes(OTHER_CURVE_PRIVATE)
+    line = refused(cli(capsys, "verify", tmp_path / "any.tar.gz", "--trust", public), public)
+    assert "is not an Ed25519 public key" in line
+    outcome = cli(capsys, "bundle", tmp_path / "model.xml", "--reports", tmp_path, "--sign", private,
+                  "-o", tmp_path / "out.tar.gz")  # fmt: skip
+    assert "is not an Ed25519 private key" in refused(outcome, private)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["brainpool.key", "brainpool.pub"]
 
 
 def flipped(data: bytes, position: int) -> bytes:

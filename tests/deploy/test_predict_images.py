@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cv2
+import pytest
 
 from poseforge.deploy.outputs import read_summary
 from poseforge.documents import RESULTS, read_document
@@ -151,3 +154,27 @@ def test_predict_takes_only_bundles_and_known_inputs(made: Made, omz_build: Path
     result = run_cli("predict", str(made.bundle), str(tmp_path / "notes.txt"), "-o", str(tmp_path / "out"))
     assert result.returncode == 1 and "notes.txt is neither an image" in result.stderr
     assert result.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_the_bundle_replaced_during_a_run_is_not_what_predict_json_records(
+    made: Made, coco_images: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment swaps in a new bundle (rename over it) while predict runs the old one: predict.json
+    records the sha256 of the archive that was verified and ran, not of what the path holds at the end."""
+    from poseforge.deploy import predict as module
+
+    bundle = shutil.copy(made.bundle, tmp_path / "current.tar.gz")
+    ran = hashlib.sha256(Path(bundle).read_bytes()).hexdigest()
+    real = module.PoseEstimator
+
+    def then_replaced(*args: Any, **kwargs: Any) -> Any:
+        estimator = real(*args, **kwargs)  # verified and read: the run uses these bytes
+        swap = tmp_path / "next.tar.gz"
+        swap.write_bytes(b"the next release")
+        swap.replace(bundle)
+        return estimator
+
+    monkeypatch.setattr(module, "PoseEstimator", then_replaced)
+    summary = module.predict(bundle, coco_images[0], tmp_path / "out", save="poses")
+    assert summary["bundle_sha256"] == ran
+    assert read_summary(tmp_path / "out" / "predict.json")["bundle_sha256"] == ran

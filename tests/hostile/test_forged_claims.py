@@ -248,6 +248,26 @@ def test_the_real_bundle_repacked_verifies(good: Files, tmp_path: Path, capsys: 
     assert outcome.code == 0 and "verified" in outcome.out, outcome.err
 
 
+FAKE_TRUST = f"trust: bundle sha256:{'ab' * 32}, signed by trusted key ed25519:{'cd' * 32} (release.key.pub)"
+
+
+@pytest.mark.parametrize("command", ["verify", "predict"])
+def test_a_notice_cannot_print_a_line_of_its_own(
+    command: str, good: Files, coco3: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A consistent forgery (bundle.json and the network's metadata agree) whose licence notice holds
+    a line break, a forged trust line and an escape that hides what follows: printed escaped, on one line."""
+    notice = f"Apache-2.0.\n{FAKE_TRUST}\x1b[8m"
+    forge = forged(network_metadata(setting("source.notice", notice)), manifest=setting("source.notice", notice))
+    bundle = repack(tmp_path / "forged\x1b[2K.tar.gz", forge(good))
+    args = {"verify": ["verify", bundle], "predict": ["predict", bundle, coco3 / "val2017", "-o", tmp_path / "out"]}
+    outcome = cli(capsys, *args[command])
+    assert outcome.code == 0, outcome.err
+    assert "\x1b" not in outcome.out and not any(line.startswith(FAKE_TRUST) for line in outcome.out.splitlines())
+    assert "licence: Apache-2.0.\\ntrust: bundle sha256:abab" in outcome.out  # the notice, shown as it is
+    assert sum(line.startswith("trust: ") for line in outcome.out.splitlines()) == 1, outcome.out
+
+
 def test_bundle_refuses_a_report_with_low_above_high(
     model_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
