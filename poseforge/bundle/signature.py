@@ -113,6 +113,9 @@ def generate_key(path: str | Path) -> PublicKey:
     path = Path(path)
     if not path.name:  # "." or "/"
         raise PoseforgeError(f"{path} is a folder: name the file to write the private key to")
+    if path.name.endswith(PUBLIC_SUFFIX):  # a private key under a public key's name is one a user may publish
+        raise PoseforgeError(f"{path}: -o names the private key, which a {PUBLIC_SUFFIX} name would pass for a public "
+                             f"one; its public key is written to -o{PUBLIC_SUFFIX}")  # fmt: skip
     public_path = path.with_name(path.name + PUBLIC_SUFFIX)
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(

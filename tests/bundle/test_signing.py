@@ -80,6 +80,13 @@ def test_keygen_writes_a_key_pair_and_never_replaces_one(tmp_path: Path) -> None
     assert not (tmp_path / "other").exists() and (tmp_path / "other.pub").read_text() == "the user's own file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.pub", "release", "release.pub"]  # no temporary
 
+    # a private key under a public key's name: one a careless user publishes (written before)
+    named = run_cli("keygen", "-o", str(tmp_path / "release.key.pub"))
+    assert "names the private key, which a .pub name would pass for a public one" in one_line(
+        named.returncode, named.stderr
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.pub", "release", "release.pub"]
+
 
 def test_signing_adds_bundle_sig_and_keeps_the_unsigned_bytes(
     made: Made, signed: Path, keys: dict[str, Path], tmp_path: Path
