@@ -8,6 +8,11 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
 
 
+def first_few(names: list[str], shown: int = 3) -> str:
+    """`a, b, c, ...`: the first `shown` names, and that there are more."""
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+
+
 def printable(text: object) -> str:
     """`text` as one printable line: control characters (a newline or an escape sequence in a file
     name, say), bidirectional overrides and undecodable bytes shown as escapes, never acted on by

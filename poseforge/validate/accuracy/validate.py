@@ -44,7 +44,7 @@ from poseforge.images import shared_images
 from poseforge.metadata import calibration_files, toolchain_versions
 from poseforge.runtime import Runner, artifact_kind, artifact_metadata
 from poseforge.runtime.options import ACCURACY, RuntimeOptions
-from poseforge.text import plural
+from poseforge.text import first_few, plural
 from poseforge.ui import progress
 from poseforge.validate.accuracy.agreement import agreement_field, reference_problem
 from poseforge.validate.accuracy.dataset import CocoImage, CocoKeypoints
@@ -218,8 +218,7 @@ def validate_artifact(
     report = build_report(run, artifact, dataset, protocol, limit, params, speed)
     if calibrated:
         report["notes"].append(f"calibrated on {plural(len(calibrated), 'image')} of the {len(images)} scored "
-                               f"({', '.join(calibrated[:3])}{', ...' if len(calibrated) > 3 else ''}): the AP "
-                               "here is optimistic")  # fmt: skip
+                               f"({first_few(calibrated)}): the AP here is optimistic")  # fmt: skip
     path = Path(output or default_report_path(report))
     report["agreement"] = score_agreement(report, run.loop.results, run.loop.image_ids, path, reference, resamples)
     write_report_pair(path, report, run.loop.results)
@@ -239,7 +238,7 @@ def calibrated_on(artifact: str | Path, dataset: CocoKeypoints, images: list[Coc
     if names and not allow and allowed != str(dataset.root.resolve()):
         raise PoseforgeError(
             f"{artifact} was calibrated on {plural(len(names), 'image')} of the {len(images)} it would be scored on "
-            f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}): its AP there would be optimistic; "
+            f"({first_few(names)}): its AP there would be optimistic; "
             "score it on images it was not calibrated on (--allow-overlap to score it anyway, noted in the report)"
         )
     return names
