@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from poseforge.artifacts import REFERENCE, artifact_digest
 from poseforge.decode import DecoderParams
@@ -38,6 +38,9 @@ from poseforge.machine import machine_info
 from poseforge.metadata import toolchain_versions
 from poseforge.quantize.sweep_settings import Row, Sweep
 from poseforge.validate.speed.interleaved import rounds_problem
+
+if TYPE_CHECKING:
+    from poseforge.validate.accuracy.agreement_reports import ReportScorer
 
 ROWS = "rows"
 ROW_FILE = "row.json"
@@ -182,16 +185,18 @@ def scored(report: dict[str, Any], reference: str | Path, path: Path, protocol: 
     }  # fmt: skip
 
 
-def rescored_row(row: dict[str, Any], name: str, folder: Path, reference: Path, protocol: str) -> dict[str, Any]:
+def rescored_row(row: dict[str, Any], name: str, folder: Path, reference: Path, protocol: str,
+                 scorer: ReportScorer) -> dict[str, Any]:  # fmt: skip
     """A cached row named as the settings file names it now, every figure its report's results give taken
     from them again, not from its row.json: the report refused where its own figures are not what they
-    give (compare.rederived, agreement_reports.rescored). Its speed is a measurement, kept."""
-    from poseforge.validate.accuracy.agreement_reports import ReportScorer, rescored
+    give (compare.rederived, agreement_reports.rescored). Its speed is a measurement, kept. `scorer` is
+    the sweep's: the reference is read and matched once for all its rows."""
+    from poseforge.validate.accuracy.agreement_reports import rescored
     from poseforge.validate.accuracy.compare import rederived
     from poseforge.validate.accuracy.validate import read_report
 
     path = folder / REPORT
-    report, scorer = read_report(path), ReportScorer()
+    report = read_report(path)
     rederived(path, report, scorer.datasets)
     if report["agreement"]:
         rescored(scorer, path, report, reference)
@@ -252,6 +257,7 @@ def run_sweep(sweep: Sweep, out: str | Path, dispatch: Dispatch = in_process, sa
               scheduler: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Every row of `sweep`, the finished ones from the cache; the table, JSON and plot in `out`."""
     from poseforge.quantize.sweep_table import write_outputs
+    from poseforge.validate.accuracy.agreement_reports import ReportScorer
     from poseforge.validate.accuracy.validate import read_report
 
     out = Path(out)
@@ -267,11 +273,12 @@ def run_sweep(sweep: Sweep, out: str | Path, dispatch: Dispatch = in_process, sa
     fp32_report = read_report(reference)
     rows: list[dict[str, Any] | None] = []
     jobs, places = [], []
+    scorer = ReportScorer()
     for row, key in zip(sweep.rows, keys, strict=True):
         folder = out / ROWS / key[:16]
         done = cached_row(folder / ROW_FILE, key)
         if done is not None:
-            rows.append(rescored_row(done, row.name, folder, reference, sweep.protocol))
+            rows.append(rescored_row(done, row.name, folder, reference, sweep.protocol, scorer))
             say(f"{row.name}: cached ({folder})")
             continue
         rows.append(None)
