@@ -126,8 +126,13 @@ def get_ir_metadata(ov_model: Any, where: Any = "the IR") -> dict[str, Any] | No
     return read_metadata(ov_model.get_rt_info(list(IR_KEY)).astype(str), where)
 
 
+def calibration_record(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """A network's calibration record, as its quantization wrote it in its metadata (None for others)."""
+    return (meta.get("quantization") or {}).get("calibration")
+
+
 def calibration_files(meta: dict[str, Any]) -> list[Path]:
     """The images a network was calibrated on, as its metadata records them (none for others)."""
-    calibration = (meta.get("quantization") or {}).get("calibration") or {}
+    calibration = calibration_record(meta) or {}
     folder = Path(calibration.get("folder") or ".")
     return [folder / name for name in calibration.get("files", [])]

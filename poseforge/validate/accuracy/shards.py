@@ -12,6 +12,7 @@ scored once, so the results are the bytes a single process writes.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from poseforge.artifacts import artifact_digest
 from poseforge.decode import DecoderParams
 from poseforge.errors import PoseforgeError
 from poseforge.machine import machine_info, usable_cores
+from poseforge.metadata import calibration_record
 from poseforge.runtime import Runner, artifact_kind, open_runner
 from poseforge.runtime.options import RuntimeOptions
 from poseforge.validate.accuracy.dataset import CocoImage
@@ -49,6 +51,9 @@ class ShardJob:
     skip_bad: bool = False
     artifact_sha256: str | None = None  # where set, a worker refuses an artifact of other bytes
     input_height: int | None = None  # the native protocol's (None: the deploy height)
+    # Where set, the calibration record (calibration_text) validation checked before dispatch: a
+    # worker refuses a network of another, before its first image.
+    calibration: str | None = None
 
 
 @dataclass
@@ -93,6 +98,11 @@ def split(images: list[CocoImage], count: int) -> list[Shard]:
     return shards
 
 
+def calibration_text(metadata: dict[str, Any]) -> str:
+    """A network's calibration record (metadata.calibration_record) as text a job carries and compares."""
+    return json.dumps(calibration_record(metadata), sort_keys=True)
+
+
 def open_validation_runner(job: ShardJob) -> Runner:
     """The artifact as validation runs it: THROUGHPUT hint, and the deploy protocol at its static shape."""
     runner = open_runner(job.artifact, job.options.replace(performance_hint="THROUGHPUT"))
@@ -106,7 +116,7 @@ _OPEN: dict[tuple, Runner] = {}  # this process's runner: a worker opens the art
 
 def worker_runner(job: ShardJob) -> Runner:
     """The runner for `job` in this process, opened on first use (the bytes checked, where the job says)."""
-    key = (job.artifact, job.artifact_sha256, job.protocol, job.options)
+    key = (job.artifact, job.artifact_sha256, job.protocol, job.options, job.calibration)
     if key not in _OPEN:
         _OPEN.clear()  # one artifact at a time: bounded memory in a long-lived worker
         if job.artifact_sha256 is not None and artifact_digest(job.artifact) != job.artifact_sha256:
@@ -114,7 +124,12 @@ def worker_runner(job: ShardJob) -> Runner:
                 f"{job.artifact} on {platform.node()} is not the artifact being validated (sha256 differs): "
                 "every node must see the same files"
             )
-        _OPEN[key] = open_validation_runner(job)
+        runner = open_validation_runner(job)
+        # The file may have been replaced since it was hashed: what runs is what the runner read.
+        if job.calibration is not None and calibration_text(runner.metadata) != job.calibration:
+            raise PoseforgeError(f"{job.artifact} on {platform.node()} is not the network whose calibration "
+                                 "was checked (its calibration record differs): it was replaced meanwhile")  # fmt: skip
+        _OPEN[key] = runner
     return _OPEN[key]
 
 

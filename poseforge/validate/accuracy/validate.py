@@ -55,6 +55,7 @@ from poseforge.validate.accuracy.shards import (
     Shard,
     Sharding,
     ShardJob,
+    calibration_text,
     job_height,
     merge,
     open_validation_runner,
@@ -67,6 +68,7 @@ from poseforge.validate.speed.network import measure_speed, summarize_ms
 SCHEMA = REPORT.schema
 RESAMPLES = 1000  # bootstrap resamples of every report's AP interval
 SEED = 0
+NEVER_QUANTIZED = ("torch", "onnx")  # artifact kinds poseforge never quantizes: no calibration to check
 
 
 def coco_ap(
@@ -102,6 +104,7 @@ class AccuracyRun:
     machine: dict[str, Any]  # where the network ran (the workers' class, when sharded)
     cluster: dict[str, Any] | None = None  # how it was sharded: scheduler, address, shards, workers, nodes
     input_height: int | None = None  # the native protocol's
+    calibrated: list[str] = dataclasses.field(default_factory=list)  # scored images it was calibrated on
 
 
 def measure_accuracy(
@@ -115,23 +118,32 @@ def measure_accuracy(
     resamples: int,
     sharding: Sharding | None = None,
     input_height: int | None = None,
+    allow_overlap: bool = False,
 ) -> AccuracyRun:
     """Run `artifact` over `images` under `protocol` (the deploy protocol at a static shape; native at
     `input_height`, by default the deploy height) and score it: in this process as one shard, or in
-    `sharding.shards` shards wherever it dispatches them."""
+    `sharding.shards` shards wherever it dispatches them. The metadata of the network that runs is
+    checked (calibrated_on) before its first image."""
     job = ShardJob(str(artifact), protocol, options, params, skip_bad, input_height=input_height)
     cluster = None
     if sharding is None:
         runner = open_validation_runner(job)
+        calibrated = calibrated_on(artifact, runner.metadata, dataset, images, allow_overlap)
         with progress() as bar:
             height = job_height(job, runner)
             name = f"{run_name(runner.artifact, options.precision_hint)} {protocol_key(protocol, height)}"
             task = bar.add_task(name, total=len(images))
             run = merge([run_shard(job, Shard(0, tuple(images)), runner, (bar, task))], 1)
     else:
+        # The workers open the artifact: checked here on the files they must see, and each worker
+        # refuses a network whose calibration record is not the one checked (replaced meanwhile).
+        checked = artifact_kind(artifact) not in NEVER_QUANTIZED
+        meta = artifact_metadata(artifact) if checked else {}
+        calibrated = calibrated_on(artifact, meta, dataset, images, allow_overlap)
         # Several workers share a node: OpenVINO would pin each one's threads to the same first cores.
         job = dataclasses.replace(job, options=options.replace(pin_threads=False),
-                                  artifact_sha256=artifact_digest(artifact))  # fmt: skip
+                                  artifact_sha256=artifact_digest(artifact),
+                                  calibration=calibration_text(meta) if checked else None)  # fmt: skip
         shards = split(images, sharding.shards)
         start = time.perf_counter()
         outputs = sharding.dispatch(functools.partial(run_shard, job), shards)
@@ -148,7 +160,7 @@ def measure_accuracy(
         cluster["seconds"]["scoring"] = time.perf_counter() - start
     height = (input_height or run.deploy_shape[0]) if protocol == "native" else None
     return AccuracyRun(run.artifact, run.metadata, run.runtime, run.deploy_shape, run.loop, metrics, interval,
-                       run.machine, cluster, height)  # fmt: skip
+                       run.machine, cluster, height, calibrated)  # fmt: skip
 
 
 def validate_artifact(
@@ -210,28 +222,29 @@ def validate_artifact(
             raise PoseforgeError(f"{reference} is the {report_key(given)} report of "
                                  f"{run_name(given['artifact'], given['precision_hint'])}, not the {key} report "
                                  f"of {REFERENCE} to score the agreement against")  # fmt: skip
-    calibrated = calibrated_on(artifact, dataset, images, allow_overlap)
     run = measure_accuracy(artifact, dataset, images, protocol, options, params, skip_bad, resamples, sharding,
-                           input_height)  # fmt: skip
+                           input_height, allow_overlap)  # fmt: skip
     if speed is None and measure:  # after the accuracy run has released its runtime's threads
         speed = measure_speed(artifact, images, run.deploy_shape, options, seconds=speed_seconds)
     report = build_report(run, artifact, dataset, protocol, limit, params, speed)
-    if calibrated:
-        report["notes"].append(f"calibrated on {plural(len(calibrated), 'image')} of the {len(images)} scored "
-                               f"({first_few(calibrated)}): the AP here is optimistic")  # fmt: skip
+    if run.calibrated:
+        report["notes"].append(f"calibrated on {plural(len(run.calibrated), 'image')} of the {len(images)} scored "
+                               f"({first_few(run.calibrated)}): the AP here is optimistic")  # fmt: skip
     path = Path(output or default_report_path(report))
     report["agreement"] = score_agreement(report, run.loop.results, run.loop.image_ids, path, reference, resamples)
     write_report_pair(path, report, run.loop.results)
     return report
 
 
-def calibrated_on(artifact: str | Path, dataset: CocoKeypoints, images: list[CocoImage], allow: bool) -> list[str]:
-    """The names of the images to score that `artifact` was calibrated on (its metadata's calibration
-    files, by name or content: images.shared_images); refused unless `allow`, or its quantization
-    was allowed to overlap this very set (quantize --allow-overlap records it)."""
-    if artifact_kind(artifact) in ("torch", "onnx"):  # never quantized by poseforge
+def calibrated_on(
+    artifact: str | Path, meta: dict[str, Any], dataset: CocoKeypoints, images: list[CocoImage], allow: bool
+) -> list[str]:  # fmt: skip
+    """The names of the images to score that `artifact` was calibrated on (the calibration files of
+    `meta`, the metadata of the network that runs, by name or content: images.shared_images); refused
+    unless `allow`, or its quantization was allowed to overlap this very set (quantize --allow-overlap
+    records it)."""
+    if artifact_kind(artifact) in NEVER_QUANTIZED:
         return []
-    meta = artifact_metadata(artifact)
     shared = shared_images([image.path for image in images], calibration_files(meta))
     names = sorted(path.name for path in shared)
     allowed = meta["quantization"]["calibration"].get("overlaps_validation") if names else None

@@ -10,12 +10,15 @@ from pathlib import Path
 import cv2
 import pytest
 
-from poseforge.artifacts import report_key
+from poseforge.artifacts import artifact_digest, report_key
 from poseforge.errors import PoseforgeError
 from poseforge.preprocess import prepare
 from poseforge.quantize.ptq import quantize_ir
 from poseforge.quantize.settings import QuantizeSettings
+from poseforge.runtime import Runner
+from poseforge.validate.accuracy import validate
 from poseforge.validate.accuracy.dataset import CocoKeypoints
+from poseforge.validate.accuracy.shards import Sharding, ShardJob, open_validation_runner
 from poseforge.validate.accuracy.validate import default_report_path, read_report, validate_artifact
 from poseforge.validate.reporting.report import write_report
 from tests.bundle.made import Made
@@ -142,22 +145,74 @@ def test_a_height_is_the_native_protocols_only(omz_build: Path, small_coco: Path
         validate_artifact(ir, small_coco, "deploy", out, measure=False, input_height=320)
 
 
-def test_an_int8_ir_is_not_scored_on_the_images_it_was_calibrated_on(omz_build: Path, assets: Path,
+@pytest.fixture(scope="module")
+def int8_on_first_two(omz_build: Path, assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An INT8 IR calibrated on a folder holding coco-mini's first two images under other names."""
+    calib = tmp_path_factory.mktemp("mine")
+    for i, image in enumerate(CocoKeypoints(assets / "coco-mini").images(2)):
+        shutil.copy(image.path, calib / f"frame{i}.jpg")
+    int8 = tmp_path_factory.mktemp("int8") / "model.xml"
+    settings = QuantizeSettings(select="name", subset_size=2, fast_bias_correction=True)
+    quantize_ir(omz_build / "ir" / "fp32" / "model.xml", int8, calib, settings)
+    return int8
+
+
+def test_an_int8_ir_is_not_scored_on_the_images_it_was_calibrated_on(int8_on_first_two: Path, assets: Path,
                                                                      tmp_path: Path) -> None:  # fmt: skip
     """The rule held only where quantize was told the set (--coco): an INT8 IR calibrated on a folder holding
     coco-mini's first images under other names was scored on coco-mini by validate without a word."""
-    coco = assets / "coco-mini"
-    first = CocoKeypoints(coco).images(2)
-    calib = tmp_path / "mine"
-    calib.mkdir()
-    for i, image in enumerate(first):
-        shutil.copy(image.path, calib / f"frame{i}.jpg")
-    int8, output = tmp_path / "int8" / "model.xml", tmp_path / "r.json"
-    settings = QuantizeSettings(select="name", subset_size=2, fast_bias_correction=True)
-    quantize_ir(omz_build / "ir" / "fp32" / "model.xml", int8, calib, settings)
+    coco, int8, output = assets / "coco-mini", int8_on_first_two, tmp_path / "r.json"
     with pytest.raises(PoseforgeError, match=f"{int8} was calibrated on 2 images of the 4 it would be scored on"):
         validate_artifact(int8, coco, "val", output, measure=False, limit=4)
     assert not output.exists()
     report = validate_artifact(int8, coco, "val", output, measure=False, limit=4, allow_overlap=True)
-    names = ", ".join(image.file_name for image in first)
+    names = ", ".join(image.file_name for image in CocoKeypoints(coco).images(2))
     assert f"calibrated on 2 images of the 4 scored ({names}): the AP here is optimistic" in report["notes"]
+
+
+def copy_ir(source: Path, target: Path) -> None:
+    """An IR's two files copied over another's: a release deployed in place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".xml", ".bin"):
+        shutil.copy(source.with_suffix(suffix), target.with_suffix(suffix))
+
+
+def test_the_calibration_checked_is_that_of_the_network_that_runs(
+    int8_on_first_two: Path, omz_build: Path, assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    """validate read the artifact's metadata for its calibration check, then opened the artifact again to
+    run it: an FP32 IR replaced by the INT8 calibrated on the images between the two opens was scored on
+    them with no refusal. The check is now on the metadata of the runner that runs, before its first image."""
+    ir, output = tmp_path / "ir" / "model.xml", tmp_path / "r.json"
+    copy_ir(omz_build / "ir" / "fp32" / "model.xml", ir)
+    opened = []
+
+    def open_replaced(job: ShardJob) -> Runner:
+        copy_ir(int8_on_first_two, ir)
+        opened.append(job.artifact)
+        return open_validation_runner(job)
+
+    monkeypatch.setattr(validate, "open_validation_runner", open_replaced)
+    with pytest.raises(PoseforgeError, match=f"{ir} was calibrated on 2 images of the 4 it would be scored on"):
+        validate_artifact(ir, assets / "coco-mini", "val", output, measure=False, limit=4)
+    assert opened == [str(ir)] and not output.exists()
+
+
+def test_a_worker_refuses_a_network_other_than_the_one_checked(
+    int8_on_first_two: Path, omz_build: Path, assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    """Sharded, the workers open the artifact: one replaced after the coordinating process checked its
+    calibration (and before it hashed the files the workers must see) was scored with no refusal. A worker
+    now refuses a network whose calibration record is not the one checked, before its first image."""
+    ir, output = tmp_path / "ir" / "model.xml", tmp_path / "r.json"
+    copy_ir(omz_build / "ir" / "fp32" / "model.xml", ir)
+
+    def digest_replaced(path: str | Path) -> str:
+        copy_ir(int8_on_first_two, ir)
+        return artifact_digest(path)
+
+    monkeypatch.setattr(validate, "artifact_digest", digest_replaced)
+    here = Sharding(lambda run, shards: [run(shard) for shard in shards], 2, {"scheduler": "this process"})
+    with pytest.raises(PoseforgeError, match=f"{ir} on .* is not the network whose calibration was checked"):
+        validate_artifact(ir, assets / "coco-mini", "val", output, measure=False, limit=4, sharding=here)
+    assert not output.exists()
