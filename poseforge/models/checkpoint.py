@@ -180,6 +180,15 @@ def check_finite(state_dict: dict[str, torch.Tensor], where: object) -> None:
             )
 
 
+def check_variances(state_dict: dict[str, torch.Tensor], where: object) -> None:
+    """Refuse a negative BatchNorm running variance: no data has one, and normalising divides by the
+    square root of variance + eps, NaN for any below -eps, in every output the channel reaches."""
+    for key, tensor in state_dict.items():
+        if key.endswith("running_var") and bool((tensor < 0).any()):
+            raise PoseforgeError(f"{where}: {key} holds a negative variance ({tensor.min().item():g}), which no "
+                                 "data has (BatchNorm outputs NaN from it): refused")  # fmt: skip
+
+
 def check_kinds(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], where: object) -> None:
     """Refuse a tensor that is not a plain dense one of the network's kind (real floating-point weights,
     integer counters): torch would turn a complex, boolean, integer or quantized tensor into float
@@ -199,11 +208,13 @@ def conform(
 ) -> dict[str, torch.Tensor]:
     """`given` checked against the network's state_dict `expected` (keys, shapes, kinds) and converted to
     its key order and dtypes (the checkpoint is then byte-stable); the values checked finite once
-    converted, as the network will hold them (a float64 1e300 becomes inf in float32)."""
+    converted, as the network will hold them (a float64 1e300 becomes inf in float32), and its BatchNorm
+    variances checked not negative."""
     check_state_dict(expected, given, where)
     check_kinds(expected, given, where)
     state_dict = OrderedDict((k, given[k].detach().to(v.dtype).clone()) for k, v in expected.items())
     check_finite(state_dict, where)
+    check_variances(state_dict, where)
     return state_dict
 
 

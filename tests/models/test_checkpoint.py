@@ -134,6 +134,32 @@ def test_a_normalised_checkpoint_with_a_weight_beyond_float32_is_refused(upstrea
         load_checkpoint(path)
 
 
+VARIANCE = "model.0.1.running_var"  # a BatchNorm running variance of the network
+
+
+def test_a_negative_batchnorm_variance_is_refused_by_every_stage(
+    state_dict: OrderedDict, upstream: Path, tmp_path: Path
+) -> None:  # fmt: skip
+    """A checkpoint with a negative BatchNorm running_var was accepted by `poseforge checkpoint` and `export`:
+    only validate and parity refused, later, the NaN the network output."""
+    negative = state_dict[VARIANCE].clone()
+    negative[3] = -0.5
+    path = tmp_path / "negative.pth"
+    torch.save({"state_dict": OrderedDict(state_dict, **{VARIANCE: negative})}, path)
+    expect_error(path, f"{VARIANCE} holds a negative variance \\(-0.5\\)", tmp_path)
+    model = save_checkpoint(import_checkpoint(MODEL, upstream), tmp_path / "model.pth")
+    payload = torch.load(model, weights_only=True)
+    payload["state_dict"][VARIANCE] = negative
+    torch.save(payload, model)
+    with pytest.raises(PoseforgeError, match=f"{VARIANCE} holds a negative variance"):
+        load_checkpoint(model)
+    onnx = tmp_path / "onnx" / "model.onnx"
+    result = run_cli("export", str(model), "-o", str(onnx))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"poseforge: error: {model}: {VARIANCE} holds a negative variance")
+    assert not onnx.exists()
+
+
 def test_a_state_dict_with_names_that_are_not_strings_is_refused(state_dict: OrderedDict, tmp_path: Path) -> None:
     path = tmp_path / "numbered.pth"
     torch.save({"state_dict": dict(enumerate(state_dict.values()))}, path)
