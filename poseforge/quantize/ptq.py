@@ -39,6 +39,8 @@ A ReLU-fed quantizer is kept unsigned whatever the preset (`unsigned_after_relu`
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ from poseforge.quantize.calibration import (
 from poseforge.quantize.settings import SCOPE_KINDS, QuantizeSettings, check_choices
 from poseforge.runtime.openvino_runner import OpenVINORunner
 from poseforge.runtime.options import ACCURACY
+from poseforge.text import first_few
 from poseforge.validate.accuracy.agreement import MIN_REFERENCE_SCORE, RULE, disjoint_images, folder_images
 
 PEAK_CHANNEL_MIN = 0.3  # heatmap channels whose FP32 peak is below this are noise, not people
@@ -102,6 +105,7 @@ def quantize_ir(
     ir_output(output)
     model, meta = read_fp32(source)
     check_choices(settings)
+    check_scope(model, settings)
     if agreement_dir is not None and settings.max_drop is None:
         raise PoseforgeError("agreement images are for accuracy control: give a max drop (--max-drop) with them")
     overlap = bool(coco_dir) and overlaps(calib_dir, coco_dir)
@@ -226,6 +230,28 @@ def concat_convolutions(model: Any) -> list[str]:
         if node.get_type_name() in ("Convolution", "GroupConvolution")
         and node.input(0).get_source_output().get_node().get_type_name() == "Concat"
     ]
+
+
+def check_scope(model: Any, settings: QuantizeSettings) -> None:
+    """Refuse an --ignored-scope entry that matches no node of `model`, before the calibration work:
+    NNCF refuses it only after, in its own words. Nodes as NNCF sees an OpenVINO model: named by
+    their friendly name, typed by their op type; a pattern matches a name from its start (re.match)."""
+    ops = model.get_ordered_ops()
+    names = [op.get_friendly_name() for op in ops]
+    layers = [op.get_friendly_name() for op in ops if op.get_type_name() not in ("Constant", "Parameter", "Result")]
+    types = sorted({op.get_type_name() for op in ops})
+    for entry in settings.ignored_scope:
+        kind, _, value = entry.partition(":")
+        if kind == "type" and value not in types:
+            raise PoseforgeError(f"ignored scope {entry!r}: no node of the model is of type {value} (its types: "
+                                 f"{', '.join(types)})")  # fmt: skip
+        if kind == "name" and value not in names:
+            near = difflib.get_close_matches(value, names, n=3)
+            hint = f"nearest names: {', '.join(near)}" if near else f"names such as {first_few(layers)}"
+            raise PoseforgeError(f"ignored scope {entry!r}: no node of the model is named so ({hint})")
+        if kind == "pattern" and not any(re.match(value, name) for name in names):
+            raise PoseforgeError(f"ignored scope {entry!r}: the pattern matches no node name from its start "
+                                 f"(names such as {first_few(layers)})")  # fmt: skip
 
 
 def ignored_scope(model: Any, settings: QuantizeSettings) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -19,10 +20,11 @@ import pytest
 from poseforge.errors import PoseforgeError
 from poseforge.images import files_sha256
 from poseforge.ir_files import read_ir
-from poseforge.metadata import get_ir_metadata
+from poseforge.metadata import get_ir_metadata, network_metadata, set_ir_metadata
+from poseforge.models import get_spec
 from poseforge.quantize import ptq
 from poseforge.quantize.agreement import agreement, pseudo_labels
-from poseforge.quantize.calibration import select_calibration
+from poseforge.quantize.calibration import CalibrationSet, select_calibration
 from poseforge.quantize.ptq import quantize_ir
 from poseforge.quantize.settings import QuantizeSettings
 from poseforge.runtime import open_runner
@@ -194,6 +196,65 @@ def test_only_fp32_irs_are_quantized(omz_build: Path, calib: Path, tmp_path: Pat
     with pytest.raises(PoseforgeError, match="unknown calibration selection 'best'"):
         quantize_ir(omz_build / "ir/fp32/model.xml", tmp_path / "m.xml", calib, QuantizeSettings(select="best"))
     assert list(tmp_path.iterdir()) == []
+
+
+def tiny_fp32_ir(path: Path) -> Path:
+    """A real FP32 IR of a few layers, raw pixels in, maps at stride 8 out (a stride-8 convolution, then
+    a ReLU and a head convolution for each map), with poseforge's metadata: quantize runs it as the network."""
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    data = ops.parameter(ov.PartialShape([1, 3, -1, -1]), np.float32, name="data")
+    weights = np.random.default_rng(0).normal(0, 0.01, (8, 3, 8, 8)).astype(np.float32)
+    stem = ops.relu(ops.convolution(data, ops.constant(weights), [8, 8], [0, 0], [0, 0], [1, 1]))
+    stem.set_friendly_name("stem/relu")
+    stem.input_value(0).get_node().set_friendly_name("stem/conv")
+    maps = []
+    for name, channels in (("heatmaps", 19), ("pafs", 38)):
+        head = ops.convolution(stem, ops.constant(np.full((channels, 8, 1, 1), 0.1, np.float32)), [1, 1], [0, 0],
+                               [0, 0], [1, 1])  # fmt: skip
+        head.set_friendly_name(f"{name}/conv")
+        head.output(0).get_tensor().set_names({name})
+        maps.append(head)
+    model = ov.Model(maps, [data])
+    model_name = "lightweight-openpose"
+    meta = network_metadata(model_name, get_spec(model_name).normalization, {"kind": "test"})
+    set_ir_metadata(model, {**meta, "artifact": "ir-fp32", "precision": "fp32"})
+    ov.save_model(model, str(path), compress_to_fp16=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ("type:Concat", "no node of the model is of type Concat (its types: Constant, Convolution, Parameter, Relu, "
+                        "Result)"),
+        ("name:stem/cnv", "no node of the model is named so (nearest names: stem/conv)"),
+        ("pattern:conv", "the pattern matches no node name from its start (names such as stem/conv, stem/relu, "
+                         "pafs/conv, ...)"),
+    ],
+)  # fmt: skip
+def test_an_ignored_scope_that_matches_no_node_is_refused_before_calibrating(
+    entry: str, said: str, calib: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    """NNCF refused it only after the calibration images were chosen and run, in its own words (naming
+    neither the option nor what the model holds)."""
+    fp32 = tiny_fp32_ir(tmp_path / "fp32" / "model.xml")
+    chosen = []
+
+    def select(*args: object) -> CalibrationSet:
+        chosen.append(args)
+        return select_calibration(*args)
+
+    monkeypatch.setattr(ptq, "select_calibration", select)
+    out = tmp_path / "out" / "model.xml"
+    settings = QuantizeSettings(ignored_scope=(entry,), select="name", subset_size=2, **QUICK)
+    with pytest.raises(PoseforgeError, match=f"^ignored scope '{re.escape(entry)}': {re.escape(said)}$"):
+        quantize_ir(fp32, out, calib, settings)
+    assert chosen == [] and not out.parent.exists()
+    result = run_cli("quantize", str(fp32), "--calib", str(calib), "--ignored-scope", entry, "-o", str(out))
+    assert result.returncode == 1 and result.stderr == f"poseforge: error: ignored scope {entry!r}: {said}\n"
+    assert not out.parent.exists()
 
 
 def test_accuracy_control_uses_the_fp32_networks_poses_not_the_validation_set(
