@@ -330,25 +330,25 @@ def test_a_figure_its_results_do_not_give_is_refused(
 
 
 @pytest.fixture(scope="module")
-def variant(scored: Path, coco3: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`scored` with its IR validated under the bf16 precision hint too (val and deploy, with speed): the
-    reports of a run other than the FP32 IR's own, which carry their agreement with it."""
+def variant(scored: Path, omz_build: Path, coco3: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`scored` with the FP16 IR beside its FP32 IR, validated too (val and deploy, with speed): the
+    reports of a run other than the FP32 IR's own, which carry their agreement with it. (Not a bf16
+    run of the FP32 IR: a CPU without native bf16, AVX2's, runs that hint as f32.)"""
     from tests.hostile.conftest import poseforge
 
     model_dir = tmp_path_factory.mktemp("variant") / scored.name
     shutil.copytree(scored, model_dir, symlinks=True)
-    xml, reports = model_dir / "ir" / "fp32" / "model.xml", model_dir / "reports"
-    speed = reports / "speed" / "ir-fp32.bf16.json"
-    hint = ["--precision-hint", "bf16"]
-    quick = ["--iterations", "1", "--seconds", "0.1", "--limit", "1"]
-    poseforge("speed", xml, "--coco", coco3, *hint, *quick, "-o", speed)
+    shutil.copytree(omz_build / "ir" / "fp16", model_dir / "ir" / "fp16")
+    xml, reports = model_dir / "ir" / "fp16" / "model.xml", model_dir / "reports"
+    speed = reports / "speed" / "ir-fp16.json"
+    poseforge("speed", xml, "--coco", coco3, "--iterations", "1", "--seconds", "0.1", "--limit", "1", "-o", speed)
     for protocol in ("val", "deploy"):
-        poseforge("validate", xml, "--coco", coco3, "--protocol", protocol, "--speed", speed, *hint, "-o",
-                  reports / f"ir-fp32.bf16-{protocol}.json")  # fmt: skip
+        poseforge("validate", xml, "--coco", coco3, "--protocol", protocol, "--speed", speed, "-o",
+                  reports / f"ir-fp16-{protocol}.json")  # fmt: skip
     return model_dir
 
 
-# name -> (the edit of ir-fp32.bf16-val.json, what the refusal says)
+# name -> (the edit of ir-fp16-val.json, what the refusal says)
 EDITED_AGREEMENTS: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     "a better agreement": (setting("agreement.ap", 0.9995), "says agreement 0.9995 but its results give"),
     "more reference people": (setting("agreement.people", 34000), "says agreement people 34000 but ir-fp32's"),
@@ -367,15 +367,15 @@ def test_bundle_refuses_an_agreement_its_results_do_not_give(
     beside it. The control (None): the real reports bundle, their agreement carried."""
     model_dir = tmp_path / variant.name
     shutil.copytree(variant, model_dir, symlinks=True)
-    args = ["bundle", model_dir / "ir/fp32/model.xml", "--reports", model_dir / "reports", "-o", tmp_path / "b.tar.gz"]
+    args = ["bundle", model_dir / "ir/fp16/model.xml", "--reports", model_dir / "reports", "-o", tmp_path / "b.tar.gz"]
     if case is None:
         outcome = cli(capsys, *args)
         assert outcome.code == 0, outcome.err
         manifest = json.loads(members(tmp_path / "b.tar.gz")["bundle.json"])
-        assert manifest["measured"]["hints"]["bf16"]["val"]["agreement"]["reference"]["artifact"] == "ir-fp32"
+        assert manifest["measured"]["val"]["agreement"]["reference"]["artifact"] == "ir-fp32"
         return
     change, message = EDITED_AGREEMENTS[case]
-    report = edit_json(model_dir / "reports" / "ir-fp32.bf16-val.json", change)
+    report = edit_json(model_dir / "reports" / "ir-fp16-val.json", change)
     before = snapshot(tmp_path)
     refused(cli(capsys, *args), report.name, message)
     assert snapshot(tmp_path) == before

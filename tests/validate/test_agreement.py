@@ -129,8 +129,8 @@ def test_the_gate_fails_the_worse_int8_through_its_agreement(worse_dir: Path) ->
     assert check.verdict == "FAIL" and float(check.measured) < expected["agreement"] - expected["tolerance"]
     assert any(cause.startswith("artifact_sha256") for cause in check.causes), check.causes
     assert any(cause.startswith("calibration") for cause in check.causes), check.causes
-    for protocol in ("val", "deploy"):  # within AP's tolerance: AP alone would let it through
-        assert checks[f"ir-int8 {protocol} AP on {cls}"].verdict != "FAIL"
+    # Whether its AP rows fail too on these 12 images follows the class's kernels (on AMX they pass,
+    # on AVX2 they fail): that AP cannot tell where agreement can is the paired test on coco-mini above.
     result = run_cli("gate", str(worse_dir), "--baseline", str(baseline))
     assert result.returncode == 1 and "ir-int8 deploy agreement" in result.stdout
     assert result.stderr.startswith("poseforge: error: accuracy gate failed") and "Traceback" not in result.stderr
